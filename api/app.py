@@ -1,0 +1,49 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api import errors
+from api.routes import api_keys, callbacks, health, ledger
+from api.temporal_handle import TemporalHandle, TemporalUnavailable
+from db.engine import make_engine, make_session_factory
+from domain.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.database_url:
+            raise RuntimeError("BACKOFFICE_DATABASE_URL is not set (`ops dev` sets it for the embedded server)")
+        engine = make_engine(settings.database_url)
+        app.state.settings = settings
+        app.state.session_factory = make_session_factory(engine)
+        app.state.temporal = TemporalHandle(settings)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="O2O back office",
+        version="0.1.0",
+        description="Orders, payments, refunds, merchant onboarding, settlement and withdrawals, "
+        "run as Temporal workflows over a double-entry ledger.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+
+    @app.exception_handler(TemporalUnavailable)
+    async def _temporal_down(_: Request, exc: TemporalUnavailable) -> JSONResponse:
+        return errors.problem(503, str(exc), code="TEMPORAL_UNAVAILABLE")
+
+    for module in (health, api_keys, ledger, callbacks):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,28 @@
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import SessionFactoryDep
+from fastapi import Request
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Liveness of the API and what it depends on (503 when either is down)")
+async def health(request: Request, factory: SessionFactoryDep) -> JSONResponse:
+    database = temporal = "ok"
+    try:
+        async with factory() as session:
+            await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=3)
+    except Exception as exc:
+        database = f"down: {type(exc).__name__}"
+    try:
+        client = await request.app.state.temporal.get()
+        await asyncio.wait_for(client.service_client.check_health(), timeout=3)
+    except Exception as exc:
+        temporal = f"down: {type(exc).__name__}"
+    ok = database == "ok" and temporal == "ok"
+    body = {"status": "ok" if ok else "degraded", "database": database, "temporal": temporal}
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,0 +1,233 @@
+"""Chart of accounts and posting rules of the double-entry ledger (pure, no I/O).
+
+Each posting rule is a function that returns a balanced `Posting`; `db.ledger.post` persists it.
+Account codes are strings such as ``merchant:m-42:available``; the pattern of a code decides its
+kind, normal side and whether its balance may go negative.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, model_validator
+
+from domain.money import CURRENCIES
+
+
+class Side(StrEnum):
+    DEBIT = "D"
+    CREDIT = "C"
+
+
+class AccountKind(StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    REVENUE = "revenue"
+
+
+class TxCode(StrEnum):
+    PAYMENT_CAPTURED = "PAYMENT_CAPTURED"
+    REFUND_BEFORE_SETTLEMENT = "REFUND_BEFORE_SETTLEMENT"
+    SETTLEMENT = "SETTLEMENT"
+    REFUND_AFTER_SETTLEMENT = "REFUND_AFTER_SETTLEMENT"
+    WITHDRAWAL_REQUESTED = "WITHDRAWAL_REQUESTED"
+    WITHDRAWAL_PAID = "WITHDRAWAL_PAID"
+    WITHDRAWAL_FAILED = "WITHDRAWAL_FAILED"
+    DEPOSIT_PAID = "DEPOSIT_PAID"
+    MANUAL_REFUND_PAID = "MANUAL_REFUND_PAID"
+    RECON_SUSPENSE = "RECON_SUSPENSE"
+    RECON_ADJUST = "RECON_ADJUST"
+
+
+class AccountSpec(BaseModel):
+    kind: AccountKind
+    normal_side: Side
+    may_go_negative: bool
+
+
+_SEGMENT = r"[A-Za-z0-9_.\-]+"
+# (pattern, spec). Channel and bank clearing are what outside parties owe us or we owe them: they
+# swing both ways during the day. Customer and merchant money we hold must never go negative.
+_CHART: list[tuple[re.Pattern[str], AccountSpec]] = [
+    (re.compile(rf"channel:{_SEGMENT}:clearing"), AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True)),
+    (re.compile(rf"bank:{_SEGMENT}:payout_clearing"), AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True)),
+    (re.compile(r"platform:suspense"), AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True)),
+    (re.compile(r"platform:escrow"), AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=False)),
+    (re.compile(r"platform:commission_revenue"), AccountSpec(kind=AccountKind.REVENUE, normal_side=Side.CREDIT, may_go_negative=True)),
+    (re.compile(rf"merchant:{_SEGMENT}:(available|withdrawing|deposit)"), AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=False)),
+    (re.compile(rf"promoter:{_SEGMENT}:payable"), AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=False)),
+]
+
+
+class UnknownAccount(ValueError):
+    pass
+
+
+def account_spec(code: str) -> AccountSpec:
+    for pattern, spec in _CHART:
+        if pattern.fullmatch(code):
+            return spec
+    raise UnknownAccount(f"account code {code!r} is not in the chart of accounts")
+
+
+class Line(BaseModel):
+    account: str
+    side: Side
+    amount_minor: int = Field(gt=0)
+
+
+class Posting(BaseModel):
+    """One journal entry to be written: balanced, single-currency, keyed for idempotency."""
+
+    code: TxCode
+    idempotency_key: str = Field(min_length=1, max_length=200)
+    reference: str = Field(default="", max_length=200)
+    currency: str
+    lines: list[Line] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _balanced(self) -> Posting:
+        if self.currency not in CURRENCIES:
+            raise ValueError(f"unsupported currency {self.currency!r}")
+        debits = sum(ln.amount_minor for ln in self.lines if ln.side is Side.DEBIT)
+        credits = sum(ln.amount_minor for ln in self.lines if ln.side is Side.CREDIT)
+        if debits != credits:
+            raise ValueError(f"unbalanced entry: debits {debits} != credits {credits}")
+        for ln in self.lines:
+            account_spec(ln.account)
+        return self
+
+    def content_hash(self) -> str:
+        """Hash of what the entry says, to tell a true repeat from a different entry reusing a key."""
+        body = {
+            "code": self.code.value,
+            "reference": self.reference,
+            "currency": self.currency,
+            "lines": [[ln.account, ln.side.value, ln.amount_minor] for ln in self.lines],
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def signed_delta(spec: AccountSpec, side: Side, amount_minor: int) -> int:
+    """Change of an account's balance (kept in its normal direction) for one line."""
+    return amount_minor if side is spec.normal_side else -amount_minor
+
+
+# ---- account codes --------------------------------------------------------------------------
+ESCROW = "platform:escrow"
+COMMISSION = "platform:commission_revenue"
+SUSPENSE = "platform:suspense"
+
+
+def channel_clearing(channel: str) -> str:
+    return f"channel:{channel}:clearing"
+
+
+def bank_payout(bank: str) -> str:
+    return f"bank:{bank}:payout_clearing"
+
+
+def merchant_account(merchant_id: str, purpose: str) -> str:
+    return f"merchant:{merchant_id}:{purpose}"
+
+
+def merchant_accounts(merchant_id: str) -> list[str]:
+    return [merchant_account(merchant_id, p) for p in ("available", "withdrawing", "deposit")]
+
+
+def promoter_payable(promoter_id: str) -> str:
+    return f"promoter:{promoter_id}:payable"
+
+
+# ---- posting rules (DESIGN §4) --------------------------------------------------------------
+def _two_legs(code: TxCode, key: str, ref: str, currency: str, amount: int, debit: str, credit: str) -> Posting:
+    return Posting(
+        code=code,
+        idempotency_key=key,
+        reference=ref,
+        currency=currency,
+        lines=[Line(account=debit, side=Side.DEBIT, amount_minor=amount), Line(account=credit, side=Side.CREDIT, amount_minor=amount)],
+    )
+
+
+def payment_captured(key: str, ref: str, currency: str, amount: int, channel: str) -> Posting:
+    return _two_legs(TxCode.PAYMENT_CAPTURED, key, ref, currency, amount, channel_clearing(channel), ESCROW)
+
+
+def refund_before_settlement(key: str, ref: str, currency: str, amount: int, channel: str) -> Posting:
+    return _two_legs(TxCode.REFUND_BEFORE_SETTLEMENT, key, ref, currency, amount, ESCROW, channel_clearing(channel))
+
+
+def withdrawal_requested(key: str, ref: str, currency: str, amount: int, merchant_id: str) -> Posting:
+    return _two_legs(
+        TxCode.WITHDRAWAL_REQUESTED, key, ref, currency, amount,
+        merchant_account(merchant_id, "available"), merchant_account(merchant_id, "withdrawing"),
+    )
+
+
+def withdrawal_paid(key: str, ref: str, currency: str, amount: int, merchant_id: str, bank: str) -> Posting:
+    return _two_legs(
+        TxCode.WITHDRAWAL_PAID, key, ref, currency, amount, merchant_account(merchant_id, "withdrawing"), bank_payout(bank)
+    )
+
+
+def withdrawal_failed(key: str, ref: str, currency: str, amount: int, merchant_id: str) -> Posting:
+    return _two_legs(
+        TxCode.WITHDRAWAL_FAILED, key, ref, currency, amount,
+        merchant_account(merchant_id, "withdrawing"), merchant_account(merchant_id, "available"),
+    )
+
+
+def deposit_paid(key: str, ref: str, currency: str, amount: int, channel: str, merchant_id: str) -> Posting:
+    return _two_legs(
+        TxCode.DEPOSIT_PAID, key, ref, currency, amount, channel_clearing(channel), merchant_account(merchant_id, "deposit")
+    )
+
+
+def manual_refund_paid(key: str, ref: str, currency: str, amount: int, bank: str) -> Posting:
+    return _two_legs(TxCode.MANUAL_REFUND_PAID, key, ref, currency, amount, ESCROW, bank_payout(bank))
+
+
+def settlement(
+    key: str, ref: str, currency: str, *, merchant_id: str, merchant_net: int, commission: int,
+    promoter_id: str | None = None, promoter_commission: int = 0,
+) -> Posting:
+    """Release escrow (gross − refunds) to the merchant's net, platform commission and promoter."""
+    credits = [Line(account=merchant_account(merchant_id, "available"), side=Side.CREDIT, amount_minor=merchant_net)] if merchant_net else []
+    if commission:
+        credits.append(Line(account=COMMISSION, side=Side.CREDIT, amount_minor=commission))
+    if promoter_commission:
+        if promoter_id is None:
+            raise ValueError("promoter commission without a promoter")
+        credits.append(Line(account=promoter_payable(promoter_id), side=Side.CREDIT, amount_minor=promoter_commission))
+    released = merchant_net + commission + promoter_commission
+    return Posting(
+        code=TxCode.SETTLEMENT, idempotency_key=key, reference=ref, currency=currency,
+        lines=[Line(account=ESCROW, side=Side.DEBIT, amount_minor=released), *credits],
+    )
+
+
+def refund_after_settlement(
+    key: str, ref: str, currency: str, *, channel: str, merchant_id: str, merchant_share: int, commission_share: int
+) -> Posting:
+    """Claw back the merchant's share and the platform's commission of a refund on a settled order."""
+    debits = [Line(account=merchant_account(merchant_id, "available"), side=Side.DEBIT, amount_minor=merchant_share)] if merchant_share else []
+    if commission_share:
+        debits.append(Line(account=COMMISSION, side=Side.DEBIT, amount_minor=commission_share))
+    return Posting(
+        code=TxCode.REFUND_AFTER_SETTLEMENT, idempotency_key=key, reference=ref, currency=currency,
+        lines=[*debits, Line(account=channel_clearing(channel), side=Side.CREDIT, amount_minor=merchant_share + commission_share)],
+    )
+
+
+def recon_suspense(key: str, ref: str, currency: str, amount: int, *, credit: str) -> Posting:
+    """Park an unexplained difference in suspense until it is resolved."""
+    return _two_legs(TxCode.RECON_SUSPENSE, key, ref, currency, amount, SUSPENSE, credit)
+
+
+def recon_adjust(key: str, ref: str, currency: str, amount: int, *, debit: str) -> Posting:
+    """Clear a suspense balance into the account the resolution names."""
+    return _two_legs(TxCode.RECON_ADJUST, key, ref, currency, amount, debit, SUSPENSE)

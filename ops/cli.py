@@ -1,0 +1,89 @@
+"""The one operations CLI: `python -m ops ...` (also installed as `backoffice`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from db.engine import make_engine, make_session_factory, unit_of_work
+from domain.access import Role
+from domain.settings import get_settings
+
+
+def _database_url() -> str:
+    url = get_settings().database_url
+    if not url:
+        sys.exit("BACKOFFICE_DATABASE_URL is not set (the embedded server's URL is printed by `ops dev`)")
+    return url
+
+
+def cmd_dev(_: argparse.Namespace) -> int:
+    from ops.dev import run
+
+    return run(get_settings())
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+
+    upgrade(_database_url(), args.revision)
+    print(f"migrated to {args.revision}")
+    return 0
+
+
+def cmd_api_key_create(args: argparse.Namespace) -> int:
+    from db.api_keys import issue_key
+
+    async def go() -> dict[str, object]:
+        engine = make_engine(_database_url(), pool_size=1)
+        try:
+            async with unit_of_work(make_session_factory(engine)) as session:
+                key_id, key = await issue_key(session, role=Role(args.role), name=args.name or f"cli-{args.role}",
+                                              merchant_id=args.merchant_id)
+        finally:
+            await engine.dispose()
+        return {"id": key_id, "role": args.role, "merchant_id": args.merchant_id, "key": key}
+
+    if (args.role == Role.MERCHANT.value) != bool(args.merchant_id):
+        sys.exit("--merchant-id is required for, and only for, --role merchant")
+    print(json.dumps(asyncio.run(go())))
+    return 0
+
+
+def cmd_search_attributes(_: argparse.Namespace) -> int:
+    from ops.search_attributes import ensure_registered
+    from workers.temporal import connect
+
+    async def go() -> list[str]:
+        return await ensure_registered(await connect(get_settings()))
+
+    added = asyncio.run(go())
+    print(f"registered: {', '.join(added)}" if added else "all search attributes already registered")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ops", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("dev", help="run the whole stack with embedded defaults").set_defaults(func=cmd_dev)
+    migrate = sub.add_parser("migrate", help="apply Alembic migrations to BACKOFFICE_DATABASE_URL")
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(func=cmd_migrate)
+    api_key = sub.add_parser("api-key", help="manage API keys").add_subparsers(dest="action", required=True)
+    create = api_key.add_parser("create", help="issue a key (printed once)")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--merchant-id")
+    create.add_argument("--name")
+    create.set_defaults(func=cmd_api_key_create)
+    sub.add_parser("search-attributes", help="register the custom search attributes on TEMPORAL_ADDRESS").set_defaults(
+        func=cmd_search_attributes
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result

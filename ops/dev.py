@@ -1,0 +1,112 @@
+"""`ops dev` (what `make run` calls): the whole stack with embedded defaults; Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade
+from domain.settings import Settings
+from ops.dev_keys import ensure_dev_keys
+from ops.embedded import EmbeddedPostgres, EmbeddedTemporal
+from ops.processes import Child
+from ops.search_attributes import ensure_registered
+from workers.temporal import connect
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def _prepare(settings: Settings, database_url: str, temporal_address: str, keys_file: Path) -> None:
+    engine = make_engine(database_url, pool_size=2)
+    try:
+        await ensure_dev_keys(make_session_factory(engine), keys_file)
+    finally:
+        await engine.dispose()
+    if settings.temporal_address:  # a real cluster: register what the dev server got as flags
+        added = await ensure_registered(await connect(settings, temporal_address))
+        if added:
+            print(f"registered search attributes: {', '.join(added)}")
+
+
+def run(settings: Settings) -> int:
+    started = time.monotonic()
+    data = settings.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    logs = data / "logs"
+    logs.mkdir(exist_ok=True)
+    for port, what in ((settings.api_port, "API"), (settings.sandbox_port, "sandbox")):
+        if not _port_free(port):
+            print(f"port {port} for the {what} is taken: is another stack running?")
+            return 1
+
+    pg: EmbeddedPostgres | None = None
+    temporal: EmbeddedTemporal | None = None
+    children: list[Child] = []
+    try:
+        database_url = settings.database_url
+        if database_url is None:
+            pg = EmbeddedPostgres(data / "postgres", settings.embedded_pg_port)
+            database_url = pg.start()
+            print(f"postgres   embedded, {database_url} (data in {pg.data})")
+        temporal_address = settings.temporal_address
+        if temporal_address is None:
+            temporal = EmbeddedTemporal(settings.embedded_temporal_port, ui_port=settings.temporal_ui_port,
+                                        db_file=data / "temporal.sqlite", log_file=logs / "temporal.log")
+            temporal_address = temporal.start()
+            print(f"temporal   dev server on {temporal_address}, state in {temporal.db_file}")
+        upgrade(database_url)
+        keys_file = data / "dev-api-keys.json"
+        asyncio.run(_prepare(settings, database_url, temporal_address, keys_file))
+
+        env = {**os.environ, "BACKOFFICE_DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address}
+        sandbox = Child("sandbox", ["-m", "ops.sandbox", "--port", str(settings.sandbox_port),
+                                    "--db", str(data / "sandbox.sqlite3")], env, logs / "sandbox.log")
+        worker = Child("worker", ["-m", "workers"], env, logs / "worker.log")
+        api = Child("api", ["-m", "api"], env, logs / "api.log")
+        children = [sandbox.start(), worker.start(), api.start()]
+        sandbox.wait_http(f"http://127.0.0.1:{settings.sandbox_port}/health")
+        api.wait_http(f"http://127.0.0.1:{settings.api_port}/health")
+        ui = f"http://localhost:{settings.temporal_ui_port}" if temporal else "(your cluster's UI)"
+        print(
+            f"\nready in {time.monotonic() - started:.0f}s\n"
+            f"  API          http://localhost:{settings.api_port}   (OpenAPI: /docs)\n"
+            f"  Temporal UI  {ui}\n"
+            f"  sandbox      http://localhost:{settings.sandbox_port}\n"
+            f"  API keys     {keys_file}\n"
+            f"  logs         {logs}\n"
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        stopping = False
+
+        def _stop(*_: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        while not stopping:
+            dead = [c for c in children if not c.alive]
+            if dead:
+                print(f"{dead[0].name} exited; see {logs / (dead[0].name + '.log')}. Stopping.")
+                return 1
+            time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        print("\nstopping...", flush=True)
+        for child in reversed(children):
+            child.stop()
+        if temporal:
+            temporal.stop()
+        if pg:
+            pg.stop()
+        print("stopped.")

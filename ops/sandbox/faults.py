@@ -1,0 +1,59 @@
+"""Fault knobs per outside party: how tests make the outside world slow, broken or surprising.
+
+Knobs are stored in SQLite with the rest of the sandbox state, so a fault set before a sandbox
+restart is still in force after it (a restart must not silently heal a test scenario).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+
+from ops.sandbox.errors import SandboxError, invalid
+
+PARTIES = ("wechat", "alipay", "bank", "kyc", "esign")
+PAYMENT_CHANNELS = ("wechat", "alipay")
+
+
+class Faults(BaseModel):
+    # extra="forbid": a misspelt knob must fail loudly, not leave the test running without its fault.
+    model_config = ConfigDict(extra="forbid")
+
+    down: StrictBool = False
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    latency_ms: int = Field(default=0, ge=0, le=120_000)
+    drop_callbacks: StrictBool = False
+    duplicate_callbacks: StrictBool = False
+    callback_delay_ms: int = Field(default=0, ge=0, le=7 * 24 * 3600 * 1000)
+    refund_failure: Literal["none", "transient", "permanent"] = "none"
+    payout_failure: Literal["none", "transient", "permanent", "unknown"] = "none"
+    kyc_result: Literal["pass", "mismatch"] = "pass"
+
+
+def merge(current: Faults, patch: Any) -> Faults:
+    """Apply a partial update (any subset of the knobs) on top of the current knobs."""
+    if not isinstance(patch, dict):
+        raise invalid("fault update must be a JSON object")
+    try:
+        return Faults.model_validate({**current.model_dump(), **patch})
+    except ValidationError as exc:
+        raise invalid(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+
+
+async def gate(party: str, faults: Faults, *, signed: bool) -> None:
+    """What happens before a party even looks at a request: latency, outage, random server errors."""
+    if faults.latency_ms:
+        await asyncio.sleep(faults.latency_ms / 1000)
+    if faults.down:
+        raise SandboxError(503, "SYSTEM_ERROR", f"{party} is down (sandbox fault)")
+    # Only signed (platform → party) calls are subject to error_rate: the customer's pay click is not
+    # the platform's call and making it flaky would only make tests flaky.
+    if signed and faults.error_rate and random.random() < faults.error_rate:
+        raise SandboxError(500, "SYSTEM_ERROR", f"{party} had an internal error (sandbox fault)")

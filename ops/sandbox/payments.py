@@ -1,0 +1,228 @@
+"""What a payment channel (wechat / alipay) does with orders and refunds, on the sandbox's SQLite.
+
+Both channels behave the same; they differ only in name, secret and id prefixes. Every state change
+that the platform hears about by callback queues its notification in the same transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ops.sandbox.errors import SandboxError
+from ops.sandbox.faults import Faults
+from ops.sandbox.store import Store, iso, new_id
+
+ID_PREFIX = {"wechat": "wx", "alipay": "ali"}
+REFUND_FAILURE_REASON = "ACCOUNT_CLOSED"
+
+
+class CreateOrder(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    out_trade_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    amount_minor: int = Field(gt=0, strict=True)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    description: str = Field(default="", max_length=256)
+    notify_url: str = Field(min_length=1, pattern=r"^https?://")
+
+
+class CreateRefund(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    out_refund_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    out_trade_no: str = Field(min_length=1, max_length=64)
+    amount_minor: int = Field(gt=0, strict=True)
+    reason: str = Field(default="", max_length=256)
+    notify_url: str = Field(min_length=1, pattern=r"^https?://")
+
+
+def order_not_found(out_trade_no: str) -> SandboxError:
+    return SandboxError(404, "ORDER_NOT_EXIST", f"no order with out_trade_no {out_trade_no!r}")
+
+
+class PaymentBook:
+    def __init__(self, store: Store, public_url: str) -> None:
+        self.store = store
+        self.public_url = public_url.rstrip("/")
+
+    # --- views ------------------------------------------------------------------------------
+
+    def order_view(self, row: dict[str, Any], *, internal: bool = False) -> dict[str, Any]:
+        refunded = self.store.one(
+            "SELECT COALESCE(SUM(amount_minor), 0) AS s FROM refunds WHERE channel = ? AND out_trade_no = ?"
+            " AND status = 'SUCCESS'", row["channel"], row["out_trade_no"])
+        view = {k: row[k] for k in ("channel", "channel_order_id", "out_trade_no", "status", "amount_minor",
+                                    "currency", "description", "channel_txn_id", "paid_at", "closed_at",
+                                    "created_at")}
+        view["pay_url"] = f"{self.public_url}/{row['channel']}/pay/{row['out_trade_no']}"
+        view["refunded_minor"] = refunded["s"] if refunded else 0
+        if internal:
+            view |= {k: row[k] for k in ("notify_url", "create_calls", "query_calls", "close_calls", "pay_calls")}
+        return view
+
+    @staticmethod
+    def refund_view(row: dict[str, Any], *, internal: bool = False) -> dict[str, Any]:
+        view = {k: row[k] for k in ("channel", "refund_id", "out_refund_no", "out_trade_no", "amount_minor",
+                                    "currency", "reason", "status", "failure_reason", "created_at",
+                                    "finished_at")}
+        if internal:
+            view |= {k: row[k] for k in ("notify_url", "request_calls", "query_calls")}
+        return view
+
+    def _order(self, channel: str, out_trade_no: str) -> dict[str, Any]:
+        row = self.store.one("SELECT * FROM orders WHERE channel = ? AND out_trade_no = ?", channel, out_trade_no)
+        if row is None:
+            raise order_not_found(out_trade_no)
+        return row
+
+    # --- orders -----------------------------------------------------------------------------
+
+    def create_order(self, channel: str, req: CreateOrder) -> dict[str, Any]:
+        now = time.time()
+        with self.store.tx() as db:
+            row = db.execute("SELECT * FROM orders WHERE channel = ? AND out_trade_no = ?",
+                             (channel, req.out_trade_no)).fetchone()
+            if row is not None:
+                if (row["amount_minor"], row["currency"]) != (req.amount_minor, req.currency):
+                    raise SandboxError(409, "OUT_TRADE_NO_CONFLICT",
+                                       f"out_trade_no {req.out_trade_no!r} already used with "
+                                       f"{row['amount_minor']} {row['currency']}")
+                db.execute("UPDATE orders SET create_calls = create_calls + 1 WHERE channel = ? AND out_trade_no = ?",
+                           (channel, req.out_trade_no))
+            else:
+                db.execute("INSERT INTO orders (channel, out_trade_no, channel_order_id, amount_minor, currency,"
+                           " description, notify_url, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'NOTPAY', ?)",
+                           (channel, req.out_trade_no, new_id(ID_PREFIX[channel] + "o"), req.amount_minor,
+                            req.currency, req.description, req.notify_url, iso(now)))
+        return self.order_view(self._order(channel, req.out_trade_no))
+
+    def query_order(self, channel: str, out_trade_no: str) -> dict[str, Any]:
+        with self.store.tx() as db:
+            db.execute("UPDATE orders SET query_calls = query_calls + 1 WHERE channel = ? AND out_trade_no = ?",
+                       (channel, out_trade_no))
+        return self.order_view(self._order(channel, out_trade_no))
+
+    def close_order(self, channel: str, out_trade_no: str) -> dict[str, Any]:
+        now = time.time()
+        with self.store.tx() as db:
+            db.execute("UPDATE orders SET close_calls = close_calls + 1 WHERE channel = ? AND out_trade_no = ?",
+                       (channel, out_trade_no))
+            db.execute("UPDATE orders SET status = 'CLOSED', closed_at = ? WHERE channel = ? AND out_trade_no = ?"
+                       " AND status = 'NOTPAY'", (iso(now), channel, out_trade_no))
+        view = self.order_view(self._order(channel, out_trade_no))
+        if view["status"] == "SUCCESS":
+            # The platform's deadline raced the customer: it must learn the order is paid, not closed.
+            raise SandboxError(409, "ORDER_PAID", "the order is already paid and cannot be closed",
+                               status=view["status"], order=view)
+        return view
+
+    def pay(self, channel: str, out_trade_no: str, faults: Faults) -> dict[str, Any]:
+        now = time.time()
+        with self.store.tx() as db:
+            row = db.execute("SELECT * FROM orders WHERE channel = ? AND out_trade_no = ?",
+                             (channel, out_trade_no)).fetchone()
+            if row is None:
+                raise order_not_found(out_trade_no)
+            db.execute("UPDATE orders SET pay_calls = pay_calls + 1 WHERE channel = ? AND out_trade_no = ?",
+                       (channel, out_trade_no))
+            if row["status"] == "CLOSED":
+                raise SandboxError(409, "ORDER_CLOSED", "the order is closed and can no longer be paid")
+            if row["status"] == "NOTPAY":
+                txn_id = new_id(ID_PREFIX[channel] + "t")
+                db.execute("UPDATE orders SET status = 'SUCCESS', channel_txn_id = ?, paid_at = ?"
+                           " WHERE channel = ? AND out_trade_no = ?", (txn_id, iso(now), channel, out_trade_no))
+                self.store.enqueue(
+                    db, party=channel, event_type="payment.succeeded", ref=out_trade_no, out_trade_no=out_trade_no,
+                    notify_url=row["notify_url"], now=now, delay_ms=faults.callback_delay_ms,
+                    dropped=faults.drop_callbacks, copies=2 if faults.duplicate_callbacks else 1,
+                    payload={"out_trade_no": out_trade_no, "channel_txn_id": txn_id,
+                             "amount_minor": row["amount_minor"], "currency": row["currency"],
+                             "status": "SUCCESS", "paid_at": iso(now)})
+        return self.order_view(self._order(channel, out_trade_no))
+
+    # --- refunds ----------------------------------------------------------------------------
+
+    def create_refund(self, channel: str, req: CreateRefund, faults: Faults) -> dict[str, Any]:
+        now = time.time()
+        with self.store.tx() as db:
+            existing = db.execute("SELECT * FROM refunds WHERE channel = ? AND out_refund_no = ?",
+                                  (channel, req.out_refund_no)).fetchone()
+            if existing is not None:
+                if (existing["out_trade_no"], existing["amount_minor"]) != (req.out_trade_no, req.amount_minor):
+                    raise SandboxError(409, "OUT_REFUND_NO_CONFLICT",
+                                       f"out_refund_no {req.out_refund_no!r} already used for "
+                                       f"{existing['amount_minor']} on {existing['out_trade_no']!r}")
+                db.execute("UPDATE refunds SET request_calls = request_calls + 1"
+                           " WHERE channel = ? AND out_refund_no = ?", (channel, req.out_refund_no))
+            else:
+                order = db.execute("SELECT * FROM orders WHERE channel = ? AND out_trade_no = ?",
+                                   (channel, req.out_trade_no)).fetchone()
+                if order is None:
+                    raise order_not_found(req.out_trade_no)
+                if order["status"] != "SUCCESS":
+                    raise SandboxError(409, "ORDER_NOT_PAID", f"the order is {order['status']}, not paid",
+                                       status=order["status"])
+                # In-flight refunds count against the balance, as at a real channel: two concurrent
+                # refunds must not together exceed what was paid.
+                taken = db.execute("SELECT COALESCE(SUM(amount_minor), 0) FROM refunds WHERE channel = ?"
+                                   " AND out_trade_no = ? AND status IN ('PROCESSING', 'SUCCESS')",
+                                   (channel, req.out_trade_no)).fetchone()[0]
+                left = order["amount_minor"] - taken
+                if req.amount_minor > left:
+                    raise SandboxError(400, "REFUND_AMOUNT_EXCEEDED",
+                                       f"refund of {req.amount_minor} exceeds the refundable {left}",
+                                       refundable_minor=left)
+                # The outcome and callback faults are fixed now, when the platform asks: a test sets
+                # the knob, requests the refund, and gets that behaviour whatever it changes later.
+                db.execute(
+                    "INSERT INTO refunds (channel, out_refund_no, refund_id, out_trade_no, amount_minor, currency,"
+                    " reason, notify_url, status, outcome, resolve_at, drop_callback, callback_copies, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PROCESSING', ?, ?, ?, ?, ?)",
+                    (channel, req.out_refund_no, new_id(ID_PREFIX[channel] + "r"), req.out_trade_no,
+                     req.amount_minor, order["currency"], req.reason, req.notify_url,
+                     "FAILED" if faults.refund_failure == "permanent" else "SUCCESS",
+                     now + faults.callback_delay_ms / 1000, int(faults.drop_callbacks),
+                     2 if faults.duplicate_callbacks else 1, iso(now)))
+        return self.refund_view(self._refund(channel, req.out_refund_no))
+
+    def _refund(self, channel: str, out_refund_no: str) -> dict[str, Any]:
+        row = self.store.one("SELECT * FROM refunds WHERE channel = ? AND out_refund_no = ?", channel, out_refund_no)
+        if row is None:
+            raise SandboxError(404, "REFUND_NOT_EXIST", f"no refund with out_refund_no {out_refund_no!r}")
+        return row
+
+    def query_refund(self, channel: str, out_refund_no: str) -> dict[str, Any]:
+        self.resolve_due_refunds()  # a query right at resolve_at must not see a stale PROCESSING
+        with self.store.tx() as db:
+            db.execute("UPDATE refunds SET query_calls = query_calls + 1 WHERE channel = ? AND out_refund_no = ?",
+                       (channel, out_refund_no))
+        return self.refund_view(self._refund(channel, out_refund_no))
+
+    def list_refunds(self, channel: str, out_trade_no: str | None) -> list[dict[str, Any]]:
+        rows = self.store.all("SELECT * FROM refunds WHERE channel = ? AND (? IS NULL OR out_trade_no = ?)"
+                              " ORDER BY rowid", channel, out_trade_no, out_trade_no)
+        return [self.refund_view(r, internal=True) for r in rows]
+
+    def resolve_due_refunds(self) -> int:
+        """Finish PROCESSING refunds whose time has come and queue their callbacks."""
+        now = time.time()
+        with self.store.tx() as db:
+            due = db.execute("SELECT * FROM refunds WHERE status = 'PROCESSING' AND resolve_at <= ?",
+                             (now,)).fetchall()
+            for r in due:
+                failed = r["outcome"] == "FAILED"
+                reason = REFUND_FAILURE_REASON if failed else None
+                db.execute("UPDATE refunds SET status = ?, failure_reason = ?, finished_at = ?"
+                           " WHERE channel = ? AND out_refund_no = ?",
+                           (r["outcome"], reason, iso(now), r["channel"], r["out_refund_no"]))
+                self.store.enqueue(
+                    db, party=r["channel"], event_type="refund.failed" if failed else "refund.succeeded",
+                    ref=r["out_refund_no"], out_trade_no=r["out_trade_no"], notify_url=r["notify_url"], now=now,
+                    delay_ms=0, dropped=bool(r["drop_callback"]), copies=r["callback_copies"],
+                    payload={"out_trade_no": r["out_trade_no"], "out_refund_no": r["out_refund_no"],
+                             "refund_id": r["refund_id"], "amount_minor": r["amount_minor"],
+                             "currency": r["currency"], "status": r["outcome"], "failure_reason": reason})
+        return len(due)

@@ -1,0 +1,80 @@
+"""Session fixtures: real servers, started once per test run and only when a test asks for them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.api_keys import issue_key
+from db.engine import make_engine, make_session_factory, unit_of_work
+from db.migrate import upgrade
+from domain.access import Role
+from tests.support.stack import Services, start_postgres, start_services, start_temporal
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url, pg = start_postgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        if pg:
+            pg.stop()
+
+
+@pytest.fixture(scope="session")
+def temporal_address(database_url: str) -> Iterator[str]:
+    address, temporal = start_temporal()
+    if temporal is None:  # an external cluster: make sure our search attributes exist there
+        import asyncio
+
+        from domain.settings import Settings
+        from ops.search_attributes import ensure_registered
+        from workers.temporal import connect
+
+        async def register() -> None:
+            await ensure_registered(await connect(Settings(), address))
+
+        asyncio.run(register())
+    try:
+        yield address
+    finally:
+        if temporal:
+            temporal.stop()
+
+
+@pytest.fixture(scope="session")
+def services(database_url: str, temporal_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    yield from start_services(database_url, temporal_address, tmp_path_factory.mktemp("stack"))
+
+
+@pytest.fixture(scope="session")
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(database_url, pool_size=25)
+    yield make_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def keys(sessions: async_sessionmaker[AsyncSession]) -> dict[Role, str]:
+    """One API key per role (the merchant key's merchant is `m-test`)."""
+    out: dict[Role, str] = {}
+    async with unit_of_work(sessions) as session:
+        for role in Role:
+            _, out[role] = await issue_key(session, role=role, name=f"test-{role.value}",
+                                           merchant_id="m-test" if role is Role.MERCHANT else None)
+    return out
+
+
+@pytest.fixture
+async def api(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=services.api_url, timeout=30) as client:
+        yield client
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -1,0 +1,54 @@
+"""`python -m workers`: serve the task queues until SIGINT/SIGTERM, then drain gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+import httpx
+from temporalio.worker import Worker
+
+from db.engine import make_engine, make_session_factory
+from domain.settings import get_settings
+from workers import queues, registry
+from workers.temporal import connect
+
+log = logging.getLogger("workers")
+
+
+async def serve() -> None:
+    settings = get_settings()
+    if not settings.database_url:
+        raise SystemExit("BACKOFFICE_DATABASE_URL is not set (`ops dev` sets it for the embedded server)")
+    engine = make_engine(settings.database_url)
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with httpx.AsyncClient(timeout=15) as http:
+        worker = Worker(
+            client,
+            task_queue=queues.MAIN,
+            workflows=registry.WORKFLOWS,
+            activities=registry.activities(settings, make_session_factory(engine), http),
+            # Running activities get this long to finish before the worker gives up on them; an
+            # unfinished one is retried elsewhere, which is safe because every activity is idempotent.
+            graceful_shutdown_timeout=timedelta(seconds=10),
+        )
+        async with worker:
+            log.info("worker serving task queue %s", queues.MAIN)
+            await stop.wait()
+            log.info("shutting down: draining running activities")
+    await engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
