@@ -64,6 +64,18 @@ def cmd_search_attributes(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history_export(args: argparse.Namespace) -> int:
+    from workers.temporal import connect
+
+    async def go() -> str:
+        client = await connect(get_settings())
+        history = await client.get_workflow_handle(args.workflow_id).fetch_history()
+        return history.to_json()
+
+    print(asyncio.run(go()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("search-attributes", help="register the custom search attributes on TEMPORAL_ADDRESS").set_defaults(
         func=cmd_search_attributes
     )
+    history = sub.add_parser("history", help="workflow histories for replay tests").add_subparsers(dest="action",
+                                                                                                  required=True)
+    export = history.add_parser("export", help="print a workflow's history as JSON (for tests/histories/)")
+    export.add_argument("workflow_id")
+    export.set_defaults(func=cmd_history_export)
     return parser
 
 

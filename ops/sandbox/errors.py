@@ -12,15 +12,16 @@ from fastapi.responses import JSONResponse
 
 
 class SandboxError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, http_status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = http_status
         self.code = code
         self.message = message
         self.extra = extra
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"code": self.code, "message": self.message, **self.extra}, status_code=self.status)
+        body = {"code": self.code, "message": self.message, **self.extra}
+        return JSONResponse(body, status_code=self.http_status)
 
 
 def invalid(message: str) -> SandboxError:

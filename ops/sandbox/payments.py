@@ -17,6 +17,8 @@ from ops.sandbox.store import Store, iso, new_id
 
 ID_PREFIX = {"wechat": "wx", "alipay": "ali"}
 REFUND_FAILURE_REASON = "ACCOUNT_CLOSED"
+BY_ORDER = " WHERE channel = ? AND out_trade_no = ?"
+BY_REFUND = " WHERE channel = ? AND out_refund_no = ?"
 
 
 class CreateOrder(BaseModel):
@@ -60,7 +62,8 @@ class PaymentBook:
         view["pay_url"] = f"{self.public_url}/{row['channel']}/pay/{row['out_trade_no']}"
         view["refunded_minor"] = refunded["s"] if refunded else 0
         if internal:
-            view |= {k: row[k] for k in ("notify_url", "create_calls", "query_calls", "close_calls", "pay_calls")}
+            counters = ("create_calls", "query_calls", "close_calls", "pay_calls")
+            view |= {k: row[k] for k in ("notify_url", *counters)}
         return view
 
     @staticmethod
@@ -73,7 +76,7 @@ class PaymentBook:
         return view
 
     def _order(self, channel: str, out_trade_no: str) -> dict[str, Any]:
-        row = self.store.one("SELECT * FROM orders WHERE channel = ? AND out_trade_no = ?", channel, out_trade_no)
+        row = self.store.one("SELECT * FROM orders" + BY_ORDER, channel, out_trade_no)
         if row is None:
             raise order_not_found(out_trade_no)
         return row
@@ -83,35 +86,35 @@ class PaymentBook:
     def create_order(self, channel: str, req: CreateOrder) -> dict[str, Any]:
         now = time.time()
         with self.store.tx() as db:
-            row = db.execute("SELECT * FROM orders WHERE channel = ? AND out_trade_no = ?",
-                             (channel, req.out_trade_no)).fetchone()
+            row = db.execute("SELECT * FROM orders" + BY_ORDER, (channel, req.out_trade_no)).fetchone()
             if row is not None:
                 if (row["amount_minor"], row["currency"]) != (req.amount_minor, req.currency):
                     raise SandboxError(409, "OUT_TRADE_NO_CONFLICT",
                                        f"out_trade_no {req.out_trade_no!r} already used with "
                                        f"{row['amount_minor']} {row['currency']}")
-                db.execute("UPDATE orders SET create_calls = create_calls + 1 WHERE channel = ? AND out_trade_no = ?",
+                db.execute("UPDATE orders SET create_calls = create_calls + 1" + BY_ORDER,
                            (channel, req.out_trade_no))
             else:
-                db.execute("INSERT INTO orders (channel, out_trade_no, channel_order_id, amount_minor, currency,"
-                           " description, notify_url, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'NOTPAY', ?)",
+                db.execute("INSERT INTO orders (channel, out_trade_no, channel_order_id, amount_minor,"
+                           " currency, description, notify_url, status, created_at)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, 'NOTPAY', ?)",
                            (channel, req.out_trade_no, new_id(ID_PREFIX[channel] + "o"), req.amount_minor,
                             req.currency, req.description, req.notify_url, iso(now)))
         return self.order_view(self._order(channel, req.out_trade_no))
 
     def query_order(self, channel: str, out_trade_no: str) -> dict[str, Any]:
         with self.store.tx() as db:
-            db.execute("UPDATE orders SET query_calls = query_calls + 1 WHERE channel = ? AND out_trade_no = ?",
+            db.execute("UPDATE orders SET query_calls = query_calls + 1" + BY_ORDER,
                        (channel, out_trade_no))
         return self.order_view(self._order(channel, out_trade_no))
 
     def close_order(self, channel: str, out_trade_no: str) -> dict[str, Any]:
         now = time.time()
         with self.store.tx() as db:
-            db.execute("UPDATE orders SET close_calls = close_calls + 1 WHERE channel = ? AND out_trade_no = ?",
+            db.execute("UPDATE orders SET close_calls = close_calls + 1" + BY_ORDER,
                        (channel, out_trade_no))
-            db.execute("UPDATE orders SET status = 'CLOSED', closed_at = ? WHERE channel = ? AND out_trade_no = ?"
-                       " AND status = 'NOTPAY'", (iso(now), channel, out_trade_no))
+            db.execute("UPDATE orders SET status = 'CLOSED', closed_at = ?" + BY_ORDER
+                       + " AND status = 'NOTPAY'", (iso(now), channel, out_trade_no))
         view = self.order_view(self._order(channel, out_trade_no))
         if view["status"] == "SUCCESS":
             # The platform's deadline raced the customer: it must learn the order is paid, not closed.
@@ -122,25 +125,24 @@ class PaymentBook:
     def pay(self, channel: str, out_trade_no: str, faults: Faults) -> dict[str, Any]:
         now = time.time()
         with self.store.tx() as db:
-            row = db.execute("SELECT * FROM orders WHERE channel = ? AND out_trade_no = ?",
-                             (channel, out_trade_no)).fetchone()
+            row = db.execute("SELECT * FROM orders" + BY_ORDER, (channel, out_trade_no)).fetchone()
             if row is None:
                 raise order_not_found(out_trade_no)
-            db.execute("UPDATE orders SET pay_calls = pay_calls + 1 WHERE channel = ? AND out_trade_no = ?",
-                       (channel, out_trade_no))
-            if row["status"] == "CLOSED":
-                raise SandboxError(409, "ORDER_CLOSED", "the order is closed and can no longer be paid")
+            db.execute("UPDATE orders SET pay_calls = pay_calls + 1" + BY_ORDER, (channel, out_trade_no))
             if row["status"] == "NOTPAY":
                 txn_id = new_id(ID_PREFIX[channel] + "t")
-                db.execute("UPDATE orders SET status = 'SUCCESS', channel_txn_id = ?, paid_at = ?"
-                           " WHERE channel = ? AND out_trade_no = ?", (txn_id, iso(now), channel, out_trade_no))
+                db.execute("UPDATE orders SET status = 'SUCCESS', channel_txn_id = ?, paid_at = ?" + BY_ORDER,
+                           (txn_id, iso(now), channel, out_trade_no))
                 self.store.enqueue(
-                    db, party=channel, event_type="payment.succeeded", ref=out_trade_no, out_trade_no=out_trade_no,
+                    db, party=channel, event_type="payment.succeeded", ref=out_trade_no,
+                    out_trade_no=out_trade_no,
                     notify_url=row["notify_url"], now=now, delay_ms=faults.callback_delay_ms,
                     dropped=faults.drop_callbacks, copies=2 if faults.duplicate_callbacks else 1,
                     payload={"out_trade_no": out_trade_no, "channel_txn_id": txn_id,
                              "amount_minor": row["amount_minor"], "currency": row["currency"],
                              "status": "SUCCESS", "paid_at": iso(now)})
+        if row["status"] == "CLOSED":  # refused after the tx so the attempt still shows in pay_calls
+            raise SandboxError(409, "ORDER_CLOSED", "the order is closed and can no longer be paid")
         return self.order_view(self._order(channel, out_trade_no))
 
     # --- refunds ----------------------------------------------------------------------------
@@ -148,18 +150,17 @@ class PaymentBook:
     def create_refund(self, channel: str, req: CreateRefund, faults: Faults) -> dict[str, Any]:
         now = time.time()
         with self.store.tx() as db:
-            existing = db.execute("SELECT * FROM refunds WHERE channel = ? AND out_refund_no = ?",
-                                  (channel, req.out_refund_no)).fetchone()
+            key = (channel, req.out_refund_no)
+            existing = db.execute("SELECT * FROM refunds" + BY_REFUND, key).fetchone()
             if existing is not None:
-                if (existing["out_trade_no"], existing["amount_minor"]) != (req.out_trade_no, req.amount_minor):
+                asked = (req.out_trade_no, req.amount_minor)
+                if (existing["out_trade_no"], existing["amount_minor"]) != asked:
                     raise SandboxError(409, "OUT_REFUND_NO_CONFLICT",
                                        f"out_refund_no {req.out_refund_no!r} already used for "
                                        f"{existing['amount_minor']} on {existing['out_trade_no']!r}")
-                db.execute("UPDATE refunds SET request_calls = request_calls + 1"
-                           " WHERE channel = ? AND out_refund_no = ?", (channel, req.out_refund_no))
+                db.execute("UPDATE refunds SET request_calls = request_calls + 1" + BY_REFUND, key)
             else:
-                order = db.execute("SELECT * FROM orders WHERE channel = ? AND out_trade_no = ?",
-                                   (channel, req.out_trade_no)).fetchone()
+                order = db.execute("SELECT * FROM orders" + BY_ORDER, (channel, req.out_trade_no)).fetchone()
                 if order is None:
                     raise order_not_found(req.out_trade_no)
                 if order["status"] != "SUCCESS":
@@ -178,8 +179,9 @@ class PaymentBook:
                 # The outcome and callback faults are fixed now, when the platform asks: a test sets
                 # the knob, requests the refund, and gets that behaviour whatever it changes later.
                 db.execute(
-                    "INSERT INTO refunds (channel, out_refund_no, refund_id, out_trade_no, amount_minor, currency,"
-                    " reason, notify_url, status, outcome, resolve_at, drop_callback, callback_copies, created_at)"
+                    "INSERT INTO refunds (channel, out_refund_no, refund_id, out_trade_no, amount_minor,"
+                    " currency, reason, notify_url, status, outcome, resolve_at, drop_callback,"
+                    " callback_copies, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PROCESSING', ?, ?, ?, ?, ?)",
                     (channel, req.out_refund_no, new_id(ID_PREFIX[channel] + "r"), req.out_trade_no,
                      req.amount_minor, order["currency"], req.reason, req.notify_url,
@@ -189,7 +191,7 @@ class PaymentBook:
         return self.refund_view(self._refund(channel, req.out_refund_no))
 
     def _refund(self, channel: str, out_refund_no: str) -> dict[str, Any]:
-        row = self.store.one("SELECT * FROM refunds WHERE channel = ? AND out_refund_no = ?", channel, out_refund_no)
+        row = self.store.one("SELECT * FROM refunds" + BY_REFUND, channel, out_refund_no)
         if row is None:
             raise SandboxError(404, "REFUND_NOT_EXIST", f"no refund with out_refund_no {out_refund_no!r}")
         return row
@@ -197,7 +199,7 @@ class PaymentBook:
     def query_refund(self, channel: str, out_refund_no: str) -> dict[str, Any]:
         self.resolve_due_refunds()  # a query right at resolve_at must not see a stale PROCESSING
         with self.store.tx() as db:
-            db.execute("UPDATE refunds SET query_calls = query_calls + 1 WHERE channel = ? AND out_refund_no = ?",
+            db.execute("UPDATE refunds SET query_calls = query_calls + 1" + BY_REFUND,
                        (channel, out_refund_no))
         return self.refund_view(self._refund(channel, out_refund_no))
 
@@ -220,8 +222,8 @@ class PaymentBook:
                            (r["outcome"], reason, iso(now), r["channel"], r["out_refund_no"]))
                 self.store.enqueue(
                     db, party=r["channel"], event_type="refund.failed" if failed else "refund.succeeded",
-                    ref=r["out_refund_no"], out_trade_no=r["out_trade_no"], notify_url=r["notify_url"], now=now,
-                    delay_ms=0, dropped=bool(r["drop_callback"]), copies=r["callback_copies"],
+                    ref=r["out_refund_no"], out_trade_no=r["out_trade_no"], notify_url=r["notify_url"],
+                    now=now, delay_ms=0, dropped=bool(r["drop_callback"]), copies=r["callback_copies"],
                     payload={"out_trade_no": r["out_trade_no"], "out_refund_no": r["out_refund_no"],
                              "refund_id": r["refund_id"], "amount_minor": r["amount_minor"],
                              "currency": r["currency"], "status": r["outcome"], "failure_reason": reason})

@@ -136,8 +136,8 @@ class Store:
         return event_id
 
     def due_notifications(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
-        return self.all("SELECT * FROM notifications WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?"
-                        " ORDER BY next_attempt_at LIMIT ?", now, limit)
+        return self.all("SELECT * FROM notifications WHERE next_attempt_at IS NOT NULL"
+                        " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?", now, limit)
 
     def record_attempt(self, event_id: str, *, ok: bool, error: str | None, now: float,
                        retry_base_s: float) -> None:
@@ -150,15 +150,15 @@ class Store:
                 deliveries = row["deliveries"] + 1
                 # Duplicate-callback fault: the next copy goes out right away with the same event_id.
                 nxt = now if deliveries < row["copies"] else None
-                db.execute("UPDATE notifications SET attempts = ?, deliveries = ?, failures = 0, next_attempt_at = ?,"
-                           " delivered_at = ?, last_error = NULL WHERE event_id = ?",
+                db.execute("UPDATE notifications SET attempts = ?, deliveries = ?, failures = 0,"
+                           " next_attempt_at = ?, delivered_at = ?, last_error = NULL WHERE event_id = ?",
                            (attempts, deliveries, nxt, iso(now), event_id))
                 return
             failures = row["failures"] + 1
             gave_up = failures >= MAX_ATTEMPTS
             delay = min(retry_base_s * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
-            db.execute("UPDATE notifications SET attempts = ?, failures = ?, next_attempt_at = ?, gave_up = ?,"
-                       " last_error = ? WHERE event_id = ?",
+            db.execute("UPDATE notifications SET attempts = ?, failures = ?, next_attempt_at = ?,"
+                       " gave_up = ?, last_error = ? WHERE event_id = ?",
                        (attempts, failures, None if gave_up else now + delay, int(gave_up), error, event_id))
 
     def redeliver(self, party: str, event_id: str, now: float) -> bool:

@@ -1,0 +1,80 @@
+"""``/_sandbox/...``: the test harness's levers (fault knobs) and windows (inspection), unsigned.
+
+Tests use these to stage the outside world and to check what the platform actually did to it
+(how many creates, closes, refund requests; which callbacks went out and how often).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ops.sandbox.context import context
+from ops.sandbox.errors import SandboxError, invalid, unknown_party
+from ops.sandbox.faults import PARTIES, PAYMENT_CHANNELS, Faults, merge
+
+router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
+
+
+def _party(party: str) -> str:
+    if party not in PARTIES:
+        raise unknown_party(party)
+    return party
+
+
+@router.get("/faults/{party}")
+async def get_faults(party: str, request: Request) -> Faults:
+    return context(request).store.get_faults(_party(party))
+
+
+@router.put("/faults/{party}")
+async def put_faults(party: str, request: Request) -> Faults:
+    store = context(request).store
+    try:
+        patch = json.loads(await request.body())
+    except ValueError:
+        raise invalid("body must be a JSON object of fault knobs") from None
+    faults = merge(store.get_faults(_party(party)), patch)
+    store.put_faults(party, faults)
+    return faults
+
+
+@router.delete("/faults/{party}")
+async def reset_faults(party: str, request: Request) -> Faults:
+    context(request).store.reset_faults(_party(party))
+    return Faults()
+
+
+@router.get("/{party}/orders/{out_trade_no}")
+async def inspect_order(party: str, out_trade_no: str, request: Request) -> dict[str, Any]:
+    book = context(request).book
+    if _party(party) not in PAYMENT_CHANNELS:
+        raise SandboxError(404, "CHANNEL_NOT_FOUND", f"{party!r} is not a payment channel")
+    row = book.store.one("SELECT * FROM orders WHERE channel = ? AND out_trade_no = ?", party, out_trade_no)
+    if row is None:
+        raise SandboxError(404, "ORDER_NOT_EXIST", f"no order with out_trade_no {out_trade_no!r}")
+    return book.order_view(row, internal=True)
+
+
+@router.get("/{party}/refunds")
+async def inspect_refunds(party: str, request: Request,
+                          out_trade_no: str | None = None) -> list[dict[str, Any]]:
+    return context(request).book.list_refunds(_party(party), out_trade_no)
+
+
+@router.get("/notifications")
+async def inspect_notifications(request: Request, party: str | None = None,
+                                ref: str | None = None) -> list[dict[str, Any]]:
+    return context(request).store.notifications(party, ref)
+
+
+@router.post("/{party}/notifications/{event_id}/redeliver")
+async def redeliver(party: str, event_id: str, request: Request) -> dict[str, Any]:
+    ctx = context(request)
+    if not ctx.store.redeliver(_party(party), event_id, time.time()):
+        raise SandboxError(404, "EVENT_NOT_EXIST", f"no {party} notification {event_id!r}")
+    ctx.notifier.wake()
+    return {"event_id": event_id, "status": "QUEUED"}

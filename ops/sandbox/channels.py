@@ -1,0 +1,100 @@
+"""HTTP face of the payment channels (``/{channel}/v1/...`` signed, ``/{channel}/pay/...`` the customer).
+
+Every platform → channel call passes the same gate a real channel applies: the party exists, the
+fault knobs (latency, outage, random errors), then the HMAC signature over the raw body.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ValidationError
+
+from domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from ops.sandbox.context import SandboxContext, context
+from ops.sandbox.errors import SandboxError, invalid
+from ops.sandbox.faults import PAYMENT_CHANNELS, Faults, describe, gate
+from ops.sandbox.payments import CreateOrder, CreateRefund
+
+SIGNATURE_MAX_AGE_SECONDS = 300
+
+router = APIRouter(tags=["payment channels"])
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _channel(ctx: SandboxContext, channel: str) -> Faults:
+    if channel not in PAYMENT_CHANNELS:
+        raise SandboxError(404, "CHANNEL_NOT_FOUND", f"{channel!r} is not a payment channel")
+    return ctx.store.get_faults(channel)
+
+
+async def _signed(request: Request, channel: str) -> tuple[SandboxContext, Faults, bytes]:
+    ctx = context(request)
+    faults = _channel(ctx, channel)
+    await gate(channel, faults, signed=True)
+    body = await request.body()
+    secret = ctx.secrets.get(channel)
+    try:
+        if not secret:
+            raise SignatureError(f"no secret is configured for {channel}")
+        verify(secret, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER), body,
+               max_age_seconds=SIGNATURE_MAX_AGE_SECONDS)
+    except SignatureError as exc:
+        raise SandboxError(401, "SIGNATURE_INVALID", str(exc)) from None
+    return ctx, faults, body
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise invalid(describe(exc)) from None
+
+
+@router.post("/{channel}/v1/orders")
+async def create_order(channel: str, request: Request) -> dict[str, Any]:
+    ctx, _, body = await _signed(request, channel)
+    return ctx.book.create_order(channel, _parse(CreateOrder, body))
+
+
+@router.get("/{channel}/v1/orders/{out_trade_no}")
+async def query_order(channel: str, out_trade_no: str, request: Request) -> dict[str, Any]:
+    ctx, _, _ = await _signed(request, channel)
+    return ctx.book.query_order(channel, out_trade_no)
+
+
+@router.post("/{channel}/v1/orders/{out_trade_no}/close")
+async def close_order(channel: str, out_trade_no: str, request: Request) -> dict[str, Any]:
+    ctx, _, _ = await _signed(request, channel)
+    return ctx.book.close_order(channel, out_trade_no)
+
+
+@router.post("/{channel}/pay/{out_trade_no}")
+async def pay(channel: str, out_trade_no: str, request: Request) -> dict[str, Any]:
+    """The customer paying (the order's pay_url). Not signed: it is the customer, not the platform."""
+    ctx = context(request)
+    faults = _channel(ctx, channel)
+    await gate(channel, faults, signed=False)
+    view = ctx.book.pay(channel, out_trade_no, faults)
+    ctx.notifier.wake()
+    return view
+
+
+@router.post("/{channel}/v1/refunds")
+async def create_refund(channel: str, request: Request) -> dict[str, Any]:
+    ctx, faults, body = await _signed(request, channel)
+    req = _parse(CreateRefund, body)
+    if faults.refund_failure == "transient":
+        # Refused before anything is recorded, so the platform's retry with the same number is clean.
+        raise SandboxError(503, "SYSTEM_ERROR", "refund service temporarily unavailable (sandbox fault)")
+    view = ctx.book.create_refund(channel, req, faults)
+    ctx.notifier.wake()
+    return view
+
+
+@router.get("/{channel}/v1/refunds/{out_refund_no}")
+async def query_refund(channel: str, out_refund_no: str, request: Request) -> dict[str, Any]:
+    ctx, _, _ = await _signed(request, channel)
+    return ctx.book.query_refund(channel, out_refund_no)
