@@ -7,8 +7,14 @@ from domain.settings import get_settings
 
 def main() -> None:
     settings = get_settings()
-    uvicorn.run("api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

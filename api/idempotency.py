@@ -33,8 +33,16 @@ def request_hash(method: str, path: str, body: bytes) -> str:
 
 
 class Idempotency:
-    def __init__(self, factory: async_sessionmaker[AsyncSession], principal: Principal, key: str, method: str,
-                 path: str, request_hash: str, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        principal: Principal,
+        key: str,
+        method: str,
+        path: str,
+        request_hash: str,
+        ttl_seconds: int,
+    ) -> None:
         self._factory = factory
         self._principal = principal
         self.key = key
@@ -45,17 +53,28 @@ class Idempotency:
 
     async def run(self, status_code: int, handler: Callable[[], Awaitable[Any]]) -> JSONResponse:
         async with unit_of_work(self._factory) as session:
-            claim = await store.claim(session, principal=str(self._principal.key_id), key=self.key, method=self._method,
-                                      path=self._path, request_hash=self._hash, ttl_seconds=self._ttl)
+            claim = await store.claim(
+                session,
+                principal=str(self._principal.key_id),
+                key=self.key,
+                method=self._method,
+                path=self._path,
+                request_hash=self._hash,
+                ttl_seconds=self._ttl,
+            )
         if claim.state is store.ClaimState.REPLAY:
             assert claim.status is not None
             return JSONResponse(claim.body, status_code=claim.status, headers={"Idempotent-Replayed": "true"})
         if claim.state is store.ClaimState.MISMATCH:
-            raise ApiError(422, "IDEMPOTENCY_KEY_REUSED",
-                           f"Idempotency-Key {self.key!r} was already used for a different request")
+            raise ApiError(
+                422, "IDEMPOTENCY_KEY_REUSED", f"Idempotency-Key {self.key!r} was already used for a different request"
+            )
         if claim.state is store.ClaimState.IN_PROGRESS:
-            raise ApiError(409, "IDEMPOTENCY_IN_PROGRESS",
-                           f"a request with Idempotency-Key {self.key!r} is still being processed; retry shortly")
+            raise ApiError(
+                409,
+                "IDEMPOTENCY_IN_PROGRESS",
+                f"a request with Idempotency-Key {self.key!r} is still being processed; retry shortly",
+            )
         assert claim.record_id is not None
         try:
             body = jsonable_encoder(await handler())
@@ -77,12 +96,21 @@ async def idempotency(
 ) -> Idempotency:
     key = (idempotency_key or "").strip()
     if not key:
-        raise ApiError(400, "IDEMPOTENCY_KEY_REQUIRED", "this request creates something: send an Idempotency-Key header")
+        raise ApiError(
+            400, "IDEMPOTENCY_KEY_REQUIRED", "this request creates something: send an Idempotency-Key header"
+        )
     if len(key) > 200:
         raise ApiError(400, "IDEMPOTENCY_KEY_INVALID", "Idempotency-Key must be at most 200 characters")
     body = await request.body()
-    return Idempotency(factory, principal, key, request.method, request.url.path,
-                       request_hash(request.method, request.url.path, body), settings.idempotency_ttl_seconds)
+    return Idempotency(
+        factory,
+        principal,
+        key,
+        request.method,
+        request.url.path,
+        request_hash(request.method, request.url.path, body),
+        settings.idempotency_ttl_seconds,
+    )
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

@@ -15,7 +15,14 @@ async def record(
 ) -> None:
     """Write in the caller's transaction, so the decision and its record commit or fail together."""
     session.add(
-        AuditEvent(actor_key_id=who.key_id, actor=who.actor, role=who.role.value, action=action,
-                   subject_type=subject_type, subject_id=subject_id, details=details)
+        AuditEvent(
+            actor_key_id=who.key_id,
+            actor=who.actor,
+            role=who.role.value,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            details=details,
+        )
     )
     await session.flush()

@@ -42,8 +42,14 @@ async def claim(
     new_id = (
         await session.execute(
             insert(IdempotencyRecord)
-            .values(principal=principal, key=key, method=method, path=path, request_hash=request_hash,
-                    expires_at=now + timedelta(seconds=ttl_seconds))
+            .values(
+                principal=principal,
+                key=key,
+                method=method,
+                path=path,
+                request_hash=request_hash,
+                expires_at=now + timedelta(seconds=ttl_seconds),
+            )
             .on_conflict_do_nothing(index_elements=["principal", "key"])
             .returning(IdempotencyRecord.id)
         )
@@ -64,7 +70,9 @@ async def claim(
 
 async def complete(session: AsyncSession, record_id: int, status: int, body: Any) -> None:
     await session.execute(
-        update(IdempotencyRecord).where(IdempotencyRecord.id == record_id).values(response_status=status, response_body=body)
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.id == record_id)
+        .values(response_status=status, response_body=body)
     )
 
 

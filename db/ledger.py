@@ -43,10 +43,18 @@ async def open_accounts(session: AsyncSession, codes: list[str], currency: str) 
     for code in codes:
         spec = account_spec(code)
         rows.append(
-            {"code": code, "currency": currency, "kind": spec.kind.value, "normal_side": spec.normal_side.value,
-             "may_go_negative": spec.may_go_negative, "balance_minor": 0}
+            {
+                "code": code,
+                "currency": currency,
+                "kind": spec.kind.value,
+                "normal_side": spec.normal_side.value,
+                "may_go_negative": spec.may_go_negative,
+                "balance_minor": 0,
+            }
         )
-    await session.execute(insert(LedgerAccount).values(rows).on_conflict_do_nothing(index_elements=["code", "currency"]))
+    await session.execute(
+        insert(LedgerAccount).values(rows).on_conflict_do_nothing(index_elements=["code", "currency"])
+    )
 
 
 async def _existing(session: AsyncSession, posting: Posting) -> Posted | None:
@@ -82,8 +90,13 @@ async def post(session: AsyncSession, posting: Posting) -> Posted:
     entry_id = (
         await session.execute(
             insert(JournalEntry)
-            .values(tx_code=posting.code.value, idempotency_key=posting.idempotency_key, reference=posting.reference,
-                    currency=posting.currency, content_hash=posting.content_hash())
+            .values(
+                tx_code=posting.code.value,
+                idempotency_key=posting.idempotency_key,
+                reference=posting.reference,
+                currency=posting.currency,
+                content_hash=posting.content_hash(),
+            )
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(JournalEntry.id)
         )
@@ -98,8 +111,15 @@ async def post(session: AsyncSession, posting: Posting) -> Posted:
     for ln in posting.lines:
         acc = accounts[ln.account]
         balances[ln.account] += signed_delta(account_spec(ln.account), ln.side, ln.amount_minor)
-        lines.append({"entry_id": entry_id, "account_id": acc.id, "side": ln.side.value,
-                      "amount_minor": ln.amount_minor, "balance_after_minor": balances[ln.account]})
+        lines.append(
+            {
+                "entry_id": entry_id,
+                "account_id": acc.id,
+                "side": ln.side.value,
+                "amount_minor": ln.amount_minor,
+                "balance_after_minor": balances[ln.account],
+            }
+        )
     for code, balance in balances.items():
         if balance < 0 and not accounts[code].may_go_negative:
             raise NegativeBalance(
@@ -156,8 +176,13 @@ _ENTRIES_WITHOUT_LINES = text(
 async def trial_balance(session: AsyncSession) -> dict[str, object]:
     """Totals per currency and every invariant violation found; `balanced` is true when there are none."""
     currencies = [
-        {"currency": r.currency, "debits_minor": int(r.debits), "credits_minor": int(r.credits), "entries": int(r.entries),
-         "balanced": r.debits == r.credits}
+        {
+            "currency": r.currency,
+            "debits_minor": int(r.debits),
+            "credits_minor": int(r.credits),
+            "entries": int(r.entries),
+            "balanced": r.debits == r.credits,
+        }
         for r in await session.execute(_TOTALS)
     ]
     problems: list[str] = []
@@ -171,5 +196,9 @@ async def trial_balance(session: AsyncSession) -> dict[str, object]:
         f"{r.code} ({r.currency}) is negative ({r.balance_minor}) and may not be"
         for r in await session.execute(_FORBIDDEN_NEGATIVE)
     ]
-    problems += [f"{c['currency']}: debits {c['debits_minor']} != credits {c['credits_minor']}" for c in currencies if not c["balanced"]]
+    problems += [
+        f"{c['currency']}: debits {c['debits_minor']} != credits {c['credits_minor']}"
+        for c in currencies
+        if not c["balanced"]
+    ]
     return {"balanced": not problems, "currencies": currencies, "problems": problems}

@@ -52,13 +52,34 @@ _SEGMENT = r"[A-Za-z0-9_.\-]+"
 # (pattern, spec). Channel and bank clearing are what outside parties owe us or we owe them: they
 # swing both ways during the day. Customer and merchant money we hold must never go negative.
 _CHART: list[tuple[re.Pattern[str], AccountSpec]] = [
-    (re.compile(rf"channel:{_SEGMENT}:clearing"), AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True)),
-    (re.compile(rf"bank:{_SEGMENT}:payout_clearing"), AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True)),
-    (re.compile(r"platform:suspense"), AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True)),
-    (re.compile(r"platform:escrow"), AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=False)),
-    (re.compile(r"platform:commission_revenue"), AccountSpec(kind=AccountKind.REVENUE, normal_side=Side.CREDIT, may_go_negative=True)),
-    (re.compile(rf"merchant:{_SEGMENT}:(available|withdrawing|deposit)"), AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=False)),
-    (re.compile(rf"promoter:{_SEGMENT}:payable"), AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=False)),
+    (
+        re.compile(rf"channel:{_SEGMENT}:clearing"),
+        AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True),
+    ),
+    (
+        re.compile(rf"bank:{_SEGMENT}:payout_clearing"),
+        AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True),
+    ),
+    (
+        re.compile(r"platform:suspense"),
+        AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True),
+    ),
+    (
+        re.compile(r"platform:escrow"),
+        AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=False),
+    ),
+    (
+        re.compile(r"platform:commission_revenue"),
+        AccountSpec(kind=AccountKind.REVENUE, normal_side=Side.CREDIT, may_go_negative=True),
+    ),
+    (
+        re.compile(rf"merchant:{_SEGMENT}:(available|withdrawing|deposit)"),
+        AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=False),
+    ),
+    (
+        re.compile(rf"promoter:{_SEGMENT}:payable"),
+        AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=False),
+    ),
 ]
 
 
@@ -149,7 +170,10 @@ def _two_legs(code: TxCode, key: str, ref: str, currency: str, amount: int, debi
         idempotency_key=key,
         reference=ref,
         currency=currency,
-        lines=[Line(account=debit, side=Side.DEBIT, amount_minor=amount), Line(account=credit, side=Side.CREDIT, amount_minor=amount)],
+        lines=[
+            Line(account=debit, side=Side.DEBIT, amount_minor=amount),
+            Line(account=credit, side=Side.CREDIT, amount_minor=amount),
+        ],
     )
 
 
@@ -163,27 +187,49 @@ def refund_before_settlement(key: str, ref: str, currency: str, amount: int, cha
 
 def withdrawal_requested(key: str, ref: str, currency: str, amount: int, merchant_id: str) -> Posting:
     return _two_legs(
-        TxCode.WITHDRAWAL_REQUESTED, key, ref, currency, amount,
-        merchant_account(merchant_id, "available"), merchant_account(merchant_id, "withdrawing"),
+        TxCode.WITHDRAWAL_REQUESTED,
+        key,
+        ref,
+        currency,
+        amount,
+        merchant_account(merchant_id, "available"),
+        merchant_account(merchant_id, "withdrawing"),
     )
 
 
 def withdrawal_paid(key: str, ref: str, currency: str, amount: int, merchant_id: str, bank: str) -> Posting:
     return _two_legs(
-        TxCode.WITHDRAWAL_PAID, key, ref, currency, amount, merchant_account(merchant_id, "withdrawing"), bank_payout(bank)
+        TxCode.WITHDRAWAL_PAID,
+        key,
+        ref,
+        currency,
+        amount,
+        merchant_account(merchant_id, "withdrawing"),
+        bank_payout(bank),
     )
 
 
 def withdrawal_failed(key: str, ref: str, currency: str, amount: int, merchant_id: str) -> Posting:
     return _two_legs(
-        TxCode.WITHDRAWAL_FAILED, key, ref, currency, amount,
-        merchant_account(merchant_id, "withdrawing"), merchant_account(merchant_id, "available"),
+        TxCode.WITHDRAWAL_FAILED,
+        key,
+        ref,
+        currency,
+        amount,
+        merchant_account(merchant_id, "withdrawing"),
+        merchant_account(merchant_id, "available"),
     )
 
 
 def deposit_paid(key: str, ref: str, currency: str, amount: int, channel: str, merchant_id: str) -> Posting:
     return _two_legs(
-        TxCode.DEPOSIT_PAID, key, ref, currency, amount, channel_clearing(channel), merchant_account(merchant_id, "deposit")
+        TxCode.DEPOSIT_PAID,
+        key,
+        ref,
+        currency,
+        amount,
+        channel_clearing(channel),
+        merchant_account(merchant_id, "deposit"),
     )
 
 
@@ -192,11 +238,22 @@ def manual_refund_paid(key: str, ref: str, currency: str, amount: int, bank: str
 
 
 def settlement(
-    key: str, ref: str, currency: str, *, merchant_id: str, merchant_net: int, commission: int,
-    promoter_id: str | None = None, promoter_commission: int = 0,
+    key: str,
+    ref: str,
+    currency: str,
+    *,
+    merchant_id: str,
+    merchant_net: int,
+    commission: int,
+    promoter_id: str | None = None,
+    promoter_commission: int = 0,
 ) -> Posting:
     """Release escrow (gross − refunds) to the merchant's net, platform commission and promoter."""
-    credits = [Line(account=merchant_account(merchant_id, "available"), side=Side.CREDIT, amount_minor=merchant_net)] if merchant_net else []
+    credits = (
+        [Line(account=merchant_account(merchant_id, "available"), side=Side.CREDIT, amount_minor=merchant_net)]
+        if merchant_net
+        else []
+    )
     if commission:
         credits.append(Line(account=COMMISSION, side=Side.CREDIT, amount_minor=commission))
     if promoter_commission:
@@ -205,7 +262,10 @@ def settlement(
         credits.append(Line(account=promoter_payable(promoter_id), side=Side.CREDIT, amount_minor=promoter_commission))
     released = merchant_net + commission + promoter_commission
     return Posting(
-        code=TxCode.SETTLEMENT, idempotency_key=key, reference=ref, currency=currency,
+        code=TxCode.SETTLEMENT,
+        idempotency_key=key,
+        reference=ref,
+        currency=currency,
         lines=[Line(account=ESCROW, side=Side.DEBIT, amount_minor=released), *credits],
     )
 
@@ -214,12 +274,22 @@ def refund_after_settlement(
     key: str, ref: str, currency: str, *, channel: str, merchant_id: str, merchant_share: int, commission_share: int
 ) -> Posting:
     """Claw back the merchant's share and the platform's commission of a refund on a settled order."""
-    debits = [Line(account=merchant_account(merchant_id, "available"), side=Side.DEBIT, amount_minor=merchant_share)] if merchant_share else []
+    debits = (
+        [Line(account=merchant_account(merchant_id, "available"), side=Side.DEBIT, amount_minor=merchant_share)]
+        if merchant_share
+        else []
+    )
     if commission_share:
         debits.append(Line(account=COMMISSION, side=Side.DEBIT, amount_minor=commission_share))
     return Posting(
-        code=TxCode.REFUND_AFTER_SETTLEMENT, idempotency_key=key, reference=ref, currency=currency,
-        lines=[*debits, Line(account=channel_clearing(channel), side=Side.CREDIT, amount_minor=merchant_share + commission_share)],
+        code=TxCode.REFUND_AFTER_SETTLEMENT,
+        idempotency_key=key,
+        reference=ref,
+        currency=currency,
+        lines=[
+            *debits,
+            Line(account=channel_clearing(channel), side=Side.CREDIT, amount_minor=merchant_share + commission_share),
+        ],
     )
 
 

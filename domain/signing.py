@@ -27,8 +27,15 @@ def signed_headers(secret: str, body: bytes, *, now: float | None = None) -> dic
     return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(secret, ts, body)}
 
 
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, *, max_age_seconds: int,
-           now: float | None = None) -> None:
+def verify(
+    secret: str,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    *,
+    max_age_seconds: int,
+    now: float | None = None,
+) -> None:
     if not timestamp or not signature:
         raise SignatureError("missing signature headers")
     try:

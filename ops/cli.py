@@ -40,8 +40,9 @@ def cmd_api_key_create(args: argparse.Namespace) -> int:
         engine = make_engine(_database_url(), pool_size=1)
         try:
             async with unit_of_work(make_session_factory(engine)) as session:
-                key_id, key = await issue_key(session, role=Role(args.role), name=args.name or f"cli-{args.role}",
-                                              merchant_id=args.merchant_id)
+                key_id, key = await issue_key(
+                    session, role=Role(args.role), name=args.name or f"cli-{args.role}", merchant_id=args.merchant_id
+                )
         finally:
             await engine.dispose()
         return {"id": key_id, "role": args.role, "merchant_id": args.merchant_id, "key": key}
@@ -92,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("search-attributes", help="register the custom search attributes on TEMPORAL_ADDRESS").set_defaults(
         func=cmd_search_attributes
     )
-    history = sub.add_parser("history", help="workflow histories for replay tests").add_subparsers(dest="action",
-                                                                                                  required=True)
+    history = sub.add_parser("history", help="workflow histories for replay tests").add_subparsers(
+        dest="action", required=True
+    )
     export = history.add_parser("export", help="print a workflow's history as JSON (for tests/histories/)")
     export.add_argument("workflow_id")
     export.set_defaults(func=cmd_history_export)

@@ -58,8 +58,12 @@ def run(settings: Settings) -> int:
             print(f"postgres   embedded, {database_url} (data in {pg.data})")
         temporal_address = settings.temporal_address
         if temporal_address is None:
-            temporal = EmbeddedTemporal(settings.embedded_temporal_port, ui_port=settings.temporal_ui_port,
-                                        db_file=data / "temporal.sqlite", log_file=logs / "temporal.log")
+            temporal = EmbeddedTemporal(
+                settings.embedded_temporal_port,
+                ui_port=settings.temporal_ui_port,
+                db_file=data / "temporal.sqlite",
+                log_file=logs / "temporal.log",
+            )
             temporal_address = temporal.start()
             print(f"temporal   dev server on {temporal_address}, state in {temporal.db_file}")
         upgrade(database_url)
@@ -67,8 +71,12 @@ def run(settings: Settings) -> int:
         asyncio.run(_prepare(settings, database_url, temporal_address, keys_file))
 
         env = {**os.environ, "BACKOFFICE_DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address}
-        sandbox = Child("sandbox", ["-m", "ops.sandbox", "--port", str(settings.sandbox_port),
-                                    "--db", str(data / "sandbox.sqlite3")], env, logs / "sandbox.log")
+        sandbox = Child(
+            "sandbox",
+            ["-m", "ops.sandbox", "--port", str(settings.sandbox_port), "--db", str(data / "sandbox.sqlite3")],
+            env,
+            logs / "sandbox.log",
+        )
         worker = Child("worker", ["-m", "workers"], env, logs / "worker.log")
         api = Child("api", ["-m", "api"], env, logs / "api.log")
         children = [sandbox.start(), worker.start(), api.start()]

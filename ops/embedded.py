@@ -59,8 +59,14 @@ class EmbeddedPostgres:
         self.user: str | None = None
 
     def _run(self, *args: str) -> None:
-        subprocess.run([str(self.bin / args[0]), *args[1:]], check=True, user=self.user,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        subprocess.run(
+            [str(self.bin / args[0]), *args[1:]],
+            check=True,
+            user=self.user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
 
     def _prepare_root_user(self) -> None:
         """PostgreSQL refuses to run as root: run it as a dedicated system user that can reach its files."""
@@ -96,7 +102,9 @@ class EmbeddedPostgres:
                 if not self.durable:  # throwaway test clusters trade crash safety for speed
                     conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
         if not self._running():
-            self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", f"-p {self.port}", "start")
+            self._run(
+                "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", f"-p {self.port}", "start"
+            )
         self._ensure_database(database)
         return self.url(database)
 
@@ -119,8 +127,14 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self._running():
-            subprocess.run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
-                           user=self.user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+            subprocess.run(
+                [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+                user=self.user,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+                check=False,
+            )
 
 
 def temporal_binary() -> str:
@@ -146,8 +160,18 @@ class EmbeddedTemporal:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> str:
-        cmd = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
-               "--log-level", "warn", *cli_flags()]
+        cmd = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warn",
+            *cli_flags(),
+        ]
         cmd += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"] if self.ui_port else ["--headless"]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)

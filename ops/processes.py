@@ -22,8 +22,13 @@ class Child:
 
     def start(self) -> Child:
         out = self.log_file.open("ab") if self.log_file else None
-        self.proc = subprocess.Popen([sys.executable, *self.args], env=self.env, stdout=out,
-                                     stderr=subprocess.STDOUT if out else None, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, *self.args],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+        )
         return self
 
     @property

@@ -65,8 +65,9 @@ async def keys(sessions: async_sessionmaker[AsyncSession]) -> dict[Role, str]:
     out: dict[Role, str] = {}
     async with unit_of_work(sessions) as session:
         for role in Role:
-            _, out[role] = await issue_key(session, role=role, name=f"test-{role.value}",
-                                           merchant_id="m-test" if role is Role.MERCHANT else None)
+            _, out[role] = await issue_key(
+                session, role=role, name=f"test-{role.value}", merchant_id="m-test" if role is Role.MERCHANT else None
+            )
     return out
 
 

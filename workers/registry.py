@@ -14,6 +14,8 @@ from domain.settings import Settings
 WORKFLOWS: list[type] = []
 
 
-def activities(settings: Settings, sessions: async_sessionmaker[AsyncSession], http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+def activities(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], http: httpx.AsyncClient
+) -> list[Callable[..., Any]]:
     ledger = LedgerActivities(sessions)
     return [ledger.post]

@@ -39,6 +39,14 @@ async def create_api_key(
     body: CreateApiKey, session: SessionDep, admin: Annotated[Principal, Depends(require(Role.ADMIN))]
 ) -> CreatedApiKey:
     key_id, key = await issue_key(session, role=body.role, name=body.name, merchant_id=body.merchant_id)
-    await record(session, admin, "api_key.created", "api_key", str(key_id), role=body.role.value,
-                 name=body.name, merchant_id=body.merchant_id)
+    await record(
+        session,
+        admin,
+        "api_key.created",
+        "api_key",
+        str(key_id),
+        role=body.role.value,
+        name=body.name,
+        merchant_id=body.merchant_id,
+    )
     return CreatedApiKey(id=key_id, role=body.role, name=body.name, merchant_id=body.merchant_id, key=key)

@@ -43,8 +43,13 @@ async def receive(party: str, request: Request, settings: SettingsDep, factory: 
         raise ApiError(404, "UNKNOWN_PARTY", f"no callbacks are accepted from {party!r}")
     raw = await request.body()
     try:
-        verify(secret, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER), raw,
-               max_age_seconds=settings.callback_max_age_seconds)
+        verify(
+            secret,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            raw,
+            max_age_seconds=settings.callback_max_age_seconds,
+        )
     except SignatureError as exc:
         raise ApiError(401, "SIGNATURE_INVALID", f"callback refused: {exc}") from None
     try:
@@ -57,26 +62,34 @@ async def receive(party: str, request: Request, settings: SettingsDep, factory: 
     async with unit_of_work(factory) as session:
         await session.execute(
             insert(InboundNotification)
-            .values(party=party, event_id=envelope.event_id, event_type=envelope.event_type,
-                    subject_ref=route.subject_ref if route else "", raw_body=raw.decode("utf-8", "replace"),
-                    payload=payload)
+            .values(
+                party=party,
+                event_id=envelope.event_id,
+                event_type=envelope.event_type,
+                subject_ref=route.subject_ref if route else "",
+                raw_body=raw.decode("utf-8", "replace"),
+                payload=payload,
+            )
             .on_conflict_do_nothing(index_elements=["party", "event_id"])
         )
         stored = (
             await session.execute(
-                select(InboundNotification).where(InboundNotification.party == party,
-                                                  InboundNotification.event_id == envelope.event_id)
+                select(InboundNotification).where(
+                    InboundNotification.party == party, InboundNotification.event_id == envelope.event_id
+                )
             )
         ).scalar_one()
     if stored.routed_at is not None:
         return JSONResponse({"status": "duplicate", "event_id": envelope.event_id})
+    error: str | None
     if route is None:
         outcome, error = "stored", f"no flow handles {party} {envelope.event_type}"
     else:
         outcome, error = await _signal(request, route.workflow_id, route.signal, payload)
     async with unit_of_work(factory) as session:
         await session.execute(
-            update(InboundNotification).where(InboundNotification.id == stored.id)
+            update(InboundNotification)
+            .where(InboundNotification.id == stored.id)
             .values(routed_at=datetime.now(UTC), route_error=error)
         )
     return JSONResponse({"status": outcome, "event_id": envelope.event_id})

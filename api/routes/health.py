@@ -1,11 +1,10 @@
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import SessionFactoryDep
-from fastapi import Request
 
 router = APIRouter(tags=["health"])
 

@@ -31,14 +31,18 @@ async def test_openapi_is_served(api):
 async def test_missing_unknown_and_malformed_keys_are_401(api):
     assert_problem(await api.get("/v1/ledger/trial-balance"), 401, says="missing API key")
     assert_problem(await api.get("/v1/ledger/trial-balance", headers=bearer("bo_nope")), 401, says="unknown")
-    assert_problem(await api.get("/v1/ledger/trial-balance", headers={"Authorization": "Basic abc"}), 401,
-                   says="missing API key")
+    assert_problem(
+        await api.get("/v1/ledger/trial-balance", headers={"Authorization": "Basic abc"}), 401, says="missing API key"
+    )
 
 
 async def test_a_wrong_role_is_403(api, keys):
     assert_problem(await api.get("/v1/ledger/trial-balance", headers=bearer(keys[Role.SERVICE])), 403, says="service")
-    assert_problem(await api.post("/v1/api-keys", json={"role": "finance", "name": "x"},
-                                  headers=bearer(keys[Role.FINANCE])), 403, says="finance")
+    assert_problem(
+        await api.post("/v1/api-keys", json={"role": "finance", "name": "x"}, headers=bearer(keys[Role.FINANCE])),
+        403,
+        says="finance",
+    )
 
 
 async def test_trial_balance_for_finance(api, keys):
@@ -56,9 +60,17 @@ async def test_admin_issues_a_key_that_works_and_the_decision_is_audited(api, ke
     ok = await api.get("/v1/ledger/trial-balance", headers=bearer(issued["key"]))
     assert ok.status_code == 200
     async with unit_of_work(sessions) as session:
-        events = (await session.execute(
-            select(AuditEvent).where(AuditEvent.action == "api_key.created", AuditEvent.subject_id == str(issued["id"]))
-        )).scalars().all()
+        events = (
+            (
+                await session.execute(
+                    select(AuditEvent).where(
+                        AuditEvent.action == "api_key.created", AuditEvent.subject_id == str(issued["id"])
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert len(events) == 1 and events[0].details["name"] == "alice" and events[0].role == "admin"
 
 

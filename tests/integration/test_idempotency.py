@@ -71,8 +71,10 @@ async def test_same_key_different_body_is_422(client, keys):
 async def test_a_concurrent_duplicate_gets_409_and_the_work_runs_once(client, keys):
     h = {**bearer(keys[Role.SERVICE]), "Idempotency-Key": uuid.uuid4().hex}
     CALLS.clear()
-    a, b = await asyncio.gather(client.post("/things", json={"amount_minor": 7}, headers=h),
-                                client.post("/things", json={"amount_minor": 7}, headers=h))
+    a, b = await asyncio.gather(
+        client.post("/things", json={"amount_minor": 7}, headers=h),
+        client.post("/things", json={"amount_minor": 7}, headers=h),
+    )
     assert sorted([a.status_code, b.status_code]) == [201, 409]
     assert CALLS == [7]
 
@@ -81,8 +83,12 @@ async def test_keys_are_scoped_per_caller(client, keys, sessions):
     async with unit_of_work(sessions) as session:
         _, other_service = await issue_key(session, role=Role.SERVICE, name="other-app")
     key = uuid.uuid4().hex
-    a = await client.post("/things", json={"amount_minor": 8}, headers={**bearer(keys[Role.SERVICE]), "Idempotency-Key": key})
-    b = await client.post("/things", json={"amount_minor": 9}, headers={**bearer(other_service), "Idempotency-Key": key})
+    a = await client.post(
+        "/things", json={"amount_minor": 8}, headers={**bearer(keys[Role.SERVICE]), "Idempotency-Key": key}
+    )
+    b = await client.post(
+        "/things", json={"amount_minor": 9}, headers={**bearer(other_service), "Idempotency-Key": key}
+    )
     assert a.status_code == b.status_code == 201
     assert b.json()["amount_minor"] == 9 and "Idempotent-Replayed" not in b.headers
 

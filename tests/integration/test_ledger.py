@@ -69,10 +69,15 @@ async def test_forbidden_negative_balance_is_refused_and_nothing_is_written(sess
 
 def test_unbalanced_or_unknown_postings_cannot_even_be_built():
     with pytest.raises(ValueError, match="unbalanced"):
-        rules.Posting(code=rules.TxCode.RECON_ADJUST, idempotency_key="k", currency="CNY", lines=[
-            rules.Line(account=rules.SUSPENSE, side=rules.Side.DEBIT, amount_minor=10),
-            rules.Line(account=rules.ESCROW, side=rules.Side.CREDIT, amount_minor=9),
-        ])
+        rules.Posting(
+            code=rules.TxCode.RECON_ADJUST,
+            idempotency_key="k",
+            currency="CNY",
+            lines=[
+                rules.Line(account=rules.SUSPENSE, side=rules.Side.DEBIT, amount_minor=10),
+                rules.Line(account=rules.ESCROW, side=rules.Side.CREDIT, amount_minor=9),
+            ],
+        )
     with pytest.raises(ValueError, match="chart of accounts"):
         rules.payment_captured("k", "r", "CNY", 10, "no spaces allowed")
 
@@ -130,13 +135,37 @@ async def test_concurrent_withdrawals_never_overdraw(sessions):
 # ---- random sequences ----------------------------------------------------------------------------
 OPS = st.lists(
     st.tuples(
-        st.sampled_from(["capture", "refund", "settle", "withdraw", "withdraw_paid", "withdraw_failed", "deposit", "repeat"]),
+        st.sampled_from(
+            ["capture", "refund", "settle", "withdraw", "withdraw_paid", "withdraw_failed", "deposit", "repeat"]
+        ),
         st.integers(min_value=1, max_value=5000),
         st.sampled_from(["CNY", "USD"]),
     ),
     min_size=1,
     max_size=25,
 )
+
+
+def _build(
+    op: str, key: str, ref: str, cur: str, amount: int, m: str, ch: str, bank: str, posted: list[rules.Posting]
+) -> rules.Posting:
+    if op == "repeat" and posted:
+        return posted[amount % len(posted)]
+    if op == "refund":
+        return rules.refund_before_settlement(key, ref, cur, amount, ch)
+    if op == "settle":
+        return rules.settlement(
+            key, ref, cur, merchant_id=m, merchant_net=amount - amount // 10, commission=amount // 10
+        )
+    if op == "withdraw":
+        return rules.withdrawal_requested(key, ref, cur, amount, m)
+    if op == "withdraw_paid":
+        return rules.withdrawal_paid(key, ref, cur, amount, m, bank)
+    if op == "withdraw_failed":
+        return rules.withdrawal_failed(key, ref, cur, amount, m)
+    if op == "deposit":
+        return rules.deposit_paid(key, ref, cur, amount, ch, m)
+    return rules.payment_captured(key, ref, cur, amount, ch)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -151,24 +180,18 @@ async def test_random_posting_sequences_keep_every_invariant(sessions, ops):
     posted: list[rules.Posting] = []
     for n, (op, amount, cur) in enumerate(ops):
         key = f"rnd-{run}-{n}"
-        posting = {
-            "capture": lambda: rules.payment_captured(key, run, cur, amount, ch),
-            "refund": lambda: rules.refund_before_settlement(key, run, cur, amount, ch),
-            "settle": lambda: rules.settlement(key, run, cur, merchant_id=m, merchant_net=amount - amount // 10,
-                                               commission=amount // 10),
-            "withdraw": lambda: rules.withdrawal_requested(key, run, cur, amount, m),
-            "withdraw_paid": lambda: rules.withdrawal_paid(key, run, cur, amount, m, bank),
-            "withdraw_failed": lambda: rules.withdrawal_failed(key, run, cur, amount, m),
-            "deposit": lambda: rules.deposit_paid(key, run, cur, amount, ch, m),
-            "repeat": lambda: posted[amount % len(posted)] if posted else rules.payment_captured(key, run, cur, amount, ch),
-        }[op]()
+        posting = _build(op, key, run, cur, amount, m, ch, bank, posted)
         trial = dict(model)
         is_repeat = any(p.idempotency_key == posting.idempotency_key for p in posted)
         if not is_repeat:
             for line in posting.lines:
                 k = (line.account, posting.currency)
-                trial[k] = trial.get(k, 0) + rules.signed_delta(rules.account_spec(line.account), line.side, line.amount_minor)
-        allowed = all(v >= 0 or rules.account_spec(a).may_go_negative for (a, _), v in trial.items() if a != rules.ESCROW)
+                trial[k] = trial.get(k, 0) + rules.signed_delta(
+                    rules.account_spec(line.account), line.side, line.amount_minor
+                )
+        allowed = all(
+            v >= 0 or rules.account_spec(a).may_go_negative for (a, _), v in trial.items() if a != rules.ESCROW
+        )
         try:
             result = await post(sessions, posting)
         except ledger.NegativeBalance:

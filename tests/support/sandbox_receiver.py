@@ -3,6 +3,7 @@
 ``SandboxProcess`` runs ``python -m ops.sandbox`` exactly as the dev stack does (so restarts are real
 process restarts). ``CallbackReceiver`` is a tiny threaded HTTP server standing in for the platform's
 callback endpoint: it records every delivery and can be told to fail the next N on a path.
+``SandboxWorld`` bundles both with the platform's channel client and the sandbox's control API.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
+
+from activities.channels.payment import ChannelOrder, PaymentChannelClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +57,7 @@ class CallbackReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version: ClassVar[str] = "HTTP/1.1"
+            protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -172,3 +176,62 @@ async def eventually(check: Callable[[], Awaitable[Any]], within: float = 10.0) 
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {within}s (last: {result!r})")
         await asyncio.sleep(0.02)
+
+
+def new_no(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:16]}"
+
+
+@dataclass
+class SandboxWorld:
+    """One test's view of the outside world: the platform's client, raw HTTP and the receiver."""
+
+    sandbox: SandboxProcess
+    http: httpx.AsyncClient
+    client: PaymentChannelClient
+    receiver: CallbackReceiver
+
+    async def set_faults(self, party: str, **knobs: Any) -> None:
+        resp = await self.http.put(f"/_sandbox/faults/{party}", json=knobs)
+        assert resp.status_code == 200, resp.text
+
+    async def new_order(self, channel: str = "wechat", amount: int = 1000) -> tuple[ChannelOrder, str]:
+        """A fresh channel order whose callbacks go to their own receiver path (returned)."""
+        payment_no = new_no("PAY")
+        path = f"/cb/{payment_no}"
+        order = await self.client.create_order(channel, payment_no, amount, "CNY", "haircut", self.receiver.url(path))
+        return order, path
+
+    async def pay(self, order: ChannelOrder) -> httpx.Response:
+        assert order.pay_url is not None
+        return await self.http.post(order.pay_url)
+
+    async def paid_order(self, amount: int = 1000) -> ChannelOrder:
+        order, _ = await self.new_order(amount=amount)
+        assert (await self.pay(order)).status_code == 200
+        return order
+
+    async def inspect_order(self, channel: str, out_trade_no: str) -> dict[str, Any]:
+        data: dict[str, Any] = (await self.http.get(f"/_sandbox/{channel}/orders/{out_trade_no}")).json()
+        return data
+
+    async def refunds(self, channel: str, out_trade_no: str) -> list[dict[str, Any]]:
+        resp = await self.http.get(f"/_sandbox/{channel}/refunds", params={"out_trade_no": out_trade_no})
+        rows: list[dict[str, Any]] = resp.json()
+        return rows
+
+    async def notes(self, ref: str) -> list[dict[str, Any]]:
+        resp = await self.http.get("/_sandbox/notifications", params={"ref": ref})
+        assert resp.status_code == 200
+        rows: list[dict[str, Any]] = resp.json()
+        return rows
+
+    async def delivered(self, ref: str, within: float = 10.0) -> list[dict[str, Any]]:
+        """Outbox rows for ``ref`` once every one of them is fully delivered."""
+
+        async def done() -> list[dict[str, Any]]:
+            rows = await self.notes(ref)
+            return rows if rows and all(r["delivered_at"] and not r["pending"] for r in rows) else []
+
+        rows: list[dict[str, Any]] = await eventually(done, within)
+        return rows

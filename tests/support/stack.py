@@ -55,8 +55,14 @@ class Services:
 
     def start(self, name: str) -> Child:
         args = {
-            "sandbox": ["-m", "ops.sandbox", "--port", self.sandbox_url.rsplit(":", 1)[1],
-                        "--db", str(self.logs / "sandbox.sqlite3")],
+            "sandbox": [
+                "-m",
+                "ops.sandbox",
+                "--port",
+                self.sandbox_url.rsplit(":", 1)[1],
+                "--db",
+                str(self.logs / "sandbox.sqlite3"),
+            ],
             "worker": ["-m", "workers"],
             "api": ["-m", "api"],
         }[name]
@@ -89,8 +95,9 @@ def start_services(database_url: str, temporal_address: str, logs: Path) -> Iter
         "BACKOFFICE_DATA_DIR": str(logs),
         "SANDBOX_RETRY_BASE_MS": "200",
     }
-    services = Services(env=env, logs=logs, sandbox_url=f"http://127.0.0.1:{sandbox_port}",
-                        api_url=f"http://127.0.0.1:{api_port}")
+    services = Services(
+        env=env, logs=logs, sandbox_url=f"http://127.0.0.1:{sandbox_port}", api_url=f"http://127.0.0.1:{api_port}"
+    )
     try:
         services.start("sandbox").wait_http(f"{services.sandbox_url}/health")
         services.start("worker")

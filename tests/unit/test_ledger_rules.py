@@ -7,16 +7,26 @@ from domain.ledger import Side
 
 
 def _sums(p: rules.Posting) -> tuple[int, int]:
-    return (sum(ln.amount_minor for ln in p.lines if ln.side is Side.DEBIT),
-            sum(ln.amount_minor for ln in p.lines if ln.side is Side.CREDIT))
+    return (
+        sum(ln.amount_minor for ln in p.lines if ln.side is Side.DEBIT),
+        sum(ln.amount_minor for ln in p.lines if ln.side is Side.CREDIT),
+    )
 
 
 @given(net=st.integers(0, 10**9), commission=st.integers(0, 10**7), promoter=st.integers(0, 10**6))
 def test_settlement_releases_exactly_what_it_credits(net, commission, promoter):
     if net + commission + promoter == 0:
         return
-    p = rules.settlement("k", "s", "CNY", merchant_id="m1", merchant_net=net, commission=commission,
-                         promoter_id="p1", promoter_commission=promoter)
+    p = rules.settlement(
+        "k",
+        "s",
+        "CNY",
+        merchant_id="m1",
+        merchant_net=net,
+        commission=commission,
+        promoter_id="p1",
+        promoter_commission=promoter,
+    )
     debit, credit = _sums(p)
     assert debit == credit == net + commission + promoter
     assert [ln.account for ln in p.lines if ln.side is Side.DEBIT] == [rules.ESCROW]
@@ -27,7 +37,10 @@ def test_the_starting_rules_post_to_the_accounts_of_the_design():
         (rules.payment_captured("k", "r", "CNY", 5, "wechat"), ("channel:wechat:clearing", "platform:escrow")),
         (rules.refund_before_settlement("k", "r", "CNY", 5, "wechat"), ("platform:escrow", "channel:wechat:clearing")),
         (rules.withdrawal_requested("k", "r", "CNY", 5, "m1"), ("merchant:m1:available", "merchant:m1:withdrawing")),
-        (rules.withdrawal_paid("k", "r", "CNY", 5, "m1", "icbc"), ("merchant:m1:withdrawing", "bank:icbc:payout_clearing")),
+        (
+            rules.withdrawal_paid("k", "r", "CNY", 5, "m1", "icbc"),
+            ("merchant:m1:withdrawing", "bank:icbc:payout_clearing"),
+        ),
         (rules.withdrawal_failed("k", "r", "CNY", 5, "m1"), ("merchant:m1:withdrawing", "merchant:m1:available")),
         (rules.deposit_paid("k", "r", "CNY", 5, "alipay", "m1"), ("channel:alipay:clearing", "merchant:m1:deposit")),
         (rules.manual_refund_paid("k", "r", "CNY", 5, "icbc"), ("platform:escrow", "bank:icbc:payout_clearing")),
@@ -37,8 +50,9 @@ def test_the_starting_rules_post_to_the_accounts_of_the_design():
 
 
 def test_clawback_debits_merchant_and_commission_and_credits_the_channel():
-    p = rules.refund_after_settlement("k", "r", "CNY", channel="wechat", merchant_id="m1", merchant_share=90,
-                                      commission_share=10)
+    p = rules.refund_after_settlement(
+        "k", "r", "CNY", channel="wechat", merchant_id="m1", merchant_share=90, commission_share=10
+    )
     assert _sums(p) == (100, 100)
     assert {ln.account for ln in p.lines if ln.side is Side.DEBIT} == {"merchant:m1:available", rules.COMMISSION}
 
@@ -55,8 +69,12 @@ def test_postings_refuse_bad_currency_zero_amounts_and_single_lines():
     with pytest.raises(ValueError):
         rules.payment_captured("k", "r", "CNY", 0, "wechat")
     with pytest.raises(ValueError):
-        rules.Posting(code=rules.TxCode.RECON_ADJUST, idempotency_key="k", currency="CNY",
-                      lines=[rules.Line(account=rules.SUSPENSE, side=Side.DEBIT, amount_minor=1)])
+        rules.Posting(
+            code=rules.TxCode.RECON_ADJUST,
+            idempotency_key="k",
+            currency="CNY",
+            lines=[rules.Line(account=rules.SUSPENSE, side=Side.DEBIT, amount_minor=1)],
+        )
 
 
 def test_account_specs_keep_customer_and_merchant_money_non_negative():

@@ -18,5 +18,9 @@ def test_defaults_are_the_documented_business_terms(monkeypatch):
     for var in ("BACKOFFICE_PAYMENT_TIMEOUT_SECONDS", "TEMPORAL_ADDRESS"):
         monkeypatch.delenv(var, raising=False)
     s = Settings()
-    assert (s.payment_timeout_seconds, s.merchant_accept_timeout_seconds, s.dispatch_accept_timeout_seconds) == (900, 300, 120)
+    assert (s.payment_timeout_seconds, s.merchant_accept_timeout_seconds, s.dispatch_accept_timeout_seconds) == (
+        900,
+        300,
+        120,
+    )
     assert s.dispatch_max_attempts == 3 and s.auto_confirm_seconds == s.after_sale_window_seconds == 7 * 24 * 3600
