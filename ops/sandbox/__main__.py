@@ -13,7 +13,8 @@ from ops.sandbox.app import create_app
 
 def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m ops.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ops.sandbox",
+                                     description="Run the sandbox: the stand-in outside world.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=settings.sandbox_port)
     parser.add_argument("--db", type=Path, default=None,

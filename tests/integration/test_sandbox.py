@@ -121,7 +121,8 @@ async def test_dropped_callbacks_never_arrive_but_query_shows_success(w: Sandbox
     await asyncio.sleep(0.3)  # give a wrongly scheduled delivery the chance to show up
     assert w.receiver.deliveries(path) == []
     # Redelivery un-drops it: how a test stages a very late callback.
-    assert (await w.http.post(f"/_sandbox/wechat/notifications/{row['event_id']}/redeliver")).status_code == 200
+    redeliver = await w.http.post(f"/_sandbox/wechat/notifications/{row['event_id']}/redeliver")
+    assert redeliver.status_code == 200
     [late] = await w.receiver.wait_for(path, 1)
     assert late.json()["event_id"] == row["event_id"]
 
@@ -209,7 +210,8 @@ async def test_refund_permanent_failure_by_callback(w: SandboxWorld) -> None:
     await w.set_faults("wechat", refund_failure="permanent")
     refund_no = new_no("RF")
     path = f"/cb/{refund_no}"
-    await w.client.create_refund("wechat", refund_no, order.out_trade_no, 1000, "cancelled", w.receiver.url(path))
+    url = w.receiver.url(path)
+    await w.client.create_refund("wechat", refund_no, order.out_trade_no, 1000, "cancelled", url)
     [delivery] = await w.receiver.wait_for(path, 1)
     event = delivery.json()
     assert event["event_type"] == "refund.failed" and event["failure_reason"] == "ACCOUNT_CLOSED"
@@ -217,8 +219,7 @@ async def test_refund_permanent_failure_by_callback(w: SandboxWorld) -> None:
     assert queried is not None and queried.status == "FAILED" and queried.failure_reason == "ACCOUNT_CLOSED"
     # A failed refund gives the amount back: the full amount can be refunded again.
     await w.http.delete("/_sandbox/faults/wechat")
-    retry = await w.client.create_refund("wechat", new_no("RF"), order.out_trade_no, 1000, "again",
-                                         w.receiver.url(path))
+    retry = await w.client.create_refund("wechat", new_no("RF"), order.out_trade_no, 1000, "again", url)
     assert retry.status == "PROCESSING"
 
 

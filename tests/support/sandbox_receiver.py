@@ -199,7 +199,8 @@ class SandboxWorld:
         """A fresh channel order whose callbacks go to their own receiver path (returned)."""
         payment_no = new_no("PAY")
         path = f"/cb/{payment_no}"
-        order = await self.client.create_order(channel, payment_no, amount, "CNY", "haircut", self.receiver.url(path))
+        url = self.receiver.url(path)
+        order = await self.client.create_order(channel, payment_no, amount, "CNY", "haircut", url)
         return order, path
 
     async def pay(self, order: ChannelOrder) -> httpx.Response:
