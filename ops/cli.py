@@ -77,6 +77,24 @@ def cmd_history_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from db import demo
+
+    async def go() -> dict[str, object]:
+        engine = make_engine(_database_url(), pool_size=1)
+        try:
+            async with unit_of_work(make_session_factory(engine)) as session:
+                if args.what == "merchant":
+                    return {"merchant_id": await demo.create_active_merchant(session, name=args.name,
+                                                                             category=args.category)}
+                return {"provider_ids": await demo.seed_providers(session, args.count)}
+        finally:
+            await engine.dispose()
+
+    print(json.dumps(asyncio.run(go())))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("search-attributes", help="register the custom search attributes on TEMPORAL_ADDRESS").set_defaults(
         func=cmd_search_attributes
     )
+    demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="what", required=True)
+    merchant = demo.add_parser("merchant", help="create an ACTIVE merchant with its ledger accounts")
+    merchant.add_argument("--name", default="Demo merchant")
+    merchant.add_argument("--category", default="food")
+    merchant.set_defaults(func=cmd_demo)
+    providers = demo.add_parser("providers", help="seed service providers")
+    providers.add_argument("--count", type=int, default=5)
+    providers.set_defaults(func=cmd_demo)
     history = sub.add_parser("history", help="workflow histories for replay tests").add_subparsers(
         dest="action", required=True
     )

@@ -12,6 +12,8 @@ from db.api_keys import issue_key
 from db.engine import make_engine, make_session_factory, unit_of_work
 from db.migrate import upgrade
 from domain.access import Role
+from db.demo import seed_providers
+from tests.support.shop import Shop
 from tests.support.stack import Services, start_postgres, start_services, start_temporal
 
 
@@ -77,5 +79,16 @@ async def api(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def shop(api: httpx.AsyncClient, keys: dict[Role, str], sessions: async_sessionmaker[AsyncSession],
+               services: Services) -> AsyncIterator[Shop]:
+    s = Shop(api, keys, sessions, services)
+    async with unit_of_work(sessions) as session:
+        await seed_providers(session, 5)
+    try:
+        yield s
+    finally:
+        await s.reset_faults()
+        await s.outside.aclose()

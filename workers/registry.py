@@ -8,14 +8,28 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.channel_calls import ChannelActivities
+from activities.channels.payment import PaymentChannelClient
 from activities.ledger import LedgerActivities
+from activities.orders import OrderActivities
+from activities.payments import PaymentActivities
 from domain.settings import Settings
+from workflows.order import OrderWorkflow
+from workflows.payment import PaymentWorkflow
 
-WORKFLOWS: list[type] = []
+WORKFLOWS: list[type] = [OrderWorkflow, PaymentWorkflow]
 
 
 def activities(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], http: httpx.AsyncClient
 ) -> list[Callable[..., Any]]:
     ledger = LedgerActivities(sessions)
-    return [ledger.post]
+    orders = OrderActivities(sessions)
+    payments = PaymentActivities(sessions)
+    channels = ChannelActivities(PaymentChannelClient(settings.sandbox_url, settings.party_secrets, http))
+    return [
+        ledger.post,
+        orders.create, orders.transition, orders.dispatch, orders.mark_settleable,
+        payments.record_attempt, payments.capture, payments.finish,
+        channels.create_order, channels.query_order, channels.close_order,
+    ]

@@ -3,6 +3,8 @@
 from db.models.access import ApiKey, AuditEvent, IdempotencyRecord
 from db.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from db.models.notifications import InboundNotification
+from db.models.orders import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
+from db.models.payments import Payment, PaymentAttempt
 
 __all__ = [
     "ApiKey",
@@ -12,4 +14,13 @@ __all__ = [
     "JournalEntry",
     "JournalLine",
     "LedgerAccount",
+    "Merchant",
+    "Order",
+    "OrderEvent",
+    "OrderItem",
+    "Payment",
+    "PaymentAttempt",
+    "ServiceProvider",
+    "SkuStock",
+    "StockReservation",
 ]

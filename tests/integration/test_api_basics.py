@@ -7,7 +7,7 @@ from sqlalchemy import select
 from db.engine import unit_of_work
 from db.models import AuditEvent
 from domain.access import Role
-from tests.conftest import bearer
+from tests.support.shop import bearer
 
 
 def assert_problem(response, status: int, *, says: str) -> None:  # type: ignore[no-untyped-def]

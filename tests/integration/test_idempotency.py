@@ -19,7 +19,7 @@ from db.api_keys import issue_key
 from db.engine import unit_of_work
 from domain.access import Role
 from domain.settings import Settings
-from tests.conftest import bearer
+from tests.support.shop import bearer
 
 CALLS: list[int] = []
 

@@ -1,0 +1,59 @@
+"""Calls to payment channels, one request each, carrying the platform's payment number."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.channels.errors import ChannelRejected, ChannelUnavailable, OrderAlreadyPaid
+from activities.channels.payment import ChannelOrder, PaymentChannelClient
+from domain.payments import ChannelOrderRequest, ChannelOrderView
+
+
+def _view(channel: str, order: ChannelOrder) -> ChannelOrderView:
+    return ChannelOrderView(channel=channel, status=order.status, pay_url=order.pay_url,
+                            channel_order_id=order.channel_order_id, channel_txn_id=order.channel_txn_id,
+                            amount_minor=order.amount_minor, currency=order.currency)
+
+
+def _translate(exc: Exception) -> ApplicationError:
+    if isinstance(exc, ChannelRejected):
+        return ApplicationError(f"channel refused: {exc}", exc.code, type="CHANNEL_REJECTED", non_retryable=True)
+    return ApplicationError(f"channel unavailable: {exc}", type="CHANNEL_UNAVAILABLE")
+
+
+class ChannelActivities:
+    def __init__(self, client: PaymentChannelClient) -> None:
+        self._client = client
+
+    @activity.defn(name="channel.create_order")
+    async def create_order(self, req: ChannelOrderRequest) -> ChannelOrderView:
+        try:
+            order = await self._client.create_order(req.channel, req.payment_no, req.amount_minor, req.currency,
+                                                    req.description, req.notify_url)
+        except (ChannelRejected, ChannelUnavailable) as exc:
+            raise _translate(exc) from exc
+        return _view(req.channel, order)
+
+    @activity.defn(name="channel.query_order")
+    async def query_order(self, channel: str, payment_no: str) -> ChannelOrderView:
+        try:
+            order = await self._client.query_order(channel, payment_no)
+        except (ChannelRejected, ChannelUnavailable) as exc:
+            raise _translate(exc) from exc
+        return _view(channel, order) if order else ChannelOrderView(channel=channel, status="MISSING")
+
+    @activity.defn(name="channel.close_order")
+    async def close_order(self, channel: str, payment_no: str) -> ChannelOrderView:
+        """Close; if the customer paid first, answer the paid order instead (the caller captures it)."""
+        try:
+            order = await self._client.close_order(channel, payment_no)
+        except OrderAlreadyPaid as paid:
+            return _view(channel, paid.order)
+        except ChannelRejected as exc:
+            if exc.code == "ORDER_NOT_EXIST":
+                return ChannelOrderView(channel=channel, status="MISSING")
+            raise _translate(exc) from exc
+        except ChannelUnavailable as exc:
+            raise _translate(exc) from exc
+        return _view(channel, order)

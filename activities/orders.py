@@ -1,0 +1,171 @@
+"""Order records: creation with stock reservation, status transitions with the timeline, dispatch.
+
+Each method is one transaction and idempotent: retried after a crash it finds its own earlier write
+(order_no primary key, unique timeline event names) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from db.engine import unit_of_work
+from db.models import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
+from domain.orders import DispatchRequest, OrderInput, OrderStatus, Transition, can_move
+
+MERCHANT_ACTIVE = "ACTIVE"
+
+
+def refuse(message: str, type_: str) -> ApplicationError:
+    return ApplicationError(message, type=type_, non_retryable=True)
+
+
+async def _event(session: AsyncSession, order_no: str, event: str, cause: str, *, status_from: str | None = None,
+                 status_to: str | None = None, details: dict[str, str | int] | None = None) -> bool:
+    """Append to the timeline; False if this event was recorded before (a retry)."""
+    inserted = await session.execute(
+        insert(OrderEvent)
+        .values(order_no=order_no, event=event, cause=cause, status_from=status_from, status_to=status_to,
+                details=details or {})
+        .on_conflict_do_nothing(index_elements=["order_no", "event"])
+        .returning(OrderEvent.id)
+    )
+    return inserted.scalar_one_or_none() is not None
+
+
+class OrderActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="orders.create")
+    async def create(self, order: OrderInput) -> None:
+        req = order.request
+        async with unit_of_work(self._sessions) as session:
+            merchant = await session.get(Merchant, req.merchant_id, with_for_update={"read": True})
+            if merchant is None or merchant.status != MERCHANT_ACTIVE:
+                raise refuse(f"merchant {req.merchant_id} is not active", "MERCHANT_NOT_ACTIVE")
+            if merchant.currency != req.currency:
+                raise refuse(f"merchant {req.merchant_id} takes {merchant.currency}, not {req.currency}", "WRONG_CURRENCY")
+            created = await session.execute(
+                insert(Order)
+                .values(order_no=order.order_no, customer_id=req.customer_id, merchant_id=req.merchant_id,
+                        currency=req.currency, goods_minor=req.goods_minor, delivery_fee_minor=req.delivery_fee_minor,
+                        discount_minor=req.discount_minor, payable_minor=req.payable_minor, paid_minor=0,
+                        refunded_minor=0, status=OrderStatus.AWAITING_PAYMENT.value, payment_no=order.payment_no,
+                        preferred_channel=req.channel, dispatch_attempts=0, refund_required_minor=0,
+                        settleable=False, settled=False, promoter_id=req.promoter_id,
+                        commission_rule_id=order.commission.rule_id, commission_bps=order.commission.rate_bps,
+                        commission_snapshot=order.commission.model_dump())
+                .on_conflict_do_nothing(index_elements=["order_no"])
+                .returning(Order.order_no)
+            )
+            if created.scalar_one_or_none() is None:
+                return  # created by an earlier try of this activity
+            session.add_all(
+                OrderItem(order_no=order.order_no, sku_id=i.sku_id, name=i.name, category_id=i.category_id,
+                          unit_price_minor=i.unit_price_minor, quantity=i.quantity, line_total_minor=i.line_total_minor)
+                for i in req.items
+            )
+            await self._reserve(session, order)
+            await _event(session, order.order_no, "created", "order placed", status_to=OrderStatus.AWAITING_PAYMENT.value,
+                         details={"payable_minor": req.payable_minor})
+
+    async def _reserve(self, session: AsyncSession, order: OrderInput) -> None:
+        # SKUs without a stock row are services with unlimited capacity; the others are reserved in
+        # sku_id order so two orders for the same SKUs never wait on each other in a cycle.
+        for item in sorted(order.request.items, key=lambda i: i.sku_id):
+            row = await session.execute(
+                update(SkuStock)
+                .where(SkuStock.sku_id == item.sku_id, SkuStock.merchant_id == order.request.merchant_id)
+                .values(available=SkuStock.available - item.quantity)
+                .returning(SkuStock.available)
+            )
+            left = row.scalar_one_or_none()
+            if left is None:
+                continue
+            if left < 0:
+                raise refuse(f"sku {item.sku_id} has only {left + item.quantity} left", "OUT_OF_STOCK")
+            session.add(StockReservation(order_no=order.order_no, sku_id=item.sku_id, quantity=item.quantity,
+                                         status="RESERVED"))
+        await session.flush()
+
+    @activity.defn(name="orders.transition")
+    async def transition(self, t: Transition) -> None:
+        async with unit_of_work(self._sessions) as session:
+            order = await session.get(Order, t.order_no, with_for_update=True)
+            if order is None:
+                raise refuse(f"order {t.order_no} does not exist", "ORDER_NOT_FOUND")
+            current = OrderStatus(order.status)
+            if t.to is not None and current is not t.to and not can_move(current, t.to):
+                raise refuse(f"order {t.order_no} cannot move from {current} to {t.to}", "ILLEGAL_TRANSITION")
+            if not await _event(session, t.order_no, t.event, t.cause, status_from=current.value,
+                                status_to=(t.to or current).value, details=t.details):
+                return
+            if t.to is not None:
+                order.status = t.to.value
+            if t.paid_minor is not None:
+                order.paid_minor = t.paid_minor
+            if t.cancel_reason is not None:
+                order.cancel_reason = t.cancel_reason
+            if t.refund_required_minor is not None:
+                order.refund_required_minor = t.refund_required_minor
+            if t.to is OrderStatus.CANCELLED:
+                await self._release(session, t.order_no)
+
+    async def _release(self, session: AsyncSession, order_no: str) -> None:
+        held = (
+            await session.execute(
+                select(StockReservation)
+                .where(StockReservation.order_no == order_no, StockReservation.status == "RESERVED")
+                .order_by(StockReservation.sku_id)
+            )
+        ).scalars()
+        for reservation in held:
+            await session.execute(
+                update(SkuStock).where(SkuStock.sku_id == reservation.sku_id)
+                .values(available=SkuStock.available + reservation.quantity)
+            )
+            reservation.status = "RELEASED"
+
+    @activity.defn(name="orders.dispatch")
+    async def dispatch(self, req: DispatchRequest) -> str | None:
+        """Offer the order to the provider idle longest (not one that already declined it)."""
+        event = f"dispatch-{req.attempt}"
+        async with unit_of_work(self._sessions) as session:
+            done = (
+                await session.execute(select(OrderEvent).where(OrderEvent.order_no == req.order_no, OrderEvent.event == event))
+            ).scalar_one_or_none()
+            if done is not None:
+                return str(done.details.get("provider_id")) if done.details.get("provider_id") else None
+            provider = (
+                await session.execute(
+                    select(ServiceProvider)
+                    .where(ServiceProvider.active.is_(True), ServiceProvider.id.not_in(req.exclude or [""]))
+                    .order_by(ServiceProvider.last_assigned_at.asc().nulls_first(), ServiceProvider.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalar_one_or_none()
+            order = await session.get(Order, req.order_no, with_for_update=True)
+            assert order is not None
+            if provider is None:
+                await _event(session, req.order_no, event, "no service provider available",
+                             details={"attempt": req.attempt})
+                return None
+            provider.last_assigned_at = datetime.now(UTC)
+            order.provider_id = provider.id
+            order.dispatch_attempts = req.attempt
+            await _event(session, req.order_no, event, f"offered to provider {provider.id}",
+                         details={"attempt": req.attempt, "provider_id": provider.id})
+            return provider.id
+
+    @activity.defn(name="orders.mark_settleable")
+    async def mark_settleable(self, order_no: str) -> None:
+        async with unit_of_work(self._sessions) as session:
+            if await _event(session, order_no, "settleable", "after-sale window closed"):
+                await session.execute(update(Order).where(Order.order_no == order_no).values(settleable=True))

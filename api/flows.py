@@ -1,0 +1,37 @@
+"""Talking to flows from the API: refusals from workflow updates become problem+json answers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+
+T = TypeVar("T")
+
+# A refusal's type (set by the workflow or activity that refused) decides the HTTP status.
+STATUS_BY_TYPE = {
+    "WRONG_CURRENCY": 422,
+    "PAYMENT_UNAVAILABLE": 503,
+}
+
+
+async def call_flow(pending: Awaitable[T], what: str) -> T:
+    try:
+        return await pending
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        while cause is not None and not isinstance(cause, ApplicationError):
+            cause = cause.__cause__  # type: ignore[assignment]
+        if isinstance(cause, ApplicationError):
+            code = cause.type or "REFUSED"
+            raise ApiError(STATUS_BY_TYPE.get(code, 409), code, cause.message) from None
+        raise ApiError(409, "REFUSED", f"{what} was refused: {exc}") from None
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, "FLOW_FINISHED", f"{what}: the flow has already finished") from None
+        raise ApiError(503, "TEMPORAL_UNAVAILABLE", f"{what}: Temporal did not answer ({exc.status.name})") from None

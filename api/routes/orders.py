@@ -1,0 +1,139 @@
+"""Orders: placement (update-with-start), reading, and the decisions the order flow takes from outside."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from api.deps import SessionDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
+from api.errors import ApiError
+from api.flows import call_flow
+from api.idempotency import IdempotencyDep
+from db import orders as repo
+from db.api_keys import Principal
+from domain.access import Role
+from domain.orders import (
+    CancelRequest,
+    CommissionSnapshot,
+    CreateOrderRequest,
+    FulfilmentRequest,
+    OrderCreated,
+    OrderInput,
+    OrderTerms,
+    TransitionResult,
+)
+from domain.settings import Settings
+from workers.queues import MAIN
+from workflows.order import OrderWorkflow
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+Service = Annotated[Principal, Depends(require(Role.SERVICE))]
+
+
+def new_number(prefix: str) -> str:
+    return f"{prefix}{datetime.now(UTC):%Y%m%d}{secrets.token_hex(6).upper()}"
+
+
+def terms_from(settings: Settings) -> OrderTerms:
+    return OrderTerms(
+        payment_timeout_seconds=settings.payment_timeout_seconds,
+        payment_poll_initial_seconds=settings.payment_poll_initial_seconds,
+        payment_poll_max_seconds=settings.payment_poll_max_seconds,
+        merchant_accept_timeout_seconds=settings.merchant_accept_timeout_seconds,
+        dispatch_accept_timeout_seconds=settings.dispatch_accept_timeout_seconds,
+        dispatch_max_attempts=settings.dispatch_max_attempts,
+        auto_confirm_seconds=settings.auto_confirm_seconds,
+        after_sale_window_seconds=settings.after_sale_window_seconds,
+        channel_weights=settings.channel_weights,
+        notify_url=f"{settings.public_base_url.rstrip('/')}/v1/callbacks",
+    )
+
+
+@router.post("", status_code=201, response_model=OrderCreated, summary="Place an order; answers with the payment")
+async def create_order(
+    body: CreateOrderRequest, _: Service, idem: IdempotencyDep, session: SessionDep, settings: SettingsDep,
+    temporal: TemporalDep,
+) -> Any:
+    merchant = await repo.merchant(session, body.merchant_id)
+    if merchant is None:
+        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {body.merchant_id} does not exist")
+    if merchant.status != "ACTIVE":
+        raise ApiError(409, "MERCHANT_NOT_ACTIVE", f"merchant {body.merchant_id} is {merchant.status}, not ACTIVE")
+    if merchant.currency != body.currency:
+        raise ApiError(422, "WRONG_CURRENCY", f"merchant {body.merchant_id} takes {merchant.currency}, not {body.currency}")
+    if body.channel is not None and settings.channel_weights.get(body.channel, 0) <= 0:
+        enabled = ", ".join(c for c, w in settings.channel_weights.items() if w > 0)
+        raise ApiError(422, "UNKNOWN_CHANNEL", f"channel {body.channel!r} is not enabled (enabled: {enabled})")
+    short = await repo.short_stock(session, body.merchant_id, {i.sku_id: i.quantity for i in body.items})
+    if short:
+        raise ApiError(409, "OUT_OF_STOCK", "not enough stock: " + "; ".join(short))
+    commission = CommissionSnapshot(rule_id="default", rate_bps=settings.default_commission_bps,
+                                    chosen_on={"merchant_id": body.merchant_id, "category": merchant.category})
+
+    async def place() -> OrderCreated:
+        suffix = new_number("")
+        inp = OrderInput(order_no=f"ORD{suffix}", payment_no=f"PAY{suffix}", request=body, commission=commission,
+                         terms=terms_from(settings))
+        start = WithStartWorkflowOperation(OrderWorkflow.run, inp, id=f"order-{inp.order_no}", task_queue=MAIN,
+                                           id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        return await call_flow(temporal.execute_update_with_start_workflow(OrderWorkflow.placed,
+                                                                           start_workflow_operation=start),
+                               "placing the order")
+
+    return await idem.run(201, place)
+
+
+async def _order_for(session: SessionDep, order_no: str, who: Principal) -> str:
+    merchant_id = await repo.order_merchant(session, order_no)
+    if merchant_id is None:
+        raise ApiError(404, "ORDER_NOT_FOUND", f"order {order_no} does not exist")
+    ensure_merchant_scope(who, merchant_id)
+    return merchant_id
+
+
+@router.get("/{order_no}", summary="Status, amounts, provider, payments and timeline")
+async def get_order(
+    order_no: str, session: SessionDep,
+    who: Annotated[Principal, Depends(require(Role.SERVICE, Role.MERCHANT, Role.OPERATOR))],
+) -> dict[str, Any]:
+    await _order_for(session, order_no, who)
+    view = await repo.order_view(session, order_no)
+    assert view is not None
+    return view
+
+
+@router.post("/{order_no}/cancel", response_model=TransitionResult, summary="Cancel an order awaiting payment")
+async def cancel_order(order_no: str, body: CancelRequest, who: Service, session: SessionDep,
+                       temporal: TemporalDep) -> TransitionResult:
+    await _order_for(session, order_no, who)
+    handle = temporal.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_no}")
+    return await call_flow(handle.execute_update(OrderWorkflow.cancel, body), f"cancelling order {order_no}")
+
+
+@router.post("/{order_no}/accept", response_model=TransitionResult, summary="The merchant accepts a paid order")
+async def accept_order(order_no: str, session: SessionDep, temporal: TemporalDep,
+                       who: Annotated[Principal, Depends(require(Role.MERCHANT))]) -> TransitionResult:
+    await _order_for(session, order_no, who)
+    handle = temporal.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_no}")
+    return await call_flow(handle.execute_update(OrderWorkflow.accept), f"accepting order {order_no}")
+
+
+@router.post("/{order_no}/fulfilment-events", response_model=TransitionResult,
+             summary="A service provider accepted, declined, arrived or delivered")
+async def fulfilment_event(order_no: str, body: FulfilmentRequest, who: Service, session: SessionDep,
+                           temporal: TemporalDep) -> TransitionResult:
+    await _order_for(session, order_no, who)
+    handle = temporal.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_no}")
+    return await call_flow(handle.execute_update(OrderWorkflow.fulfilment, body), f"{body.event.value} on {order_no}")
+
+
+@router.post("/{order_no}/confirm", response_model=TransitionResult, summary="The customer confirms receipt")
+async def confirm_order(order_no: str, who: Service, session: SessionDep, temporal: TemporalDep) -> TransitionResult:
+    await _order_for(session, order_no, who)
+    handle = temporal.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_no}")
+    return await call_flow(handle.execute_update(OrderWorkflow.confirm), f"confirming order {order_no}")

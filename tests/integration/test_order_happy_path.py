@@ -1,0 +1,39 @@
+"""The forward order flow end to end through the API, the sandbox and the real servers."""
+
+from __future__ import annotations
+
+from domain.ledger import ESCROW, channel_clearing
+
+
+async def test_an_order_goes_from_placement_to_settleable(shop):
+    merchant_id = await shop.merchant()
+    escrow_before = await shop.balance(ESCROW)
+    placed = await shop.placed(merchant_id, channel="alipay")
+    assert placed["status"] == "AWAITING_PAYMENT"
+    assert placed["payable_minor"] == 8800 + 500 - 300
+    payment = placed["payment"]
+    assert payment["channel"] == "alipay" and payment["payment_no"].startswith("PAY") and payment["pay_url"]
+    order_no = placed["order_no"]
+
+    assert (await shop.pay(payment["pay_url"])).status_code == 200
+    order = await shop.reaches(order_no, "AWAITING_MERCHANT", paid_minor=9000)
+    assert order["payments"][0]["status"] == "SUCCEEDED"
+
+    accepted = await shop.accept(order)
+    assert accepted.status_code == 200, accepted.text
+    provider = await shop.offered_provider(order_no)
+
+    for event in ("provider_accepted", "arrived", "delivered"):
+        r = await shop.fulfil(order_no, event, provider)
+        assert r.status_code == 200, r.text
+    assert r.json()["status"] == "DELIVERED"
+    confirmed = await shop.api.post(f"/v1/orders/{order_no}/confirm", headers=shop.as_("service"))
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "COMPLETED"
+
+    order = await shop.reaches(order_no, "COMPLETED", within=20, settleable=True)
+    events = [e["event"] for e in order["timeline"]]
+    assert events == ["created", "paid", "accepted", "dispatch-1", "provider-accepted", "arrived", "delivered",
+                      "completed", "settleable"]
+    assert await shop.ledger_entries(payment["payment_no"], "PAYMENT_CAPTURED") == 1
+    assert await shop.balance(ESCROW) - escrow_before == 9000
+    assert await shop.balance(channel_clearing("alipay")) >= 9000

@@ -1,0 +1,128 @@
+"""A test's view of the platform: the platform app, a merchant, a customer and the outside world."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db import demo, ledger
+from db.api_keys import issue_key
+from db.engine import unit_of_work
+from db.models import JournalEntry
+from domain.access import Role
+from tests.support.sandbox_receiver import eventually
+from tests.support.stack import Services
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def order_body(merchant_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "customer_id": "c-1",
+        "merchant_id": merchant_id,
+        "items": [{"sku_id": "sku-clean-2h", "name": "Home cleaning, 2h", "category_id": "home", "unit_price_minor": 8800,
+                   "quantity": 1}],
+        "delivery_fee_minor": 500,
+        "discount_minor": 300,
+        "currency": "CNY",
+    }
+    body.update(overrides)
+    return body
+
+
+class Shop:
+    def __init__(self, api: httpx.AsyncClient, keys: dict[Role, str], sessions: async_sessionmaker[AsyncSession],
+                 services: Services) -> None:
+        self.api = api
+        self.keys = keys
+        self.sessions = sessions
+        self.services = services
+        self.outside = httpx.AsyncClient(base_url=services.sandbox_url, timeout=30)
+        self.merchant_keys: dict[str, str] = {}
+
+    def as_(self, role: Role) -> dict[str, str]:
+        return bearer(self.keys[role])
+
+    async def merchant(self, **kwargs: Any) -> str:
+        async with unit_of_work(self.sessions) as session:
+            merchant_id = await demo.create_active_merchant(session, **kwargs)
+            _, self.merchant_keys[merchant_id] = await issue_key(session, role=Role.MERCHANT, name=merchant_id,
+                                                                 merchant_id=merchant_id)
+        return merchant_id
+
+    async def place(self, merchant_id: str, *, key: str | None = None, **overrides: Any) -> httpx.Response:
+        headers = {**self.as_(Role.SERVICE), "Idempotency-Key": key or uuid.uuid4().hex}
+        return await self.api.post("/v1/orders", json=order_body(merchant_id, **overrides), headers=headers)
+
+    async def placed(self, merchant_id: str, **overrides: Any) -> dict[str, Any]:
+        r = await self.place(merchant_id, **overrides)
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def pay(self, pay_url: str) -> httpx.Response:
+        return await self.outside.post(pay_url)
+
+    async def order(self, order_no: str) -> dict[str, Any]:
+        r = await self.api.get(f"/v1/orders/{order_no}", headers=self.as_(Role.OPERATOR))
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def reaches(self, order_no: str, status: str, within: float = 20, **fields: Any) -> dict[str, Any]:
+        async def check() -> dict[str, Any] | None:
+            o = await self.order(order_no)
+            return o if o["status"] == status and all(o[k] == v for k, v in fields.items()) else None
+
+        result: dict[str, Any] = await eventually(check, within)
+        return result
+
+    async def offered_provider(self, order_no: str, *, other_than: str | None = None, within: float = 20) -> str:
+        """The provider the flow has offered the order to (waits for the dispatch)."""
+
+        async def check() -> str | None:
+            o = await self.order(order_no)
+            p = o["provider_id"] if o["status"] == "DISPATCHING" else None
+            return p if p and p != other_than else None
+
+        provider: str = await eventually(check, within)
+        return provider
+
+    async def accept(self, order: dict[str, Any]) -> httpx.Response:
+        return await self.api.post(f"/v1/orders/{order['order_no']}/accept",
+                                   headers=bearer(self.merchant_keys[order["merchant_id"]]))
+
+    async def fulfil(self, order_no: str, event: str, provider_id: str) -> httpx.Response:
+        return await self.api.post(f"/v1/orders/{order_no}/fulfilment-events", headers=self.as_(Role.SERVICE),
+                                   json={"event": event, "provider_id": provider_id})
+
+    async def faults(self, party: str, **knobs: Any) -> None:
+        r = await self.outside.put(f"/_sandbox/faults/{party}", json=knobs)
+        assert r.status_code == 200, r.text
+
+    async def reset_faults(self) -> None:
+        for party in ("wechat", "alipay"):
+            await self.outside.delete(f"/_sandbox/faults/{party}")
+
+    async def channel_order(self, channel: str, payment_no: str) -> dict[str, Any]:
+        r = await self.outside.get(f"/_sandbox/{channel}/orders/{payment_no}")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def ledger_entries(self, reference: str, code: str | None = None) -> int:
+        async with unit_of_work(self.sessions) as session:
+            q = select(func.count()).select_from(JournalEntry).where(JournalEntry.reference == reference)
+            if code:
+                q = q.where(JournalEntry.tx_code == code)
+            return int((await session.execute(q)).scalar_one())
+
+    async def balance(self, account: str, currency: str = "CNY") -> int:
+        async with unit_of_work(self.sessions) as session:
+            return await ledger.balance_of(session, account, currency)

@@ -1,0 +1,280 @@
+"""OrderWorkflow (`order-{order_no}`): from placement to settleable, or to cancellation.
+
+Placement is an update-with-start: the caller gets the payment parameters in the same call. The
+flow waits for the payment flow (its child), the merchant, a service provider, delivery and the
+customer's confirmation, each with the deadline of its terms; decisions from outside come in as
+Updates with validators, so a refused one changes nothing and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.orders import OrderActivities
+    from domain.orders import (
+        CancelRequest,
+        DispatchRequest,
+        FulfilmentEvent,
+        FulfilmentRequest,
+        OrderCreated,
+        OrderInput,
+        OrderResult,
+        OrderStatus,
+        PaymentParams,
+        Transition,
+        TransitionResult,
+    )
+    from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentResult
+    from workflows import policies, stages
+    from workflows.payment import PaymentWorkflow
+
+
+T = TypeVar("T")
+
+
+def _refused(message: str, type_: str) -> ApplicationError:
+    return ApplicationError(message, type=type_, non_retryable=True)
+
+
+@workflow.defn(name="OrderWorkflow")
+class OrderWorkflow:
+    def __init__(self) -> None:
+        self._status: OrderStatus | None = None
+        self._params: PaymentParams | None = None
+        self._refusal: ApplicationError | None = None
+        self._payment: PaymentEvent | None = None
+        self._cancel_reason: str | None = None
+        self._accepted = False
+        self._confirmed = False
+        self._provider_id: str | None = None
+        self._fulfilment: list[FulfilmentRequest] = []
+        self._handled = 0
+
+    # --- what the outside world sends -----------------------------------------------------------
+    @workflow.update(name="placed")
+    async def placed(self) -> OrderCreated:
+        await workflow.wait_condition(lambda: self._params is not None or self._refusal is not None)
+        if self._refusal is not None:
+            raise self._refusal
+        assert self._params is not None and self._status is not None
+        return OrderCreated(order_no=self._inp.order_no, status=self._status,
+                            payable_minor=self._inp.request.payable_minor, payment=self._params)
+
+    @workflow.signal(name="payment_event")
+    def payment_event(self, event: PaymentEvent) -> None:
+        if event.kind is PaymentEventKind.READY:
+            assert event.channel and event.pay_url and event.expires_at
+            self._params = PaymentParams(payment_no=event.payment_no, channel=event.channel, pay_url=event.pay_url,
+                                         expires_at=event.expires_at)
+            return
+        if event.kind is PaymentEventKind.FAILED and self._params is None:
+            self._refusal = _refused(event.reason or "no payment channel available", "PAYMENT_UNAVAILABLE")
+        self._payment = event
+
+    @workflow.update(name="cancel")
+    async def cancel(self, req: CancelRequest) -> TransitionResult:
+        self._cancel_reason = req.reason
+        await workflow.wait_condition(lambda: self._status is not OrderStatus.AWAITING_PAYMENT)
+        if self._status is not OrderStatus.CANCELLED:
+            raise _refused("the payment arrived before the cancellation; the order is paid", "ALREADY_PAID")
+        return self._view()
+
+    @cancel.validator
+    def _check_cancel(self, req: CancelRequest) -> None:
+        if self._status is not OrderStatus.AWAITING_PAYMENT:
+            raise _refused(f"only an order awaiting payment can be cancelled here (it is {self._status})",
+                           "NOT_CANCELLABLE")
+
+    @workflow.update(name="accept")
+    async def accept(self) -> TransitionResult:
+        self._accepted = True
+        await workflow.wait_condition(lambda: self._status is not OrderStatus.AWAITING_MERCHANT)
+        return self._view()
+
+    @accept.validator
+    def _check_accept(self) -> None:
+        if self._status is not OrderStatus.AWAITING_MERCHANT or self._accepted:
+            raise _refused(f"the order is {self._status}, not awaiting the merchant", "NOT_ACCEPTABLE")
+
+    @workflow.update(name="fulfilment")
+    async def fulfilment(self, req: FulfilmentRequest) -> TransitionResult:
+        self._fulfilment.append(req)
+        ticket = self._handled + len(self._fulfilment)
+        await workflow.wait_condition(lambda: self._handled >= ticket)
+        return self._view()
+
+    @fulfilment.validator
+    def _check_fulfilment(self, req: FulfilmentRequest) -> None:
+        expected = OrderStatus.DISPATCHING if req.event in (
+            FulfilmentEvent.PROVIDER_ACCEPTED, FulfilmentEvent.PROVIDER_REJECTED) else OrderStatus.IN_SERVICE
+        if self._status is not expected or self._fulfilment:
+            raise _refused(f"{req.event} is not expected while the order is {self._status}", "UNEXPECTED_EVENT")
+        if req.provider_id != self._provider_id:
+            raise _refused(f"provider {req.provider_id} is not the one assigned to this order", "WRONG_PROVIDER")
+
+    @workflow.update(name="confirm")
+    async def confirm(self) -> TransitionResult:
+        self._confirmed = True
+        await workflow.wait_condition(lambda: self._status is OrderStatus.COMPLETED)
+        return self._view()
+
+    @confirm.validator
+    def _check_confirm(self) -> None:
+        if self._status is not OrderStatus.DELIVERED or self._confirmed:
+            raise _refused(f"only a delivered order can be confirmed (it is {self._status})", "NOT_CONFIRMABLE")
+
+    # --- the flow -------------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, inp: OrderInput) -> OrderResult:
+        self._inp = inp
+        terms = inp.terms
+        stages.identify("order", order_no=inp.order_no, merchant_id=inp.request.merchant_id,
+                        amount_minor=inp.request.payable_minor)
+        stages.enter("CREATING", "recording the order and reserving stock")
+        try:
+            await self._act(OrderActivities.create, inp)
+        except ActivityError as err:
+            cause = err.cause if isinstance(err.cause, ApplicationError) else None
+            self._refusal = _refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            stages.enter("REFUSED", f"not placed: {self._refusal.message}")
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return OrderResult(order_no=inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=self._refusal.message)
+        self._status = OrderStatus.AWAITING_PAYMENT
+        payment = await workflow.start_child_workflow(
+            PaymentWorkflow.run,
+            PaymentInput(payment_no=inp.payment_no, order_no=inp.order_no, merchant_id=inp.request.merchant_id,
+                         amount_minor=inp.request.payable_minor, currency=inp.request.currency,
+                         description=f"order {inp.order_no}", preferred_channel=inp.request.channel,
+                         channel_weights=terms.channel_weights, timeout_seconds=terms.payment_timeout_seconds,
+                         poll_initial_seconds=terms.payment_poll_initial_seconds,
+                         poll_max_seconds=terms.payment_poll_max_seconds, notify_url=terms.notify_url,
+                         parent_workflow_id=workflow.info().workflow_id),
+            id=f"payment-{inp.payment_no}",
+            # The payment must finish closing or capturing even if this order ends first.
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+        )
+        stages.enter("AWAITING_PAYMENT", f"waiting for payment {inp.payment_no} "
+                     f"(deadline in {terms.payment_timeout_seconds}s)")
+        await workflow.wait_condition(lambda: self._payment is not None or self._cancel_reason is not None)
+        if self._payment is None or self._payment.kind is not PaymentEventKind.SUCCEEDED:
+            return await self._cancel_unpaid(payment)
+
+        paid = self._payment.amount_minor
+        await self._move(OrderStatus.AWAITING_MERCHANT, "paid", f"paid through {self._payment.channel}", paid_minor=paid)
+        stages.enter("AWAITING_MERCHANT", f"paid; waiting for merchant {inp.request.merchant_id} to accept "
+                     f"(within {terms.merchant_accept_timeout_seconds}s)")
+        if not await self._wait(lambda: self._accepted, terms.merchant_accept_timeout_seconds):
+            return await self._cancel_paid("merchant did not accept in time", paid)
+        await self._move(OrderStatus.DISPATCHING, "accepted", "merchant accepted")
+
+        if not await self._dispatch():
+            return await self._cancel_paid(f"no service provider accepted after {terms.dispatch_max_attempts} tries", paid)
+        stages.enter("IN_SERVICE", f"provider {self._provider_id} is serving the order; waiting for delivery")
+        while self._status is OrderStatus.IN_SERVICE:
+            await workflow.wait_condition(lambda: bool(self._fulfilment))
+            req = self._fulfilment[0]
+            if req.event is FulfilmentEvent.ARRIVED:
+                await self._act(OrderActivities.transition, Transition(
+                    order_no=inp.order_no, event="arrived", cause=f"provider {req.provider_id} arrived"))
+            else:
+                await self._move(OrderStatus.DELIVERED, "delivered", f"provider {req.provider_id} delivered")
+            self._fulfilment.pop(0)
+            self._handled += 1
+
+        stages.enter("DELIVERED", f"waiting for the customer to confirm (auto-confirm in {terms.auto_confirm_seconds}s)")
+        confirmed = await self._wait(lambda: self._confirmed, terms.auto_confirm_seconds)
+        await self._move(OrderStatus.COMPLETED, "completed", "customer confirmed" if confirmed else "auto-confirmed")
+        stages.enter("AFTER_SALE", f"completed; after-sale window open for {terms.after_sale_window_seconds}s")
+        await workflow.sleep(timedelta(seconds=terms.after_sale_window_seconds))
+        await self._act(OrderActivities.mark_settleable, inp.order_no)
+        stages.enter("SETTLEABLE", "after-sale window closed; waiting for the next settlement cycle")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return OrderResult(order_no=inp.order_no, status=OrderStatus.COMPLETED, settleable=True)
+
+    async def _dispatch(self) -> bool:
+        terms, declined = self._inp.terms, []
+        for attempt in range(1, terms.dispatch_max_attempts + 1):
+            provider = await self._act(OrderActivities.dispatch, DispatchRequest(
+                order_no=self._inp.order_no, attempt=attempt, exclude=declined))
+            if provider is None:
+                stages.say(f"no provider free on attempt {attempt}/{terms.dispatch_max_attempts}")
+                await workflow.sleep(timedelta(seconds=terms.dispatch_accept_timeout_seconds))
+                continue
+            self._provider_id = provider
+            stages.enter("DISPATCHING", f"offered to provider {provider} (attempt {attempt}/{terms.dispatch_max_attempts}),"
+                         f" waiting {terms.dispatch_accept_timeout_seconds}s for acceptance")
+            answered = await self._wait(lambda: bool(self._fulfilment), terms.dispatch_accept_timeout_seconds)
+            req = self._fulfilment[0] if answered else None
+            if req is not None and req.event is FulfilmentEvent.PROVIDER_ACCEPTED:
+                await self._move(OrderStatus.IN_SERVICE, "provider-accepted", f"provider {provider} accepted")
+            else:
+                why = "declined" if req else "did not answer in time"
+                await self._act(OrderActivities.transition, Transition(
+                    order_no=self._inp.order_no, event=f"provider-{attempt}-{'declined' if req else 'timeout'}",
+                    cause=f"provider {provider} {why}"))
+                declined.append(provider)
+                self._provider_id = None
+            if req is not None:
+                self._fulfilment.pop(0)
+                self._handled += 1
+            if self._status is OrderStatus.IN_SERVICE:
+                return True
+        return False
+
+    async def _cancel_unpaid(self, payment: workflow.ChildWorkflowHandle[PaymentWorkflow, PaymentResult]) -> OrderResult:
+        event = self._payment
+        reason = self._cancel_reason or (event.reason if event else None) or "payment not completed"
+        await self._move(OrderStatus.CANCELLED, "cancelled", reason, cancel_reason=reason)
+        if self._cancel_reason is not None:
+            await payment.signal(PaymentWorkflow.close)
+        stages.enter("CANCELLED_CLOSING_PAYMENT", f"cancelled ({reason}); waiting for payment {self._inp.payment_no} to close")
+        result = await payment
+        if result.status.value == "SUCCEEDED":
+            # Paid while being cancelled: the order stays cancelled and the money must go back.
+            return await self._needs_refund(reason, self._inp.request.payable_minor, "paid-after-cancel")
+        stages.enter("CANCELLED", f"cancelled before payment: {reason}")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return OrderResult(order_no=self._inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=reason)
+
+    async def _cancel_paid(self, reason: str, paid_minor: int) -> OrderResult:
+        await self._move(OrderStatus.CANCELLED, "cancelled", reason, cancel_reason=reason)
+        return await self._needs_refund(reason, paid_minor, "refund-required")
+
+    async def _needs_refund(self, reason: str, amount: int, event: str) -> OrderResult:
+        await self._act(OrderActivities.transition, Transition(
+            order_no=self._inp.order_no, event=event, cause=f"{amount} to refund: {reason}",
+            refund_required_minor=amount))
+        stages.enter("REFUND_REQUIRED", f"cancelled ({reason}); {amount} {self._inp.request.currency} "
+                     f"paid through {self._inp.payment_no} must be refunded")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return OrderResult(order_no=self._inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=reason,
+                           refund_required_minor=amount)
+
+    # --- helpers --------------------------------------------------------------------------------
+    async def _move(self, to: OrderStatus, event: str, cause: str, **fields: int | str) -> None:
+        await self._act(OrderActivities.transition, Transition(order_no=self._inp.order_no, to=to, event=event,
+                                                               cause=cause, **fields))  # type: ignore[arg-type]
+        self._status = to
+
+    async def _wait(self, condition: Callable[[], bool], seconds: int) -> bool:
+        try:
+            await workflow.wait_condition(condition, timeout=timedelta(seconds=seconds))
+            return True
+        except TimeoutError:
+            return False
+
+    async def _act(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
+        result: T = await workflow.execute_activity_method(
+            activity, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
+        )
+        return result
+
+    def _view(self) -> TransitionResult:
+        assert self._status is not None
+        return TransitionResult(order_no=self._inp.order_no, status=self._status, provider_id=self._provider_id)

@@ -1,0 +1,218 @@
+"""PaymentWorkflow (`payment-{payment_no}`, child of an order): route, create, wait, capture or close.
+
+The customer pays at the channel; we learn of it by the signed callback or, if that is lost, by
+polling the channel's query API on a doubling schedule. At the deadline (or when the order is
+cancelled) every channel order we opened is closed; a close the channel refuses because the
+customer paid in the last moment means the payment succeeded after all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.channel_calls import ChannelActivities
+    from activities.payments import PaymentActivities
+    from domain.payments import (
+        AttemptRecord,
+        AttemptStatus,
+        Capture,
+        ChannelNotification,
+        ChannelOrderRequest,
+        ChannelOrderView,
+        PaymentEvent,
+        PaymentEventKind,
+        PaymentInput,
+        PaymentOutcome,
+        PaymentResult,
+        PaymentStatus,
+        poll_delays,
+        route_channels,
+    )
+    from workflows import policies, stages
+
+ORDER_PAYMENT_SIGNAL = "payment_event"
+
+
+@workflow.defn(name="PaymentWorkflow")
+class PaymentWorkflow:
+    def __init__(self) -> None:
+        self._inbox: list[ChannelNotification] = []
+        self._close_requested = False
+        self._polls = 0
+        self._attempts = 0
+
+    @workflow.signal(name="notification")
+    def notification(self, payload: dict[str, object]) -> None:
+        """A verified channel callback (the API checked its signature and stored it first)."""
+        try:
+            self._inbox.append(ChannelNotification.model_validate(payload))
+        except ValueError:
+            workflow.logger.warning("ignoring a notification that is not a payment notification: %s", payload)
+
+    @workflow.signal(name="close")
+    def close(self) -> None:
+        """The order was cancelled: stop waiting and close the channel order."""
+        self._close_requested = True
+
+    @workflow.run
+    async def run(self, inp: PaymentInput) -> PaymentResult:
+        self._inp = inp
+        stages.identify("payment", order_no=inp.order_no, merchant_id=inp.merchant_id, amount_minor=inp.amount_minor)
+        stages.enter("CREATING", f"opening a channel order for {inp.payment_no}")
+        deadline = workflow.now() + timedelta(seconds=inp.timeout_seconds)
+        tried: list[str] = []
+        opened: ChannelOrderView | None = None
+        errors: list[str] = []
+        for channel in route_channels(inp.channel_weights, inp.preferred_channel, workflow.random()):
+            tried.append(channel)
+            try:
+                opened = await self._create(channel)
+                break
+            except ActivityError as err:
+                errors.append(f"{channel}: {err.cause or err}")
+                await self._record(channel, AttemptStatus.FAILED, error=str(err.cause or err))
+        if opened is None:
+            reason = "no payment channel could take the payment (" + "; ".join(errors) + ")"
+            await self._finish(PaymentStatus.FAILED, reason)
+            await self._tell_order(PaymentEvent(kind=PaymentEventKind.FAILED, payment_no=inp.payment_no, reason=reason))
+            stages.enter("FAILED", reason)
+            return self._result(PaymentStatus.FAILED, None)
+
+        await self._tell_order(PaymentEvent(kind=PaymentEventKind.READY, payment_no=inp.payment_no, channel=opened.channel,
+                                            pay_url=opened.pay_url, expires_at=deadline))
+        paid = await self._await_payment(opened.channel, deadline)
+        if paid is not None:
+            await self._capture(paid, after_cancel=False)
+            stages.enter("SUCCEEDED", f"paid through {paid.channel}")
+            return self._result(PaymentStatus.SUCCEEDED, paid.channel)
+
+        if not self._close_requested:
+            await self._tell_order(PaymentEvent(kind=PaymentEventKind.EXPIRED, payment_no=inp.payment_no,
+                                                reason="payment deadline passed"))
+        return await self._close_all(tried)
+
+    # --- steps ----------------------------------------------------------------------------------
+    async def _create(self, channel: str) -> ChannelOrderView:
+        inp = self._inp
+        view = await workflow.execute_activity_method(
+            ChannelActivities.create_order,
+            ChannelOrderRequest(channel=channel, payment_no=inp.payment_no, amount_minor=inp.amount_minor,
+                                currency=inp.currency, description=inp.description,
+                                notify_url=f"{inp.notify_url}/{channel}"),
+            start_to_close_timeout=policies.CHANNEL_TIMEOUT, retry_policy=policies.CHANNEL_CREATE,
+        )
+        await self._record(channel, AttemptStatus.CREATED, channel_order_id=view.channel_order_id, pay_url=view.pay_url)
+        return view
+
+    async def _await_payment(self, channel: str, deadline: datetime) -> ChannelOrderView | None:
+        inp = self._inp
+        delays = poll_delays(inp.poll_initial_seconds, inp.poll_max_seconds)
+        stages.enter("AWAITING_PAYMENT", self._waiting(channel, deadline))
+        while not self._close_requested:
+            if (paid := self._paid_from_inbox()) is not None:
+                return paid
+            remaining = (deadline - workflow.now()).total_seconds()
+            if remaining <= 0:
+                return None
+            stages.say(self._waiting(channel, deadline))
+            wait = min(delays[min(self._polls, len(delays) - 1)], remaining)
+            try:
+                await workflow.wait_condition(lambda: bool(self._inbox) or self._close_requested,
+                                              timeout=timedelta(seconds=wait))
+                continue
+            except asyncio.TimeoutError:
+                pass
+            if workflow.now() >= deadline:
+                return None
+            self._polls += 1
+            try:
+                view = await workflow.execute_activity_method(
+                    ChannelActivities.query_order, args=[channel, inp.payment_no],
+                    start_to_close_timeout=policies.CHANNEL_TIMEOUT, retry_policy=policies.CHANNEL_QUERY,
+                )
+            except ActivityError:
+                continue  # the channel is having a bad moment; the next poll or the callback will tell
+            if view.status == "SUCCESS" and self._matches(view.amount_minor, view.currency):
+                return view
+        return self._paid_from_inbox()
+
+    def _waiting(self, channel: str, deadline: datetime) -> str:
+        return (f"waiting for payment {self._inp.payment_no} on {channel}, deadline {deadline:%H:%M:%S} UTC, "
+                f"{self._polls} polls so far")
+
+    def _paid_from_inbox(self) -> ChannelOrderView | None:
+        while self._inbox:
+            n = self._inbox.pop(0)
+            if n.event_type == "payment.succeeded" and n.out_trade_no == self._inp.payment_no and self._matches(
+                n.amount_minor, n.currency
+            ):
+                return ChannelOrderView(channel=n.party, status="SUCCESS", channel_txn_id=n.channel_txn_id,
+                                        amount_minor=n.amount_minor, currency=n.currency)
+            workflow.logger.warning("notification %s does not confirm payment %s", n.event_id, self._inp.payment_no)
+        return None
+
+    def _matches(self, amount_minor: int, currency: str) -> bool:
+        return amount_minor == self._inp.amount_minor and currency == self._inp.currency
+
+    async def _close_all(self, tried: list[str]) -> PaymentResult:
+        inp = self._inp
+        stages.enter("CLOSING", f"closing channel orders of {inp.payment_no} on {', '.join(tried)}")
+        paid: ChannelOrderView | None = None
+        for channel in tried:
+            view = await workflow.execute_activity_method(
+                ChannelActivities.close_order, args=[channel, inp.payment_no],
+                start_to_close_timeout=policies.CHANNEL_TIMEOUT, retry_policy=policies.CHANNEL_CLOSE,
+            )
+            if view.status == "SUCCESS" and paid is None:
+                paid = view
+        paid = paid or self._paid_from_inbox()
+        if paid is None:
+            await self._finish(PaymentStatus.CLOSED, "closed unpaid")
+            stages.enter("CLOSED", f"{inp.payment_no} closed unpaid")
+            return self._result(PaymentStatus.CLOSED, None)
+        # The customer paid as the order was being cancelled: the money is ours to return.
+        await self._capture(paid, after_cancel=True)
+        stages.enter("PAID_AFTER_CANCEL", f"{inp.payment_no} was paid through {paid.channel} after order "
+                     f"{inp.order_no} was cancelled: {inp.amount_minor} {inp.currency} must be refunded")
+        return self._result(PaymentStatus.SUCCEEDED, paid.channel, paid_after_cancel=True)
+
+    async def _capture(self, paid: ChannelOrderView, *, after_cancel: bool) -> None:
+        inp = self._inp
+        await workflow.execute_activity_method(
+            PaymentActivities.capture,
+            Capture(payment_no=inp.payment_no, order_no=inp.order_no, channel=paid.channel,
+                    channel_txn_id=paid.channel_txn_id, amount_minor=inp.amount_minor, currency=inp.currency,
+                    after_cancel=after_cancel),
+            start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB,
+        )
+        await self._tell_order(PaymentEvent(kind=PaymentEventKind.SUCCEEDED, payment_no=inp.payment_no,
+                                            channel=paid.channel, amount_minor=inp.amount_minor))
+
+    async def _record(self, channel: str, status: AttemptStatus, **fields: str | None) -> None:
+        inp = self._inp
+        self._attempts += 1
+        await workflow.execute_activity_method(
+            PaymentActivities.record_attempt,
+            AttemptRecord(payment_no=inp.payment_no, order_no=inp.order_no, merchant_id=inp.merchant_id,
+                          amount_minor=inp.amount_minor, currency=inp.currency, seq=self._attempts, channel=channel,
+                          status=status, **fields),
+            start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB,
+        )
+
+    async def _finish(self, status: PaymentStatus, reason: str) -> None:
+        await workflow.execute_activity_method(
+            PaymentActivities.finish, PaymentOutcome(payment_no=self._inp.payment_no, status=status, reason=reason),
+            start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB,
+        )
+
+    async def _tell_order(self, event: PaymentEvent) -> None:
+        await workflow.get_external_workflow_handle(self._inp.parent_workflow_id).signal(ORDER_PAYMENT_SIGNAL, event)
+
+    def _result(self, status: PaymentStatus, channel: str | None, *, paid_after_cancel: bool = False) -> PaymentResult:
+        return PaymentResult(payment_no=self._inp.payment_no, status=status, channel=channel,
+                             paid_after_cancel=paid_after_cancel, attempts=self._attempts, polls=self._polls)
