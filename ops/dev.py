@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import time
@@ -14,7 +13,7 @@ from db.migrate import upgrade
 from domain.settings import Settings
 from ops.dev_keys import ensure_dev_keys
 from ops.embedded import EmbeddedPostgres, EmbeddedTemporal
-from ops.processes import Child
+from ops.stack import Services, launch
 from ops.search_attributes import ensure_registered
 from workers.temporal import connect
 
@@ -49,7 +48,7 @@ def run(settings: Settings) -> int:
 
     pg: EmbeddedPostgres | None = None
     temporal: EmbeddedTemporal | None = None
-    children: list[Child] = []
+    services: Services | None = None
     try:
         database_url = settings.database_url
         if database_url is None:
@@ -70,18 +69,14 @@ def run(settings: Settings) -> int:
         keys_file = data / "dev-api-keys.json"
         asyncio.run(_prepare(settings, database_url, temporal_address, keys_file))
 
-        env = {**os.environ, "BACKOFFICE_DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address}
-        sandbox = Child(
-            "sandbox",
-            ["-m", "ops.sandbox", "--port", str(settings.sandbox_port), "--db", str(data / "sandbox.sqlite3")],
-            env,
-            logs / "sandbox.log",
+        services = launch(
+            database_url,
+            temporal_address,
+            logs,
+            api_port=settings.api_port,
+            sandbox_port=settings.sandbox_port,
+            sandbox_db=data / "sandbox.sqlite3",
         )
-        worker = Child("worker", ["-m", "workers"], env, logs / "worker.log")
-        api = Child("api", ["-m", "api"], env, logs / "api.log")
-        children = [sandbox.start(), worker.start(), api.start()]
-        sandbox.wait_http(f"http://127.0.0.1:{settings.sandbox_port}/health")
-        api.wait_http(f"http://127.0.0.1:{settings.api_port}/health")
         ui = f"http://localhost:{settings.temporal_ui_port}" if temporal else "(your cluster's UI)"
         print(
             f"\nready in {time.monotonic() - started:.0f}s\n"
@@ -101,7 +96,7 @@ def run(settings: Settings) -> int:
 
         signal.signal(signal.SIGTERM, _stop)
         while not stopping:
-            dead = [c for c in children if not c.alive]
+            dead = services.dead()
             if dead:
                 print(f"{dead[0].name} exited; see {logs / (dead[0].name + '.log')}. Stopping.")
                 return 1
@@ -111,8 +106,8 @@ def run(settings: Settings) -> int:
         return 0
     finally:
         print("\nstopping...", flush=True)
-        for child in reversed(children):
-            child.stop()
+        if services:
+            services.stop_all()
         if temporal:
             temporal.stop()
         if pg:

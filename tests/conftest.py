@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from temporalio.client import Client
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.api_keys import issue_key
@@ -13,6 +14,8 @@ from db.engine import make_engine, make_session_factory, unit_of_work
 from db.migrate import upgrade
 from domain.access import Role
 from db.demo import seed_providers
+from domain.settings import Settings
+from workers.temporal import connect
 from tests.support.shop import Shop
 from tests.support.stack import Services, start_postgres, start_services, start_temporal
 
@@ -34,9 +37,7 @@ def temporal_address(database_url: str) -> Iterator[str]:
     if temporal is None:  # an external cluster: make sure our search attributes exist there
         import asyncio
 
-        from domain.settings import Settings
         from ops.search_attributes import ensure_registered
-        from workers.temporal import connect
 
         async def register() -> None:
             await ensure_registered(await connect(Settings(), address))
@@ -92,3 +93,8 @@ async def shop(api: httpx.AsyncClient, keys: dict[Role, str], sessions: async_se
     finally:
         await s.reset_faults()
         await s.outside.aclose()
+
+
+@pytest.fixture(scope="session")
+async def temporal(temporal_address: str) -> Client:
+    return await connect(Settings(), temporal_address)

@@ -91,10 +91,31 @@ class PaymentWorkflow:
             stages.enter("SUCCEEDED", f"paid through {paid.channel}")
             return self._result(PaymentStatus.SUCCEEDED, paid.channel)
 
+        # The deadline, or the order was cancelled: close what we opened.
         if not self._close_requested:
+            try:
+                paid = await self._close_all(tried, give_up_after=timedelta(seconds=inp.poll_max_seconds * 5))
+            except ActivityError:
+                stages.say(f"deadline passed and the channel does not confirm the close of {inp.payment_no}")
+            else:
+                if paid is not None:  # the customer paid in the last moment: the payment succeeded after all
+                    await self._capture(paid, after_cancel=False)
+                    stages.enter("SUCCEEDED", f"paid through {paid.channel} at the deadline")
+                    return self._result(PaymentStatus.SUCCEEDED, paid.channel)
+                await self._tell_order(PaymentEvent(kind=PaymentEventKind.EXPIRED, payment_no=inp.payment_no,
+                                                    reason="payment deadline passed"))
+                return await self._closed()
+            # The order must not wait on a channel outage: it is cancelled now and we keep closing.
             await self._tell_order(PaymentEvent(kind=PaymentEventKind.EXPIRED, payment_no=inp.payment_no,
                                                 reason="payment deadline passed"))
-        return await self._close_all(tried)
+        stages.enter("CLOSING", f"closing channel orders of {inp.payment_no} on {', '.join(tried)}")
+        paid = await self._close_all(tried, give_up_after=None)
+        if paid is None:
+            return await self._closed()
+        await self._capture(paid, after_cancel=True)
+        stages.enter("PAID_AFTER_CANCEL", f"{inp.payment_no} was paid through {paid.channel} after order "
+                     f"{inp.order_no} was cancelled: {inp.amount_minor} {inp.currency} must be refunded")
+        return self._result(PaymentStatus.SUCCEEDED, paid.channel, paid_after_cancel=True)
 
     # --- steps ----------------------------------------------------------------------------------
     async def _create(self, channel: str) -> ChannelOrderView:
@@ -159,27 +180,23 @@ class PaymentWorkflow:
     def _matches(self, amount_minor: int, currency: str) -> bool:
         return amount_minor == self._inp.amount_minor and currency == self._inp.currency
 
-    async def _close_all(self, tried: list[str]) -> PaymentResult:
-        inp = self._inp
-        stages.enter("CLOSING", f"closing channel orders of {inp.payment_no} on {', '.join(tried)}")
+    async def _close_all(self, tried: list[str], *, give_up_after: timedelta | None) -> ChannelOrderView | None:
+        """Close every channel order we opened; the paid one, if a close is refused because it was paid."""
         paid: ChannelOrderView | None = None
         for channel in tried:
             view = await workflow.execute_activity_method(
-                ChannelActivities.close_order, args=[channel, inp.payment_no],
-                start_to_close_timeout=policies.CHANNEL_TIMEOUT, retry_policy=policies.CHANNEL_CLOSE,
+                ChannelActivities.close_order, args=[channel, self._inp.payment_no],
+                start_to_close_timeout=policies.CHANNEL_TIMEOUT, schedule_to_close_timeout=give_up_after,
+                retry_policy=policies.CHANNEL_CLOSE,
             )
             if view.status == "SUCCESS" and paid is None:
                 paid = view
-        paid = paid or self._paid_from_inbox()
-        if paid is None:
-            await self._finish(PaymentStatus.CLOSED, "closed unpaid")
-            stages.enter("CLOSED", f"{inp.payment_no} closed unpaid")
-            return self._result(PaymentStatus.CLOSED, None)
-        # The customer paid as the order was being cancelled: the money is ours to return.
-        await self._capture(paid, after_cancel=True)
-        stages.enter("PAID_AFTER_CANCEL", f"{inp.payment_no} was paid through {paid.channel} after order "
-                     f"{inp.order_no} was cancelled: {inp.amount_minor} {inp.currency} must be refunded")
-        return self._result(PaymentStatus.SUCCEEDED, paid.channel, paid_after_cancel=True)
+        return paid or self._paid_from_inbox()
+
+    async def _closed(self) -> PaymentResult:
+        await self._finish(PaymentStatus.CLOSED, "closed unpaid")
+        stages.enter("CLOSED", f"{self._inp.payment_no} closed unpaid")
+        return self._result(PaymentStatus.CLOSED, None)
 
     async def _capture(self, paid: ChannelOrderView, *, after_cancel: bool) -> None:
         inp = self._inp

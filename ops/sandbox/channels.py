@@ -61,7 +61,9 @@ async def create_order(channel: str, request: Request) -> dict[str, Any]:
 
 @router.get("/{channel}/v1/orders/{out_trade_no}")
 async def query_order(channel: str, out_trade_no: str, request: Request) -> dict[str, Any]:
-    ctx, _, _ = await _signed(request, channel)
+    ctx, faults, _ = await _signed(request, channel)
+    if faults.query_down:
+        raise SandboxError(503, "SYSTEM_ERROR", f"{channel} order query is down (sandbox fault)")
     return ctx.book.query_order(channel, out_trade_no)
 
 

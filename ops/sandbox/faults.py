@@ -31,6 +31,9 @@ class Faults(BaseModel):
     refund_failure: Literal["none", "transient", "permanent"] = "none"
     payout_failure: Literal["none", "transient", "permanent", "unknown"] = "none"
     kyc_result: Literal["pass", "mismatch"] = "pass"
+    # Only the query API fails (503) while create/close/pay work: real channels lose one API at a time,
+    # and it is how a test makes a payment invisible to polling until the deadline.
+    query_down: StrictBool = False
 
 
 def merge(current: Faults, patch: Any) -> Faults:

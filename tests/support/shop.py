@@ -7,15 +7,18 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import demo, ledger
 from db.api_keys import issue_key
 from db.engine import unit_of_work
-from db.models import JournalEntry
+from db.models import JournalEntry, SkuStock
 from domain.access import Role
 from tests.support.sandbox_receiver import eventually
 from tests.support.stack import Services
+from workflows.search_attributes import BO_STAGE
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -102,6 +105,16 @@ class Shop:
         return await self.api.post(f"/v1/orders/{order_no}/fulfilment-events", headers=self.as_(Role.SERVICE),
                                    json={"event": event, "provider_id": provider_id})
 
+    async def stock(self, merchant_id: str, sku_id: str, available: int) -> None:
+        async with unit_of_work(self.sessions) as session:
+            await demo.set_stock(session, merchant_id, sku_id, available)
+
+    async def available(self, merchant_id: str, sku_id: str) -> int:
+        async with unit_of_work(self.sessions) as session:
+            row = await session.get(SkuStock, sku_id)
+            assert row is not None and row.merchant_id == merchant_id
+            return row.available
+
     async def faults(self, party: str, **knobs: Any) -> None:
         r = await self.outside.put(f"/_sandbox/faults/{party}", json=knobs)
         assert r.status_code == 200, r.text
@@ -126,3 +139,16 @@ class Shop:
     async def balance(self, account: str, currency: str = "CNY") -> int:
         async with unit_of_work(self.sessions) as session:
             return await ledger.balance_of(session, account, currency)
+
+
+async def stage_of(temporal: Client, workflow_id: str) -> tuple[str | None, str]:
+    """(BoStage, current details) of a flow, as an operator sees them in the UI."""
+    desc = await temporal.get_workflow_handle(workflow_id).describe()
+    return desc.typed_search_attributes.get(BO_STAGE), await _details(temporal, workflow_id)
+
+
+async def _details(temporal: Client, workflow_id: str) -> str:
+    # The same built-in query the Web UI uses to show a flow's current details.
+    meta = await temporal.get_workflow_handle(workflow_id).query("__temporal_workflow_metadata",
+                                                                  result_type=WorkflowMetadata)
+    return str(meta.current_details)

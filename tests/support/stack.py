@@ -1,16 +1,15 @@
 """The real stack for integration tests: embedded Postgres and Temporal dev server on free ports (or
 the servers named by BACKOFFICE_TEST_DATABASE_URL / BACKOFFICE_TEST_TEMPORAL_ADDRESS), then the
-sandbox, a worker and the API as separate processes talking real HTTP, exactly as `ops dev` runs them."""
+sandbox, a worker and the API as separate processes talking real HTTP, as `ops dev` runs them."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port
-from ops.processes import Child
+from ops.stack import Services, launch
 
 # Business durations shortened so flows finish within a test; each test suite reads them from here.
 TEST_DURATIONS = {
@@ -44,65 +43,16 @@ def start_temporal() -> tuple[str, EmbeddedTemporal | None]:
     return temporal.start(), temporal
 
 
-@dataclass
-class Services:
-    """The sandbox, worker and API processes, with what a test needs to reach or restart them."""
-
-    env: dict[str, str]
-    logs: Path
-    sandbox_url: str
-    api_url: str
-    children: dict[str, Child] = field(default_factory=dict)
-
-    def start(self, name: str) -> Child:
-        args = {
-            "sandbox": [
-                "-m",
-                "ops.sandbox",
-                "--port",
-                self.sandbox_url.rsplit(":", 1)[1],
-                "--db",
-                str(self.logs / "sandbox.sqlite3"),
-            ],
-            "worker": ["-m", "workers"],
-            "api": ["-m", "api"],
-        }[name]
-        child = Child(name, args, self.env, self.logs / f"{name}.log").start()
-        self.children[name] = child
-        return child
-
-    def restart_worker(self, *, kill: bool = True) -> None:
-        """Kill (as a crash would) or stop the worker, then start a fresh one."""
-        old = self.children["worker"]
-        old.kill() if kill else old.stop()
-        self.start("worker")
-
-    def stop_all(self) -> None:
-        for child in reversed(list(self.children.values())):
-            child.stop()
-
-
 def start_services(database_url: str, temporal_address: str, logs: Path) -> Iterator[Services]:
-    api_port, sandbox_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        **TEST_DURATIONS,
-        "BACKOFFICE_DATABASE_URL": database_url,
-        "TEMPORAL_ADDRESS": temporal_address,
-        "BACKOFFICE_API_PORT": str(api_port),
-        "BACKOFFICE_SANDBOX_PORT": str(sandbox_port),
-        "BACKOFFICE_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
-        "BACKOFFICE_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
-        "BACKOFFICE_DATA_DIR": str(logs),
-        "SANDBOX_RETRY_BASE_MS": "200",
-    }
-    services = Services(
-        env=env, logs=logs, sandbox_url=f"http://127.0.0.1:{sandbox_port}", api_url=f"http://127.0.0.1:{api_port}"
+    services = launch(
+        database_url,
+        temporal_address,
+        logs,
+        api_port=free_port(),
+        sandbox_port=free_port(),
+        extra_env={**TEST_DURATIONS, "BACKOFFICE_DATA_DIR": str(logs), "SANDBOX_RETRY_BASE_MS": "200"},
     )
     try:
-        services.start("sandbox").wait_http(f"{services.sandbox_url}/health")
-        services.start("worker")
-        services.start("api").wait_http(f"{services.api_url}/health")
         yield services
     finally:
         services.stop_all()

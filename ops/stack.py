@@ -1,0 +1,93 @@
+"""The platform's own processes (sandbox, worker, API) as children that talk real HTTP to each other.
+
+Used by `ops dev`, the test harness and the benchmarks, so all three run the stack the same way."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ops.processes import Child
+
+
+@dataclass
+class Services:
+    env: dict[str, str]
+    logs: Path
+    sandbox_port: int
+    api_port: int
+    sandbox_db: Path
+    children: dict[str, Child] = field(default_factory=dict)
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self, name: str) -> Child:
+        args = {
+            "sandbox": ["-m", "ops.sandbox", "--port", str(self.sandbox_port), "--db", str(self.sandbox_db)],
+            "worker": ["-m", "workers"],
+            "api": ["-m", "api"],
+        }[name]
+        child = Child(name, args, self.env, self.logs / f"{name}.log").start()
+        self.children[name] = child
+        return child
+
+    def restart_worker(self, *, kill: bool = True) -> None:
+        """Kill (as a crash would) or stop the worker, then start a fresh one."""
+        old = self.children["worker"]
+        old.kill() if kill else old.stop()
+        self.start("worker")
+
+    def dead(self) -> list[Child]:
+        return [c for c in self.children.values() if not c.alive]
+
+    def stop_all(self) -> None:
+        for child in reversed(list(self.children.values())):
+            child.stop()
+
+
+def launch(
+    database_url: str,
+    temporal_address: str,
+    logs: Path,
+    *,
+    api_port: int,
+    sandbox_port: int,
+    sandbox_db: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+) -> Services:
+    """Start sandbox, worker(s) and API and wait until the sandbox and the API answer."""
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        **(extra_env or {}),
+        "BACKOFFICE_DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "BACKOFFICE_API_PORT": str(api_port),
+        "BACKOFFICE_SANDBOX_PORT": str(sandbox_port),
+        "BACKOFFICE_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
+        "BACKOFFICE_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
+    }
+    services = Services(
+        env=env,
+        logs=logs,
+        sandbox_port=sandbox_port,
+        api_port=api_port,
+        sandbox_db=sandbox_db or logs / "sandbox.sqlite3",
+    )
+    try:
+        services.start("sandbox").wait_http(f"{services.sandbox_url}/health")
+        for _ in range(workers):
+            services.start("worker")
+        services.start("api").wait_http(f"{services.api_url}/health")
+    except BaseException:
+        services.stop_all()
+        raise
+    return services
