@@ -45,7 +45,10 @@ def _refused(message: str, type_: str) -> ApplicationError:
 @workflow.defn(name="OrderWorkflow")
 class OrderWorkflow:
     def __init__(self) -> None:
+        # _status is where the flow has decided to be (validators judge by it); _recorded is what the
+        # database already shows (update answers wait for it, so a caller's next read agrees).
         self._status: OrderStatus | None = None
+        self._recorded: OrderStatus | None = None
         self._params: PaymentParams | None = None
         self._refusal: ApplicationError | None = None
         self._payment: PaymentEvent | None = None
@@ -53,6 +56,7 @@ class OrderWorkflow:
         self._accepted = False
         self._confirmed = False
         self._provider_id: str | None = None
+        self._dispatch_pending = False
         self._fulfilment: list[FulfilmentRequest] = []
         self._handled = 0
 
@@ -62,8 +66,8 @@ class OrderWorkflow:
         await workflow.wait_condition(lambda: self._params is not None or self._refusal is not None)
         if self._refusal is not None:
             raise self._refusal
-        assert self._params is not None and self._status is not None
-        return OrderCreated(order_no=self._inp.order_no, status=self._status,
+        assert self._params is not None and self._recorded is not None
+        return OrderCreated(order_no=self._inp.order_no, status=self._recorded,
                             payable_minor=self._inp.request.payable_minor, payment=self._params)
 
     @workflow.signal(name="payment_event")
@@ -80,8 +84,8 @@ class OrderWorkflow:
     @workflow.update(name="cancel")
     async def cancel(self, req: CancelRequest) -> TransitionResult:
         self._cancel_reason = req.reason
-        await workflow.wait_condition(lambda: self._status is not OrderStatus.AWAITING_PAYMENT)
-        if self._status is not OrderStatus.CANCELLED:
+        await workflow.wait_condition(lambda: self._recorded not in (None, OrderStatus.AWAITING_PAYMENT))
+        if self._recorded is not OrderStatus.CANCELLED:
             raise _refused("the payment arrived before the cancellation; the order is paid", "ALREADY_PAID")
         return self._view()
 
@@ -94,7 +98,7 @@ class OrderWorkflow:
     @workflow.update(name="accept")
     async def accept(self) -> TransitionResult:
         self._accepted = True
-        await workflow.wait_condition(lambda: self._status is not OrderStatus.AWAITING_MERCHANT)
+        await workflow.wait_condition(lambda: self._recorded in (OrderStatus.DISPATCHING, OrderStatus.CANCELLED))
         return self._view()
 
     @accept.validator
@@ -104,6 +108,10 @@ class OrderWorkflow:
 
     @workflow.update(name="fulfilment")
     async def fulfilment(self, req: FulfilmentRequest) -> TransitionResult:
+        # A caller may have read the provider from the database a moment before the dispatch result
+        # reached this flow: wait for it, then judge.
+        await workflow.wait_condition(lambda: not self._dispatch_pending)
+        self._check_provider(req)
         self._fulfilment.append(req)
         ticket = self._handled + len(self._fulfilment)
         await workflow.wait_condition(lambda: self._handled >= ticket)
@@ -115,13 +123,17 @@ class OrderWorkflow:
             FulfilmentEvent.PROVIDER_ACCEPTED, FulfilmentEvent.PROVIDER_REJECTED) else OrderStatus.IN_SERVICE
         if self._status is not expected or self._fulfilment:
             raise _refused(f"{req.event} is not expected while the order is {self._status}", "UNEXPECTED_EVENT")
+        if not self._dispatch_pending:
+            self._check_provider(req)
+
+    def _check_provider(self, req: FulfilmentRequest) -> None:
         if req.provider_id != self._provider_id:
             raise _refused(f"provider {req.provider_id} is not the one assigned to this order", "WRONG_PROVIDER")
 
     @workflow.update(name="confirm")
     async def confirm(self) -> TransitionResult:
         self._confirmed = True
-        await workflow.wait_condition(lambda: self._status is OrderStatus.COMPLETED)
+        await workflow.wait_condition(lambda: self._recorded is OrderStatus.COMPLETED)
         return self._view()
 
     @confirm.validator
@@ -145,7 +157,7 @@ class OrderWorkflow:
             stages.enter("REFUSED", f"not placed: {self._refusal.message}")
             await workflow.wait_condition(workflow.all_handlers_finished)
             return OrderResult(order_no=inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=self._refusal.message)
-        self._status = OrderStatus.AWAITING_PAYMENT
+        self._status = self._recorded = OrderStatus.AWAITING_PAYMENT
         payment = await workflow.start_child_workflow(
             PaymentWorkflow.run,
             PaymentInput(payment_no=inp.payment_no, order_no=inp.order_no, merchant_id=inp.request.merchant_id,
@@ -184,8 +196,7 @@ class OrderWorkflow:
                     order_no=inp.order_no, event="arrived", cause=f"provider {req.provider_id} arrived"))
             else:
                 await self._move(OrderStatus.DELIVERED, "delivered", f"provider {req.provider_id} delivered")
-            self._fulfilment.pop(0)
-            self._handled += 1
+            self._done_with(req)
 
         stages.enter("DELIVERED", f"waiting for the customer to confirm (auto-confirm in {terms.auto_confirm_seconds}s)")
         confirmed = await self._wait(lambda: self._confirmed, terms.auto_confirm_seconds)
@@ -200,32 +211,36 @@ class OrderWorkflow:
     async def _dispatch(self) -> bool:
         terms, declined = self._inp.terms, []
         for attempt in range(1, terms.dispatch_max_attempts + 1):
+            self._dispatch_pending = True
             provider = await self._act(OrderActivities.dispatch, DispatchRequest(
                 order_no=self._inp.order_no, attempt=attempt, exclude=declined))
+            self._provider_id, self._dispatch_pending = provider, False
             if provider is None:
                 stages.say(f"no provider free on attempt {attempt}/{terms.dispatch_max_attempts}")
                 await workflow.sleep(timedelta(seconds=terms.dispatch_accept_timeout_seconds))
                 continue
-            self._provider_id = provider
             stages.enter("DISPATCHING", f"offered to provider {provider} (attempt {attempt}/{terms.dispatch_max_attempts}),"
                          f" waiting {terms.dispatch_accept_timeout_seconds}s for acceptance")
             answered = await self._wait(lambda: bool(self._fulfilment), terms.dispatch_accept_timeout_seconds)
             req = self._fulfilment[0] if answered else None
             if req is not None and req.event is FulfilmentEvent.PROVIDER_ACCEPTED:
                 await self._move(OrderStatus.IN_SERVICE, "provider-accepted", f"provider {provider} accepted")
-            else:
-                why = "declined" if req else "did not answer in time"
-                await self._act(OrderActivities.transition, Transition(
-                    order_no=self._inp.order_no, event=f"provider-{attempt}-{'declined' if req else 'timeout'}",
-                    cause=f"provider {provider} {why}"))
-                declined.append(provider)
-                self._provider_id = None
-            if req is not None:
-                self._fulfilment.pop(0)
-                self._handled += 1
-            if self._status is OrderStatus.IN_SERVICE:
+                self._done_with(req)
                 return True
+            # From here on a late answer of this provider is refused, not taken for the next one's.
+            self._provider_id, self._dispatch_pending = None, attempt < terms.dispatch_max_attempts
+            declined.append(provider)
+            outcome = "declined" if req else "timeout"
+            await self._act(OrderActivities.transition, Transition(
+                order_no=self._inp.order_no, event=f"provider-{attempt}-{outcome}",
+                cause=f"provider {provider} {'declined' if req else 'did not answer in time'}"))
+            if req is not None:
+                self._done_with(req)
         return False
+
+    def _done_with(self, req: FulfilmentRequest) -> None:
+        self._fulfilment.remove(req)
+        self._handled += 1
 
     async def _cancel_unpaid(self, payment: workflow.ChildWorkflowHandle[PaymentWorkflow, PaymentResult]) -> OrderResult:
         event = self._payment
@@ -258,9 +273,12 @@ class OrderWorkflow:
 
     # --- helpers --------------------------------------------------------------------------------
     async def _move(self, to: OrderStatus, event: str, cause: str, **fields: int | str) -> None:
+        # The flow's own state moves first: whoever reads the new status from the database and acts on it
+        # at once must find the flow already there.
+        self._status = to
         await self._act(OrderActivities.transition, Transition(order_no=self._inp.order_no, to=to, event=event,
                                                                cause=cause, **fields))  # type: ignore[arg-type]
-        self._status = to
+        self._recorded = to
 
     async def _wait(self, condition: Callable[[], bool], seconds: int) -> bool:
         try:
@@ -276,5 +294,5 @@ class OrderWorkflow:
         return result
 
     def _view(self) -> TransitionResult:
-        assert self._status is not None
-        return TransitionResult(order_no=self._inp.order_no, status=self._status, provider_id=self._provider_id)
+        assert self._recorded is not None
+        return TransitionResult(order_no=self._inp.order_no, status=self._recorded, provider_id=self._provider_id)
