@@ -79,17 +79,18 @@ class OrderActivities:
         # SKUs without a stock row are services with unlimited capacity; the others are reserved in
         # sku_id order so two orders for the same SKUs never wait on each other in a cycle.
         for item in sorted(order.request.items, key=lambda i: i.sku_id):
-            row = await session.execute(
+            taken = await session.execute(
                 update(SkuStock)
-                .where(SkuStock.sku_id == item.sku_id, SkuStock.merchant_id == order.request.merchant_id)
+                .where(SkuStock.sku_id == item.sku_id, SkuStock.merchant_id == order.request.merchant_id,
+                       SkuStock.available >= item.quantity)
                 .values(available=SkuStock.available - item.quantity)
-                .returning(SkuStock.available)
+                .returning(SkuStock.sku_id)
             )
-            left = row.scalar_one_or_none()
-            if left is None:
-                continue
-            if left < 0:
-                raise refuse(f"sku {item.sku_id} has only {left + item.quantity} left", "OUT_OF_STOCK")
+            if taken.scalar_one_or_none() is None:
+                tracked = await session.get(SkuStock, item.sku_id)
+                if tracked is None or tracked.merchant_id != order.request.merchant_id:
+                    continue
+                raise refuse(f"not enough stock: sku {item.sku_id} has {tracked.available} left", "OUT_OF_STOCK")
             session.add(StockReservation(order_no=order.order_no, sku_id=item.sku_id, quantity=item.quantity,
                                          status="RESERVED"))
         await session.flush()
