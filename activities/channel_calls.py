@@ -11,9 +11,15 @@ from domain.payments import ChannelOrderRequest, ChannelOrderView
 
 
 def _view(channel: str, order: ChannelOrder) -> ChannelOrderView:
-    return ChannelOrderView(channel=channel, status=order.status, pay_url=order.pay_url,
-                            channel_order_id=order.channel_order_id, channel_txn_id=order.channel_txn_id,
-                            amount_minor=order.amount_minor, currency=order.currency)
+    return ChannelOrderView(
+        channel=channel,
+        status=order.status,
+        pay_url=order.pay_url,
+        channel_order_id=order.channel_order_id,
+        channel_txn_id=order.channel_txn_id,
+        amount_minor=order.amount_minor,
+        currency=order.currency,
+    )
 
 
 def _translate(exc: Exception) -> ApplicationError:
@@ -29,8 +35,9 @@ class ChannelActivities:
     @activity.defn(name="channel.create_order")
     async def create_order(self, req: ChannelOrderRequest) -> ChannelOrderView:
         try:
-            order = await self._client.create_order(req.channel, req.payment_no, req.amount_minor, req.currency,
-                                                    req.description, req.notify_url)
+            order = await self._client.create_order(
+                req.channel, req.payment_no, req.amount_minor, req.currency, req.description, req.notify_url
+            )
         except (ChannelRejected, ChannelUnavailable) as exc:
             raise _translate(exc) from exc
         return _view(req.channel, order)

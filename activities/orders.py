@@ -25,13 +25,27 @@ def refuse(message: str, type_: str) -> ApplicationError:
     return ApplicationError(message, type=type_, non_retryable=True)
 
 
-async def _event(session: AsyncSession, order_no: str, event: str, cause: str, *, status_from: str | None = None,
-                 status_to: str | None = None, details: dict[str, str | int] | None = None) -> bool:
+async def _event(
+    session: AsyncSession,
+    order_no: str,
+    event: str,
+    cause: str,
+    *,
+    status_from: str | None = None,
+    status_to: str | None = None,
+    details: dict[str, str | int] | None = None,
+) -> bool:
     """Append to the timeline; False if this event was recorded before (a retry)."""
     inserted = await session.execute(
         insert(OrderEvent)
-        .values(order_no=order_no, event=event, cause=cause, status_from=status_from, status_to=status_to,
-                details=details or {})
+        .values(
+            order_no=order_no,
+            event=event,
+            cause=cause,
+            status_from=status_from,
+            status_to=status_to,
+            details=details or {},
+        )
         .on_conflict_do_nothing(index_elements=["order_no", "event"])
         .returning(OrderEvent.id)
     )
@@ -50,30 +64,60 @@ class OrderActivities:
             if merchant is None or merchant.status != MERCHANT_ACTIVE:
                 raise refuse(f"merchant {req.merchant_id} is not active", "MERCHANT_NOT_ACTIVE")
             if merchant.currency != req.currency:
-                raise refuse(f"merchant {req.merchant_id} takes {merchant.currency}, not {req.currency}", "WRONG_CURRENCY")
+                raise refuse(
+                    f"merchant {req.merchant_id} takes {merchant.currency}, not {req.currency}", "WRONG_CURRENCY"
+                )
             created = await session.execute(
                 insert(Order)
-                .values(order_no=order.order_no, customer_id=req.customer_id, merchant_id=req.merchant_id,
-                        currency=req.currency, goods_minor=req.goods_minor, delivery_fee_minor=req.delivery_fee_minor,
-                        discount_minor=req.discount_minor, payable_minor=req.payable_minor, paid_minor=0,
-                        refunded_minor=0, status=OrderStatus.AWAITING_PAYMENT.value, payment_no=order.payment_no,
-                        preferred_channel=req.channel, dispatch_attempts=0, refund_required_minor=0,
-                        settleable=False, settled=False, promoter_id=req.promoter_id,
-                        commission_rule_id=order.commission.rule_id, commission_bps=order.commission.rate_bps,
-                        commission_snapshot=order.commission.model_dump())
+                .values(
+                    order_no=order.order_no,
+                    customer_id=req.customer_id,
+                    merchant_id=req.merchant_id,
+                    currency=req.currency,
+                    goods_minor=req.goods_minor,
+                    delivery_fee_minor=req.delivery_fee_minor,
+                    discount_minor=req.discount_minor,
+                    payable_minor=req.payable_minor,
+                    paid_minor=0,
+                    refunded_minor=0,
+                    status=OrderStatus.AWAITING_PAYMENT.value,
+                    payment_no=order.payment_no,
+                    preferred_channel=req.channel,
+                    dispatch_attempts=0,
+                    refund_required_minor=0,
+                    settleable=False,
+                    settled=False,
+                    promoter_id=req.promoter_id,
+                    commission_rule_id=order.commission.rule_id,
+                    commission_bps=order.commission.rate_bps,
+                    commission_snapshot=order.commission.model_dump(),
+                )
                 .on_conflict_do_nothing(index_elements=["order_no"])
                 .returning(Order.order_no)
             )
             if created.scalar_one_or_none() is None:
                 return  # created by an earlier try of this activity
             session.add_all(
-                OrderItem(order_no=order.order_no, sku_id=i.sku_id, name=i.name, category_id=i.category_id,
-                          unit_price_minor=i.unit_price_minor, quantity=i.quantity, line_total_minor=i.line_total_minor)
+                OrderItem(
+                    order_no=order.order_no,
+                    sku_id=i.sku_id,
+                    name=i.name,
+                    category_id=i.category_id,
+                    unit_price_minor=i.unit_price_minor,
+                    quantity=i.quantity,
+                    line_total_minor=i.line_total_minor,
+                )
                 for i in req.items
             )
             await self._reserve(session, order)
-            await _event(session, order.order_no, "created", "order placed", status_to=OrderStatus.AWAITING_PAYMENT.value,
-                         details={"payable_minor": req.payable_minor})
+            await _event(
+                session,
+                order.order_no,
+                "created",
+                "order placed",
+                status_to=OrderStatus.AWAITING_PAYMENT.value,
+                details={"payable_minor": req.payable_minor},
+            )
 
     async def _reserve(self, session: AsyncSession, order: OrderInput) -> None:
         # SKUs without a stock row are services with unlimited capacity; the others are reserved in
@@ -81,8 +125,11 @@ class OrderActivities:
         for item in sorted(order.request.items, key=lambda i: i.sku_id):
             taken = await session.execute(
                 update(SkuStock)
-                .where(SkuStock.sku_id == item.sku_id, SkuStock.merchant_id == order.request.merchant_id,
-                       SkuStock.available >= item.quantity)
+                .where(
+                    SkuStock.sku_id == item.sku_id,
+                    SkuStock.merchant_id == order.request.merchant_id,
+                    SkuStock.available >= item.quantity,
+                )
                 .values(available=SkuStock.available - item.quantity)
                 .returning(SkuStock.sku_id)
             )
@@ -91,8 +138,9 @@ class OrderActivities:
                 if tracked is None or tracked.merchant_id != order.request.merchant_id:
                     continue
                 raise refuse(f"not enough stock: sku {item.sku_id} has {tracked.available} left", "OUT_OF_STOCK")
-            session.add(StockReservation(order_no=order.order_no, sku_id=item.sku_id, quantity=item.quantity,
-                                         status="RESERVED"))
+            session.add(
+                StockReservation(order_no=order.order_no, sku_id=item.sku_id, quantity=item.quantity, status="RESERVED")
+            )
         await session.flush()
 
     @activity.defn(name="orders.transition")
@@ -104,8 +152,15 @@ class OrderActivities:
             current = OrderStatus(order.status)
             if t.to is not None and current is not t.to and not can_move(current, t.to):
                 raise refuse(f"order {t.order_no} cannot move from {current} to {t.to}", "ILLEGAL_TRANSITION")
-            if not await _event(session, t.order_no, t.event, t.cause, status_from=current.value,
-                                status_to=(t.to or current).value, details=t.details):
+            if not await _event(
+                session,
+                t.order_no,
+                t.event,
+                t.cause,
+                status_from=current.value,
+                status_to=(t.to or current).value,
+                details=t.details,
+            ):
                 return
             if t.to is not None:
                 order.status = t.to.value
@@ -128,7 +183,8 @@ class OrderActivities:
         ).scalars()
         for reservation in held:
             await session.execute(
-                update(SkuStock).where(SkuStock.sku_id == reservation.sku_id)
+                update(SkuStock)
+                .where(SkuStock.sku_id == reservation.sku_id)
                 .values(available=SkuStock.available + reservation.quantity)
             )
             reservation.status = "RELEASED"
@@ -139,7 +195,9 @@ class OrderActivities:
         event = f"dispatch-{req.attempt}"
         async with unit_of_work(self._sessions) as session:
             done = (
-                await session.execute(select(OrderEvent).where(OrderEvent.order_no == req.order_no, OrderEvent.event == event))
+                await session.execute(
+                    select(OrderEvent).where(OrderEvent.order_no == req.order_no, OrderEvent.event == event)
+                )
             ).scalar_one_or_none()
             if done is not None:
                 return str(done.details.get("provider_id")) if done.details.get("provider_id") else None
@@ -155,14 +213,20 @@ class OrderActivities:
             order = await session.get(Order, req.order_no, with_for_update=True)
             assert order is not None
             if provider is None:
-                await _event(session, req.order_no, event, "no service provider available",
-                             details={"attempt": req.attempt})
+                await _event(
+                    session, req.order_no, event, "no service provider available", details={"attempt": req.attempt}
+                )
                 return None
             provider.last_assigned_at = datetime.now(UTC)
             order.provider_id = provider.id
             order.dispatch_attempts = req.attempt
-            await _event(session, req.order_no, event, f"offered to provider {provider.id}",
-                         details={"attempt": req.attempt, "provider_id": provider.id})
+            await _event(
+                session,
+                req.order_no,
+                event,
+                f"offered to provider {provider.id}",
+                details={"attempt": req.attempt, "provider_id": provider.id},
+            )
             return provider.id
 
     @activity.defn(name="orders.mark_settleable")

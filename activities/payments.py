@@ -16,11 +16,20 @@ from domain import ledger as rules
 from domain.payments import AttemptRecord, AttemptStatus, Capture, Captured, PaymentOutcome, PaymentStatus
 
 
-async def _open(session: AsyncSession, payment_no: str, order_no: str, merchant_id: str, amount: int, currency: str) -> None:
+async def _open(
+    session: AsyncSession, payment_no: str, order_no: str, merchant_id: str, amount: int, currency: str
+) -> None:
     await session.execute(
         insert(Payment)
-        .values(payment_no=payment_no, order_no=order_no, merchant_id=merchant_id, amount_minor=amount,
-                currency=currency, status=PaymentStatus.PENDING.value, paid_after_cancel=False)
+        .values(
+            payment_no=payment_no,
+            order_no=order_no,
+            merchant_id=merchant_id,
+            amount_minor=amount,
+            currency=currency,
+            status=PaymentStatus.PENDING.value,
+            paid_after_cancel=False,
+        )
         .on_conflict_do_nothing(index_elements=["payment_no"])
     )
 
@@ -35,8 +44,15 @@ class PaymentActivities:
             await _open(session, a.payment_no, a.order_no, a.merchant_id, a.amount_minor, a.currency)
             await session.execute(
                 insert(PaymentAttempt)
-                .values(payment_no=a.payment_no, seq=a.seq, channel=a.channel, status=a.status.value,
-                        channel_order_id=a.channel_order_id, pay_url=a.pay_url, error=a.error)
+                .values(
+                    payment_no=a.payment_no,
+                    seq=a.seq,
+                    channel=a.channel,
+                    status=a.status.value,
+                    channel_order_id=a.channel_order_id,
+                    pay_url=a.pay_url,
+                    error=a.error,
+                )
                 .on_conflict_do_nothing(index_elements=["payment_no", "seq"])
             )
 
@@ -51,8 +67,9 @@ class PaymentActivities:
             first = payment.status != PaymentStatus.SUCCEEDED.value or payment.channel == c.channel
             posted = await ledger.post(
                 session,
-                rules.payment_captured(f"payment-captured:{c.payment_no}:{c.channel}", c.payment_no, c.currency,
-                                       c.amount_minor, c.channel),
+                rules.payment_captured(
+                    f"payment-captured:{c.payment_no}:{c.channel}", c.payment_no, c.currency, c.amount_minor, c.channel
+                ),
             )
             if payment.status != PaymentStatus.SUCCEEDED.value:
                 payment.status = PaymentStatus.SUCCEEDED.value
@@ -80,7 +97,9 @@ class PaymentActivities:
             if outcome.status is PaymentStatus.CLOSED:
                 await session.execute(
                     update(PaymentAttempt)
-                    .where(PaymentAttempt.payment_no == outcome.payment_no,
-                           PaymentAttempt.status == AttemptStatus.CREATED.value)
+                    .where(
+                        PaymentAttempt.payment_no == outcome.payment_no,
+                        PaymentAttempt.status == AttemptStatus.CREATED.value,
+                    )
                     .values(status=AttemptStatus.CLOSED.value)
                 )

@@ -17,8 +17,9 @@ async def merchant(session: AsyncSession, merchant_id: str) -> Merchant | None:
 async def short_stock(session: AsyncSession, merchant_id: str, wanted: dict[str, int]) -> list[str]:
     """SKUs of `wanted` whose tracked stock cannot cover the quantity (advisory: the flow reserves)."""
     rows = await session.execute(
-        select(SkuStock.sku_id, SkuStock.available).where(SkuStock.merchant_id == merchant_id,
-                                                           SkuStock.sku_id.in_(list(wanted)))
+        select(SkuStock.sku_id, SkuStock.available).where(
+            SkuStock.merchant_id == merchant_id, SkuStock.sku_id.in_(list(wanted))
+        )
     )
     return [f"{sku} (wanted {wanted[sku]}, {left} left)" for sku, left in rows if left < wanted[sku]]
 
@@ -31,17 +32,24 @@ async def order_view(session: AsyncSession, order_no: str) -> dict[str, Any] | N
     order = await session.get(Order, order_no)
     if order is None:
         return None
-    items = (await session.execute(select(OrderItem).where(OrderItem.order_no == order_no).order_by(OrderItem.id))).scalars()
+    items = (
+        await session.execute(select(OrderItem).where(OrderItem.order_no == order_no).order_by(OrderItem.id))
+    ).scalars()
     events = (
         await session.execute(select(OrderEvent).where(OrderEvent.order_no == order_no).order_by(OrderEvent.id))
     ).scalars()
     payments = (await session.execute(select(Payment).where(Payment.order_no == order_no))).scalars().all()
     attempts = (
-        await session.execute(
-            select(PaymentAttempt).where(PaymentAttempt.payment_no.in_([p.payment_no for p in payments]))
-            .order_by(PaymentAttempt.payment_no, PaymentAttempt.seq)
+        (
+            await session.execute(
+                select(PaymentAttempt)
+                .where(PaymentAttempt.payment_no.in_([p.payment_no for p in payments]))
+                .order_by(PaymentAttempt.payment_no, PaymentAttempt.seq)
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     return {
         "order_no": order.order_no,
         "status": order.status,
@@ -63,19 +71,41 @@ async def order_view(session: AsyncSession, order_no: str) -> dict[str, Any] | N
         "commission": order.commission_snapshot,
         "created_at": order.created_at,
         "items": [
-            {"sku_id": i.sku_id, "name": i.name, "category_id": i.category_id, "unit_price_minor": i.unit_price_minor,
-             "quantity": i.quantity, "line_total_minor": i.line_total_minor}
+            {
+                "sku_id": i.sku_id,
+                "name": i.name,
+                "category_id": i.category_id,
+                "unit_price_minor": i.unit_price_minor,
+                "quantity": i.quantity,
+                "line_total_minor": i.line_total_minor,
+            }
             for i in items
         ],
         "payments": [
-            {"payment_no": p.payment_no, "status": p.status, "amount_minor": p.amount_minor, "channel": p.channel,
-             "paid_at": p.paid_at, "paid_after_cancel": p.paid_after_cancel,
-             "attempts": [{"seq": a.seq, "channel": a.channel, "status": a.status, "pay_url": a.pay_url,
-                           "error": a.error} for a in attempts if a.payment_no == p.payment_no]}
+            {
+                "payment_no": p.payment_no,
+                "status": p.status,
+                "amount_minor": p.amount_minor,
+                "channel": p.channel,
+                "paid_at": p.paid_at,
+                "paid_after_cancel": p.paid_after_cancel,
+                "attempts": [
+                    {"seq": a.seq, "channel": a.channel, "status": a.status, "pay_url": a.pay_url, "error": a.error}
+                    for a in attempts
+                    if a.payment_no == p.payment_no
+                ],
+            }
             for p in payments
         ],
         "timeline": [
-            {"at": e.at, "event": e.event, "from": e.status_from, "to": e.status_to, "cause": e.cause, "details": e.details}
+            {
+                "at": e.at,
+                "event": e.event,
+                "from": e.status_from,
+                "to": e.status_to,
+                "cause": e.cause,
+                "details": e.details,
+            }
             for e in events
         ],
     }

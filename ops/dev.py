@@ -13,8 +13,8 @@ from db.migrate import upgrade
 from domain.settings import Settings
 from ops.dev_keys import ensure_dev_keys
 from ops.embedded import EmbeddedPostgres, EmbeddedTemporal
-from ops.stack import Services, launch
 from ops.search_attributes import ensure_registered
+from ops.stack import Services, launch
 from workers.temporal import connect
 
 

@@ -6,18 +6,18 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from temporalio.client import Client
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 
 from db.api_keys import issue_key
+from db.demo import seed_providers
 from db.engine import make_engine, make_session_factory, unit_of_work
 from db.migrate import upgrade
 from domain.access import Role
-from db.demo import seed_providers
 from domain.settings import Settings
-from workers.temporal import connect
 from tests.support.shop import Shop
 from tests.support.stack import Services, start_postgres, start_services, start_temporal
+from workers.temporal import connect
 
 
 @pytest.fixture(scope="session")
@@ -80,11 +80,10 @@ async def api(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-
-
 @pytest.fixture
-async def shop(api: httpx.AsyncClient, keys: dict[Role, str], sessions: async_sessionmaker[AsyncSession],
-               services: Services) -> AsyncIterator[Shop]:
+async def shop(
+    api: httpx.AsyncClient, keys: dict[Role, str], sessions: async_sessionmaker[AsyncSession], services: Services
+) -> AsyncIterator[Shop]:
     s = Shop(api, keys, sessions, services)
     async with unit_of_work(sessions) as session:
         await seed_providers(session, 5)

@@ -29,7 +29,14 @@ def activities(
     channels = ChannelActivities(PaymentChannelClient(settings.sandbox_url, settings.party_secrets, http))
     return [
         ledger.post,
-        orders.create, orders.transition, orders.dispatch, orders.mark_settleable,
-        payments.record_attempt, payments.capture, payments.finish,
-        channels.create_order, channels.query_order, channels.close_order,
+        orders.create,
+        orders.transition,
+        orders.dispatch,
+        orders.mark_settleable,
+        payments.record_attempt,
+        payments.capture,
+        payments.finish,
+        channels.create_order,
+        channels.query_order,
+        channels.close_order,
     ]

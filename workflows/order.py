@@ -67,15 +67,20 @@ class OrderWorkflow:
         if self._refusal is not None:
             raise self._refusal
         assert self._params is not None and self._recorded is not None
-        return OrderCreated(order_no=self._inp.order_no, status=self._recorded,
-                            payable_minor=self._inp.request.payable_minor, payment=self._params)
+        return OrderCreated(
+            order_no=self._inp.order_no,
+            status=self._recorded,
+            payable_minor=self._inp.request.payable_minor,
+            payment=self._params,
+        )
 
     @workflow.signal(name="payment_event")
     def payment_event(self, event: PaymentEvent) -> None:
         if event.kind is PaymentEventKind.READY:
             assert event.channel and event.pay_url and event.expires_at
-            self._params = PaymentParams(payment_no=event.payment_no, channel=event.channel, pay_url=event.pay_url,
-                                         expires_at=event.expires_at)
+            self._params = PaymentParams(
+                payment_no=event.payment_no, channel=event.channel, pay_url=event.pay_url, expires_at=event.expires_at
+            )
             return
         if event.kind is PaymentEventKind.FAILED and self._params is None:
             self._refusal = _refused(event.reason or "no payment channel available", "PAYMENT_UNAVAILABLE")
@@ -92,8 +97,9 @@ class OrderWorkflow:
     @cancel.validator
     def _check_cancel(self, req: CancelRequest) -> None:
         if self._status is not OrderStatus.AWAITING_PAYMENT:
-            raise _refused(f"only an order awaiting payment can be cancelled here (it is {self._status})",
-                           "NOT_CANCELLABLE")
+            raise _refused(
+                f"only an order awaiting payment can be cancelled here (it is {self._status})", "NOT_CANCELLABLE"
+            )
 
     @workflow.update(name="accept")
     async def accept(self) -> TransitionResult:
@@ -119,8 +125,11 @@ class OrderWorkflow:
 
     @fulfilment.validator
     def _check_fulfilment(self, req: FulfilmentRequest) -> None:
-        expected = OrderStatus.DISPATCHING if req.event in (
-            FulfilmentEvent.PROVIDER_ACCEPTED, FulfilmentEvent.PROVIDER_REJECTED) else OrderStatus.IN_SERVICE
+        expected = (
+            OrderStatus.DISPATCHING
+            if req.event in (FulfilmentEvent.PROVIDER_ACCEPTED, FulfilmentEvent.PROVIDER_REJECTED)
+            else OrderStatus.IN_SERVICE
+        )
         if self._status is not expected or self._fulfilment:
             raise _refused(f"{req.event} is not expected while the order is {self._status}", "UNEXPECTED_EVENT")
         if not self._dispatch_pending:
@@ -146,8 +155,9 @@ class OrderWorkflow:
     async def run(self, inp: OrderInput) -> OrderResult:
         self._inp = inp
         terms = inp.terms
-        stages.identify("order", order_no=inp.order_no, merchant_id=inp.request.merchant_id,
-                        amount_minor=inp.request.payable_minor)
+        stages.identify(
+            "order", order_no=inp.order_no, merchant_id=inp.request.merchant_id, amount_minor=inp.request.payable_minor
+        )
         stages.enter("CREATING", "recording the order and reserving stock")
         try:
             await self._act(OrderActivities.create, inp)
@@ -160,45 +170,65 @@ class OrderWorkflow:
         self._status = self._recorded = OrderStatus.AWAITING_PAYMENT
         payment = await workflow.start_child_workflow(
             PaymentWorkflow.run,
-            PaymentInput(payment_no=inp.payment_no, order_no=inp.order_no, merchant_id=inp.request.merchant_id,
-                         amount_minor=inp.request.payable_minor, currency=inp.request.currency,
-                         description=f"order {inp.order_no}", preferred_channel=inp.request.channel,
-                         channel_weights=terms.channel_weights, timeout_seconds=terms.payment_timeout_seconds,
-                         poll_initial_seconds=terms.payment_poll_initial_seconds,
-                         poll_max_seconds=terms.payment_poll_max_seconds, notify_url=terms.notify_url,
-                         parent_workflow_id=workflow.info().workflow_id),
+            PaymentInput(
+                payment_no=inp.payment_no,
+                order_no=inp.order_no,
+                merchant_id=inp.request.merchant_id,
+                amount_minor=inp.request.payable_minor,
+                currency=inp.request.currency,
+                description=f"order {inp.order_no}",
+                preferred_channel=inp.request.channel,
+                channel_weights=terms.channel_weights,
+                timeout_seconds=terms.payment_timeout_seconds,
+                poll_initial_seconds=terms.payment_poll_initial_seconds,
+                poll_max_seconds=terms.payment_poll_max_seconds,
+                notify_url=terms.notify_url,
+                parent_workflow_id=workflow.info().workflow_id,
+            ),
             id=f"payment-{inp.payment_no}",
             # The payment must finish closing or capturing even if this order ends first.
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
-        stages.enter("AWAITING_PAYMENT", f"waiting for payment {inp.payment_no} "
-                     f"(deadline in {terms.payment_timeout_seconds}s)")
+        stages.enter(
+            "AWAITING_PAYMENT", f"waiting for payment {inp.payment_no} (deadline in {terms.payment_timeout_seconds}s)"
+        )
         await workflow.wait_condition(lambda: self._payment is not None or self._cancel_reason is not None)
         if self._payment is None or self._payment.kind is not PaymentEventKind.SUCCEEDED:
             return await self._cancel_unpaid(payment)
 
         paid = self._payment.amount_minor
-        await self._move(OrderStatus.AWAITING_MERCHANT, "paid", f"paid through {self._payment.channel}", paid_minor=paid)
-        stages.enter("AWAITING_MERCHANT", f"paid; waiting for merchant {inp.request.merchant_id} to accept "
-                     f"(within {terms.merchant_accept_timeout_seconds}s)")
+        await self._move(
+            OrderStatus.AWAITING_MERCHANT, "paid", f"paid through {self._payment.channel}", paid_minor=paid
+        )
+        stages.enter(
+            "AWAITING_MERCHANT",
+            f"paid; waiting for merchant {inp.request.merchant_id} to accept "
+            f"(within {terms.merchant_accept_timeout_seconds}s)",
+        )
         if not await self._wait(lambda: self._accepted, terms.merchant_accept_timeout_seconds):
             return await self._cancel_paid("merchant did not accept in time", paid)
         await self._move(OrderStatus.DISPATCHING, "accepted", "merchant accepted")
 
         if not await self._dispatch():
-            return await self._cancel_paid(f"no service provider accepted after {terms.dispatch_max_attempts} tries", paid)
+            return await self._cancel_paid(
+                f"no service provider accepted after {terms.dispatch_max_attempts} tries", paid
+            )
         stages.enter("IN_SERVICE", f"provider {self._provider_id} is serving the order; waiting for delivery")
         while self._status is OrderStatus.IN_SERVICE:
             await workflow.wait_condition(lambda: bool(self._fulfilment))
             req = self._fulfilment[0]
             if req.event is FulfilmentEvent.ARRIVED:
-                await self._act(OrderActivities.transition, Transition(
-                    order_no=inp.order_no, event="arrived", cause=f"provider {req.provider_id} arrived"))
+                await self._act(
+                    OrderActivities.transition,
+                    Transition(order_no=inp.order_no, event="arrived", cause=f"provider {req.provider_id} arrived"),
+                )
             else:
                 await self._move(OrderStatus.DELIVERED, "delivered", f"provider {req.provider_id} delivered")
             self._done_with(req)
 
-        stages.enter("DELIVERED", f"waiting for the customer to confirm (auto-confirm in {terms.auto_confirm_seconds}s)")
+        stages.enter(
+            "DELIVERED", f"waiting for the customer to confirm (auto-confirm in {terms.auto_confirm_seconds}s)"
+        )
         confirmed = await self._wait(lambda: self._confirmed, terms.auto_confirm_seconds)
         await self._move(OrderStatus.COMPLETED, "completed", "customer confirmed" if confirmed else "auto-confirmed")
         stages.enter("AFTER_SALE", f"completed; after-sale window open for {terms.after_sale_window_seconds}s")
@@ -209,18 +239,23 @@ class OrderWorkflow:
         return OrderResult(order_no=inp.order_no, status=OrderStatus.COMPLETED, settleable=True)
 
     async def _dispatch(self) -> bool:
-        terms, declined = self._inp.terms, []
+        terms, declined = self._inp.terms, list[str]()
         for attempt in range(1, terms.dispatch_max_attempts + 1):
             self._dispatch_pending = True
-            provider = await self._act(OrderActivities.dispatch, DispatchRequest(
-                order_no=self._inp.order_no, attempt=attempt, exclude=declined))
+            provider = await self._act(
+                OrderActivities.dispatch,
+                DispatchRequest(order_no=self._inp.order_no, attempt=attempt, exclude=declined),
+            )
             self._provider_id, self._dispatch_pending = provider, False
             if provider is None:
                 stages.say(f"no provider free on attempt {attempt}/{terms.dispatch_max_attempts}")
                 await workflow.sleep(timedelta(seconds=terms.dispatch_accept_timeout_seconds))
                 continue
-            stages.enter("DISPATCHING", f"offered to provider {provider} (attempt {attempt}/{terms.dispatch_max_attempts}),"
-                         f" waiting {terms.dispatch_accept_timeout_seconds}s for acceptance")
+            stages.enter(
+                "DISPATCHING",
+                f"offered to provider {provider} (attempt {attempt}/{terms.dispatch_max_attempts}),"
+                f" waiting {terms.dispatch_accept_timeout_seconds}s for acceptance",
+            )
             answered = await self._wait(lambda: bool(self._fulfilment), terms.dispatch_accept_timeout_seconds)
             req = self._fulfilment[0] if answered else None
             if req is not None and req.event is FulfilmentEvent.PROVIDER_ACCEPTED:
@@ -231,9 +266,14 @@ class OrderWorkflow:
             self._provider_id, self._dispatch_pending = None, attempt < terms.dispatch_max_attempts
             declined.append(provider)
             outcome = "declined" if req else "timeout"
-            await self._act(OrderActivities.transition, Transition(
-                order_no=self._inp.order_no, event=f"provider-{attempt}-{outcome}",
-                cause=f"provider {provider} {'declined' if req else 'did not answer in time'}"))
+            await self._act(
+                OrderActivities.transition,
+                Transition(
+                    order_no=self._inp.order_no,
+                    event=f"provider-{attempt}-{outcome}",
+                    cause=f"provider {provider} {'declined' if req else 'did not answer in time'}",
+                ),
+            )
             if req is not None:
                 self._done_with(req)
         return False
@@ -242,13 +282,17 @@ class OrderWorkflow:
         self._fulfilment.remove(req)
         self._handled += 1
 
-    async def _cancel_unpaid(self, payment: workflow.ChildWorkflowHandle[PaymentWorkflow, PaymentResult]) -> OrderResult:
+    async def _cancel_unpaid(
+        self, payment: workflow.ChildWorkflowHandle[PaymentWorkflow, PaymentResult]
+    ) -> OrderResult:
         event = self._payment
         reason = self._cancel_reason or (event.reason if event else None) or "payment not completed"
         await self._move(OrderStatus.CANCELLED, "cancelled", reason, cancel_reason=reason)
         if self._cancel_reason is not None:
             await payment.signal(PaymentWorkflow.close)
-        stages.enter("CANCELLED_CLOSING_PAYMENT", f"cancelled ({reason}); waiting for payment {self._inp.payment_no} to close")
+        stages.enter(
+            "CANCELLED_CLOSING_PAYMENT", f"cancelled ({reason}); waiting for payment {self._inp.payment_no} to close"
+        )
         result = await payment
         if result.status.value == "SUCCEEDED":
             # Paid while being cancelled: the order stays cancelled and the money must go back.
@@ -262,22 +306,37 @@ class OrderWorkflow:
         return await self._needs_refund(reason, paid_minor, "refund-required")
 
     async def _needs_refund(self, reason: str, amount: int, event: str) -> OrderResult:
-        await self._act(OrderActivities.transition, Transition(
-            order_no=self._inp.order_no, event=event, cause=f"{amount} to refund: {reason}",
-            refund_required_minor=amount))
-        stages.enter("REFUND_REQUIRED", f"cancelled ({reason}); {amount} {self._inp.request.currency} "
-                     f"paid through {self._inp.payment_no} must be refunded")
+        await self._act(
+            OrderActivities.transition,
+            Transition(
+                order_no=self._inp.order_no,
+                event=event,
+                cause=f"{amount} to refund: {reason}",
+                refund_required_minor=amount,
+            ),
+        )
+        stages.enter(
+            "REFUND_REQUIRED",
+            f"cancelled ({reason}); {amount} {self._inp.request.currency} "
+            f"paid through {self._inp.payment_no} must be refunded",
+        )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return OrderResult(order_no=self._inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=reason,
-                           refund_required_minor=amount)
+        return OrderResult(
+            order_no=self._inp.order_no,
+            status=OrderStatus.CANCELLED,
+            cancel_reason=reason,
+            refund_required_minor=amount,
+        )
 
     # --- helpers --------------------------------------------------------------------------------
     async def _move(self, to: OrderStatus, event: str, cause: str, **fields: int | str) -> None:
         # The flow's own state moves first: whoever reads the new status from the database and acts on it
         # at once must find the flow already there.
         self._status = to
-        await self._act(OrderActivities.transition, Transition(order_no=self._inp.order_no, to=to, event=event,
-                                                               cause=cause, **fields))  # type: ignore[arg-type]
+        await self._act(
+            OrderActivities.transition,
+            Transition(order_no=self._inp.order_no, to=to, event=event, cause=cause, **fields),
+        )
         self._recorded = to
 
     async def _wait(self, condition: Callable[[], bool], seconds: int) -> bool:

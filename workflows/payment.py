@@ -8,7 +8,6 @@ customer paid in the last moment means the payment succeeded after all.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -83,8 +82,15 @@ class PaymentWorkflow:
             stages.enter("FAILED", reason)
             return self._result(PaymentStatus.FAILED, None)
 
-        await self._tell_order(PaymentEvent(kind=PaymentEventKind.READY, payment_no=inp.payment_no, channel=opened.channel,
-                                            pay_url=opened.pay_url, expires_at=deadline))
+        await self._tell_order(
+            PaymentEvent(
+                kind=PaymentEventKind.READY,
+                payment_no=inp.payment_no,
+                channel=opened.channel,
+                pay_url=opened.pay_url,
+                expires_at=deadline,
+            )
+        )
         paid = await self._await_payment(opened.channel, deadline)
         if paid is not None:
             await self._capture(paid, after_cancel=False)
@@ -102,19 +108,26 @@ class PaymentWorkflow:
                     await self._capture(paid, after_cancel=False)
                     stages.enter("SUCCEEDED", f"paid through {paid.channel} at the deadline")
                     return self._result(PaymentStatus.SUCCEEDED, paid.channel)
-                await self._tell_order(PaymentEvent(kind=PaymentEventKind.EXPIRED, payment_no=inp.payment_no,
-                                                    reason="payment deadline passed"))
+                await self._tell_order(
+                    PaymentEvent(
+                        kind=PaymentEventKind.EXPIRED, payment_no=inp.payment_no, reason="payment deadline passed"
+                    )
+                )
                 return await self._closed()
             # The order must not wait on a channel outage: it is cancelled now and we keep closing.
-            await self._tell_order(PaymentEvent(kind=PaymentEventKind.EXPIRED, payment_no=inp.payment_no,
-                                                reason="payment deadline passed"))
+            await self._tell_order(
+                PaymentEvent(kind=PaymentEventKind.EXPIRED, payment_no=inp.payment_no, reason="payment deadline passed")
+            )
         stages.enter("CLOSING", f"closing channel orders of {inp.payment_no} on {', '.join(tried)}")
         paid = await self._close_all(tried, give_up_after=None)
         if paid is None:
             return await self._closed()
         await self._capture(paid, after_cancel=True)
-        stages.enter("PAID_AFTER_CANCEL", f"{inp.payment_no} was paid through {paid.channel} after order "
-                     f"{inp.order_no} was cancelled: {inp.amount_minor} {inp.currency} must be refunded")
+        stages.enter(
+            "PAID_AFTER_CANCEL",
+            f"{inp.payment_no} was paid through {paid.channel} after order "
+            f"{inp.order_no} was cancelled: {inp.amount_minor} {inp.currency} must be refunded",
+        )
         return self._result(PaymentStatus.SUCCEEDED, paid.channel, paid_after_cancel=True)
 
     # --- steps ----------------------------------------------------------------------------------
@@ -122,10 +135,16 @@ class PaymentWorkflow:
         inp = self._inp
         view = await workflow.execute_activity_method(
             ChannelActivities.create_order,
-            ChannelOrderRequest(channel=channel, payment_no=inp.payment_no, amount_minor=inp.amount_minor,
-                                currency=inp.currency, description=inp.description,
-                                notify_url=f"{inp.notify_url}/{channel}"),
-            start_to_close_timeout=policies.CHANNEL_TIMEOUT, retry_policy=policies.CHANNEL_CREATE,
+            ChannelOrderRequest(
+                channel=channel,
+                payment_no=inp.payment_no,
+                amount_minor=inp.amount_minor,
+                currency=inp.currency,
+                description=inp.description,
+                notify_url=f"{inp.notify_url}/{channel}",
+            ),
+            start_to_close_timeout=policies.CHANNEL_TIMEOUT,
+            retry_policy=policies.CHANNEL_CREATE,
         )
         await self._record(channel, AttemptStatus.CREATED, channel_order_id=view.channel_order_id, pay_url=view.pay_url)
         return view
@@ -143,18 +162,21 @@ class PaymentWorkflow:
             stages.say(self._waiting(channel, deadline))
             wait = min(delays[min(self._polls, len(delays) - 1)], remaining)
             try:
-                await workflow.wait_condition(lambda: bool(self._inbox) or self._close_requested,
-                                              timeout=timedelta(seconds=wait))
+                await workflow.wait_condition(
+                    lambda: bool(self._inbox) or self._close_requested, timeout=timedelta(seconds=wait)
+                )
                 continue
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if workflow.now() >= deadline:
                 return None
             self._polls += 1
             try:
                 view = await workflow.execute_activity_method(
-                    ChannelActivities.query_order, args=[channel, inp.payment_no],
-                    start_to_close_timeout=policies.CHANNEL_TIMEOUT, retry_policy=policies.CHANNEL_QUERY,
+                    ChannelActivities.query_order,
+                    args=[channel, inp.payment_no],
+                    start_to_close_timeout=policies.CHANNEL_TIMEOUT,
+                    retry_policy=policies.CHANNEL_QUERY,
                 )
             except ActivityError:
                 continue  # the channel is having a bad moment; the next poll or the callback will tell
@@ -163,17 +185,26 @@ class PaymentWorkflow:
         return self._paid_from_inbox()
 
     def _waiting(self, channel: str, deadline: datetime) -> str:
-        return (f"waiting for payment {self._inp.payment_no} on {channel}, deadline {deadline:%H:%M:%S} UTC, "
-                f"{self._polls} polls so far")
+        return (
+            f"waiting for payment {self._inp.payment_no} on {channel}, deadline {deadline:%H:%M:%S} UTC, "
+            f"{self._polls} polls so far"
+        )
 
     def _paid_from_inbox(self) -> ChannelOrderView | None:
         while self._inbox:
             n = self._inbox.pop(0)
-            if n.event_type == "payment.succeeded" and n.out_trade_no == self._inp.payment_no and self._matches(
-                n.amount_minor, n.currency
+            if (
+                n.event_type == "payment.succeeded"
+                and n.out_trade_no == self._inp.payment_no
+                and self._matches(n.amount_minor, n.currency)
             ):
-                return ChannelOrderView(channel=n.party, status="SUCCESS", channel_txn_id=n.channel_txn_id,
-                                        amount_minor=n.amount_minor, currency=n.currency)
+                return ChannelOrderView(
+                    channel=n.party,
+                    status="SUCCESS",
+                    channel_txn_id=n.channel_txn_id,
+                    amount_minor=n.amount_minor,
+                    currency=n.currency,
+                )
             workflow.logger.warning("notification %s does not confirm payment %s", n.event_id, self._inp.payment_no)
         return None
 
@@ -185,8 +216,10 @@ class PaymentWorkflow:
         paid: ChannelOrderView | None = None
         for channel in tried:
             view = await workflow.execute_activity_method(
-                ChannelActivities.close_order, args=[channel, self._inp.payment_no],
-                start_to_close_timeout=policies.CHANNEL_TIMEOUT, schedule_to_close_timeout=give_up_after,
+                ChannelActivities.close_order,
+                args=[channel, self._inp.payment_no],
+                start_to_close_timeout=policies.CHANNEL_TIMEOUT,
+                schedule_to_close_timeout=give_up_after,
                 retry_policy=policies.CHANNEL_CLOSE,
             )
             if view.status == "SUCCESS" and paid is None:
@@ -202,34 +235,64 @@ class PaymentWorkflow:
         inp = self._inp
         await workflow.execute_activity_method(
             PaymentActivities.capture,
-            Capture(payment_no=inp.payment_no, order_no=inp.order_no, channel=paid.channel,
-                    channel_txn_id=paid.channel_txn_id, amount_minor=inp.amount_minor, currency=inp.currency,
-                    after_cancel=after_cancel),
-            start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB,
+            Capture(
+                payment_no=inp.payment_no,
+                order_no=inp.order_no,
+                channel=paid.channel,
+                channel_txn_id=paid.channel_txn_id,
+                amount_minor=inp.amount_minor,
+                currency=inp.currency,
+                after_cancel=after_cancel,
+            ),
+            start_to_close_timeout=policies.DB_TIMEOUT,
+            retry_policy=policies.DB,
         )
-        await self._tell_order(PaymentEvent(kind=PaymentEventKind.SUCCEEDED, payment_no=inp.payment_no,
-                                            channel=paid.channel, amount_minor=inp.amount_minor))
+        await self._tell_order(
+            PaymentEvent(
+                kind=PaymentEventKind.SUCCEEDED,
+                payment_no=inp.payment_no,
+                channel=paid.channel,
+                amount_minor=inp.amount_minor,
+            )
+        )
 
     async def _record(self, channel: str, status: AttemptStatus, **fields: str | None) -> None:
         inp = self._inp
         self._attempts += 1
         await workflow.execute_activity_method(
             PaymentActivities.record_attempt,
-            AttemptRecord(payment_no=inp.payment_no, order_no=inp.order_no, merchant_id=inp.merchant_id,
-                          amount_minor=inp.amount_minor, currency=inp.currency, seq=self._attempts, channel=channel,
-                          status=status, **fields),
-            start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB,
+            AttemptRecord(
+                payment_no=inp.payment_no,
+                order_no=inp.order_no,
+                merchant_id=inp.merchant_id,
+                amount_minor=inp.amount_minor,
+                currency=inp.currency,
+                seq=self._attempts,
+                channel=channel,
+                status=status,
+                **fields,
+            ),
+            start_to_close_timeout=policies.DB_TIMEOUT,
+            retry_policy=policies.DB,
         )
 
     async def _finish(self, status: PaymentStatus, reason: str) -> None:
         await workflow.execute_activity_method(
-            PaymentActivities.finish, PaymentOutcome(payment_no=self._inp.payment_no, status=status, reason=reason),
-            start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB,
+            PaymentActivities.finish,
+            PaymentOutcome(payment_no=self._inp.payment_no, status=status, reason=reason),
+            start_to_close_timeout=policies.DB_TIMEOUT,
+            retry_policy=policies.DB,
         )
 
     async def _tell_order(self, event: PaymentEvent) -> None:
         await workflow.get_external_workflow_handle(self._inp.parent_workflow_id).signal(ORDER_PAYMENT_SIGNAL, event)
 
     def _result(self, status: PaymentStatus, channel: str | None, *, paid_after_cancel: bool = False) -> PaymentResult:
-        return PaymentResult(payment_no=self._inp.payment_no, status=status, channel=channel,
-                             paid_after_cancel=paid_after_cancel, attempts=self._attempts, polls=self._polls)
+        return PaymentResult(
+            payment_no=self._inp.payment_no,
+            status=status,
+            channel=channel,
+            paid_after_cancel=paid_after_cancel,
+            attempts=self._attempts,
+            polls=self._polls,
+        )

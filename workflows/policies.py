@@ -6,17 +6,27 @@ from temporalio.common import RetryPolicy
 
 # Database writes: transient failures (connection drops, serialisation) heal quickly; business refusals
 # are raised non-retryable by the activity itself.
-DB = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                 maximum_interval=timedelta(seconds=30))
+DB = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30)
+)
 DB_TIMEOUT = timedelta(seconds=30)
 
 # Creating a channel order: a few quick tries, then the flow fails over to the next channel.
-CHANNEL_CREATE = RetryPolicy(initial_interval=timedelta(milliseconds=300), backoff_coefficient=2.0,
-                             maximum_attempts=3, non_retryable_error_types=["CHANNEL_REJECTED"])
+CHANNEL_CREATE = RetryPolicy(
+    initial_interval=timedelta(milliseconds=300),
+    backoff_coefficient=2.0,
+    maximum_attempts=3,
+    non_retryable_error_types=["CHANNEL_REJECTED"],
+)
 # Queries are best effort: the next poll comes anyway.
-CHANNEL_QUERY = RetryPolicy(initial_interval=timedelta(milliseconds=300), maximum_attempts=2,
-                            non_retryable_error_types=["CHANNEL_REJECTED"])
+CHANNEL_QUERY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=300), maximum_attempts=2, non_retryable_error_types=["CHANNEL_REJECTED"]
+)
 # Closing must eventually happen, however long the channel is down.
-CHANNEL_CLOSE = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                            maximum_interval=timedelta(minutes=5), non_retryable_error_types=["CHANNEL_REJECTED"])
+CHANNEL_CLOSE = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["CHANNEL_REJECTED"],
+)
 CHANNEL_TIMEOUT = timedelta(seconds=15)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 from workflows.search_attributes import BO_AMOUNT_MINOR, BO_FLOW, BO_MERCHANT_ID, BO_ORDER_NO, BO_STAGE, BO_STAGE_SINCE
 
 
-def identify(flow: str, *, order_no: str | None = None, merchant_id: str | None = None,
-             amount_minor: int | None = None) -> None:
+def identify(
+    flow: str, *, order_no: str | None = None, merchant_id: str | None = None, amount_minor: int | None = None
+) -> None:
     """Set the attributes that do not change over the flow's life."""
-    updates = [BO_FLOW.value_set(flow)]
+    updates: list[SearchAttributeUpdate[Any]] = [BO_FLOW.value_set(flow)]
     if order_no is not None:
         updates.append(BO_ORDER_NO.value_set(order_no))
     if merchant_id is not None:

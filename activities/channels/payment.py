@@ -53,8 +53,9 @@ class ChannelRefund(BaseModel):
 
 
 class PaymentChannelClient:
-    def __init__(self, base_url: str, secrets: dict[str, str], http: httpx.AsyncClient | None = None,
-                 timeout: float = 10) -> None:
+    def __init__(
+        self, base_url: str, secrets: dict[str, str], http: httpx.AsyncClient | None = None, timeout: float = 10
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.secrets = secrets
         self._own_http = http is None
@@ -73,11 +74,21 @@ class PaymentChannelClient:
 
     # --- orders -----------------------------------------------------------------------------
 
-    async def create_order(self, channel: str, payment_no: str, amount_minor: int, currency: str,
-                           description: str, notify_url: str) -> ChannelOrder:
-        resp = await self._call("POST", channel, "/v1/orders", {
-            "out_trade_no": payment_no, "amount_minor": amount_minor, "currency": currency,
-            "description": description, "notify_url": notify_url})
+    async def create_order(
+        self, channel: str, payment_no: str, amount_minor: int, currency: str, description: str, notify_url: str
+    ) -> ChannelOrder:
+        resp = await self._call(
+            "POST",
+            channel,
+            "/v1/orders",
+            {
+                "out_trade_no": payment_no,
+                "amount_minor": amount_minor,
+                "currency": currency,
+                "description": description,
+                "notify_url": notify_url,
+            },
+        )
         return self._parse(ChannelOrder, self._ok(resp))
 
     async def query_order(self, channel: str, payment_no: str) -> ChannelOrder | None:
@@ -91,17 +102,29 @@ class PaymentChannelClient:
         if resp.status_code == 409:
             payload = _json(resp)
             if payload.get("code") == "ORDER_PAID" and isinstance(payload.get("order"), dict):
-                raise OrderAlreadyPaid(self._parse(ChannelOrder, payload["order"]),
-                                       str(payload.get("message", "the order is already paid")))
+                raise OrderAlreadyPaid(
+                    self._parse(ChannelOrder, payload["order"]),
+                    str(payload.get("message", "the order is already paid")),
+                )
         return self._parse(ChannelOrder, self._ok(resp))
 
     # --- refunds ----------------------------------------------------------------------------
 
-    async def create_refund(self, channel: str, refund_no: str, payment_no: str, amount_minor: int,
-                            reason: str, notify_url: str) -> ChannelRefund:
-        resp = await self._call("POST", channel, "/v1/refunds", {
-            "out_refund_no": refund_no, "out_trade_no": payment_no, "amount_minor": amount_minor,
-            "reason": reason, "notify_url": notify_url})
+    async def create_refund(
+        self, channel: str, refund_no: str, payment_no: str, amount_minor: int, reason: str, notify_url: str
+    ) -> ChannelRefund:
+        resp = await self._call(
+            "POST",
+            channel,
+            "/v1/refunds",
+            {
+                "out_refund_no": refund_no,
+                "out_trade_no": payment_no,
+                "amount_minor": amount_minor,
+                "reason": reason,
+                "notify_url": notify_url,
+            },
+        )
         return self._parse(ChannelRefund, self._ok(resp))
 
     async def query_refund(self, channel: str, refund_no: str) -> ChannelRefund | None:
@@ -112,8 +135,9 @@ class PaymentChannelClient:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    async def _call(self, method: str, channel: str, path: str,
-                    payload: dict[str, Any] | None = None) -> httpx.Response:
+    async def _call(
+        self, method: str, channel: str, path: str, payload: dict[str, Any] | None = None
+    ) -> httpx.Response:
         secret = self.secrets.get(channel)
         if not secret:
             # A configuration gap, not an outage: retrying cannot fix it.
@@ -121,8 +145,9 @@ class PaymentChannelClient:
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", **signed_headers(secret, body)}
         try:
-            return await self._http.request(method, f"{self.base_url}/{channel}{path}", content=body,
-                                            headers=headers, timeout=self.timeout)
+            return await self._http.request(
+                method, f"{self.base_url}/{channel}{path}", content=body, headers=headers, timeout=self.timeout
+            )
         except httpx.HTTPError as exc:
             # Includes timeouts: the channel may or may not have acted, and the retry (same number)
             # is safe because the channel deduplicates on it.

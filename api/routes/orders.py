@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
@@ -56,7 +56,11 @@ def terms_from(settings: Settings) -> OrderTerms:
 
 @router.post("", status_code=201, response_model=OrderCreated, summary="Place an order; answers with the payment")
 async def create_order(
-    body: CreateOrderRequest, _: Service, idem: IdempotencyDep, session: SessionDep, settings: SettingsDep,
+    body: CreateOrderRequest,
+    _: Service,
+    idem: IdempotencyDep,
+    session: SessionDep,
+    settings: SettingsDep,
     temporal: TemporalDep,
 ) -> Any:
     merchant = await repo.merchant(session, body.merchant_id)
@@ -65,27 +69,54 @@ async def create_order(
     if merchant.status != "ACTIVE":
         raise ApiError(409, "MERCHANT_NOT_ACTIVE", f"merchant {body.merchant_id} is {merchant.status}, not ACTIVE")
     if merchant.currency != body.currency:
-        raise ApiError(422, "WRONG_CURRENCY", f"merchant {body.merchant_id} takes {merchant.currency}, not {body.currency}")
+        raise ApiError(
+            422, "WRONG_CURRENCY", f"merchant {body.merchant_id} takes {merchant.currency}, not {body.currency}"
+        )
     if body.channel is not None and settings.channel_weights.get(body.channel, 0) <= 0:
         enabled = ", ".join(c for c, w in settings.channel_weights.items() if w > 0)
         raise ApiError(422, "UNKNOWN_CHANNEL", f"channel {body.channel!r} is not enabled (enabled: {enabled})")
     short = await repo.short_stock(session, body.merchant_id, {i.sku_id: i.quantity for i in body.items})
     if short:
         raise ApiError(409, "OUT_OF_STOCK", "not enough stock: " + "; ".join(short))
-    commission = CommissionSnapshot(rule_id="default", rate_bps=settings.default_commission_bps,
-                                    chosen_on={"merchant_id": body.merchant_id, "category": merchant.category})
+    commission = CommissionSnapshot(
+        rule_id="default",
+        rate_bps=settings.default_commission_bps,
+        chosen_on={"merchant_id": body.merchant_id, "category": merchant.category},
+    )
 
     async def place() -> OrderCreated:
         suffix = new_number("")
-        inp = OrderInput(order_no=f"ORD{suffix}", payment_no=f"PAY{suffix}", request=body, commission=commission,
-                         terms=terms_from(settings))
-        start = WithStartWorkflowOperation(OrderWorkflow.run, inp, id=f"order-{inp.order_no}", task_queue=MAIN,
-                                           id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
-        return await call_flow(temporal.execute_update_with_start_workflow(OrderWorkflow.placed,
-                                                                           start_workflow_operation=start),
-                               "placing the order")
+        inp = OrderInput(
+            order_no=f"ORD{suffix}",
+            payment_no=f"PAY{suffix}",
+            request=body,
+            commission=commission,
+            terms=terms_from(settings),
+        )
+        start = WithStartWorkflowOperation(
+            OrderWorkflow.run,
+            inp,
+            id=f"order-{inp.order_no}",
+            task_queue=MAIN,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        placing = temporal.execute_update_with_start_workflow(
+            "placed", start_workflow_operation=start, result_type=OrderCreated
+        )
+        created: OrderCreated = await call_flow(placing, "placing the order")
+        return created
 
     return await idem.run(201, place)
+
+
+async def _decide(temporal: Client, order_no: str, update: str, arg: Any, what: str) -> TransitionResult:
+    """Send a decision (an Update of the order flow, named as in workflows/order.py) and wait for its answer."""
+    handle = temporal.get_workflow_handle(f"order-{order_no}")
+    args = [] if arg is None else [arg]
+    result: TransitionResult = await call_flow(
+        handle.execute_update(update, args=args, result_type=TransitionResult), what
+    )
+    return result
 
 
 async def _order_for(session: SessionDep, order_no: str, who: Principal) -> str:
@@ -98,7 +129,8 @@ async def _order_for(session: SessionDep, order_no: str, who: Principal) -> str:
 
 @router.get("/{order_no}", summary="Status, amounts, provider, payments and timeline")
 async def get_order(
-    order_no: str, session: SessionDep,
+    order_no: str,
+    session: SessionDep,
     who: Annotated[Principal, Depends(require(Role.SERVICE, Role.MERCHANT, Role.OPERATOR))],
 ) -> dict[str, Any]:
     await _order_for(session, order_no, who)
@@ -108,32 +140,37 @@ async def get_order(
 
 
 @router.post("/{order_no}/cancel", response_model=TransitionResult, summary="Cancel an order awaiting payment")
-async def cancel_order(order_no: str, body: CancelRequest, who: Service, session: SessionDep,
-                       temporal: TemporalDep) -> TransitionResult:
+async def cancel_order(
+    order_no: str, body: CancelRequest, who: Service, session: SessionDep, temporal: TemporalDep
+) -> TransitionResult:
     await _order_for(session, order_no, who)
-    handle = temporal.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_no}")
-    return await call_flow(handle.execute_update(OrderWorkflow.cancel, body), f"cancelling order {order_no}")
+    return await _decide(temporal, order_no, "cancel", body, f"cancelling order {order_no}")
 
 
 @router.post("/{order_no}/accept", response_model=TransitionResult, summary="The merchant accepts a paid order")
-async def accept_order(order_no: str, session: SessionDep, temporal: TemporalDep,
-                       who: Annotated[Principal, Depends(require(Role.MERCHANT))]) -> TransitionResult:
+async def accept_order(
+    order_no: str,
+    session: SessionDep,
+    temporal: TemporalDep,
+    who: Annotated[Principal, Depends(require(Role.MERCHANT))],
+) -> TransitionResult:
     await _order_for(session, order_no, who)
-    handle = temporal.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_no}")
-    return await call_flow(handle.execute_update(OrderWorkflow.accept), f"accepting order {order_no}")
+    return await _decide(temporal, order_no, "accept", None, f"accepting order {order_no}")
 
 
-@router.post("/{order_no}/fulfilment-events", response_model=TransitionResult,
-             summary="A service provider accepted, declined, arrived or delivered")
-async def fulfilment_event(order_no: str, body: FulfilmentRequest, who: Service, session: SessionDep,
-                           temporal: TemporalDep) -> TransitionResult:
+@router.post(
+    "/{order_no}/fulfilment-events",
+    response_model=TransitionResult,
+    summary="A service provider accepted, declined, arrived or delivered",
+)
+async def fulfilment_event(
+    order_no: str, body: FulfilmentRequest, who: Service, session: SessionDep, temporal: TemporalDep
+) -> TransitionResult:
     await _order_for(session, order_no, who)
-    handle = temporal.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_no}")
-    return await call_flow(handle.execute_update(OrderWorkflow.fulfilment, body), f"{body.event.value} on {order_no}")
+    return await _decide(temporal, order_no, "fulfilment", body, f"{body.event.value} on {order_no}")
 
 
 @router.post("/{order_no}/confirm", response_model=TransitionResult, summary="The customer confirms receipt")
 async def confirm_order(order_no: str, who: Service, session: SessionDep, temporal: TemporalDep) -> TransitionResult:
     await _order_for(session, order_no, who)
-    handle = temporal.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_no}")
-    return await call_flow(handle.execute_update(OrderWorkflow.confirm), f"confirming order {order_no}")
+    return await _decide(temporal, order_no, "confirm", None, f"confirming order {order_no}")

@@ -13,12 +13,12 @@ from ops.sandbox.app import create_app
 
 def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m ops.sandbox",
-                                     description="Run the sandbox: the stand-in outside world.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.sandbox", description="Run the sandbox: the stand-in outside world."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=settings.sandbox_port)
-    parser.add_argument("--db", type=Path, default=None,
-                        help="SQLite file (default: <data_dir>/sandbox.sqlite3)")
+    parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: <data_dir>/sandbox.sqlite3)")
     parser.add_argument("--public-url", default=None, help="base of pay_urls (default: http://localhost:PORT)")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)

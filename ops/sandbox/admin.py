@@ -60,14 +60,14 @@ async def inspect_order(party: str, out_trade_no: str, request: Request) -> dict
 
 
 @router.get("/{party}/refunds")
-async def inspect_refunds(party: str, request: Request,
-                          out_trade_no: str | None = None) -> list[dict[str, Any]]:
+async def inspect_refunds(party: str, request: Request, out_trade_no: str | None = None) -> list[dict[str, Any]]:
     return context(request).book.list_refunds(_party(party), out_trade_no)
 
 
 @router.get("/notifications")
-async def inspect_notifications(request: Request, party: str | None = None,
-                                ref: str | None = None) -> list[dict[str, Any]]:
+async def inspect_notifications(
+    request: Request, party: str | None = None, ref: str | None = None
+) -> list[dict[str, Any]]:
     return context(request).store.notifications(party, ref)
 
 

@@ -24,8 +24,9 @@ from ops.sandbox.store import Store
 RETRY_BASE_ENV = "SANDBOX_RETRY_BASE_MS"
 
 
-def create_app(db_path: Path, public_url: str, *, secrets: dict[str, str] | None = None,
-               retry_base_ms: int | None = None) -> FastAPI:
+def create_app(
+    db_path: Path, public_url: str, *, secrets: dict[str, str] | None = None, retry_base_ms: int | None = None
+) -> FastAPI:
     """``public_url`` is the address customers (and tests) reach the sandbox at; pay_urls are built on it.
     ``retry_base_ms`` (default env SANDBOX_RETRY_BASE_MS, else 1000) lets tests shrink callback backoff."""
     if retry_base_ms is None:
@@ -36,8 +37,9 @@ def create_app(db_path: Path, public_url: str, *, secrets: dict[str, str] | None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(db_path)
         book = PaymentBook(store, public_url)
-        notifier = Notifier(store, party_secrets, retry_base_s=retry_base_ms / 1000,
-                            before_tick=book.resolve_due_refunds)
+        notifier = Notifier(
+            store, party_secrets, retry_base_s=retry_base_ms / 1000, before_tick=book.resolve_due_refunds
+        )
         app.state.sandbox = SandboxContext(store=store, book=book, notifier=notifier, secrets=party_secrets)
         task = asyncio.create_task(notifier.run(), name="sandbox-notifier")
         try:

@@ -39,8 +39,13 @@ async def _signed(request: Request, channel: str) -> tuple[SandboxContext, Fault
     try:
         if not secret:
             raise SignatureError(f"no secret is configured for {channel}")
-        verify(secret, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER), body,
-               max_age_seconds=SIGNATURE_MAX_AGE_SECONDS)
+        verify(
+            secret,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            body,
+            max_age_seconds=SIGNATURE_MAX_AGE_SECONDS,
+        )
     except SignatureError as exc:
         raise SandboxError(401, "SIGNATURE_INVALID", str(exc)) from None
     return ctx, faults, body

@@ -23,8 +23,15 @@ IDLE_POLL_SECONDS = 0.1
 
 
 class Notifier:
-    def __init__(self, store: Store, secrets: dict[str, str], *, retry_base_s: float,
-                 before_tick: Callable[[], Any] | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        secrets: dict[str, str],
+        *,
+        retry_base_s: float,
+        before_tick: Callable[[], Any] | None = None,
+        timeout: float = 5.0,
+    ) -> None:
         self.store = store
         self.secrets = secrets
         self.retry_base_s = retry_base_s
@@ -72,5 +79,4 @@ class Notifier:
                 error = f"{type(exc).__name__}: {exc}"
         if not ok:
             log.info("callback %s to %s failed: %s", note["event_id"], note["notify_url"], error)
-        self.store.record_attempt(note["event_id"], ok=ok, error=error, now=time.time(),
-                                  retry_base_s=self.retry_base_s)
+        self.store.record_attempt(note["event_id"], ok=ok, error=error, now=time.time(), retry_base_s=self.retry_base_s)

@@ -55,10 +55,26 @@ class PaymentBook:
     def order_view(self, row: dict[str, Any], *, internal: bool = False) -> dict[str, Any]:
         refunded = self.store.one(
             "SELECT COALESCE(SUM(amount_minor), 0) AS s FROM refunds WHERE channel = ? AND out_trade_no = ?"
-            " AND status = 'SUCCESS'", row["channel"], row["out_trade_no"])
-        view = {k: row[k] for k in ("channel", "channel_order_id", "out_trade_no", "status", "amount_minor",
-                                    "currency", "description", "channel_txn_id", "paid_at", "closed_at",
-                                    "created_at")}
+            " AND status = 'SUCCESS'",
+            row["channel"],
+            row["out_trade_no"],
+        )
+        view = {
+            k: row[k]
+            for k in (
+                "channel",
+                "channel_order_id",
+                "out_trade_no",
+                "status",
+                "amount_minor",
+                "currency",
+                "description",
+                "channel_txn_id",
+                "paid_at",
+                "closed_at",
+                "created_at",
+            )
+        }
         view["pay_url"] = f"{self.public_url}/{row['channel']}/pay/{row['out_trade_no']}"
         view["refunded_minor"] = refunded["s"] if refunded else 0
         if internal:
@@ -68,9 +84,22 @@ class PaymentBook:
 
     @staticmethod
     def refund_view(row: dict[str, Any], *, internal: bool = False) -> dict[str, Any]:
-        view = {k: row[k] for k in ("channel", "refund_id", "out_refund_no", "out_trade_no", "amount_minor",
-                                    "currency", "reason", "status", "failure_reason", "created_at",
-                                    "finished_at")}
+        view = {
+            k: row[k]
+            for k in (
+                "channel",
+                "refund_id",
+                "out_refund_no",
+                "out_trade_no",
+                "amount_minor",
+                "currency",
+                "reason",
+                "status",
+                "failure_reason",
+                "created_at",
+                "finished_at",
+            )
+        }
         if internal:
             view |= {k: row[k] for k in ("notify_url", "request_calls", "query_calls")}
         return view
@@ -89,37 +118,49 @@ class PaymentBook:
             row = db.execute("SELECT * FROM orders" + BY_ORDER, (channel, req.out_trade_no)).fetchone()
             if row is not None:
                 if (row["amount_minor"], row["currency"]) != (req.amount_minor, req.currency):
-                    raise SandboxError(409, "OUT_TRADE_NO_CONFLICT",
-                                       f"out_trade_no {req.out_trade_no!r} already used with "
-                                       f"{row['amount_minor']} {row['currency']}")
-                db.execute("UPDATE orders SET create_calls = create_calls + 1" + BY_ORDER,
-                           (channel, req.out_trade_no))
+                    raise SandboxError(
+                        409,
+                        "OUT_TRADE_NO_CONFLICT",
+                        f"out_trade_no {req.out_trade_no!r} already used with {row['amount_minor']} {row['currency']}",
+                    )
+                db.execute("UPDATE orders SET create_calls = create_calls + 1" + BY_ORDER, (channel, req.out_trade_no))
             else:
-                db.execute("INSERT INTO orders (channel, out_trade_no, channel_order_id, amount_minor,"
-                           " currency, description, notify_url, status, created_at)"
-                           " VALUES (?, ?, ?, ?, ?, ?, ?, 'NOTPAY', ?)",
-                           (channel, req.out_trade_no, new_id(ID_PREFIX[channel] + "o"), req.amount_minor,
-                            req.currency, req.description, req.notify_url, iso(now)))
+                db.execute(
+                    "INSERT INTO orders (channel, out_trade_no, channel_order_id, amount_minor,"
+                    " currency, description, notify_url, status, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'NOTPAY', ?)",
+                    (
+                        channel,
+                        req.out_trade_no,
+                        new_id(ID_PREFIX[channel] + "o"),
+                        req.amount_minor,
+                        req.currency,
+                        req.description,
+                        req.notify_url,
+                        iso(now),
+                    ),
+                )
         return self.order_view(self._order(channel, req.out_trade_no))
 
     def query_order(self, channel: str, out_trade_no: str) -> dict[str, Any]:
         with self.store.tx() as db:
-            db.execute("UPDATE orders SET query_calls = query_calls + 1" + BY_ORDER,
-                       (channel, out_trade_no))
+            db.execute("UPDATE orders SET query_calls = query_calls + 1" + BY_ORDER, (channel, out_trade_no))
         return self.order_view(self._order(channel, out_trade_no))
 
     def close_order(self, channel: str, out_trade_no: str) -> dict[str, Any]:
         now = time.time()
         with self.store.tx() as db:
-            db.execute("UPDATE orders SET close_calls = close_calls + 1" + BY_ORDER,
-                       (channel, out_trade_no))
-            db.execute("UPDATE orders SET status = 'CLOSED', closed_at = ?" + BY_ORDER
-                       + " AND status = 'NOTPAY'", (iso(now), channel, out_trade_no))
+            db.execute("UPDATE orders SET close_calls = close_calls + 1" + BY_ORDER, (channel, out_trade_no))
+            db.execute(
+                "UPDATE orders SET status = 'CLOSED', closed_at = ?" + BY_ORDER + " AND status = 'NOTPAY'",
+                (iso(now), channel, out_trade_no),
+            )
         view = self.order_view(self._order(channel, out_trade_no))
         if view["status"] == "SUCCESS":
             # The platform's deadline raced the customer: it must learn the order is paid, not closed.
-            raise SandboxError(409, "ORDER_PAID", "the order is already paid and cannot be closed",
-                               status=view["status"], order=view)
+            raise SandboxError(
+                409, "ORDER_PAID", "the order is already paid and cannot be closed", status=view["status"], order=view
+            )
         return view
 
     def pay(self, channel: str, out_trade_no: str, faults: Faults) -> dict[str, Any]:
@@ -131,16 +172,30 @@ class PaymentBook:
             db.execute("UPDATE orders SET pay_calls = pay_calls + 1" + BY_ORDER, (channel, out_trade_no))
             if row["status"] == "NOTPAY":
                 txn_id = new_id(ID_PREFIX[channel] + "t")
-                db.execute("UPDATE orders SET status = 'SUCCESS', channel_txn_id = ?, paid_at = ?" + BY_ORDER,
-                           (txn_id, iso(now), channel, out_trade_no))
+                db.execute(
+                    "UPDATE orders SET status = 'SUCCESS', channel_txn_id = ?, paid_at = ?" + BY_ORDER,
+                    (txn_id, iso(now), channel, out_trade_no),
+                )
                 self.store.enqueue(
-                    db, party=channel, event_type="payment.succeeded", ref=out_trade_no,
+                    db,
+                    party=channel,
+                    event_type="payment.succeeded",
+                    ref=out_trade_no,
                     out_trade_no=out_trade_no,
-                    notify_url=row["notify_url"], now=now, delay_ms=faults.callback_delay_ms,
-                    dropped=faults.drop_callbacks, copies=2 if faults.duplicate_callbacks else 1,
-                    payload={"out_trade_no": out_trade_no, "channel_txn_id": txn_id,
-                             "amount_minor": row["amount_minor"], "currency": row["currency"],
-                             "status": "SUCCESS", "paid_at": iso(now)})
+                    notify_url=row["notify_url"],
+                    now=now,
+                    delay_ms=faults.callback_delay_ms,
+                    dropped=faults.drop_callbacks,
+                    copies=2 if faults.duplicate_callbacks else 1,
+                    payload={
+                        "out_trade_no": out_trade_no,
+                        "channel_txn_id": txn_id,
+                        "amount_minor": row["amount_minor"],
+                        "currency": row["currency"],
+                        "status": "SUCCESS",
+                        "paid_at": iso(now),
+                    },
+                )
         if row["status"] == "CLOSED":  # refused after the tx so the attempt still shows in pay_calls
             raise SandboxError(409, "ORDER_CLOSED", "the order is closed and can no longer be paid")
         return self.order_view(self._order(channel, out_trade_no))
@@ -155,27 +210,36 @@ class PaymentBook:
             if existing is not None:
                 asked = (req.out_trade_no, req.amount_minor)
                 if (existing["out_trade_no"], existing["amount_minor"]) != asked:
-                    raise SandboxError(409, "OUT_REFUND_NO_CONFLICT",
-                                       f"out_refund_no {req.out_refund_no!r} already used for "
-                                       f"{existing['amount_minor']} on {existing['out_trade_no']!r}")
+                    raise SandboxError(
+                        409,
+                        "OUT_REFUND_NO_CONFLICT",
+                        f"out_refund_no {req.out_refund_no!r} already used for "
+                        f"{existing['amount_minor']} on {existing['out_trade_no']!r}",
+                    )
                 db.execute("UPDATE refunds SET request_calls = request_calls + 1" + BY_REFUND, key)
             else:
                 order = db.execute("SELECT * FROM orders" + BY_ORDER, (channel, req.out_trade_no)).fetchone()
                 if order is None:
                     raise order_not_found(req.out_trade_no)
                 if order["status"] != "SUCCESS":
-                    raise SandboxError(409, "ORDER_NOT_PAID", f"the order is {order['status']}, not paid",
-                                       status=order["status"])
+                    raise SandboxError(
+                        409, "ORDER_NOT_PAID", f"the order is {order['status']}, not paid", status=order["status"]
+                    )
                 # In-flight refunds count against the balance, as at a real channel: two concurrent
                 # refunds must not together exceed what was paid.
-                taken = db.execute("SELECT COALESCE(SUM(amount_minor), 0) FROM refunds WHERE channel = ?"
-                                   " AND out_trade_no = ? AND status IN ('PROCESSING', 'SUCCESS')",
-                                   (channel, req.out_trade_no)).fetchone()[0]
+                taken = db.execute(
+                    "SELECT COALESCE(SUM(amount_minor), 0) FROM refunds WHERE channel = ?"
+                    " AND out_trade_no = ? AND status IN ('PROCESSING', 'SUCCESS')",
+                    (channel, req.out_trade_no),
+                ).fetchone()[0]
                 left = order["amount_minor"] - taken
                 if req.amount_minor > left:
-                    raise SandboxError(400, "REFUND_AMOUNT_EXCEEDED",
-                                       f"refund of {req.amount_minor} exceeds the refundable {left}",
-                                       refundable_minor=left)
+                    raise SandboxError(
+                        400,
+                        "REFUND_AMOUNT_EXCEEDED",
+                        f"refund of {req.amount_minor} exceeds the refundable {left}",
+                        refundable_minor=left,
+                    )
                 # The outcome and callback faults are fixed now, when the platform asks: a test sets
                 # the knob, requests the refund, and gets that behaviour whatever it changes later.
                 db.execute(
@@ -183,11 +247,22 @@ class PaymentBook:
                     " currency, reason, notify_url, status, outcome, resolve_at, drop_callback,"
                     " callback_copies, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PROCESSING', ?, ?, ?, ?, ?)",
-                    (channel, req.out_refund_no, new_id(ID_PREFIX[channel] + "r"), req.out_trade_no,
-                     req.amount_minor, order["currency"], req.reason, req.notify_url,
-                     "FAILED" if faults.refund_failure == "permanent" else "SUCCESS",
-                     now + faults.callback_delay_ms / 1000, int(faults.drop_callbacks),
-                     2 if faults.duplicate_callbacks else 1, iso(now)))
+                    (
+                        channel,
+                        req.out_refund_no,
+                        new_id(ID_PREFIX[channel] + "r"),
+                        req.out_trade_no,
+                        req.amount_minor,
+                        order["currency"],
+                        req.reason,
+                        req.notify_url,
+                        "FAILED" if faults.refund_failure == "permanent" else "SUCCESS",
+                        now + faults.callback_delay_ms / 1000,
+                        int(faults.drop_callbacks),
+                        2 if faults.duplicate_callbacks else 1,
+                        iso(now),
+                    ),
+                )
         return self.refund_view(self._refund(channel, req.out_refund_no))
 
     def _refund(self, channel: str, out_refund_no: str) -> dict[str, Any]:
@@ -199,32 +274,50 @@ class PaymentBook:
     def query_refund(self, channel: str, out_refund_no: str) -> dict[str, Any]:
         self.resolve_due_refunds()  # a query right at resolve_at must not see a stale PROCESSING
         with self.store.tx() as db:
-            db.execute("UPDATE refunds SET query_calls = query_calls + 1" + BY_REFUND,
-                       (channel, out_refund_no))
+            db.execute("UPDATE refunds SET query_calls = query_calls + 1" + BY_REFUND, (channel, out_refund_no))
         return self.refund_view(self._refund(channel, out_refund_no))
 
     def list_refunds(self, channel: str, out_trade_no: str | None) -> list[dict[str, Any]]:
-        rows = self.store.all("SELECT * FROM refunds WHERE channel = ? AND (? IS NULL OR out_trade_no = ?)"
-                              " ORDER BY rowid", channel, out_trade_no, out_trade_no)
+        rows = self.store.all(
+            "SELECT * FROM refunds WHERE channel = ? AND (? IS NULL OR out_trade_no = ?) ORDER BY rowid",
+            channel,
+            out_trade_no,
+            out_trade_no,
+        )
         return [self.refund_view(r, internal=True) for r in rows]
 
     def resolve_due_refunds(self) -> int:
         """Finish PROCESSING refunds whose time has come and queue their callbacks."""
         now = time.time()
         with self.store.tx() as db:
-            due = db.execute("SELECT * FROM refunds WHERE status = 'PROCESSING' AND resolve_at <= ?",
-                             (now,)).fetchall()
+            due = db.execute("SELECT * FROM refunds WHERE status = 'PROCESSING' AND resolve_at <= ?", (now,)).fetchall()
             for r in due:
                 failed = r["outcome"] == "FAILED"
                 reason = REFUND_FAILURE_REASON if failed else None
-                db.execute("UPDATE refunds SET status = ?, failure_reason = ?, finished_at = ?"
-                           " WHERE channel = ? AND out_refund_no = ?",
-                           (r["outcome"], reason, iso(now), r["channel"], r["out_refund_no"]))
+                db.execute(
+                    "UPDATE refunds SET status = ?, failure_reason = ?, finished_at = ?"
+                    " WHERE channel = ? AND out_refund_no = ?",
+                    (r["outcome"], reason, iso(now), r["channel"], r["out_refund_no"]),
+                )
                 self.store.enqueue(
-                    db, party=r["channel"], event_type="refund.failed" if failed else "refund.succeeded",
-                    ref=r["out_refund_no"], out_trade_no=r["out_trade_no"], notify_url=r["notify_url"],
-                    now=now, delay_ms=0, dropped=bool(r["drop_callback"]), copies=r["callback_copies"],
-                    payload={"out_trade_no": r["out_trade_no"], "out_refund_no": r["out_refund_no"],
-                             "refund_id": r["refund_id"], "amount_minor": r["amount_minor"],
-                             "currency": r["currency"], "status": r["outcome"], "failure_reason": reason})
+                    db,
+                    party=r["channel"],
+                    event_type="refund.failed" if failed else "refund.succeeded",
+                    ref=r["out_refund_no"],
+                    out_trade_no=r["out_trade_no"],
+                    notify_url=r["notify_url"],
+                    now=now,
+                    delay_ms=0,
+                    dropped=bool(r["drop_callback"]),
+                    copies=r["callback_copies"],
+                    payload={
+                        "out_trade_no": r["out_trade_no"],
+                        "out_refund_no": r["out_refund_no"],
+                        "refund_id": r["refund_id"],
+                        "amount_minor": r["amount_minor"],
+                        "currency": r["currency"],
+                        "status": r["outcome"],
+                        "failure_reason": reason,
+                    },
+                )
         return len(due)

@@ -109,9 +109,11 @@ class Store:
 
     def put_faults(self, party: str, faults: Faults) -> None:
         with self.tx() as db:
-            db.execute("INSERT INTO faults (party, config) VALUES (?, ?) "
-                       "ON CONFLICT (party) DO UPDATE SET config = excluded.config",
-                       (party, faults.model_dump_json()))
+            db.execute(
+                "INSERT INTO faults (party, config) VALUES (?, ?) "
+                "ON CONFLICT (party) DO UPDATE SET config = excluded.config",
+                (party, faults.model_dump_json()),
+            )
 
     def reset_faults(self, party: str) -> None:
         with self.tx() as db:
@@ -120,27 +122,55 @@ class Store:
     # --- notification outbox ----------------------------------------------------------------
 
     @staticmethod
-    def enqueue(db: sqlite3.Connection, *, party: str, event_type: str, ref: str, out_trade_no: str,
-                notify_url: str, payload: dict[str, Any], now: float, delay_ms: int, dropped: bool,
-                copies: int) -> str:
+    def enqueue(
+        db: sqlite3.Connection,
+        *,
+        party: str,
+        event_type: str,
+        ref: str,
+        out_trade_no: str,
+        notify_url: str,
+        payload: dict[str, Any],
+        now: float,
+        delay_ms: int,
+        dropped: bool,
+        copies: int,
+    ) -> str:
         """Queue a callback inside the caller's transaction. The body (with its event_id) is frozen
         here so every retry and duplicate carries exactly the same bytes."""
         event_id = new_id("evt_")
-        body = json.dumps({"event_id": event_id, "event_type": event_type, "party": party, **payload,
-                           "occurred_at": iso(now)}, separators=(",", ":"))
+        body = json.dumps(
+            {"event_id": event_id, "event_type": event_type, "party": party, **payload, "occurred_at": iso(now)},
+            separators=(",", ":"),
+        )
         db.execute(
             "INSERT INTO notifications (event_id, party, event_type, ref, out_trade_no, notify_url, body,"
             " copies, next_attempt_at, dropped, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (event_id, party, event_type, ref, out_trade_no, notify_url, body, copies,
-             None if dropped else now + delay_ms / 1000, int(dropped), iso(now)))
+            (
+                event_id,
+                party,
+                event_type,
+                ref,
+                out_trade_no,
+                notify_url,
+                body,
+                copies,
+                None if dropped else now + delay_ms / 1000,
+                int(dropped),
+                iso(now),
+            ),
+        )
         return event_id
 
     def due_notifications(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
-        return self.all("SELECT * FROM notifications WHERE next_attempt_at IS NOT NULL"
-                        " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?", now, limit)
+        return self.all(
+            "SELECT * FROM notifications WHERE next_attempt_at IS NOT NULL"
+            " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            now,
+            limit,
+        )
 
-    def record_attempt(self, event_id: str, *, ok: bool, error: str | None, now: float,
-                       retry_base_s: float) -> None:
+    def record_attempt(self, event_id: str, *, ok: bool, error: str | None, now: float, retry_base_s: float) -> None:
         with self.tx() as db:
             row = db.execute("SELECT * FROM notifications WHERE event_id = ?", (event_id,)).fetchone()
             if row is None:
@@ -150,29 +180,41 @@ class Store:
                 deliveries = row["deliveries"] + 1
                 # Duplicate-callback fault: the next copy goes out right away with the same event_id.
                 nxt = now if deliveries < row["copies"] else None
-                db.execute("UPDATE notifications SET attempts = ?, deliveries = ?, failures = 0,"
-                           " next_attempt_at = ?, delivered_at = ?, last_error = NULL WHERE event_id = ?",
-                           (attempts, deliveries, nxt, iso(now), event_id))
+                db.execute(
+                    "UPDATE notifications SET attempts = ?, deliveries = ?, failures = 0,"
+                    " next_attempt_at = ?, delivered_at = ?, last_error = NULL WHERE event_id = ?",
+                    (attempts, deliveries, nxt, iso(now), event_id),
+                )
                 return
             failures = row["failures"] + 1
             gave_up = failures >= MAX_ATTEMPTS
             delay = min(retry_base_s * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
-            db.execute("UPDATE notifications SET attempts = ?, failures = ?, next_attempt_at = ?,"
-                       " gave_up = ?, last_error = ? WHERE event_id = ?",
-                       (attempts, failures, None if gave_up else now + delay, int(gave_up), error, event_id))
+            db.execute(
+                "UPDATE notifications SET attempts = ?, failures = ?, next_attempt_at = ?,"
+                " gave_up = ?, last_error = ? WHERE event_id = ?",
+                (attempts, failures, None if gave_up else now + delay, int(gave_up), error, event_id),
+            )
 
     def redeliver(self, party: str, event_id: str, now: float) -> bool:
         """Send an event once more (also un-drops it): how tests stage duplicate or late callbacks."""
         with self.tx() as db:
-            cur = db.execute("UPDATE notifications SET copies = deliveries + 1, failures = 0, gave_up = 0,"
-                             " dropped = 0, next_attempt_at = ? WHERE event_id = ? AND party = ?",
-                             (now, event_id, party))
+            cur = db.execute(
+                "UPDATE notifications SET copies = deliveries + 1, failures = 0, gave_up = 0,"
+                " dropped = 0, next_attempt_at = ? WHERE event_id = ? AND party = ?",
+                (now, event_id, party),
+            )
             return cur.rowcount > 0
 
     def notifications(self, party: str | None, ref: str | None) -> list[dict[str, Any]]:
-        rows = self.all("SELECT * FROM notifications WHERE (? IS NULL OR party = ?)"
-                        " AND (? IS NULL OR ref = ? OR out_trade_no = ?) ORDER BY rowid",
-                        party, party, ref, ref, ref)
+        rows = self.all(
+            "SELECT * FROM notifications WHERE (? IS NULL OR party = ?)"
+            " AND (? IS NULL OR ref = ? OR out_trade_no = ?) ORDER BY rowid",
+            party,
+            party,
+            ref,
+            ref,
+            ref,
+        )
         for r in rows:
             r["body"] = json.loads(r["body"])
             r["dropped"] = bool(r["dropped"])

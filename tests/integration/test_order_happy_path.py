@@ -32,8 +32,17 @@ async def test_an_order_goes_from_placement_to_settleable(shop):
 
     order = await shop.reaches(order_no, "COMPLETED", within=20, settleable=True)
     events = [e["event"] for e in order["timeline"]]
-    assert events == ["created", "paid", "accepted", "dispatch-1", "provider-accepted", "arrived", "delivered",
-                      "completed", "settleable"]
+    assert events == [
+        "created",
+        "paid",
+        "accepted",
+        "dispatch-1",
+        "provider-accepted",
+        "arrived",
+        "delivered",
+        "completed",
+        "settleable",
+    ]
     assert await shop.ledger_entries(payment["payment_no"], "PAYMENT_CAPTURED") == 1
     assert await shop.balance(ESCROW) - escrow_before == 9000
     assert await shop.balance(channel_clearing("alipay")) >= 9000

@@ -30,8 +30,15 @@ async def order_count(shop) -> int:  # type: ignore[no-untyped-def]
         ({"items": [{**ITEM, "unit_price_minor": 0}]}, "unit_price_minor"),
         ({"items": [{**ITEM, "unit_price_minor": -100}]}, "unit_price_minor"),
         ({"items": [{**ITEM, "unit_price_minor": 1.5}]}, "unit_price_minor"),
-        ({"items": [{**ITEM, "unit_price_minor": 99_000_000, "quantity": 9_999},
-                    {**ITEM, "sku_id": "sku-2", "unit_price_minor": 99_000_000, "quantity": 9_999}]}, "exceeds"),
+        (
+            {
+                "items": [
+                    {**ITEM, "unit_price_minor": 99_000_000, "quantity": 9_999},
+                    {**ITEM, "sku_id": "sku-2", "unit_price_minor": 99_000_000, "quantity": 9_999},
+                ]
+            },
+            "exceeds",
+        ),
         ({"items": [{**ITEM, "unit_price_minor": 10**30}]}, "unit_price_minor"),
         ({"currency": "XYZ"}, "currency"),
         ({"discount_minor": 10_000}, "discount"),
@@ -56,8 +63,11 @@ async def test_unknown_inactive_or_wrong_currency_merchants_are_refused(shop):
         suspended = await demo.create_active_merchant(session, status="SUSPENDED")
     active = await shop.merchant()
     before = await order_count(shop)
-    cases = [("m-nobody", {}, 404, "does not exist"), (suspended, {}, 409, "not ACTIVE"),
-             (active, {"currency": "USD"}, 422, "takes CNY")]
+    cases = [
+        ("m-nobody", {}, 404, "does not exist"),
+        (suspended, {}, 409, "not ACTIVE"),
+        (active, {"currency": "USD"}, 422, "takes CNY"),
+    ]
     for merchant_id, extra, status, says in cases:
         r = await shop.place(merchant_id, **extra)
         assert r.status_code == status, r.text
@@ -102,4 +112,3 @@ async def test_only_the_platform_service_places_orders(shop):
     assert r.status_code == 403
     r = await shop.api.post("/v1/orders", json={"merchant_id": merchant_id}, headers=shop.as_(Role.SERVICE))
     assert r.status_code in (400, 422)
-

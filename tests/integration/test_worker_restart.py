@@ -23,12 +23,16 @@ async def test_orders_waiting_for_payment_survive_a_worker_crash(shop):
         assert order["paid_minor"] == p["payable_minor"]
         assert [e["event"] for e in order["timeline"]] == ["created", "paid"]
     async with unit_of_work(shop.sessions) as session:
-        captures = (await session.execute(
-            select(JournalEntry.reference, func.count()).where(
-                JournalEntry.tx_code == "PAYMENT_CAPTURED",
-                JournalEntry.reference.in_([p["payment"]["payment_no"] for p in placed]))
-            .group_by(JournalEntry.reference)
-        )).all()
+        captures = (
+            await session.execute(
+                select(JournalEntry.reference, func.count())
+                .where(
+                    JournalEntry.tx_code == "PAYMENT_CAPTURED",
+                    JournalEntry.reference.in_([p["payment"]["payment_no"] for p in placed]),
+                )
+                .group_by(JournalEntry.reference)
+            )
+        ).all()
     assert sorted(n for _, n in captures) == [1] * len(placed)
     for p in placed:  # and the flows go on normally afterwards
         order = await shop.order(p["order_no"])

@@ -123,16 +123,35 @@ class SandboxProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        self.env = {**os.environ, "BACKOFFICE_PARTY_SECRETS": json.dumps(secrets),
-                    "SANDBOX_RETRY_BASE_MS": str(retry_base_ms), "PYTHONPATH": str(REPO_ROOT)}
+        self.env = {
+            **os.environ,
+            "BACKOFFICE_PARTY_SECRETS": json.dumps(secrets),
+            "SANDBOX_RETRY_BASE_MS": str(retry_base_ms),
+            "PYTHONPATH": str(REPO_ROOT),
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> SandboxProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ops.sandbox", "--port", str(self.port), "--db", str(self.db),
-                 "--public-url", self.url, "--log-level", "warning"],
-                cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "ops.sandbox",
+                    "--port",
+                    str(self.port),
+                    "--db",
+                    str(self.db),
+                    "--public-url",
+                    self.url,
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import demo, ledger
 from db.api_keys import issue_key
@@ -29,8 +29,15 @@ def order_body(merchant_id: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "customer_id": "c-1",
         "merchant_id": merchant_id,
-        "items": [{"sku_id": "sku-clean-2h", "name": "Home cleaning, 2h", "category_id": "home", "unit_price_minor": 8800,
-                   "quantity": 1}],
+        "items": [
+            {
+                "sku_id": "sku-clean-2h",
+                "name": "Home cleaning, 2h",
+                "category_id": "home",
+                "unit_price_minor": 8800,
+                "quantity": 1,
+            }
+        ],
         "delivery_fee_minor": 500,
         "discount_minor": 300,
         "currency": "CNY",
@@ -40,8 +47,13 @@ def order_body(merchant_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 class Shop:
-    def __init__(self, api: httpx.AsyncClient, keys: dict[Role, str], sessions: async_sessionmaker[AsyncSession],
-                 services: Services) -> None:
+    def __init__(
+        self,
+        api: httpx.AsyncClient,
+        keys: dict[Role, str],
+        sessions: async_sessionmaker[AsyncSession],
+        services: Services,
+    ) -> None:
         self.api = api
         self.keys = keys
         self.sessions = sessions
@@ -55,8 +67,9 @@ class Shop:
     async def merchant(self, **kwargs: Any) -> str:
         async with unit_of_work(self.sessions) as session:
             merchant_id = await demo.create_active_merchant(session, **kwargs)
-            _, self.merchant_keys[merchant_id] = await issue_key(session, role=Role.MERCHANT, name=merchant_id,
-                                                                 merchant_id=merchant_id)
+            _, self.merchant_keys[merchant_id] = await issue_key(
+                session, role=Role.MERCHANT, name=merchant_id, merchant_id=merchant_id
+            )
         return merchant_id
 
     async def place(self, merchant_id: str, *, key: str | None = None, **overrides: Any) -> httpx.Response:
@@ -98,12 +111,16 @@ class Shop:
         return provider
 
     async def accept(self, order: dict[str, Any]) -> httpx.Response:
-        return await self.api.post(f"/v1/orders/{order['order_no']}/accept",
-                                   headers=bearer(self.merchant_keys[order["merchant_id"]]))
+        return await self.api.post(
+            f"/v1/orders/{order['order_no']}/accept", headers=bearer(self.merchant_keys[order["merchant_id"]])
+        )
 
     async def fulfil(self, order_no: str, event: str, provider_id: str) -> httpx.Response:
-        return await self.api.post(f"/v1/orders/{order_no}/fulfilment-events", headers=self.as_(Role.SERVICE),
-                                   json={"event": event, "provider_id": provider_id})
+        return await self.api.post(
+            f"/v1/orders/{order_no}/fulfilment-events",
+            headers=self.as_(Role.SERVICE),
+            json={"event": event, "provider_id": provider_id},
+        )
 
     async def stock(self, merchant_id: str, sku_id: str, available: int) -> None:
         async with unit_of_work(self.sessions) as session:
@@ -141,14 +158,23 @@ class Shop:
             return await ledger.balance_of(session, account, currency)
 
 
-async def stage_of(temporal: Client, workflow_id: str) -> tuple[str | None, str]:
-    """(BoStage, current details) of a flow, as an operator sees them in the UI."""
-    desc = await temporal.get_workflow_handle(workflow_id).describe()
-    return desc.typed_search_attributes.get(BO_STAGE), await _details(temporal, workflow_id)
+async def stage_of(temporal: Client, workflow_id: str, expected: str, within: float = 10) -> str:
+    """Waits until an operator would see the flow at stage `expected` (BoStage, as the UI filters on it)
+    and returns its current details as the UI shows them."""
+
+    async def check() -> str | None:
+        desc = await temporal.get_workflow_handle(workflow_id).describe()
+        if desc.typed_search_attributes.get(BO_STAGE) != expected:
+            return None
+        return await _details(temporal, workflow_id) or " "
+
+    details: str = await eventually(check, within)
+    return details
 
 
 async def _details(temporal: Client, workflow_id: str) -> str:
     # The same built-in query the Web UI uses to show a flow's current details.
-    meta = await temporal.get_workflow_handle(workflow_id).query("__temporal_workflow_metadata",
-                                                                  result_type=WorkflowMetadata)
+    meta = await temporal.get_workflow_handle(workflow_id).query(
+        "__temporal_workflow_metadata", result_type=WorkflowMetadata
+    )
     return str(meta.current_details)

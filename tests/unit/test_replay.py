@@ -34,8 +34,9 @@ def test_every_workflow_type_has_a_recorded_history():
     assert not names - recorded, f"record a history for: {sorted(names - recorded)}"
 
 
-@pytest.mark.parametrize(("name", "data"), [(name, data) for name, _, data in _recorded()],
-                         ids=[name for name, _, _ in _recorded()])
+@pytest.mark.parametrize(
+    ("name", "data"), [(name, data) for name, _, data in _recorded()], ids=[name for name, _, _ in _recorded()]
+)
 async def test_recorded_history_replays_on_the_current_code(name, data):
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     await replayer.replay_workflow(WorkflowHistory.from_json(name, data))
