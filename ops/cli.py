@@ -13,10 +13,13 @@ from domain.settings import get_settings
 
 
 def _database_url() -> str:
-    url = get_settings().database_url
-    if not url:
-        sys.exit("BACKOFFICE_DATABASE_URL is not set (the embedded server's URL is printed by `ops dev`)")
-    return url
+    """The configured database, or the embedded one a running `ops dev` started."""
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    if (settings.data_dir / "postgres" / "data" / "PG_VERSION").exists():
+        return f"postgresql+psycopg://postgres@127.0.0.1:{settings.embedded_pg_port}/backoffice"
+    sys.exit("BACKOFFICE_DATABASE_URL is not set and no embedded database exists here (start it with `make run`)")
 
 
 def cmd_dev(_: argparse.Namespace) -> int:
