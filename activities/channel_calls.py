@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 from activities.channels.errors import ChannelRejected, ChannelUnavailable, OrderAlreadyPaid
 from activities.channels.payment import ChannelOrder, PaymentChannelClient
 from domain.payments import ChannelOrderRequest, ChannelOrderView
+from domain.refunds import ChannelRefundRequest, ChannelRefundView
 
 
 def _view(channel: str, order: ChannelOrder) -> ChannelOrderView:
@@ -64,3 +65,23 @@ class ChannelActivities:
         except ChannelUnavailable as exc:
             raise _translate(exc) from exc
         return _view(channel, order)
+
+    @activity.defn(name="channel.create_refund")
+    async def create_refund(self, req: ChannelRefundRequest) -> ChannelRefundView:
+        try:
+            refund = await self._client.create_refund(
+                req.channel, req.refund_no, req.payment_no, req.amount_minor, req.reason, req.notify_url
+            )
+        except (ChannelRejected, ChannelUnavailable) as exc:
+            raise _translate(exc) from exc
+        return ChannelRefundView(status=refund.status, failure_reason=refund.failure_reason)
+
+    @activity.defn(name="channel.query_refund")
+    async def query_refund(self, channel: str, refund_no: str) -> ChannelRefundView:
+        try:
+            refund = await self._client.query_refund(channel, refund_no)
+        except (ChannelRejected, ChannelUnavailable) as exc:
+            raise _translate(exc) from exc
+        if refund is None:
+            return ChannelRefundView(status="MISSING")
+        return ChannelRefundView(status=refund.status, failure_reason=refund.failure_reason)

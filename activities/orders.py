@@ -25,7 +25,7 @@ def refuse(message: str, type_: str) -> ApplicationError:
     return ApplicationError(message, type=type_, non_retryable=True)
 
 
-async def _event(
+async def add_event(
     session: AsyncSession,
     order_no: str,
     event: str,
@@ -110,7 +110,7 @@ class OrderActivities:
                 for i in req.items
             )
             await self._reserve(session, order)
-            await _event(
+            await add_event(
                 session,
                 order.order_no,
                 "created",
@@ -152,7 +152,7 @@ class OrderActivities:
             current = OrderStatus(order.status)
             if t.to is not None and current is not t.to and not can_move(current, t.to):
                 raise refuse(f"order {t.order_no} cannot move from {current} to {t.to}", "ILLEGAL_TRANSITION")
-            if not await _event(
+            if not await add_event(
                 session,
                 t.order_no,
                 t.event,
@@ -213,14 +213,14 @@ class OrderActivities:
             order = await session.get(Order, req.order_no, with_for_update=True)
             assert order is not None
             if provider is None:
-                await _event(
+                await add_event(
                     session, req.order_no, event, "no service provider available", details={"attempt": req.attempt}
                 )
                 return None
             provider.last_assigned_at = datetime.now(UTC)
             order.provider_id = provider.id
             order.dispatch_attempts = req.attempt
-            await _event(
+            await add_event(
                 session,
                 req.order_no,
                 event,
@@ -232,5 +232,5 @@ class OrderActivities:
     @activity.defn(name="orders.mark_settleable")
     async def mark_settleable(self, order_no: str) -> None:
         async with unit_of_work(self._sessions) as session:
-            if await _event(session, order_no, "settleable", "after-sale window closed"):
+            if await add_event(session, order_no, "settleable", "after-sale window closed"):
                 await session.execute(update(Order).where(Order.order_no == order_no).values(settleable=True))

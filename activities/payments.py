@@ -11,9 +11,9 @@ from temporalio import activity
 
 from db import ledger
 from db.engine import unit_of_work
-from db.models import Payment, PaymentAttempt
+from db.models import Capture, Payment, PaymentAttempt
 from domain import ledger as rules
-from domain.payments import AttemptRecord, AttemptStatus, Capture, Captured, PaymentOutcome, PaymentStatus
+from domain.payments import AttemptRecord, AttemptStatus, Captured, CaptureRequest, PaymentOutcome, PaymentStatus
 
 
 async def _open(
@@ -57,7 +57,7 @@ class PaymentActivities:
             )
 
     @activity.defn(name="payments.capture")
-    async def capture(self, c: Capture) -> Captured:
+    async def capture(self, c: CaptureRequest) -> Captured:
         """Mark the payment paid and post PAYMENT_CAPTURED, once per (payment, channel): money that
         arrived through a second channel is captured too, so the ledger shows it and it can be returned."""
         async with unit_of_work(self._sessions) as session:
@@ -78,6 +78,20 @@ class PaymentActivities:
                 payment.paid_at = datetime.now(UTC)
                 payment.paid_after_cancel = c.after_cancel
                 payment.ledger_entry_id = posted.entry_id
+            await session.execute(
+                insert(Capture)
+                .values(
+                    order_no=c.order_no,
+                    payment_no=c.payment_no,
+                    channel=c.channel,
+                    amount_minor=c.amount_minor,
+                    currency=c.currency,
+                    channel_txn_id=c.channel_txn_id,
+                    extra=not first,
+                    ledger_entry_id=posted.entry_id,
+                )
+                .on_conflict_do_nothing(index_elements=["payment_no", "channel"])
+            )
             await session.execute(
                 update(PaymentAttempt)
                 .where(PaymentAttempt.payment_no == c.payment_no, PaymentAttempt.channel == c.channel)

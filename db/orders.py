@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Merchant, Order, OrderEvent, OrderItem, Payment, PaymentAttempt, SkuStock
+from db.refunds import refunds_of
 
 
 async def merchant(session: AsyncSession, merchant_id: str) -> Merchant | None:
@@ -97,6 +98,7 @@ async def order_view(session: AsyncSession, order_no: str) -> dict[str, Any] | N
             }
             for p in payments
         ],
+        "refunds": await refunds_of(session, order_no),
         "timeline": [
             {
                 "at": e.at,

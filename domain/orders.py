@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, model_validator
 
 from domain.money import CURRENCIES
+from domain.refunds import RefundTerms
 
 MAX_UNIT_PRICE_MINOR = 100_000_000  # 1,000,000.00 per unit
 MAX_QUANTITY = 10_000
@@ -115,6 +116,7 @@ class OrderTerms(BaseModel):
     after_sale_window_seconds: int
     channel_weights: dict[str, int]
     notify_url: str
+    refund: RefundTerms
 
 
 class OrderInput(BaseModel):
@@ -146,6 +148,7 @@ class OrderResult(BaseModel):
     status: OrderStatus
     cancel_reason: str | None = None
     refund_required_minor: int = 0
+    refund_no: str | None = None
     settleable: bool = False
 
 
@@ -162,6 +165,7 @@ class TransitionResult(BaseModel):
     order_no: str
     status: OrderStatus
     provider_id: str | None = None
+    refund_no: str | None = None
 
 
 # ---- activity contracts ----------------------------------------------------------------------

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from domain.refunds import RefundTerms
+
 
 class PaymentStatus(StrEnum):
     PENDING = "PENDING"
@@ -63,6 +65,7 @@ class PaymentInput(BaseModel):
     poll_max_seconds: int
     notify_url: str
     parent_workflow_id: str
+    refund_terms: RefundTerms
 
 
 class PaymentEventKind(StrEnum):
@@ -142,7 +145,7 @@ class AttemptRecord(BaseModel):
     error: str | None = None
 
 
-class Capture(BaseModel):
+class CaptureRequest(BaseModel):
     payment_no: str
     order_no: str
     channel: str

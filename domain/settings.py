@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # --- refund ---------------------------------------------------------------------------------
     refund_poll_initial_seconds: int = 10
     refund_poll_max_seconds: int = 7 * DAY
+    manual_refund_bank: str = "platform"
+    """The platform's bank account that manual refund transfers are paid from (ledger bank:{name})."""
 
     # --- merchant onboarding --------------------------------------------------------------------
     review_remind_seconds: int = DAY

@@ -98,6 +98,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_orders(args: argparse.Namespace) -> int:
+    from ops.bench.orders import run
+
+    return run(args.count, args.concurrency)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     export = history.add_parser("export", help="print a workflow's history as JSON (for tests/histories/)")
     export.add_argument("workflow_id")
     export.set_defaults(func=cmd_history_export)
+    bench = sub.add_parser("bench", help="benchmarks on servers of their own").add_subparsers(
+        dest="what", required=True
+    )
+    bench_orders = bench.add_parser("orders", help="order lifecycles per second, against bare Temporal")
+    bench_orders.add_argument("--count", type=int, default=50)
+    bench_orders.add_argument("--concurrency", type=int, default=10)
+    bench_orders.set_defaults(func=cmd_bench_orders)
     return parser
 
 

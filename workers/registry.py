@@ -13,11 +13,13 @@ from activities.channels.payment import PaymentChannelClient
 from activities.ledger import LedgerActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
+from activities.refunds import RefundActivities
 from domain.settings import Settings
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.refund import RefundWorkflow
 
-WORKFLOWS: list[type] = [OrderWorkflow, PaymentWorkflow]
+WORKFLOWS: list[type] = [OrderWorkflow, PaymentWorkflow, RefundWorkflow]
 
 
 def activities(
@@ -26,6 +28,7 @@ def activities(
     ledger = LedgerActivities(sessions)
     orders = OrderActivities(sessions)
     payments = PaymentActivities(sessions)
+    refunds = RefundActivities(sessions)
     channels = ChannelActivities(PaymentChannelClient(settings.sandbox_url, settings.party_secrets, http))
     return [
         ledger.post,
@@ -36,7 +39,13 @@ def activities(
         payments.record_attempt,
         payments.capture,
         payments.finish,
+        refunds.open,
+        refunds.record_attempt,
+        refunds.escalate,
+        refunds.complete,
         channels.create_order,
         channels.query_order,
         channels.close_order,
+        channels.create_refund,
+        channels.query_refund,
     ]

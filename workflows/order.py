@@ -31,8 +31,10 @@ with workflow.unsafe.imports_passed_through():
         TransitionResult,
     )
     from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentResult
+    from domain.refunds import RefundInput, RefundOrigin
     from workflows import policies, stages
     from workflows.payment import PaymentWorkflow
+    from workflows.refund import RefundWorkflow
 
 
 T = TypeVar("T")
@@ -57,6 +59,7 @@ class OrderWorkflow:
         self._confirmed = False
         self._provider_id: str | None = None
         self._dispatch_pending = False
+        self._refund_no: str | None = None
         self._fulfilment: list[FulfilmentRequest] = []
         self._handled = 0
 
@@ -89,17 +92,19 @@ class OrderWorkflow:
     @workflow.update(name="cancel")
     async def cancel(self, req: CancelRequest) -> TransitionResult:
         self._cancel_reason = req.reason
-        await workflow.wait_condition(lambda: self._recorded not in (None, OrderStatus.AWAITING_PAYMENT))
-        if self._recorded is not OrderStatus.CANCELLED:
-            raise _refused("the payment arrived before the cancellation; the order is paid", "ALREADY_PAID")
+        await workflow.wait_condition(lambda: self._recorded is OrderStatus.CANCELLED)
         return self._view()
 
     @cancel.validator
     def _check_cancel(self, req: CancelRequest) -> None:
-        if self._status is not OrderStatus.AWAITING_PAYMENT:
+        # Before the merchant has accepted, the customer may walk away; a paid order is refunded in full.
+        if self._status not in (OrderStatus.AWAITING_PAYMENT, OrderStatus.AWAITING_MERCHANT) or self._accepted:
             raise _refused(
-                f"only an order awaiting payment can be cancelled here (it is {self._status})", "NOT_CANCELLABLE"
+                f"only an order the merchant has not accepted can be cancelled (it is {self._status})",
+                "NOT_CANCELLABLE",
             )
+        if self._cancel_reason is not None:
+            raise _refused("the order is already being cancelled", "NOT_CANCELLABLE")
 
     @workflow.update(name="accept")
     async def accept(self) -> TransitionResult:
@@ -109,7 +114,7 @@ class OrderWorkflow:
 
     @accept.validator
     def _check_accept(self) -> None:
-        if self._status is not OrderStatus.AWAITING_MERCHANT or self._accepted:
+        if self._status is not OrderStatus.AWAITING_MERCHANT or self._accepted or self._cancel_reason is not None:
             raise _refused(f"the order is {self._status}, not awaiting the merchant", "NOT_ACCEPTABLE")
 
     @workflow.update(name="fulfilment")
@@ -184,6 +189,7 @@ class OrderWorkflow:
                 poll_max_seconds=terms.payment_poll_max_seconds,
                 notify_url=terms.notify_url,
                 parent_workflow_id=workflow.info().workflow_id,
+                refund_terms=terms.refund,
             ),
             id=f"payment-{inp.payment_no}",
             # The payment must finish closing or capturing even if this order ends first.
@@ -205,8 +211,11 @@ class OrderWorkflow:
             f"paid; waiting for merchant {inp.request.merchant_id} to accept "
             f"(within {terms.merchant_accept_timeout_seconds}s)",
         )
-        if not await self._wait(lambda: self._accepted, terms.merchant_accept_timeout_seconds):
-            return await self._cancel_paid("merchant did not accept in time", paid)
+        decided = await self._wait(
+            lambda: self._accepted or self._cancel_reason is not None, terms.merchant_accept_timeout_seconds
+        )
+        if not decided or self._cancel_reason is not None:
+            return await self._cancel_paid(self._cancel_reason or "merchant did not accept in time", paid)
         await self._move(OrderStatus.DISPATCHING, "accepted", "merchant accepted")
 
         if not await self._dispatch():
@@ -295,37 +304,60 @@ class OrderWorkflow:
         )
         result = await payment
         if result.status.value == "SUCCEEDED":
-            # Paid while being cancelled: the order stays cancelled and the money must go back.
-            return await self._needs_refund(reason, self._inp.request.payable_minor, "paid-after-cancel")
+            # Paid while being cancelled: the order stays cancelled and the money goes back.
+            return await self._refund_all(reason, self._inp.request.payable_minor, late=True)
         stages.enter("CANCELLED", f"cancelled before payment: {reason}")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OrderResult(order_no=self._inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=reason)
 
     async def _cancel_paid(self, reason: str, paid_minor: int) -> OrderResult:
-        await self._move(OrderStatus.CANCELLED, "cancelled", reason, cancel_reason=reason)
-        return await self._needs_refund(reason, paid_minor, "refund-required")
+        await self._move(
+            OrderStatus.CANCELLED, "cancelled", reason, cancel_reason=reason, refund_required_minor=paid_minor
+        )
+        return await self._refund_all(reason, paid_minor, late=False)
 
-    async def _needs_refund(self, reason: str, amount: int, event: str) -> OrderResult:
-        await self._act(
-            OrderActivities.transition,
-            Transition(
-                order_no=self._inp.order_no,
-                event=event,
-                cause=f"{amount} to refund: {reason}",
-                refund_required_minor=amount,
-            ),
-        )
+    async def _refund_all(self, reason: str, amount: int, *, late: bool) -> OrderResult:
+        """Return what the customer paid for an order that will not be served."""
+        inp = self._inp
+        self._refund_no = f"RF{inp.order_no.removeprefix('ORD')}{'L' if late else 'C'}"
+        if late:
+            await self._act(
+                OrderActivities.transition,
+                Transition(
+                    order_no=inp.order_no,
+                    event="paid-after-cancel",
+                    cause=f"paid {amount} after cancellation",
+                    refund_required_minor=amount,
+                ),
+            )
         stages.enter(
-            "REFUND_REQUIRED",
-            f"cancelled ({reason}); {amount} {self._inp.request.currency} "
-            f"paid through {self._inp.payment_no} must be refunded",
+            "REFUNDING",
+            f"cancelled ({reason}); refunding {amount} {inp.request.currency} "
+            f"paid through {inp.payment_no} as {self._refund_no}",
         )
+        refund = await workflow.execute_child_workflow(
+            RefundWorkflow.run,
+            RefundInput(
+                refund_no=self._refund_no,
+                order_no=inp.order_no,
+                payment_no=inp.payment_no,
+                amount_minor=amount,
+                reason=reason,
+                origin=RefundOrigin.ORDER,
+                requested_by="order-flow",
+                terms=inp.terms.refund,
+            ),
+            id=f"refund-{self._refund_no}",
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+        )
+        stages.enter("CANCELLED", f"cancelled ({reason}); refund {self._refund_no}: {refund.status.value}")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OrderResult(
-            order_no=self._inp.order_no,
+            order_no=inp.order_no,
             status=OrderStatus.CANCELLED,
             cancel_reason=reason,
             refund_required_minor=amount,
+            refund_no=self._refund_no,
         )
 
     # --- helpers --------------------------------------------------------------------------------
@@ -354,4 +386,6 @@ class OrderWorkflow:
 
     def _view(self) -> TransitionResult:
         assert self._recorded is not None
-        return TransitionResult(order_no=self._inp.order_no, status=self._recorded, provider_id=self._provider_id)
+        return TransitionResult(
+            order_no=self._inp.order_no, status=self._recorded, provider_id=self._provider_id, refund_no=self._refund_no
+        )

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.payments import (
         AttemptRecord,
         AttemptStatus,
-        Capture,
+        CaptureRequest,
         ChannelNotification,
         ChannelOrderRequest,
         ChannelOrderView,
@@ -32,7 +32,9 @@ with workflow.unsafe.imports_passed_through():
         poll_delays,
         route_channels,
     )
+    from domain.refunds import RefundInput, RefundOrigin
     from workflows import policies, stages
+    from workflows.refund import RefundWorkflow
 
 ORDER_PAYMENT_SIGNAL = "payment_event"
 
@@ -95,6 +97,7 @@ class PaymentWorkflow:
         if paid is not None:
             await self._capture(paid, after_cancel=False)
             stages.enter("SUCCEEDED", f"paid through {paid.channel}")
+            await self._return_extras([ch for ch in tried if ch != paid.channel])
             return self._result(PaymentStatus.SUCCEEDED, paid.channel)
 
         # The deadline, or the order was cancelled: close what we opened.
@@ -107,6 +110,7 @@ class PaymentWorkflow:
                 if paid is not None:  # the customer paid in the last moment: the payment succeeded after all
                     await self._capture(paid, after_cancel=False)
                     stages.enter("SUCCEEDED", f"paid through {paid.channel} at the deadline")
+                    await self._return_extras([ch for ch in tried if ch != paid.channel])
                     return self._result(PaymentStatus.SUCCEEDED, paid.channel)
                 await self._tell_order(
                     PaymentEvent(
@@ -226,16 +230,53 @@ class PaymentWorkflow:
                 paid = view
         return paid or self._paid_from_inbox()
 
+    async def _return_extras(self, others: list[str]) -> None:
+        """Close the other channel orders we opened (a fail-over leaves one behind). If the customer paid
+        there too, that money is captured and refunded in full: one payment, one charge."""
+        inp = self._inp
+        for channel in others:
+            view = await workflow.execute_activity_method(
+                ChannelActivities.close_order,
+                args=[channel, inp.payment_no],
+                start_to_close_timeout=policies.CHANNEL_TIMEOUT,
+                retry_policy=policies.CHANNEL_CLOSE,
+            )
+            if view.status != "SUCCESS":
+                continue
+            await self._capture(view, after_cancel=False, tell_order=False)
+            refund_no = f"RF{inp.payment_no.removeprefix('PAY')}{channel.upper()[:2]}"
+            stages.enter(
+                "REFUNDING_DUPLICATE",
+                f"{inp.payment_no} was paid twice; refunding the {channel} payment as {refund_no}",
+            )
+            await workflow.execute_child_workflow(
+                RefundWorkflow.run,
+                RefundInput(
+                    refund_no=refund_no,
+                    order_no=inp.order_no,
+                    payment_no=inp.payment_no,
+                    channel=channel,
+                    amount_minor=inp.amount_minor,
+                    reason=f"duplicate payment through {channel}",
+                    origin=RefundOrigin.PAYMENT,
+                    requested_by="payment-flow",
+                    terms=inp.refund_terms,
+                ),
+                id=f"refund-{refund_no}",
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
+            stages.enter("SUCCEEDED", f"paid; the duplicate through {channel} was refunded as {refund_no}")
+
     async def _closed(self) -> PaymentResult:
         await self._finish(PaymentStatus.CLOSED, "closed unpaid")
         stages.enter("CLOSED", f"{self._inp.payment_no} closed unpaid")
         return self._result(PaymentStatus.CLOSED, None)
 
-    async def _capture(self, paid: ChannelOrderView, *, after_cancel: bool) -> None:
+    async def _capture(self, paid: ChannelOrderView, *, after_cancel: bool, tell_order: bool = True) -> None:
         inp = self._inp
         await workflow.execute_activity_method(
             PaymentActivities.capture,
-            Capture(
+            CaptureRequest(
                 payment_no=inp.payment_no,
                 order_no=inp.order_no,
                 channel=paid.channel,
@@ -247,14 +288,15 @@ class PaymentWorkflow:
             start_to_close_timeout=policies.DB_TIMEOUT,
             retry_policy=policies.DB,
         )
-        await self._tell_order(
-            PaymentEvent(
-                kind=PaymentEventKind.SUCCEEDED,
-                payment_no=inp.payment_no,
-                channel=paid.channel,
-                amount_minor=inp.amount_minor,
+        if tell_order:
+            await self._tell_order(
+                PaymentEvent(
+                    kind=PaymentEventKind.SUCCEEDED,
+                    payment_no=inp.payment_no,
+                    channel=paid.channel,
+                    amount_minor=inp.amount_minor,
+                )
             )
-        )
 
     async def _record(self, channel: str, status: AttemptStatus, **fields: str | None) -> None:
         inp = self._inp

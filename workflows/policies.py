@@ -30,3 +30,12 @@ CHANNEL_CLOSE = RetryPolicy(
     non_retryable_error_types=["CHANNEL_REJECTED"],
 )
 CHANNEL_TIMEOUT = timedelta(seconds=15)
+
+# Asking a channel for a refund: keep trying through outages (the refund number makes repeats safe);
+# the flow bounds the total time with a schedule-to-close timeout.
+CHANNEL_REFUND = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["CHANNEL_REJECTED"],
+)

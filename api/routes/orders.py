@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -14,6 +12,7 @@ from api.deps import SessionDep, SettingsDep, TemporalDep, ensure_merchant_scope
 from api.errors import ApiError
 from api.flows import call_flow
 from api.idempotency import IdempotencyDep
+from api.terms import new_number, order_terms
 from db import orders as repo
 from db.api_keys import Principal
 from domain.access import Role
@@ -24,34 +23,13 @@ from domain.orders import (
     FulfilmentRequest,
     OrderCreated,
     OrderInput,
-    OrderTerms,
     TransitionResult,
 )
-from domain.settings import Settings
 from workers.queues import MAIN
 from workflows.order import OrderWorkflow
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 Service = Annotated[Principal, Depends(require(Role.SERVICE))]
-
-
-def new_number(prefix: str) -> str:
-    return f"{prefix}{datetime.now(UTC):%Y%m%d}{secrets.token_hex(6).upper()}"
-
-
-def terms_from(settings: Settings) -> OrderTerms:
-    return OrderTerms(
-        payment_timeout_seconds=settings.payment_timeout_seconds,
-        payment_poll_initial_seconds=settings.payment_poll_initial_seconds,
-        payment_poll_max_seconds=settings.payment_poll_max_seconds,
-        merchant_accept_timeout_seconds=settings.merchant_accept_timeout_seconds,
-        dispatch_accept_timeout_seconds=settings.dispatch_accept_timeout_seconds,
-        dispatch_max_attempts=settings.dispatch_max_attempts,
-        auto_confirm_seconds=settings.auto_confirm_seconds,
-        after_sale_window_seconds=settings.after_sale_window_seconds,
-        channel_weights=settings.channel_weights,
-        notify_url=f"{settings.public_base_url.rstrip('/')}/v1/callbacks",
-    )
 
 
 @router.post("", status_code=201, response_model=OrderCreated, summary="Place an order; answers with the payment")
@@ -91,7 +69,7 @@ async def create_order(
             payment_no=f"PAY{suffix}",
             request=body,
             commission=commission,
-            terms=terms_from(settings),
+            terms=order_terms(settings),
         )
         start = WithStartWorkflowOperation(
             OrderWorkflow.run,

@@ -5,10 +5,12 @@ from db.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from db.models.notifications import InboundNotification
 from db.models.orders import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
 from db.models.payments import Payment, PaymentAttempt
+from db.models.refunds import Capture, Refund, RefundAttempt
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Capture",
     "IdempotencyRecord",
     "InboundNotification",
     "JournalEntry",
@@ -20,6 +22,8 @@ __all__ = [
     "OrderItem",
     "Payment",
     "PaymentAttempt",
+    "Refund",
+    "RefundAttempt",
     "ServiceProvider",
     "SkuStock",
     "StockReservation",

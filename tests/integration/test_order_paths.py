@@ -37,6 +37,7 @@ async def test_cancel_before_payment_releases_stock_and_closes_the_channel_order
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "CANCELLED"
     assert await shop.available(merchant_id, sku) == 3
+
     # The payment closes its channel order after the order is cancelled, then records it.
     async def payment_closed() -> bool:
         return (await shop.order(placed["order_no"]))["payments"][0]["status"] == "CLOSED"
@@ -51,21 +52,37 @@ async def test_cancel_before_payment_releases_stock_and_closes_the_channel_order
     assert again.status_code == 409
 
 
-async def test_cancel_after_payment_is_refused_with_a_reason(shop):
+async def test_cancel_after_payment_before_acceptance_refunds_in_full(shop):
     order = await paid_order(shop)
+    r = await shop.api.post(
+        f"/v1/orders/{order['order_no']}/cancel",
+        json={"reason": "found another provider"},
+        headers=shop.as_(Role.SERVICE),
+    )
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED" and r.json()["refund_no"]
+    order = await shop.refunded(order["order_no"], order["paid_minor"])
+    assert order["cancel_reason"] == "found another provider"
+    late = await shop.accept(order)
+    assert late.status_code == 409
+
+
+async def test_an_accepted_order_cannot_be_cancelled(shop):
+    order = await paid_order(shop)
+    assert (await shop.accept(order)).status_code == 200
     r = await shop.api.post(
         f"/v1/orders/{order['order_no']}/cancel", json={"reason": "late"}, headers=shop.as_(Role.SERVICE)
     )
-    assert r.status_code == 409 and "awaiting payment" in r.json()["detail"]
-    assert (await shop.order(order["order_no"]))["status"] == "AWAITING_MERCHANT"
+    assert r.status_code == 409 and "has not accepted" in r.json()["detail"]
+    assert (await shop.order(order["order_no"]))["status"] == "DISPATCHING"
 
 
-async def test_merchant_accept_timeout_cancels_and_asks_for_a_refund(shop, temporal):
+async def test_merchant_accept_timeout_cancels_and_refunds(shop, temporal):
     order = await paid_order(shop)
     order = await shop.reaches(order["order_no"], "CANCELLED", within=20, refund_required_minor=order["paid_minor"])
     assert order["cancel_reason"] == "merchant did not accept in time"
-    details = await stage_of(temporal, f"order-{order['order_no']}", "REFUND_REQUIRED")
-    assert "must be refunded" in details
+    order = await shop.refunded(order["order_no"], order["paid_minor"])
+    details = await stage_of(temporal, f"order-{order['order_no']}", "CANCELLED")
+    assert "SUCCEEDED" in details
 
 
 async def test_a_declined_or_silent_provider_is_replaced(shop):
@@ -103,6 +120,7 @@ async def test_dispatch_gives_up_after_the_last_attempt(shop):
         assert r.status_code == 200, r.text
     order = await shop.reaches(order["order_no"], "CANCELLED", within=15, refund_required_minor=order["paid_minor"])
     assert "no service provider accepted" in order["cancel_reason"]
+    await shop.refunded(order["order_no"], order["paid_minor"])
 
 
 async def test_a_delivered_order_confirms_itself(shop):

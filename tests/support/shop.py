@@ -132,6 +132,48 @@ class Shop:
             assert row is not None and row.merchant_id == merchant_id
             return row.available
 
+    async def refunded(self, order_no: str, amount: int, within: float = 20) -> dict[str, Any]:
+        """Waits until `amount` has come back to the customer, then checks the channel and the ledger agree."""
+
+        async def check() -> dict[str, Any] | None:
+            o = await self.order(order_no)
+            return o if o["refunded_minor"] == amount else None
+
+        order: dict[str, Any] = await eventually(check, within)
+        done = [r for r in order["refunds"] if r["status"] in ("SUCCEEDED", "MANUAL_PAID")]
+        assert sum(r["amount_minor"] for r in done) == amount, order["refunds"]
+        for r in done:
+            code = "REFUND_BEFORE_SETTLEMENT" if r["status"] == "SUCCEEDED" else "MANUAL_REFUND_PAID"
+            assert await self.ledger_entries(r["refund_no"], code) == 1
+        return order
+
+    async def request_refund(
+        self,
+        order_no: str,
+        amount: int,
+        *,
+        key: str | None = None,
+        role: Role = Role.SERVICE,
+        as_key: str | None = None,
+        reason: str = "not satisfied",
+    ) -> httpx.Response:
+        headers = {**(bearer(as_key) if as_key else self.as_(role)), "Idempotency-Key": key or uuid.uuid4().hex}
+        return await self.api.post(
+            f"/v1/orders/{order_no}/refunds", json={"amount_minor": amount, "reason": reason}, headers=headers
+        )
+
+    async def refund(self, refund_no: str) -> dict[str, Any]:
+        r = await self.api.get(f"/v1/refunds/{refund_no}", headers=self.as_(Role.FINANCE))
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def channel_refunds(self, channel: str, payment_no: str) -> list[dict[str, Any]]:
+        r = await self.outside.get(f"/_sandbox/{channel}/refunds", params={"out_trade_no": payment_no})
+        assert r.status_code == 200, r.text
+        body: list[dict[str, Any]] = r.json()
+        return body
+
     async def faults(self, party: str, **knobs: Any) -> None:
         r = await self.outside.put(f"/_sandbox/faults/{party}", json=knobs)
         assert r.status_code == 200, r.text

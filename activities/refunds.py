@@ -1,0 +1,176 @@
+"""Refund records: opening under a lock on the capture, attempts, escalation, completion with its posting.
+
+One transaction each, idempotent on the refund number.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.orders import add_event, refuse
+from db import ledger
+from db.engine import unit_of_work
+from db.models import Capture, Order, Refund, RefundAttempt
+from domain import ledger as rules
+from domain.orders import OrderStatus
+from domain.refunds import (
+    HOLDING,
+    OpenedRefund,
+    RefundAttemptRecord,
+    RefundCompletion,
+    RefundEscalation,
+    RefundInput,
+    RefundOrigin,
+    RefundStatus,
+)
+
+AFTER_SALE = (OrderStatus.DELIVERED.value, OrderStatus.COMPLETED.value)
+
+
+async def _capture(session: AsyncSession, inp: RefundInput) -> Capture | None:
+    q = select(Capture).where(Capture.payment_no == inp.payment_no)
+    q = q.where(Capture.channel == inp.channel) if inp.channel else q.where(Capture.extra.is_(False))
+    return (await session.execute(q.with_for_update())).scalar_one_or_none()
+
+
+class RefundActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="refunds.open")
+    async def open(self, inp: RefundInput) -> OpenedRefund:
+        """Record the refund if the capture can still cover it. The capture row is locked, so concurrent
+        requests queue here and together can never promise back more than was paid."""
+        async with unit_of_work(self._sessions) as session:
+            order = await session.get(Order, inp.order_no, with_for_update=True)
+            if order is None:
+                raise refuse(f"order {inp.order_no} does not exist", "ORDER_NOT_FOUND")
+            capture = await _capture(session, inp)
+            existing = await session.get(Refund, inp.refund_no)
+            if existing is not None:
+                return OpenedRefund(
+                    status=RefundStatus(existing.status),
+                    channel=existing.channel,
+                    currency=existing.currency,
+                    merchant_id=existing.merchant_id,
+                )
+            if capture is None:
+                raise refuse(f"order {inp.order_no} has no captured payment to refund", "NOTHING_PAID")
+            if inp.origin is RefundOrigin.API:
+                if order.status not in AFTER_SALE:
+                    raise refuse(
+                        f"after-sale refunds are for delivered or completed orders; order {inp.order_no} "
+                        f"is {order.status}",
+                        "NOT_REFUNDABLE_NOW",
+                    )
+                if order.settleable:
+                    raise refuse(f"the after-sale window of order {inp.order_no} has closed", "AFTER_SALE_CLOSED")
+            held = (
+                await session.execute(
+                    select(func.coalesce(func.sum(Refund.amount_minor), 0)).where(
+                        Refund.capture_id == capture.id, Refund.status.in_([s.value for s in HOLDING])
+                    )
+                )
+            ).scalar_one()
+            refundable = capture.amount_minor - int(held)
+            if inp.amount_minor > refundable:
+                raise refuse(
+                    f"refund of {inp.amount_minor} exceeds what is refundable on order {inp.order_no} "
+                    f"({refundable} of {capture.amount_minor} {capture.currency})",
+                    "REFUND_EXCEEDS_REFUNDABLE",
+                )
+            session.add(
+                Refund(
+                    refund_no=inp.refund_no,
+                    order_no=inp.order_no,
+                    payment_no=inp.payment_no,
+                    capture_id=capture.id,
+                    channel=capture.channel,
+                    merchant_id=order.merchant_id,
+                    amount_minor=inp.amount_minor,
+                    currency=capture.currency,
+                    reason=inp.reason,
+                    origin=inp.origin.value,
+                    status=RefundStatus.PROCESSING.value,
+                    requested_by=inp.requested_by,
+                    requested_by_key_id=inp.requested_by_key_id,
+                )
+            )
+            await session.flush()
+            await add_event(
+                session,
+                inp.order_no,
+                f"refund-{inp.refund_no}",
+                f"refund requested: {inp.reason}",
+                details={"refund_no": inp.refund_no, "amount_minor": inp.amount_minor},
+            )
+            return OpenedRefund(
+                status=RefundStatus.PROCESSING,
+                channel=capture.channel,
+                currency=capture.currency,
+                merchant_id=order.merchant_id,
+            )
+
+    @activity.defn(name="refunds.record_attempt")
+    async def record_attempt(self, a: RefundAttemptRecord) -> None:
+        async with unit_of_work(self._sessions) as session:
+            await session.execute(
+                insert(RefundAttempt)
+                .values(refund_no=a.refund_no, seq=a.seq, kind=a.kind, status=a.status, detail=a.detail)
+                .on_conflict_do_nothing(index_elements=["refund_no", "seq"])
+            )
+
+    @activity.defn(name="refunds.escalate")
+    async def escalate(self, e: RefundEscalation) -> None:
+        """The channel cannot return the money: it now waits for finance to approve a manual transfer."""
+        async with unit_of_work(self._sessions) as session:
+            await session.execute(
+                update(Refund)
+                .where(Refund.refund_no == e.refund_no, Refund.status == RefundStatus.PROCESSING.value)
+                .values(status=RefundStatus.MANUAL_PENDING.value, failure_reason=e.reason)
+            )
+
+    @activity.defn(name="refunds.complete")
+    async def complete(self, c: RefundCompletion) -> None:
+        """Post the refund and record it on the refund and its order, all or nothing."""
+        async with unit_of_work(self._sessions) as session:
+            refund = await session.get(Refund, c.refund_no, with_for_update=True)
+            if refund is None:
+                raise RuntimeError(f"refund {c.refund_no} was never opened")
+            done = RefundStatus.MANUAL_PAID if c.manual else RefundStatus.SUCCEEDED
+            if refund.status == done.value:
+                return
+            if c.manual:
+                posting = rules.manual_refund_paid(
+                    f"manual-refund:{c.refund_no}",
+                    c.refund_no,
+                    refund.currency,
+                    refund.amount_minor,
+                    c.bank or "platform",
+                )
+            else:
+                posting = rules.refund_before_settlement(
+                    f"refund:{c.refund_no}", c.refund_no, refund.currency, refund.amount_minor, refund.channel
+                )
+            refund.ledger_entry_id = (await ledger.post(session, posting)).entry_id
+            refund.status = done.value
+            refund.approved_by = c.approved_by
+            capture = await session.get(Capture, refund.capture_id)
+            assert capture is not None
+            if not capture.extra:  # money that was the order's comes off what the order kept
+                await session.execute(
+                    update(Order)
+                    .where(Order.order_no == refund.order_no)
+                    .values(refunded_minor=Order.refunded_minor + refund.amount_minor)
+                )
+            await add_event(
+                session,
+                refund.order_no,
+                f"refund-{c.refund_no}-{done.value.lower()}",
+                f"refunded {refund.amount_minor} {refund.currency}"
+                + (f" by manual transfer approved by {c.approved_by}" if c.manual else f" via {refund.channel}"),
+                details={"refund_no": c.refund_no, "amount_minor": refund.amount_minor},
+            )

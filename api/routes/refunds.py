@@ -1,0 +1,116 @@
+"""Refunds: after-sale requests, reading them, and finance's approval of manual transfers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, require
+from api.errors import ApiError
+from api.flows import call_flow
+from api.idempotency import IdempotencyDep
+from api.terms import new_number, refund_terms
+from db import refunds as repo
+from db.api_keys import Principal
+from db.audit import record
+from db.engine import unit_of_work
+from domain.access import Role
+from domain.refunds import ManualApproval, RefundInput, RefundOpened, RefundOrigin, RefundRequest, RefundResult
+from workers.queues import MAIN
+from workflows.refund import RefundWorkflow
+
+router = APIRouter(tags=["refunds"])
+
+
+class ApprovalNote(BaseModel):
+    note: str = Field(default="", max_length=500)
+
+
+@router.post(
+    "/v1/orders/{order_no}/refunds",
+    status_code=202,
+    response_model=RefundOpened,
+    summary="Request an after-sale refund (partial or full) of a delivered or completed order",
+)
+async def request_refund(
+    order_no: str,
+    body: RefundRequest,
+    idem: IdempotencyDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    who: Annotated[Principal, Depends(require(Role.SERVICE, Role.FINANCE))],
+) -> Any:
+    found = await repo.payment_of(session, order_no)
+    if found is None:
+        raise ApiError(404, "ORDER_NOT_FOUND", f"order {order_no} does not exist")
+    payment_no, _ = found
+
+    async def open_refund() -> RefundOpened:
+        inp = RefundInput(
+            refund_no=new_number("RF"),
+            order_no=order_no,
+            payment_no=payment_no,
+            amount_minor=body.amount_minor,
+            reason=body.reason,
+            origin=RefundOrigin.API,
+            requested_by=who.actor,
+            requested_by_key_id=who.key_id,
+            terms=refund_terms(settings),
+        )
+        start = WithStartWorkflowOperation(
+            RefundWorkflow.run,
+            inp,
+            id=f"refund-{inp.refund_no}",
+            task_queue=MAIN,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        opening = temporal.execute_update_with_start_workflow(
+            "opened", start_workflow_operation=start, result_type=RefundOpened
+        )
+        opened: RefundOpened = await call_flow(opening, f"refunding order {order_no}")
+        return opened
+
+    return await idem.run(202, open_refund)
+
+
+@router.get("/v1/refunds/{refund_no}", summary="A refund with every attempt and the reason of each failure")
+async def get_refund(
+    refund_no: str,
+    session: SessionDep,
+    _: Annotated[Principal, Depends(require(Role.SERVICE, Role.FINANCE, Role.OPERATOR))],
+) -> dict[str, Any]:
+    view = await repo.refund_view(session, refund_no)
+    if view is None:
+        raise ApiError(404, "REFUND_NOT_FOUND", f"refund {refund_no} does not exist")
+    return view
+
+
+@router.post(
+    "/v1/refunds/{refund_no}/manual-transfer/approve",
+    response_model=RefundResult,
+    summary="Finance approves the manual bank transfer of a refund the channel could not make",
+)
+async def approve_manual_transfer(
+    refund_no: str,
+    body: ApprovalNote,
+    factory: SessionFactoryDep,
+    temporal: TemporalDep,
+    who: Annotated[Principal, Depends(require(Role.FINANCE))],
+) -> RefundResult:
+    async with unit_of_work(factory) as session:
+        if await repo.refund_view(session, refund_no) is None:
+            raise ApiError(404, "REFUND_NOT_FOUND", f"refund {refund_no} does not exist")
+    approval = ManualApproval(approver=who.actor, approver_key_id=who.key_id, note=body.note)
+    handle = temporal.get_workflow_handle(f"refund-{refund_no}")
+    result: RefundResult = await call_flow(
+        handle.execute_update("approve_manual", approval, result_type=RefundResult),
+        f"approving the manual transfer of refund {refund_no}",
+    )
+    async with unit_of_work(factory) as session:
+        await record(session, who, "refund.manual_transfer_approved", "refund", refund_no, note=body.note)
+    return result

@@ -1,0 +1,45 @@
+"""What the API copies from settings into a flow's input when it starts one, and business numbers."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from domain.orders import OrderTerms
+from domain.refunds import RefundTerms
+from domain.settings import Settings
+
+
+def new_number(prefix: str) -> str:
+    """A business number: prefix, date, 48 random bits (unique without a round trip to the database)."""
+    return f"{prefix}{datetime.now(UTC):%Y%m%d}{secrets.token_hex(6).upper()}"
+
+
+def notify_url(settings: Settings) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/v1/callbacks"
+
+
+def refund_terms(settings: Settings) -> RefundTerms:
+    return RefundTerms(
+        poll_initial_seconds=settings.refund_poll_initial_seconds,
+        poll_max_seconds=settings.refund_poll_max_seconds,
+        approval_remind_seconds=settings.approval_remind_seconds,
+        notify_url=notify_url(settings),
+        manual_bank=settings.manual_refund_bank,
+    )
+
+
+def order_terms(settings: Settings) -> OrderTerms:
+    return OrderTerms(
+        payment_timeout_seconds=settings.payment_timeout_seconds,
+        payment_poll_initial_seconds=settings.payment_poll_initial_seconds,
+        payment_poll_max_seconds=settings.payment_poll_max_seconds,
+        merchant_accept_timeout_seconds=settings.merchant_accept_timeout_seconds,
+        dispatch_accept_timeout_seconds=settings.dispatch_accept_timeout_seconds,
+        dispatch_max_attempts=settings.dispatch_max_attempts,
+        auto_confirm_seconds=settings.auto_confirm_seconds,
+        after_sale_window_seconds=settings.after_sale_window_seconds,
+        channel_weights=settings.channel_weights,
+        notify_url=notify_url(settings),
+        refund=refund_terms(settings),
+    )

@@ -1,0 +1,62 @@
+"""Reading refunds for the API (the refund flow owns every write)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Order, Refund, RefundAttempt
+
+
+async def payment_of(session: AsyncSession, order_no: str) -> tuple[str, str] | None:
+    """(payment_no, merchant_id) of an order."""
+    row = (await session.execute(select(Order.payment_no, Order.merchant_id).where(Order.order_no == order_no))).first()
+    return (row[0], row[1]) if row else None
+
+
+async def refunds_of(session: AsyncSession, order_no: str) -> list[dict[str, Any]]:
+    rows = (
+        await session.execute(select(Refund).where(Refund.order_no == order_no).order_by(Refund.created_at))
+    ).scalars()
+    return [
+        {
+            "refund_no": r.refund_no,
+            "status": r.status,
+            "amount_minor": r.amount_minor,
+            "channel": r.channel,
+            "origin": r.origin,
+        }
+        for r in rows
+    ]
+
+
+async def refund_view(session: AsyncSession, refund_no: str) -> dict[str, Any] | None:
+    refund = await session.get(Refund, refund_no)
+    if refund is None:
+        return None
+    attempts = (
+        await session.execute(
+            select(RefundAttempt).where(RefundAttempt.refund_no == refund_no).order_by(RefundAttempt.seq)
+        )
+    ).scalars()
+    return {
+        "refund_no": refund.refund_no,
+        "order_no": refund.order_no,
+        "payment_no": refund.payment_no,
+        "merchant_id": refund.merchant_id,
+        "status": refund.status,
+        "amount_minor": refund.amount_minor,
+        "currency": refund.currency,
+        "channel": refund.channel,
+        "reason": refund.reason,
+        "origin": refund.origin,
+        "requested_by": refund.requested_by,
+        "failure_reason": refund.failure_reason,
+        "approved_by": refund.approved_by,
+        "created_at": refund.created_at,
+        "attempts": [
+            {"seq": a.seq, "kind": a.kind, "status": a.status, "detail": a.detail, "at": a.at} for a in attempts
+        ],
+    }

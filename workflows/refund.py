@@ -1,0 +1,225 @@
+"""RefundWorkflow (`refund-{refund_no}`): return captured money through the channel, or by a manual
+transfer that finance approves when the channel cannot.
+
+Started by the API (after-sale refunds, update-with-start so the caller learns at once whether the
+refund was accepted) and by the order and payment flows (money they cannot keep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.channel_calls import ChannelActivities
+    from activities.refunds import RefundActivities
+    from domain.payments import poll_delays
+    from domain.refunds import (
+        ChannelRefundRequest,
+        ChannelRefundView,
+        ManualApproval,
+        OpenedRefund,
+        RefundAttemptRecord,
+        RefundCompletion,
+        RefundEscalation,
+        RefundInput,
+        RefundNotification,
+        RefundOpened,
+        RefundResult,
+        RefundStatus,
+    )
+    from workflows import policies, stages
+
+T = TypeVar("T")
+# Polls of a refund's result back off to at most this interval; real channels take days.
+MAX_POLL_INTERVAL_SECONDS = 3600
+
+
+def _refused(message: str, type_: str) -> ApplicationError:
+    return ApplicationError(message, type=type_, non_retryable=True)
+
+
+@workflow.defn(name="RefundWorkflow")
+class RefundWorkflow:
+    def __init__(self) -> None:
+        self._opened: OpenedRefund | None = None
+        self._refusal: ApplicationError | None = None
+        self._inbox: list[RefundNotification] = []
+        self._approval: ManualApproval | None = None
+        self._awaiting_approval = False
+        self._attempts = 0
+        self._done: RefundResult | None = None
+
+    @workflow.update(name="opened")
+    async def opened(self) -> RefundOpened:
+        await workflow.wait_condition(lambda: self._opened is not None or self._refusal is not None)
+        if self._refusal is not None:
+            raise self._refusal
+        assert self._opened is not None
+        return RefundOpened(
+            refund_no=self._inp.refund_no,
+            status=self._opened.status,
+            order_no=self._inp.order_no,
+            amount_minor=self._inp.amount_minor,
+        )
+
+    @workflow.signal(name="notification")
+    def notification(self, payload: dict[str, object]) -> None:
+        try:
+            self._inbox.append(RefundNotification.model_validate(payload))
+        except ValueError:
+            workflow.logger.warning("ignoring a notification that is not a refund notification: %s", payload)
+
+    @workflow.update(name="approve_manual")
+    async def approve_manual(self, approval: ManualApproval) -> RefundResult:
+        self._approval = approval
+        await workflow.wait_condition(lambda: self._done is not None)
+        assert self._done is not None
+        return self._done
+
+    @approve_manual.validator
+    def _check_approval(self, approval: ManualApproval) -> None:
+        if not self._awaiting_approval or self._approval is not None:
+            raise _refused("this refund is not waiting for a manual transfer approval", "NOT_AWAITING_APPROVAL")
+        if approval.approver_key_id == self._inp.requested_by_key_id:
+            raise _refused("whoever requested a refund cannot approve its manual transfer", "SAME_PERSON")
+
+    @workflow.run
+    async def run(self, inp: RefundInput) -> RefundResult:
+        self._inp = inp
+        stages.identify("refund", order_no=inp.order_no, amount_minor=inp.amount_minor)
+        stages.enter("OPENING", f"checking what order {inp.order_no} can still refund")
+        try:
+            self._opened = await self._act(RefundActivities.open, inp)
+        except ActivityError as err:
+            cause = err.cause if isinstance(err.cause, ApplicationError) else None
+            self._refusal = _refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            stages.enter("REFUSED", self._refusal.message)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return RefundResult(
+                refund_no=inp.refund_no, status=RefundStatus.FAILED, failure_reason=self._refusal.message
+            )
+        opened = self._opened
+        stages.identify("refund", merchant_id=opened.merchant_id)
+        stages.enter(
+            "PROCESSING",
+            f"refunding {inp.amount_minor} {opened.currency} of order {inp.order_no} through {opened.channel}",
+        )
+        failure = await self._through_channel(
+            opened.channel, workflow.now() + timedelta(seconds=inp.terms.poll_max_seconds)
+        )
+        if failure is None:
+            await self._act(RefundActivities.complete, RefundCompletion(refund_no=inp.refund_no))
+            return self._finish(RefundStatus.SUCCEEDED, f"refunded through {opened.channel}")
+
+        await self._act(RefundActivities.escalate, RefundEscalation(refund_no=inp.refund_no, reason=failure))
+        await self._note("manual", "ESCALATED", failure)
+        waiting = (
+            f"refund {inp.refund_no} of {inp.amount_minor} {opened.currency} for order {inp.order_no} failed "
+            f"at {opened.channel} ({failure}): waiting for finance to approve a manual transfer"
+        )
+        stages.enter("AWAITING_FINANCE_APPROVAL", waiting)
+        self._awaiting_approval = True
+        reminders = 0
+        while not await self._wait(lambda: self._approval is not None, inp.terms.approval_remind_seconds):
+            reminders += 1
+            stages.say(
+                f"{waiting} (reminder {reminders}, waiting since {reminders * inp.terms.approval_remind_seconds}s)"
+            )
+        approval = self._approval
+        assert approval is not None
+        await self._note("manual", "APPROVED", f"approved by {approval.approver}: {approval.note}")
+        await self._act(
+            RefundActivities.complete,
+            RefundCompletion(
+                refund_no=inp.refund_no, manual=True, approved_by=approval.approver, bank=inp.terms.manual_bank
+            ),
+        )
+        result = self._finish(
+            RefundStatus.MANUAL_PAID, f"paid by manual transfer approved by {approval.approver}", failure
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return result
+
+    async def _through_channel(self, channel: str, deadline: datetime) -> str | None:
+        """None when the channel refunded; otherwise why it could not."""
+        inp = self._inp
+        await self._note("channel", "REQUESTED", f"refund requested at {channel}")
+        try:
+            view = await workflow.execute_activity_method(
+                ChannelActivities.create_refund,
+                ChannelRefundRequest(
+                    channel=channel,
+                    refund_no=inp.refund_no,
+                    payment_no=inp.payment_no,
+                    amount_minor=inp.amount_minor,
+                    reason=inp.reason,
+                    notify_url=f"{inp.terms.notify_url}/{channel}",
+                ),
+                start_to_close_timeout=policies.CHANNEL_TIMEOUT,
+                retry_policy=policies.CHANNEL_REFUND,
+                schedule_to_close_timeout=deadline - workflow.now(),
+            )
+        except ActivityError as err:
+            return await self._failed(f"the channel refused the refund: {err.cause or err}")
+        delays = poll_delays(inp.terms.poll_initial_seconds, MAX_POLL_INTERVAL_SECONDS)
+        polls = 0
+        while view.status == "PROCESSING":
+            remaining = (deadline - workflow.now()).total_seconds()
+            if remaining <= 0:
+                return await self._failed(f"no result from {channel} after {inp.terms.poll_max_seconds}s")
+            if await self._wait(lambda: bool(self._inbox), min(delays[min(polls, len(delays) - 1)], remaining)):
+                n = self._inbox.pop(0)
+                if n.out_refund_no == inp.refund_no and n.status in ("SUCCESS", "FAILED"):
+                    view = ChannelRefundView(status=n.status, failure_reason=n.failure_reason)
+                continue
+            polls += 1
+            stages.say(f"waiting for {channel} to refund {inp.refund_no}, {polls} polls so far")
+            try:
+                view = await workflow.execute_activity_method(
+                    ChannelActivities.query_refund,
+                    args=[channel, inp.refund_no],
+                    start_to_close_timeout=policies.CHANNEL_TIMEOUT,
+                    retry_policy=policies.CHANNEL_QUERY,
+                )
+            except ActivityError:
+                continue  # the next poll or the callback will tell
+        if view.status == "SUCCESS":
+            await self._note("channel", "SUCCEEDED", f"refunded by {channel}")
+            return None
+        return await self._failed(view.failure_reason or f"{channel} answered {view.status}")
+
+    async def _failed(self, reason: str) -> str:
+        await self._note("channel", "FAILED", reason)
+        return reason
+
+    def _finish(self, status: RefundStatus, how: str, failure: str | None = None) -> RefundResult:
+        stages.enter(status.value, f"refund {self._inp.refund_no} of order {self._inp.order_no}: {how}")
+        self._done = RefundResult(refund_no=self._inp.refund_no, status=status, failure_reason=failure)
+        return self._done
+
+    async def _note(self, kind: str, status: str, detail: str) -> None:
+        self._attempts += 1
+        await self._act(
+            RefundActivities.record_attempt,
+            RefundAttemptRecord(
+                refund_no=self._inp.refund_no, seq=self._attempts, kind=kind, status=status, detail=detail
+            ),
+        )
+
+    async def _wait(self, condition: Callable[[], bool], seconds: float) -> bool:
+        try:
+            await workflow.wait_condition(condition, timeout=timedelta(seconds=seconds))
+            return True
+        except TimeoutError:
+            return False
+
+    async def _act(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
+        result: T = await workflow.execute_activity_method(
+            activity, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
+        )
+        return result
