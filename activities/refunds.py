@@ -132,6 +132,11 @@ class RefundActivities:
                 .where(Refund.refund_no == e.refund_no, Refund.status == RefundStatus.PROCESSING.value)
                 .values(status=RefundStatus.MANUAL_PENDING.value, failure_reason=e.reason)
             )
+            await session.execute(
+                insert(RefundAttempt)
+                .values(refund_no=e.refund_no, seq=e.seq, kind="manual", status="ESCALATED", detail=e.reason)
+                .on_conflict_do_nothing(index_elements=["refund_no", "seq"])
+            )
 
     @activity.defn(name="refunds.complete")
     async def complete(self, c: RefundCompletion) -> None:

@@ -98,6 +98,7 @@ class RefundCompletion(BaseModel):
 class RefundEscalation(BaseModel):
     refund_no: str
     reason: str
+    seq: int  # of the ESCALATED attempt recorded with it
 
 
 class ChannelRefundRequest(BaseModel):

@@ -116,8 +116,10 @@ class RefundWorkflow:
             await self._act(RefundActivities.complete, RefundCompletion(refund_no=inp.refund_no))
             return self._finish(RefundStatus.SUCCEEDED, f"refunded through {opened.channel}")
 
-        await self._act(RefundActivities.escalate, RefundEscalation(refund_no=inp.refund_no, reason=failure))
-        await self._note("manual", "ESCALATED", failure)
+        self._attempts += 1
+        await self._act(
+            RefundActivities.escalate, RefundEscalation(refund_no=inp.refund_no, reason=failure, seq=self._attempts)
+        )
         waiting = (
             f"refund {inp.refund_no} of {inp.amount_minor} {opened.currency} for order {inp.order_no} failed "
             f"at {opened.channel} ({failure}): waiting for finance to approve a manual transfer"
