@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.deps import SessionDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
+from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
 from api.flows import call_flow
 from api.idempotency import IdempotencyDep
 from api.terms import new_number, order_terms
 from db import orders as repo
 from db.api_keys import Principal
+from db.engine import unit_of_work
 from domain.access import Role
 from domain.orders import (
     CancelRequest,
@@ -25,6 +27,7 @@ from domain.orders import (
     OrderInput,
     TransitionResult,
 )
+from domain.settings import Settings
 from workers.queues import MAIN
 from workflows.order import OrderWorkflow
 
@@ -37,32 +40,13 @@ async def create_order(
     body: CreateOrderRequest,
     _: Service,
     idem: IdempotencyDep,
-    session: SessionDep,
+    factory: SessionFactoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
 ) -> Any:
-    merchant = await repo.merchant(session, body.merchant_id)
-    if merchant is None:
-        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {body.merchant_id} does not exist")
-    if merchant.status != "ACTIVE":
-        raise ApiError(409, "MERCHANT_NOT_ACTIVE", f"merchant {body.merchant_id} is {merchant.status}, not ACTIVE")
-    if merchant.currency != body.currency:
-        raise ApiError(
-            422, "WRONG_CURRENCY", f"merchant {body.merchant_id} takes {merchant.currency}, not {body.currency}"
-        )
-    if body.channel is not None and settings.channel_weights.get(body.channel, 0) <= 0:
-        enabled = ", ".join(c for c, w in settings.channel_weights.items() if w > 0)
-        raise ApiError(422, "UNKNOWN_CHANNEL", f"channel {body.channel!r} is not enabled (enabled: {enabled})")
-    short = await repo.short_stock(session, body.merchant_id, {i.sku_id: i.quantity for i in body.items})
-    if short:
-        raise ApiError(409, "OUT_OF_STOCK", "not enough stock: " + "; ".join(short))
-    commission = CommissionSnapshot(
-        rule_id="default",
-        rate_bps=settings.default_commission_bps,
-        chosen_on={"merchant_id": body.merchant_id, "category": merchant.category},
-    )
-
     async def place() -> OrderCreated:
+        async with unit_of_work(factory) as session:
+            commission = await _admissible(session, body, settings)
         suffix = new_number("")
         inp = OrderInput(
             order_no=f"ORD{suffix}",
@@ -85,6 +69,30 @@ async def create_order(
         return created
 
     return await idem.run(201, place)
+
+
+async def _admissible(session: AsyncSession, body: CreateOrderRequest, settings: Settings) -> CommissionSnapshot:
+    """Refuse what the flow would refuse, before any flow starts; answer the commission rule that applies."""
+    merchant = await repo.merchant(session, body.merchant_id)
+    if merchant is None:
+        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {body.merchant_id} does not exist")
+    if merchant.status != "ACTIVE":
+        raise ApiError(409, "MERCHANT_NOT_ACTIVE", f"merchant {body.merchant_id} is {merchant.status}, not ACTIVE")
+    if merchant.currency != body.currency:
+        raise ApiError(
+            422, "WRONG_CURRENCY", f"merchant {body.merchant_id} takes {merchant.currency}, not {body.currency}"
+        )
+    if body.channel is not None and settings.channel_weights.get(body.channel, 0) <= 0:
+        enabled = ", ".join(c for c, w in settings.channel_weights.items() if w > 0)
+        raise ApiError(422, "UNKNOWN_CHANNEL", f"channel {body.channel!r} is not enabled (enabled: {enabled})")
+    short = await repo.short_stock(session, body.merchant_id, {i.sku_id: i.quantity for i in body.items})
+    if short:
+        raise ApiError(409, "OUT_OF_STOCK", "not enough stock: " + "; ".join(short))
+    return CommissionSnapshot(
+        rule_id="default",
+        rate_bps=settings.default_commission_bps,
+        chosen_on={"merchant_id": body.merchant_id, "category": merchant.category},
+    )
 
 
 async def _decide(temporal: Client, order_no: str, update: str, arg: Any, what: str) -> TransitionResult:

@@ -40,17 +40,17 @@ async def request_refund(
     order_no: str,
     body: RefundRequest,
     idem: IdempotencyDep,
-    session: SessionDep,
+    factory: SessionFactoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     who: Annotated[Principal, Depends(require(Role.SERVICE, Role.FINANCE))],
 ) -> Any:
-    found = await repo.payment_of(session, order_no)
-    if found is None:
-        raise ApiError(404, "ORDER_NOT_FOUND", f"order {order_no} does not exist")
-    payment_no, _ = found
-
     async def open_refund() -> RefundOpened:
+        async with unit_of_work(factory) as session:
+            found = await repo.payment_of(session, order_no)
+        if found is None:
+            raise ApiError(404, "ORDER_NOT_FOUND", f"order {order_no} does not exist")
+        payment_no, _ = found
         inp = RefundInput(
             refund_no=new_number("RF"),
             order_no=order_no,
