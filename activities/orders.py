@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -88,6 +88,8 @@ class OrderActivities:
                     settleable=False,
                     settled=False,
                     promoter_id=req.promoter_id,
+                    promoter_bps=order.commission.promoter_bps,
+                    campaign_id=req.campaign_id,
                     commission_rule_id=order.commission.rule_id,
                     commission_bps=order.commission.rate_bps,
                     commission_snapshot=order.commission.model_dump(),
@@ -233,4 +235,6 @@ class OrderActivities:
     async def mark_settleable(self, order_no: str) -> None:
         async with unit_of_work(self._sessions) as session:
             if await add_event(session, order_no, "settleable", "after-sale window closed"):
-                await session.execute(update(Order).where(Order.order_no == order_no).values(settleable=True))
+                await session.execute(
+                    update(Order).where(Order.order_no == order_no).values(settleable=True, settleable_at=func.now())
+                )

@@ -58,19 +58,29 @@ class PaymentActivities:
 
     @activity.defn(name="payments.capture")
     async def capture(self, c: CaptureRequest) -> Captured:
-        """Mark the payment paid and post PAYMENT_CAPTURED, once per (payment, channel): money that
-        arrived through a second channel is captured too, so the ledger shows it and it can be returned."""
+        """Mark the payment paid and post PAYMENT_CAPTURED (DEPOSIT_PAID for a security deposit), once per
+        (payment, channel): money that arrived through a second channel is captured too, so the ledger
+        shows it and it can be returned."""
         async with unit_of_work(self._sessions) as session:
             payment = await session.get(Payment, c.payment_no, with_for_update=True)
             if payment is None:
                 raise RuntimeError(f"payment {c.payment_no} has no record yet")  # retried: a bug, not a refusal
             first = payment.status != PaymentStatus.SUCCEEDED.value or payment.channel == c.channel
-            posted = await ledger.post(
-                session,
-                rules.payment_captured(
+            if c.purpose == "deposit" and c.merchant_id:
+                # A security deposit is the merchant's money held by the platform, not an order in escrow.
+                posting = rules.deposit_paid(
+                    f"deposit-paid:{c.payment_no}:{c.channel}",
+                    c.payment_no,
+                    c.currency,
+                    c.amount_minor,
+                    c.channel,
+                    c.merchant_id,
+                )
+            else:
+                posting = rules.payment_captured(
                     f"payment-captured:{c.payment_no}:{c.channel}", c.payment_no, c.currency, c.amount_minor, c.channel
-                ),
-            )
+                )
+            posted = await ledger.post(session, posting)
             if payment.status != PaymentStatus.SUCCEEDED.value:
                 payment.status = PaymentStatus.SUCCEEDED.value
                 payment.channel = c.channel

@@ -5,7 +5,7 @@ One transaction each, idempotent on the refund number.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -13,7 +13,7 @@ from temporalio import activity
 from activities.orders import add_event, refuse
 from db import ledger
 from db.engine import unit_of_work
-from db.models import Capture, Order, Refund, RefundAttempt
+from db.models import Capture, Order, Refund, RefundAttempt, SettlementLine, SettlementStatement
 from domain import ledger as rules
 from domain.orders import OrderStatus
 from domain.refunds import (
@@ -26,6 +26,7 @@ from domain.refunds import (
     RefundOrigin,
     RefundStatus,
 )
+from domain.settlement import StatementStatus
 
 AFTER_SALE = (OrderStatus.DELIVERED.value, OrderStatus.COMPLETED.value)
 
@@ -34,6 +35,46 @@ async def _capture(session: AsyncSession, inp: RefundInput) -> Capture | None:
     q = select(Capture).where(Capture.payment_no == inp.payment_no)
     q = q.where(Capture.channel == inp.channel) if inp.channel else q.where(Capture.extra.is_(False))
     return (await session.execute(q.with_for_update())).scalar_one_or_none()
+
+
+async def _clawback(session: AsyncSession, refund: Refund, order: Order) -> rules.Posting:
+    """A settled order's refund comes back from the merchant and the platform in the shares they were
+    settled: commission pro rata to the settlement line, the rest from the merchant's available balance
+    and, where that does not reach, from its clawback account (the merchant then owes the platform)."""
+    line = (
+        await session.execute(
+            select(SettlementLine)
+            .join(
+                SettlementStatement,
+                and_(
+                    SettlementStatement.cycle_id == SettlementLine.cycle_id,
+                    SettlementStatement.merchant_id == SettlementLine.merchant_id,
+                ),
+            )
+            .where(
+                SettlementLine.order_no == order.order_no, SettlementStatement.status == StatementStatus.APPROVED.value
+            )
+        )
+    ).scalar_one()
+    base = line.gross_minor - line.refunded_minor
+    commission_share = min(
+        line.commission_minor, (refund.amount_minor * line.commission_minor * 2 + base) // (2 * base)
+    )
+    merchant_share = refund.amount_minor - commission_share
+    available = await ledger.balance_of(
+        session, rules.merchant_account(order.merchant_id, "available"), refund.currency
+    )
+    from_available = min(merchant_share, max(available, 0))
+    return rules.refund_after_settlement(
+        f"refund:{refund.refund_no}",
+        refund.refund_no,
+        refund.currency,
+        channel=refund.channel,
+        merchant_id=order.merchant_id,
+        from_available=from_available,
+        from_clawback=merchant_share - from_available,
+        commission_share=commission_share,
+    )
 
 
 class RefundActivities:
@@ -68,6 +109,13 @@ class RefundActivities:
                     )
                 if order.settleable:
                     raise refuse(f"the after-sale window of order {inp.order_no} has closed", "AFTER_SALE_CLOSED")
+            if order.settlement_cycle is not None and not order.settled:
+                # Its split is being decided: refunding now would release the same money twice.
+                raise refuse(
+                    f"order {inp.order_no} is in settlement cycle {order.settlement_cycle}; refund it once "
+                    "the statement is decided",
+                    "BEING_SETTLED",
+                )
             held = (
                 await session.execute(
                     select(func.coalesce(func.sum(Refund.amount_minor), 0)).where(
@@ -148,6 +196,10 @@ class RefundActivities:
             done = RefundStatus.MANUAL_PAID if c.manual else RefundStatus.SUCCEEDED
             if refund.status == done.value:
                 return
+            capture = await session.get(Capture, refund.capture_id)
+            assert capture is not None
+            order = await session.get(Order, refund.order_no)
+            assert order is not None
             if c.manual:
                 posting = rules.manual_refund_paid(
                     f"manual-refund:{c.refund_no}",
@@ -156,6 +208,8 @@ class RefundActivities:
                     refund.amount_minor,
                     c.bank or "platform",
                 )
+            elif order.settled and not capture.extra:
+                posting = await _clawback(session, refund, order)
             else:
                 posting = rules.refund_before_settlement(
                     f"refund:{c.refund_no}", c.refund_no, refund.currency, refund.amount_minor, refund.channel
@@ -163,8 +217,6 @@ class RefundActivities:
             refund.ledger_entry_id = (await ledger.post(session, posting)).entry_id
             refund.status = done.value
             refund.approved_by = c.approved_by
-            capture = await session.get(Capture, refund.capture_id)
-            assert capture is not None
             if not capture.extra:  # money that was the order's comes off what the order kept
                 await session.execute(
                     update(Order)

@@ -16,7 +16,16 @@ class Route:
     subject_ref: str
 
 
+# KYC results and e-sign events belong to the merchant's onboarding; they name the merchant as merchant_ref.
+ONBOARDING_PARTIES = ("kyc", "esign")
+
+
 def route_for(party: str, event_type: str, payload: dict[str, Any]) -> Route | None:
+    if party in ONBOARDING_PARTIES:
+        merchant_id, ref = payload.get("merchant_ref"), payload.get("request_no")
+        if not isinstance(merchant_id, str) or not merchant_id or not isinstance(ref, str):
+            return None
+        return Route(workflow_id=f"onboarding-{merchant_id}", signal=NOTIFICATION_SIGNAL, subject_ref=ref)
     kind = event_type.split(".", 1)[0]
     ref_field = {"payment": "out_trade_no", "refund": "out_refund_no"}.get(kind)
     ref = payload.get(ref_field) if ref_field else None

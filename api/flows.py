@@ -19,6 +19,7 @@ STATUS_BY_TYPE = {
     "PAYMENT_UNAVAILABLE": 503,
     "REFUND_EXCEEDS_REFUNDABLE": 422,
     "SAME_PERSON": 403,
+    "ADJUSTMENT_TOO_LARGE": 422,
 }
 
 
@@ -35,5 +36,7 @@ async def call_flow(pending: Awaitable[T], what: str) -> T:
         raise ApiError(409, "REFUSED", f"{what} was refused: {exc}") from None
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, "FLOW_FINISHED", f"{what}: the flow has already finished") from None
+            raise ApiError(
+                409, "FLOW_NOT_RUNNING", f"{what}: no flow is running for it (finished, or not started yet)"
+            ) from None
         raise ApiError(503, "TEMPORAL_UNAVAILABLE", f"{what}: Temporal did not answer ({exc.status.name})") from None

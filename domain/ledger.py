@@ -72,6 +72,11 @@ _CHART: list[tuple[re.Pattern[str], AccountSpec]] = [
         re.compile(r"platform:commission_revenue"),
         AccountSpec(kind=AccountKind.REVENUE, normal_side=Side.CREDIT, may_go_negative=True),
     ),
+    # A clawback beyond the available balance: negative means the merchant owes the platform.
+    (
+        re.compile(rf"merchant:{_SEGMENT}:clawback"),
+        AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=True),
+    ),
     (
         re.compile(rf"merchant:{_SEGMENT}:(available|withdrawing|deposit)"),
         AccountSpec(kind=AccountKind.LIABILITY, normal_side=Side.CREDIT, may_go_negative=False),
@@ -245,10 +250,9 @@ def settlement(
     merchant_id: str,
     merchant_net: int,
     commission: int,
-    promoter_id: str | None = None,
-    promoter_commission: int = 0,
+    promoters: dict[str, int] | None = None,
 ) -> Posting:
-    """Release escrow (gross − refunds) to the merchant's net, platform commission and promoter."""
+    """Release escrow (gross − refunds) to the merchant's net, platform commission and promoters."""
     credits = (
         [Line(account=merchant_account(merchant_id, "available"), side=Side.CREDIT, amount_minor=merchant_net)]
         if merchant_net
@@ -256,11 +260,10 @@ def settlement(
     )
     if commission:
         credits.append(Line(account=COMMISSION, side=Side.CREDIT, amount_minor=commission))
-    if promoter_commission:
-        if promoter_id is None:
-            raise ValueError("promoter commission without a promoter")
-        credits.append(Line(account=promoter_payable(promoter_id), side=Side.CREDIT, amount_minor=promoter_commission))
-    released = merchant_net + commission + promoter_commission
+    for promoter_id, amount in sorted((promoters or {}).items()):
+        if amount:
+            credits.append(Line(account=promoter_payable(promoter_id), side=Side.CREDIT, amount_minor=amount))
+    released = sum(ln.amount_minor for ln in credits)
     return Posting(
         code=TxCode.SETTLEMENT,
         idempotency_key=key,
@@ -271,25 +274,33 @@ def settlement(
 
 
 def refund_after_settlement(
-    key: str, ref: str, currency: str, *, channel: str, merchant_id: str, merchant_share: int, commission_share: int
+    key: str,
+    ref: str,
+    currency: str,
+    *,
+    channel: str,
+    merchant_id: str,
+    from_available: int,
+    from_clawback: int,
+    commission_share: int,
 ) -> Posting:
-    """Claw back the merchant's share and the platform's commission of a refund on a settled order."""
-    debits = (
-        [Line(account=merchant_account(merchant_id, "available"), side=Side.DEBIT, amount_minor=merchant_share)]
-        if merchant_share
-        else []
-    )
-    if commission_share:
-        debits.append(Line(account=COMMISSION, side=Side.DEBIT, amount_minor=commission_share))
+    """Claw back a refund of a settled order: the merchant's share from its available balance and, for
+    what that cannot cover, from its clawback account (a debt the merchant owes), plus the commission."""
+    debits = []
+    for account, amount in (
+        (merchant_account(merchant_id, "available"), from_available),
+        (merchant_account(merchant_id, "clawback"), from_clawback),
+        (COMMISSION, commission_share),
+    ):
+        if amount:
+            debits.append(Line(account=account, side=Side.DEBIT, amount_minor=amount))
+    total = from_available + from_clawback + commission_share
     return Posting(
         code=TxCode.REFUND_AFTER_SETTLEMENT,
         idempotency_key=key,
         reference=ref,
         currency=currency,
-        lines=[
-            *debits,
-            Line(account=channel_clearing(channel), side=Side.CREDIT, amount_minor=merchant_share + commission_share),
-        ],
+        lines=[*debits, Line(account=channel_clearing(channel), side=Side.CREDIT, amount_minor=total)],
     )
 
 

@@ -70,6 +70,7 @@ class CreateOrderRequest(BaseModel):
     currency: str = "CNY"
     channel: str | None = Field(default=None, max_length=20)
     promoter_id: str | None = Field(default=None, min_length=1, max_length=64)
+    campaign_id: str | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _amounts(self) -> CreateOrderRequest:
@@ -99,7 +100,11 @@ class CommissionSnapshot(BaseModel):
 
     rule_id: str
     rate_bps: int
-    chosen_on: dict[str, str] = Field(default_factory=dict)
+    scope: str = "default"
+    floor_minor: int | None = None
+    cap_minor: int | None = None
+    promoter_bps: int = 0
+    chosen_on: dict[str, str | list[str]] = Field(default_factory=dict)
 
 
 # ---- workflow contracts ----------------------------------------------------------------------

@@ -66,6 +66,9 @@ class PaymentInput(BaseModel):
     notify_url: str
     parent_workflow_id: str
     refund_terms: RefundTerms
+    # "order": the capture is held in escrow (PAYMENT_CAPTURED); "deposit": a merchant's security
+    # deposit (DEPOSIT_PAID to merchant:{m}:deposit).
+    purpose: str = "order"
 
 
 class PaymentEventKind(StrEnum):
@@ -153,6 +156,8 @@ class CaptureRequest(BaseModel):
     amount_minor: int
     currency: str
     after_cancel: bool = False
+    purpose: str = "order"
+    merchant_id: str | None = None  # whose deposit, when purpose is "deposit"
 
 
 class Captured(BaseModel):

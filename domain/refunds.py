@@ -23,6 +23,7 @@ class RefundOrigin(StrEnum):
     API = "api"  # after-sale request from the platform app or finance
     ORDER = "order"  # the order flow returning a payment it cannot honour
     PAYMENT = "payment"  # money that arrived twice (a second channel) for one payment
+    FINANCE = "finance"  # finance returning money outside the after-sale window, settled orders included
 
 
 class RefundRequest(BaseModel):

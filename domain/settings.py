@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.crypto import DEV_FIELD_KEY
+
 DAY = 24 * 3600
 
 DEV_PARTY_SECRETS = {
@@ -77,6 +79,9 @@ class Settings(BaseSettings):
     auto_confirm_seconds: int = 7 * DAY
     after_sale_window_seconds: int = 7 * DAY
     default_commission_bps: int = 500
+    """Platform commission when no commission rule applies to an order."""
+    promoter_commission_bps: int = 200
+    """Share of an order's settled amount paid to the promoter it carries (out of the merchant's net)."""
 
     # --- refund ---------------------------------------------------------------------------------
     refund_poll_initial_seconds: int = 10
@@ -89,11 +94,17 @@ class Settings(BaseSettings):
     review_escalate_seconds: int = 3 * DAY
     resubmit_window_seconds: int = 7 * DAY
     contract_sign_window_seconds: int = 7 * DAY
+    kyc_poll_seconds: int = 60
+    """How long to wait for a KYC provider's callback before asking it (and between asks)."""
+    field_encryption_key: str = DEV_FIELD_KEY
+    """Fernet key(s), comma-separated (first encrypts, all decrypt), for identity and bank numbers at rest."""
 
     # --- settlement -----------------------------------------------------------------------------
     settlement_schedule: str = "0 2 * * *"
     settlement_auto_approve_max_minor: int = 1_000_000
     settlement_remind_seconds: int = DAY
+    settlement_page_size: int = 5000
+    """Orders claimed per transaction when a cycle builds its statements."""
 
     # --- withdrawal -----------------------------------------------------------------------------
     withdrawal_min_minor: int = 100

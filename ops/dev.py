@@ -13,6 +13,7 @@ from db.migrate import upgrade
 from domain.settings import Settings
 from ops.dev_keys import ensure_dev_keys
 from ops.embedded import EmbeddedPostgres, EmbeddedTemporal
+from ops.schedules import SETTLEMENT_SCHEDULE_ID, ensure_schedules
 from ops.search_attributes import ensure_registered
 from ops.stack import Services, launch
 from workers.temporal import connect
@@ -29,10 +30,13 @@ async def _prepare(settings: Settings, database_url: str, temporal_address: str,
         await ensure_dev_keys(make_session_factory(engine), keys_file)
     finally:
         await engine.dispose()
+    client = await connect(settings, temporal_address)
     if settings.temporal_address:  # a real cluster: register what the dev server got as flags
-        added = await ensure_registered(await connect(settings, temporal_address))
+        added = await ensure_registered(client)
         if added:
             print(f"registered search attributes: {', '.join(added)}")
+    await ensure_schedules(client, settings)
+    print(f"schedule   {SETTLEMENT_SCHEDULE_ID}: settlement cycle at cron '{settings.settlement_schedule}'")
 
 
 def run(settings: Settings) -> int:

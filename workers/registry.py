@@ -9,17 +9,32 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.channel_calls import ChannelActivities
+from activities.channels.esign import ESignClient
+from activities.channels.kyc import KycClient
 from activities.channels.payment import PaymentChannelClient
 from activities.ledger import LedgerActivities
+from activities.onboarding import OnboardingActivities, VerificationActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.refunds import RefundActivities
+from activities.settlement import SettlementActivities
+from domain.crypto import FieldCipher
 from domain.settings import Settings
+from workflows.onboarding import MerchantOnboardingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.settlement import SettlementWorkflow
+from workflows.statement import StatementWorkflow
 
-WORKFLOWS: list[type] = [OrderWorkflow, PaymentWorkflow, RefundWorkflow]
+WORKFLOWS: list[type] = [
+    OrderWorkflow,
+    PaymentWorkflow,
+    RefundWorkflow,
+    MerchantOnboardingWorkflow,
+    SettlementWorkflow,
+    StatementWorkflow,
+]
 
 
 def activities(
@@ -29,7 +44,15 @@ def activities(
     orders = OrderActivities(sessions)
     payments = PaymentActivities(sessions)
     refunds = RefundActivities(sessions)
+    settlement = SettlementActivities(sessions)
     channels = ChannelActivities(PaymentChannelClient(settings.sandbox_url, settings.party_secrets, http))
+    onboarding = OnboardingActivities(sessions)
+    verification = VerificationActivities(
+        sessions,
+        FieldCipher(settings.field_encryption_key),
+        KycClient(settings.sandbox_url, settings.party_secrets, http),
+        ESignClient(settings.sandbox_url, settings.party_secrets, http),
+    )
     return [
         ledger.post,
         orders.create,
@@ -48,4 +71,19 @@ def activities(
         channels.close_order,
         channels.create_refund,
         channels.query_refund,
+        onboarding.submit,
+        onboarding.transition,
+        verification.submit_check,
+        verification.query_check,
+        verification.create_contract,
+        verification.query_contract,
+        settlement.open_cycle,
+        settlement.build,
+        settlement.verify,
+        settlement.auto_approve,
+        settlement.pending_page,
+        settlement.approve,
+        settlement.reject,
+        settlement.adjust,
+        settlement.close_cycle,
     ]

@@ -284,6 +284,8 @@ class PaymentWorkflow:
                 amount_minor=inp.amount_minor,
                 currency=inp.currency,
                 after_cancel=after_cancel,
+                purpose=inp.purpose,
+                merchant_id=inp.merchant_id,
             ),
             start_to_close_timeout=policies.DB_TIMEOUT,
             retry_policy=policies.DB,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -17,7 +18,9 @@ from api.terms import new_number, order_terms
 from db import orders as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
+from db.settlement import active_rules
 from domain.access import Role
+from domain.commission import OrderFacts, route
 from domain.orders import (
     CancelRequest,
     CommissionSnapshot,
@@ -71,6 +74,37 @@ async def create_order(
     return await idem.run(201, place)
 
 
+async def price_commission(
+    session: AsyncSession, body: CreateOrderRequest, settings: Settings, merchant_category: str
+) -> CommissionSnapshot:
+    """Route the most specific valid commission rule and snapshot it with the facts it was chosen on."""
+    facts = OrderFacts(
+        merchant_id=body.merchant_id,
+        sku_ids=[i.sku_id for i in body.items],
+        category_ids=[merchant_category, *(i.category_id for i in body.items)],
+        campaign_id=body.campaign_id,
+    )
+    rule = route(await active_rules(session), facts, datetime.now(UTC))
+    promoter_bps = settings.promoter_commission_bps if body.promoter_id else 0
+    chosen_on: dict[str, str | list[str]] = {k: v for k, v in facts.model_dump().items() if v}
+    if rule is None:
+        return CommissionSnapshot(
+            rule_id="platform-default",
+            rate_bps=settings.default_commission_bps,
+            promoter_bps=promoter_bps,
+            chosen_on=chosen_on,
+        )
+    return CommissionSnapshot(
+        rule_id=rule.rule_id,
+        rate_bps=rule.rate_bps,
+        scope=rule.scope.value,
+        floor_minor=rule.floor_minor,
+        cap_minor=rule.cap_minor,
+        promoter_bps=promoter_bps,
+        chosen_on=chosen_on,
+    )
+
+
 async def _admissible(session: AsyncSession, body: CreateOrderRequest, settings: Settings) -> CommissionSnapshot:
     """Refuse what the flow would refuse, before any flow starts; answer the commission rule that applies."""
     merchant = await repo.merchant(session, body.merchant_id)
@@ -88,11 +122,7 @@ async def _admissible(session: AsyncSession, body: CreateOrderRequest, settings:
     short = await repo.short_stock(session, body.merchant_id, {i.sku_id: i.quantity for i in body.items})
     if short:
         raise ApiError(409, "OUT_OF_STOCK", "not enough stock: " + "; ".join(short))
-    return CommissionSnapshot(
-        rule_id="default",
-        rate_bps=settings.default_commission_bps,
-        chosen_on={"merchant_id": body.merchant_id, "category": merchant.category},
-    )
+    return await price_commission(session, body, settings, merchant.category)
 
 
 async def _decide(temporal: Client, order_no: str, update: str, arg: Any, what: str) -> TransitionResult:

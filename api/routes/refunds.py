@@ -57,7 +57,7 @@ async def request_refund(
             payment_no=payment_no,
             amount_minor=body.amount_minor,
             reason=body.reason,
-            origin=RefundOrigin.API,
+            origin=RefundOrigin.FINANCE if who.role is Role.FINANCE else RefundOrigin.API,
             requested_by=who.actor,
             requested_by_key_id=who.key_id,
             terms=refund_terms(settings),

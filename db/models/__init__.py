@@ -2,21 +2,37 @@
 
 from db.models.access import ApiKey, AuditEvent, IdempotencyRecord
 from db.models.ledger import JournalEntry, JournalLine, LedgerAccount
+from db.models.merchants import (
+    KycCheckResult,
+    MerchantApplication,
+    MerchantCategory,
+    MerchantEvent,
+    MerchantOnboarding,
+    MerchantReview,
+)
 from db.models.notifications import InboundNotification
 from db.models.orders import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
 from db.models.payments import Payment, PaymentAttempt
 from db.models.refunds import Capture, Refund, RefundAttempt
+from db.models.settlement import CommissionRule, SettlementCycle, SettlementLine, SettlementStatement
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
     "Capture",
+    "CommissionRule",
     "IdempotencyRecord",
     "InboundNotification",
     "JournalEntry",
     "JournalLine",
+    "KycCheckResult",
     "LedgerAccount",
     "Merchant",
+    "MerchantApplication",
+    "MerchantCategory",
+    "MerchantEvent",
+    "MerchantOnboarding",
+    "MerchantReview",
     "Order",
     "OrderEvent",
     "OrderItem",
@@ -25,6 +41,9 @@ __all__ = [
     "Refund",
     "RefundAttempt",
     "ServiceProvider",
+    "SettlementCycle",
+    "SettlementLine",
+    "SettlementStatement",
     "SkuStock",
     "StockReservation",
 ]

@@ -87,7 +87,12 @@ class Order(Base):
     cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     refund_required_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     settleable: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    settleable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     settled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The cycle that has claimed the order (cleared again if its statement is rejected).
+    settlement_cycle: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    promoter_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     promoter_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     commission_rule_id: Mapped[str] = mapped_column(String(64))
     commission_bps: Mapped[int] = mapped_column(Integer)

@@ -1,4 +1,4 @@
-"""The sandbox app: the stand-in outside world (payment channels for now) as one FastAPI service."""
+"""The sandbox app: the stand-in outside world (payment channels, KYC, e-sign) as one FastAPI service."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.settings import get_settings
-from ops.sandbox import admin, channels
+from ops.sandbox import admin, channels, esign, kyc
 from ops.sandbox.context import SandboxContext
 from ops.sandbox.errors import SandboxError
 from ops.sandbox.notifier import Notifier
@@ -36,6 +36,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(db_path)
+        for schema in (kyc.SCHEMA, esign.SCHEMA):
+            kyc.ensure_schema(store, schema)
+        app.state.public_url = public_url
         book = PaymentBook(store, public_url)
         notifier = Notifier(
             store, party_secrets, retry_base_s=retry_base_ms / 1000, before_tick=book.resolve_due_refunds
@@ -72,5 +75,7 @@ def create_app(
 
     # Control routes first: "/_sandbox/..." must never be read as a channel called "_sandbox".
     app.include_router(admin.router)
+    app.include_router(kyc.router)
+    app.include_router(esign.router)
     app.include_router(channels.router)
     return app

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from db import demo, ledger
 from db.api_keys import issue_key
@@ -205,7 +206,12 @@ async def stage_of(temporal: Client, workflow_id: str, expected: str, within: fl
     and returns its current details as the UI shows them."""
 
     async def check() -> str | None:
-        desc = await temporal.get_workflow_handle(workflow_id).describe()
+        try:
+            desc = await temporal.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return None  # not started yet
+            raise
         if desc.typed_search_attributes.get(BO_STAGE) != expected:
             return None
         return await _details(temporal, workflow_id) or " "
@@ -220,3 +226,60 @@ async def _details(temporal: Client, workflow_id: str) -> str:
         "__temporal_workflow_metadata", result_type=WorkflowMetadata
     )
     return str(meta.current_details)
+
+
+# --- merchant onboarding ------------------------------------------------------------------------
+def application_body(**overrides: Any) -> dict[str, Any]:
+    """A merchant application with fresh identity and bank numbers (so a test can look for them)."""
+    digits = "".join(str(uuid.uuid4().int)[:17])
+    body: dict[str, Any] = {
+        "name": "Noodle House",
+        "category": "food",
+        "contact_name": "Li Lei",
+        "contact_phone": "+86 138 0000 0000",
+        "business_licence_no": "91310000MA1FL8XQ3A",
+        "legal_person_name": "Li Lei",
+        "legal_person_id_no": digits + "X",
+        "bank_account_name": "Noodle House Ltd",
+        "bank_account_no": "6222" + str(uuid.uuid4().int)[:15],
+        "bank_name": "ICBC Shanghai",
+    }
+    body.update(overrides)
+    return body
+
+
+async def apply_merchant(shop: Shop, **overrides: Any) -> tuple[str, dict[str, Any]]:
+    body = application_body(**overrides)
+    r = await shop.api.post(
+        "/v1/merchants", json=body, headers={**shop.as_(Role.SERVICE), "Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "SUBMITTED"
+    return str(r.json()["merchant_id"]), body
+
+
+async def onboarding(shop: Shop, merchant_id: str) -> dict[str, Any]:
+    r = await shop.api.get(f"/v1/merchants/{merchant_id}", headers=shop.as_(Role.OPERATOR))
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def onboarding_reaches(shop: Shop, merchant_id: str, status: str, within: float = 20) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        m = await onboarding(shop, merchant_id)
+        ready = m["status"] == status
+        if status == "CONTRACTING":
+            ready = ready and m["contract"] is not None
+        return m if ready else None
+
+    found: dict[str, Any] = await eventually(check, within)
+    return found
+
+
+async def review_merchant(
+    shop: Shop, merchant_id: str, decision: str, key: str, reason: str = "checked the documents"
+) -> httpx.Response:
+    return await shop.api.post(
+        f"/v1/merchants/{merchant_id}/review", json={"decision": decision, "reason": reason}, headers=bearer(key)
+    )

@@ -24,11 +24,10 @@ def test_settlement_releases_exactly_what_it_credits(net, commission, promoter):
         merchant_id="m1",
         merchant_net=net,
         commission=commission,
-        promoter_id="p1",
-        promoter_commission=promoter,
+        promoters={"p1": promoter, "p2": promoter // 2},
     )
     debit, credit = _sums(p)
-    assert debit == credit == net + commission + promoter
+    assert debit == credit == net + commission + promoter + promoter // 2
     assert [ln.account for ln in p.lines if ln.side is Side.DEBIT] == [rules.ESCROW]
 
 
@@ -51,10 +50,14 @@ def test_the_starting_rules_post_to_the_accounts_of_the_design():
 
 def test_clawback_debits_merchant_and_commission_and_credits_the_channel():
     p = rules.refund_after_settlement(
-        "k", "r", "CNY", channel="wechat", merchant_id="m1", merchant_share=90, commission_share=10
+        "k", "r", "CNY", channel="wechat", merchant_id="m1", from_available=60, from_clawback=30, commission_share=10
     )
     assert _sums(p) == (100, 100)
-    assert {ln.account for ln in p.lines if ln.side is Side.DEBIT} == {"merchant:m1:available", rules.COMMISSION}
+    assert {ln.account for ln in p.lines if ln.side is Side.DEBIT} == {
+        "merchant:m1:available",
+        "merchant:m1:clawback",
+        rules.COMMISSION,
+    }
 
 
 def test_content_hash_tells_a_repeat_from_a_different_entry():

@@ -1,0 +1,213 @@
+"""Merchant onboarding: applications, resubmissions, review decisions, reading a merchant; categories.
+
+The clear identity and bank numbers stop here: the application is stored encrypted before the flow is
+started or asked, and the flow hears only the merchant id and the application version.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.exc import IntegrityError
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
+from api.errors import ApiError
+from api.flows import call_flow
+from api.idempotency import IdempotencyDep
+from api.terms import notify_url, refund_terms
+from db import merchants as repo
+from db.api_keys import Principal
+from db.audit import record
+from db.engine import unit_of_work
+from db.models import Merchant, MerchantCategory
+from domain.access import Role
+from domain.crypto import FieldCipher
+from domain.merchants import (
+    Application,
+    Category,
+    MerchantStatus,
+    MerchantView,
+    OnboardingInput,
+    OnboardingTerms,
+    Resubmission,
+    Reviewer,
+    ReviewInput,
+    ReviewRequest,
+)
+from domain.settings import Settings
+from workers.queues import MAIN
+from workflows.onboarding import MerchantOnboardingWorkflow
+
+router = APIRouter(tags=["merchants"])
+Service = Annotated[Principal, Depends(require(Role.SERVICE))]
+# Refusals that are about who decides rather than when: forbidden, not a conflict.
+FORBIDDEN_TYPES = ("NOT_AN_AUDITOR", "SAME_AUDITOR")
+
+
+def onboarding_terms(settings: Settings) -> OnboardingTerms:
+    return OnboardingTerms(
+        review_remind_seconds=settings.review_remind_seconds,
+        review_escalate_seconds=settings.review_escalate_seconds,
+        resubmit_window_seconds=settings.resubmit_window_seconds,
+        contract_sign_window_seconds=settings.contract_sign_window_seconds,
+        kyc_poll_seconds=settings.kyc_poll_seconds,
+        notify_url=notify_url(settings),
+        payment_timeout_seconds=settings.payment_timeout_seconds,
+        payment_poll_initial_seconds=settings.payment_poll_initial_seconds,
+        payment_poll_max_seconds=settings.payment_poll_max_seconds,
+        channel_weights=settings.channel_weights,
+        refund=refund_terms(settings),
+    )
+
+
+async def _check_category(session: SessionDep, body: Application) -> None:
+    category = await session.get(MerchantCategory, body.category)
+    if category is None:
+        raise ApiError(422, "UNKNOWN_CATEGORY", f"category {body.category!r} does not exist")
+    if category.currency != body.currency:
+        raise ApiError(422, "WRONG_CURRENCY", f"category {body.category!r} takes {category.currency}")
+
+
+@router.post("/v1/merchants", status_code=201, response_model=MerchantView, summary="Apply; starts onboarding")
+async def apply(
+    body: Application,
+    who: Service,
+    idem: IdempotencyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+) -> Any:
+    async def start() -> MerchantView:
+        merchant_id = f"m-{secrets.token_hex(6)}"
+        async with unit_of_work(factory) as session:
+            await _check_category(session, body)
+            await repo.store_application(
+                session, merchant_id, 1, body, FieldCipher(settings.field_encryption_key), who.actor
+            )
+        operation = WithStartWorkflowOperation(
+            MerchantOnboardingWorkflow.run,
+            OnboardingInput(merchant_id=merchant_id, terms=onboarding_terms(settings)),
+            id=f"onboarding-{merchant_id}",
+            task_queue=MAIN,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        submitting = temporal.execute_update_with_start_workflow(
+            "submitted", start_workflow_operation=operation, result_type=MerchantView
+        )
+        view: MerchantView = await call_flow(submitting, "submitting the application")
+        return view
+
+    return await idem.run(201, start)
+
+
+async def _merchant(session: SessionDep, merchant_id: str) -> Merchant:
+    merchant = await session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {merchant_id} does not exist")
+    return merchant
+
+
+@router.get("/v1/merchants/{merchant_id}", summary="Status, applications (masked), KYC, reviews, contract, deposit")
+async def get_merchant(
+    merchant_id: str,
+    session: SessionDep,
+    who: Annotated[Principal, Depends(require(Role.SERVICE, Role.AUDITOR, Role.FINANCE, Role.OPERATOR, Role.MERCHANT))],
+) -> dict[str, Any]:
+    ensure_merchant_scope(who, merchant_id)
+    view = await repo.merchant_view(session, merchant_id)
+    if view is None:
+        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {merchant_id} does not exist")
+    return view
+
+
+@router.post("/v1/merchants/{merchant_id}/review", response_model=MerchantView, summary="An auditor decides")
+async def review(
+    merchant_id: str,
+    body: ReviewRequest,
+    factory: SessionFactoryDep,
+    temporal: TemporalDep,
+    who: Annotated[Principal, Depends(require(Role.AUDITOR))],
+) -> MerchantView:
+    async with unit_of_work(factory) as session:
+        await _merchant(session, merchant_id)
+    decision = ReviewInput(
+        decision=body.decision,
+        reason=body.reason,
+        by=Reviewer(actor=who.actor, name=who.name, key_id=who.key_id, role=who.role.value),
+    )
+    handle = temporal.get_workflow_handle(f"onboarding-{merchant_id}")
+    try:
+        view: MerchantView = await call_flow(
+            handle.execute_update("review", decision, result_type=MerchantView),
+            f"{body.decision.value} on merchant {merchant_id}",
+        )
+    except ApiError as err:
+        if err.code in FORBIDDEN_TYPES:
+            raise ApiError(403, err.code, err.detail) from None
+        raise
+    return view
+
+
+@router.post("/v1/merchants/{merchant_id}/resubmit", response_model=MerchantView, summary="Corrected application")
+async def resubmit(
+    merchant_id: str,
+    body: Application,
+    who: Service,
+    idem: IdempotencyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+) -> Any:
+    async def send() -> MerchantView:
+        async with unit_of_work(factory) as session:
+            merchant = await _merchant(session, merchant_id)
+            if merchant.status != MerchantStatus.CHANGES_REQUESTED.value:
+                raise ApiError(409, "NOT_AWAITING_CHANGES", f"merchant {merchant_id} is {merchant.status}")
+            if body.category != merchant.category:
+                raise ApiError(422, "CATEGORY_CHANGED", "a different category is a new application, not a correction")
+            version = await repo.next_version(session, merchant_id)
+        try:
+            async with unit_of_work(factory) as session:
+                cipher = FieldCipher(settings.field_encryption_key)
+                await repo.store_application(session, merchant_id, version, body, cipher, who.actor)
+        except IntegrityError:
+            raise ApiError(409, "CONCURRENT_RESUBMISSION", "another resubmission was just stored") from None
+        handle = temporal.get_workflow_handle(f"onboarding-{merchant_id}")
+        try:
+            view: MerchantView = await call_flow(
+                handle.execute_update("resubmit", Resubmission(version=version), result_type=MerchantView),
+                f"resubmitting merchant {merchant_id}",
+            )
+        except ApiError:
+            async with unit_of_work(factory) as session:
+                await repo.drop_application(session, merchant_id, version)
+            raise
+        return view
+
+    return await idem.run(200, send)
+
+
+@router.get("/v1/merchant-categories", summary="Categories: risk level and security deposit")
+async def list_categories(
+    session: SessionDep,
+    _: Annotated[Principal, Depends(require(Role.SERVICE, Role.AUDITOR, Role.OPERATOR, Role.ADMIN, Role.FINANCE))],
+) -> list[dict[str, Any]]:
+    return await repo.categories(session)
+
+
+@router.put("/v1/merchant-categories/{code}", summary="Create or change a category (applies to new applications)")
+async def put_category(
+    code: str,
+    body: Category,
+    session: SessionDep,
+    who: Annotated[Principal, Depends(require(Role.ADMIN, Role.OPERATOR))],
+) -> dict[str, Any]:
+    if body.code != code:
+        raise ApiError(422, "CODE_MISMATCH", f"body code {body.code!r} differs from the path {code!r}")
+    view = await repo.put_category(session, body)
+    await record(session, who, "merchant_category.put", "merchant_category", code, **body.model_dump(mode="json"))
+    return view

@@ -1,0 +1,221 @@
+"""Settlement runs and statements: finance starts cycles, reads statements, adjusts, approves, rejects."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
+from api.errors import ApiError
+from api.flows import call_flow
+from db import settlement as repo
+from db.api_keys import Principal
+from db.audit import record
+from db.engine import unit_of_work
+from domain.access import Role
+from domain.settings import Settings
+from domain.settlement import (
+    Adjustment,
+    AdjustmentRecord,
+    CycleInput,
+    Decision,
+    SettlementTerms,
+    StatementOutcome,
+    cycle_id_for,
+)
+from workers.queues import MAIN
+from workflows.settlement import SettlementWorkflow
+
+router = APIRouter(tags=["settlement"])
+Finance = Annotated[Principal, Depends(require(Role.FINANCE))]
+Reader = Annotated[Principal, Depends(require(Role.FINANCE, Role.MERCHANT, Role.OPERATOR))]
+
+
+def settlement_terms(settings: Settings) -> SettlementTerms:
+    return SettlementTerms(
+        auto_approve_max_minor=settings.settlement_auto_approve_max_minor,
+        remind_seconds=settings.settlement_remind_seconds,
+        page_size=settings.settlement_page_size,
+    )
+
+
+class RunRequest(BaseModel):
+    cutoff: datetime | None = Field(default=None, description="settle orders settleable by then (default: now)")
+
+
+class Note(BaseModel):
+    note: str = Field(default="", max_length=500)
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/v1/settlement-runs", status_code=202, summary="Run a settlement cycle now (one cycle per cutoff)")
+async def run_cycle(body: RunRequest, who: Finance, settings: SettingsDep, temporal: TemporalDep) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    if body.cutoff is not None and body.cutoff > now + timedelta(seconds=1):
+        raise ApiError(422, "CUTOFF_IN_FUTURE", "a cycle cannot settle orders that are not settleable yet")
+    # Cutoffs are whole seconds (they name the cycle); "now" rounds up so it includes this very moment.
+    cutoff = (
+        body.cutoff.astimezone(UTC).replace(microsecond=0)
+        if body.cutoff
+        else (now + timedelta(seconds=1)).replace(microsecond=0)
+    )
+    cycle_id = cycle_id_for(cutoff)
+    try:
+        await temporal.start_workflow(
+            SettlementWorkflow.run,
+            CycleInput(cutoff=cutoff, triggered_by=who.actor, terms=settlement_terms(settings)),
+            id=f"settlement-{cycle_id}",
+            task_queue=MAIN,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # this cutoff has run (or runs): same cycle
+    return {"cycle_id": cycle_id, "cutoff": cutoff, "workflow_id": f"settlement-{cycle_id}"}
+
+
+@router.get("/v1/settlement-runs/{cycle_id}", summary="A cycle's status and counts")
+async def get_cycle(
+    cycle_id: str, session: SessionDep, _: Annotated[Principal, Depends(require(Role.FINANCE, Role.OPERATOR))]
+) -> dict[str, Any]:
+    found = await repo.cycle(session, cycle_id)
+    if found is None:
+        raise ApiError(404, "CYCLE_NOT_FOUND", f"cycle {cycle_id} has not started")
+    return found
+
+
+@router.get("/v1/settlements", summary="Statements, newest first")
+async def list_statements(
+    session: SessionDep,
+    who: Reader,
+    status: Literal["PENDING_APPROVAL", "APPROVED", "REJECTED"] | None = None,
+    merchant_id: str | None = None,
+    cycle_id: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    if who.role is Role.MERCHANT:
+        merchant_id = who.merchant_id
+    return await repo.statements(session, status=status, merchant_id=merchant_id, cycle_id=cycle_id, limit=limit)
+
+
+@router.get("/v1/settlements/{statement_id}", summary="A statement with its lines (?format=csv for a spreadsheet)")
+async def get_statement(
+    statement_id: int, session: SessionDep, who: Reader, format: Literal["json", "csv"] = "json"
+) -> Any:
+    st = await repo.statement(session, statement_id)
+    if st is None:
+        raise ApiError(404, "STATEMENT_NOT_FOUND", f"statement {statement_id} does not exist")
+    ensure_merchant_scope(who, st.merchant_id)
+    lines = await repo.lines(session, st)
+    if format == "json":
+        return {**repo.statement_view(st), "lines": lines}
+    out = io.StringIO()
+    columns = [
+        "order_no",
+        "gross_minor",
+        "refunded_minor",
+        "commission_minor",
+        "promoter_id",
+        "promoter_minor",
+        "net_minor",
+        "rule_id",
+    ]
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(lines)
+    view = repo.statement_view(st)
+    writer.writerow(
+        {
+            "order_no": "TOTAL",
+            "gross_minor": view["gross_minor"],
+            "refunded_minor": view["refunded_minor"],
+            "commission_minor": view["commission_minor"],
+            "promoter_minor": view["promoter_minor"],
+            "net_minor": view["net_minor"],
+            "rule_id": f"adjustment {view['adjustment_minor']}",
+        }
+    )
+    name = f"statement-{st.id}-{st.merchant_id}-{st.cycle_id}.csv"
+    # A BOM so spreadsheet programs read the file as UTF-8.
+    return Response(
+        "\ufeff" + out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def _statement_flow(
+    factory: SessionFactoryDep, temporal: TemporalDep, statement_id: int
+) -> WorkflowHandle[Any, Any]:
+    async with unit_of_work(factory) as session:
+        if await repo.statement(session, statement_id) is None:
+            raise ApiError(404, "STATEMENT_NOT_FOUND", f"statement {statement_id} does not exist")
+    return temporal.get_workflow_handle(f"statement-{statement_id}")
+
+
+async def _decide(
+    kind: str, statement_id: int, note: str, who: Principal, factory: SessionFactoryDep, temporal: TemporalDep
+) -> StatementOutcome:
+    handle = await _statement_flow(factory, temporal, statement_id)
+    decision = Decision(statement_id=statement_id, by=who.actor, by_key_id=who.key_id, note=note)
+    outcome: StatementOutcome = await call_flow(
+        handle.execute_update("decide", args=[kind, decision], result_type=StatementOutcome),
+        f"{kind} statement {statement_id}",
+    )
+    async with unit_of_work(factory) as session:
+        await record(session, who, f"settlement.{kind}d", "settlement_statement", str(statement_id), note=note)
+    return outcome
+
+
+@router.post("/v1/settlements/{statement_id}/approve", response_model=StatementOutcome)
+async def approve(
+    statement_id: int, body: Note, who: Finance, factory: SessionFactoryDep, temporal: TemporalDep
+) -> StatementOutcome:
+    return await _decide("approve", statement_id, body.note, who, factory, temporal)
+
+
+@router.post("/v1/settlements/{statement_id}/reject", response_model=StatementOutcome)
+async def reject(
+    statement_id: int, body: Reason, who: Finance, factory: SessionFactoryDep, temporal: TemporalDep
+) -> StatementOutcome:
+    return await _decide("reject", statement_id, body.reason, who, factory, temporal)
+
+
+@router.post("/v1/settlements/{statement_id}/adjustments", summary="Move money between commission and merchant net")
+async def adjust(
+    statement_id: int, body: Adjustment, who: Finance, factory: SessionFactoryDep, temporal: TemporalDep
+) -> dict[str, Any]:
+    handle = await _statement_flow(factory, temporal, statement_id)
+    adjustment = AdjustmentRecord(
+        statement_id=statement_id,
+        amount_minor=body.amount_minor,
+        reason=body.reason,
+        by=who.actor,
+        by_key_id=who.key_id,
+    )
+    await call_flow(handle.execute_update("adjust", adjustment), f"adjusting statement {statement_id}")
+    async with unit_of_work(factory) as session:
+        await record(
+            session,
+            who,
+            "settlement.adjusted",
+            "settlement_statement",
+            str(statement_id),
+            amount_minor=body.amount_minor,
+            reason=body.reason,
+        )
+        st = await repo.statement(session, statement_id)
+        assert st is not None
+        return repo.statement_view(st)

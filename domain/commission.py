@@ -1,0 +1,121 @@
+"""Commission rules, their routing at order creation, and the settlement split of an order (pure).
+
+A rule applies to a scope: a product (sku), a merchant, a category, a campaign, or everything
+(default). The most specific valid rule wins: product, then campaign, then merchant, then category,
+then default; within a scope the higher priority, then the later start. The chosen rule is
+snapshotted on the order with the facts it was chosen on, so later rule changes never re-price it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, model_validator
+
+from domain.money import apply_bps
+
+
+class Scope(StrEnum):
+    PRODUCT = "product"
+    CAMPAIGN = "campaign"
+    MERCHANT = "merchant"
+    CATEGORY = "category"
+    DEFAULT = "default"
+
+
+SPECIFICITY = {Scope.PRODUCT: 0, Scope.CAMPAIGN: 1, Scope.MERCHANT: 2, Scope.CATEGORY: 3, Scope.DEFAULT: 4}
+
+
+class RuleSpec(BaseModel):
+    scope: Scope
+    scope_value: str | None = Field(default=None, max_length=64)
+    rate_bps: int = Field(ge=0, le=10_000)
+    floor_minor: int | None = Field(default=None, ge=0)
+    cap_minor: int | None = Field(default=None, ge=0)
+    priority: int = Field(default=0, ge=0, le=1000)
+    valid_from: datetime
+    valid_to: datetime | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RuleSpec:
+        if (self.scope is Scope.DEFAULT) != (self.scope_value is None):
+            raise ValueError("a default rule has no scope_value; every other scope needs one")
+        if self.floor_minor is not None and self.cap_minor is not None and self.floor_minor > self.cap_minor:
+            raise ValueError("floor_minor is above cap_minor")
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
+class Rule(RuleSpec):
+    rule_id: str
+    active: bool = True
+
+    def valid_at(self, at: datetime) -> bool:
+        return self.active and self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
+
+
+class OrderFacts(BaseModel):
+    merchant_id: str
+    sku_ids: list[str]
+    category_ids: list[str]
+    campaign_id: str | None = None
+
+
+def _matches(rule: Rule, facts: OrderFacts) -> bool:
+    match rule.scope:
+        case Scope.PRODUCT:
+            return rule.scope_value in facts.sku_ids
+        case Scope.CAMPAIGN:
+            return rule.scope_value == facts.campaign_id
+        case Scope.MERCHANT:
+            return rule.scope_value == facts.merchant_id
+        case Scope.CATEGORY:
+            return rule.scope_value in facts.category_ids
+    return True
+
+
+def route(rules: list[Rule], facts: OrderFacts, at: datetime) -> Rule | None:
+    candidates = [r for r in rules if r.valid_at(at) and _matches(r, facts)]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda r: (SPECIFICITY[r.scope], -r.priority, -r.valid_from.timestamp(), r.rule_id))
+
+
+class Split(BaseModel):
+    """How the money an order leaves in escrow is released: it always adds up to `base_minor`."""
+
+    base_minor: int  # gross − refunds
+    commission_minor: int
+    promoter_minor: int
+    merchant_net_minor: int
+
+
+def split(
+    gross_minor: int,
+    refunded_minor: int,
+    *,
+    rate_bps: int,
+    floor_minor: int | None,
+    cap_minor: int | None,
+    promoter_bps: int,
+) -> Split:
+    """Commission rounded half-up once per statement line, clamped to the rule's floor and cap and never
+    above what is left; the promoter's share next; the merchant gets exactly the rest."""
+    base = gross_minor - refunded_minor
+    if base < 0:
+        raise ValueError("refunds exceed the gross amount")
+    commission = apply_bps(base, rate_bps)
+    if floor_minor is not None:
+        commission = max(commission, floor_minor)
+    if cap_minor is not None:
+        commission = min(commission, cap_minor)
+    commission = min(commission, base)
+    promoter = min(apply_bps(base, promoter_bps), base - commission)
+    return Split(
+        base_minor=base,
+        commission_minor=commission,
+        promoter_minor=promoter,
+        merchant_net_minor=base - commission - promoter,
+    )

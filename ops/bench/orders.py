@@ -1,0 +1,233 @@
+"""`python -m ops bench orders`: happy-path order lifecycles per second through the whole stack, and
+the same count of bare Temporal workflows of the same shape, on servers this command starts and stops.
+
+The shape (activities, signals, updates, fired timers) is counted from the recorded histories of a
+warm-up order, so the baseline follows the flows as they change instead of a number kept by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from db.api_keys import issue_key
+from db.demo import create_active_merchant, seed_providers
+from db.engine import make_engine, make_session_factory, unit_of_work
+from db.migrate import upgrade
+from domain.access import Role
+from domain.settings import Settings
+from ops.bench.baseline import BareRun, run_bare
+from ops.bench.common import Shape, percentile, run_pool
+from ops.bench.lifecycle import Lifecycle, Merchant, Shopper
+from ops.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port
+from ops.stack import Services, launch
+from workers.temporal import connect
+
+# Waits the benchmark must sit through are as short as the settings allow; deadlines stay long so
+# that nothing times out under load and every lifecycle is the happy path.
+BENCH_ENV = {
+    "BACKOFFICE_AFTER_SALE_WINDOW_SECONDS": "1",
+    "BACKOFFICE_PAYMENT_POLL_INITIAL_SECONDS": "1",
+    "BACKOFFICE_PAYMENT_POLL_MAX_SECONDS": "2",
+    "SANDBOX_RETRY_BASE_MS": "200",
+    "BACKOFFICE_PAYMENT_TIMEOUT_SECONDS": "300",
+    "BACKOFFICE_MERCHANT_ACCEPT_TIMEOUT_SECONDS": "300",
+    "BACKOFFICE_DISPATCH_ACCEPT_TIMEOUT_SECONDS": "60",
+    "BACKOFFICE_AUTO_CONFIRM_SECONDS": "300",
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    count: int
+    concurrency: int
+    shape: Shape
+    warm_up: Lifecycle
+    lifecycles: list[Lifecycle]
+    orders_wall_s: float
+    bare: BareRun
+
+    @property
+    def orders_per_s(self) -> float:
+        return len(self.lifecycles) / self.orders_wall_s
+
+    def summary(self) -> dict[str, object]:
+        creates = [lc.create_ms for lc in self.lifecycles]
+        return {
+            "orders_per_s": round(self.orders_per_s, 2),
+            "bare_per_s": round(self.bare.per_second, 2),
+            "ratio_vs_bare": round(self.orders_per_s / self.bare.per_second, 3),
+            "create_p50_ms": round(percentile(creates, 50), 1),
+            "create_p99_ms": round(percentile(creates, 99), 1),
+            "count": self.count,
+            "concurrency": self.concurrency,
+            "activities_per_order": self.shape.activities,
+            "signals_per_order": self.shape.signals,
+            "updates_per_order": self.shape.updates,
+            "timer_seconds_per_order": self.shape.timer_seconds,
+            "lifecycle_p50_s": round(percentile([lc.total_s for lc in self.lifecycles], 50), 3),
+            "lifecycle_p99_s": round(percentile([lc.total_s for lc in self.lifecycles], 99), 3),
+            "bare_lifecycle_p50_s": round(percentile(self.bare.latencies, 50), 3),
+            "bare_lifecycle_p99_s": round(percentile(self.bare.latencies, 99), 3),
+            "step_p50_ms": self.step_p50_ms(),
+        }
+
+    def step_p50_ms(self) -> dict[str, float]:
+        return {
+            step: round(percentile([lc.steps[step] for lc in self.lifecycles], 50) * 1000, 1)
+            for step in self.warm_up.steps
+        }
+
+
+def run(count: int, concurrency: int) -> int:
+    if count < 1 or concurrency < 1:
+        print("--count and --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    root = Path(tempfile.mkdtemp(prefix="bench-orders-"))
+    logs = root / "logs"
+    logs.mkdir()
+    postgres = EmbeddedPostgres(root / "postgres", free_port(), durable=False)
+    temporal = EmbeddedTemporal(free_port(), ui_port=None, db_file=None, log_file=logs / "temporal.log")
+    services: Services | None = None
+    succeeded = False
+    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _say(f"starting PostgreSQL, Temporal and the stack (data and logs under {root})")
+        database_url = postgres.start()
+        upgrade(database_url)
+        address = temporal.start()
+        services = launch(
+            database_url,
+            address,
+            logs,
+            api_port=free_port(),
+            sandbox_port=free_port(),
+            extra_env={**BENCH_ENV, "BACKOFFICE_DATA_DIR": str(root / "data")},
+        )
+        report = asyncio.run(_bench(database_url, address, services, count, concurrency))
+        _print(report)
+        succeeded = True
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # any failure: say what, then point at the logs that explain it
+        errors = exc.exceptions if isinstance(exc, ExceptionGroup) else [exc]
+        for error in errors[:3]:
+            traceback.print_exception(error, file=sys.stderr)
+        print(f"bench failed: {errors[0]}", file=sys.stderr)
+        return 1
+    finally:
+        # Every server we started goes, whatever happened; the data stays only if it can explain a failure.
+        signal.signal(signal.SIGTERM, previous_sigterm)  # a second `kill` then ends us without waiting
+        if services is not None:
+            services.stop_all()
+        temporal.stop()
+        postgres.stop()
+        if succeeded:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"logs kept in {logs} (PostgreSQL's in {postgres.log})", file=sys.stderr)
+
+
+async def _bench(database_url: str, address: str, services: Services, count: int, concurrency: int) -> Report:
+    client = await connect(Settings(), address)
+    service_key, merchants = await _seed(database_url, merchants=min(concurrency, count), providers=concurrency + 5)
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    async with (
+        httpx.AsyncClient(base_url=services.api_url, timeout=60, limits=limits) as api,
+        httpx.AsyncClient(timeout=60, limits=limits) as outside,
+    ):
+        shopper = Shopper(api, outside, client, service_key, merchants)
+        _say("warm-up order, whose histories give the shape of a lifecycle")
+        warm_up = await shopper.lifecycle(-1)
+        shape = await _shape_of(client, warm_up)
+        _say(
+            f"one order = {shape.activities} activities, {shape.signals} signals, {shape.updates} updates, "
+            f"{shape.child_workflows} child workflow(s), {shape.timer_seconds:g}s of fired timers"
+        )
+        _say(f"{count} order lifecycles, {concurrency} at a time")
+        lifecycles, wall = await run_pool(count, concurrency, shopper.lifecycle)
+    _say(f"{count} bare lifecycles of the same shape, {concurrency} at a time, worker in this process")
+    bare = await run_bare(client, shape, count, concurrency)
+    return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare)
+
+
+async def _seed(database_url: str, *, merchants: int, providers: int) -> tuple[str, list[Merchant]]:
+    """A service key, ACTIVE merchants with their keys, and providers enough that dispatch never starves.
+
+    Orders are spread over several merchants because every capture posts to the merchant's balance
+    rows: one merchant would measure lock waits on a single row rather than the flow."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with unit_of_work(make_session_factory(engine)) as session:
+            _, service_key = await issue_key(session, role=Role.SERVICE, name="bench-service")
+            made: list[Merchant] = []
+            for i in range(merchants):
+                merchant_id = await create_active_merchant(session, name=f"Bench merchant {i + 1}", category="home")
+                _, key = await issue_key(session, role=Role.MERCHANT, name=merchant_id, merchant_id=merchant_id)
+                made.append(Merchant(merchant_id, key))
+            await seed_providers(session, providers, prefix="bench-prov")
+    finally:
+        await engine.dispose()
+    return service_key, made
+
+
+async def _shape_of(client: Client, lifecycle: Lifecycle) -> Shape:
+    kinds: Counter[int] = Counter()
+    timer_seconds = 0.0
+    for workflow_id in (f"order-{lifecycle.order_no}", f"payment-{lifecycle.payment_no}"):
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        started = {e.event_id: e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED}
+        for event in history.events:
+            kinds[event.event_type] += 1
+            if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+                timer = started[event.timer_fired_event_attributes.started_event_id]
+                timeout = timer.timer_started_event_attributes.start_to_fire_timeout
+                timer_seconds += timeout.ToTimedelta().total_seconds()
+    return Shape(
+        activities=kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED],
+        signals=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED],
+        updates=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED],
+        timer_seconds=timer_seconds,
+        child_workflows=kinds[EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED],
+    )
+
+
+def _print(report: Report) -> None:
+    s = report.summary()
+    print()
+    took = f"{report.count} in {report.orders_wall_s:.1f}s, {report.concurrency} at a time"
+    print(f"orders:   {s['orders_per_s']}/s  ({took})")
+    print(f"          lifecycle p50 {s['lifecycle_p50_s']}s, p99 {s['lifecycle_p99_s']}s")
+    print(f"          POST /v1/orders p50 {s['create_p50_ms']} ms, p99 {s['create_p99_ms']} ms")
+    print(f"bare:     {s['bare_per_s']}/s  ({report.bare.completed} in {report.bare.wall_seconds:.1f}s)")
+    print(f"          lifecycle p50 {s['bare_lifecycle_p50_s']}s, p99 {s['bare_lifecycle_p99_s']}s")
+    print(f"ratio:    {s['ratio_vs_bare']} of bare Temporal")
+    # Alone (the warm-up) against loaded: a step that only grows under load is queueing for something.
+    print("steps:    p50 ms under load (the warm-up order alone)")
+    for step, loaded in report.step_p50_ms().items():
+        print(f"          {step:<18} {loaded:>8.1f}  ({report.warm_up.steps[step] * 1000:.1f})")
+    print(json.dumps(s), flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # The servers run in sessions of their own, so nothing stops them but us: a `kill` (or a process
+    # manager stopping the benchmark) must unwind through the cleanup just as Ctrl-C does.
+    raise KeyboardInterrupt
+
+
+def _say(message: str) -> None:
+    print(f"bench: {message}", flush=True)

@@ -1,0 +1,311 @@
+"""Settlement: commission routing, cycles, auto-approval, finance decisions, clawback, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from db import demo
+from db.api_keys import issue_key
+from db.engine import unit_of_work
+from db.models import JournalEntry, Order, SettlementLine
+from domain.access import Role
+from domain.ledger import COMMISSION, merchant_account, promoter_payable
+from tests.support.sandbox_receiver import eventually
+from tests.support.shop import bearer, stage_of
+
+BIG = 600_000  # two of these are over the auto-approval threshold (1,000,000)
+
+
+async def run_cycle(shop, cutoff: datetime | None = None) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    if cutoff is None:
+        # A cutoff is a whole second and names its cycle: a run within the same second as the previous one
+        # would be that cycle again (by design), so a test that wants a new cycle waits for the next second.
+        await asyncio.sleep(1.05)
+    body = {"cutoff": cutoff.isoformat()} if cutoff else {}
+    r = await shop.api.post("/v1/settlement-runs", json=body, headers=shop.as_(Role.FINANCE))
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+async def cycle_reaches(shop, cycle_id: str, status: str, within: float = 30) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    async def check() -> dict | None:  # type: ignore[type-arg]
+        r = await shop.api.get(f"/v1/settlement-runs/{cycle_id}", headers=shop.as_(Role.FINANCE))
+        return r.json() if r.status_code == 200 and r.json()["status"] == status else None
+
+    result: dict = await eventually(check, within)  # type: ignore[type-arg]
+    return result
+
+
+async def statements_of(shop, merchant_id: str) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+    r = await shop.api.get("/v1/settlements", params={"merchant_id": merchant_id}, headers=shop.as_(Role.FINANCE))
+    assert r.status_code == 200, r.text
+    body: list[dict] = r.json()  # type: ignore[type-arg]
+    return body
+
+
+async def seeded(shop, count: int, amount: int, **kw) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]
+    merchant_id = await shop.merchant()
+    async with unit_of_work(shop.sessions) as session:
+        orders = await demo.seed_settleable_orders(session, merchant_id, count, amount_minor=amount, **kw)
+    return merchant_id, orders
+
+
+async def settlement_entries(shop) -> int:  # type: ignore[no-untyped-def]
+    async with unit_of_work(shop.sessions) as session:
+        q = select(func.count()).select_from(JournalEntry).where(JournalEntry.tx_code == "SETTLEMENT")
+        return int((await session.execute(q)).scalar_one())
+
+
+async def test_the_most_specific_valid_rule_is_snapshotted_on_the_order(shop):
+    merchant_id = await shop.merchant()
+    now = datetime.now(UTC)
+    finance = {**shop.as_(Role.FINANCE)}
+    rules = [
+        {"scope": "merchant", "scope_value": merchant_id, "rate_bps": 300, "valid_from": now.isoformat()},
+        {
+            "scope": "product",
+            "scope_value": "sku-clean-2h",
+            "rate_bps": 150,
+            "priority": 1,
+            "valid_from": (now - timedelta(days=1)).isoformat(),
+            "valid_to": (now + timedelta(days=1)).isoformat(),
+        },
+        {
+            "scope": "product",
+            "scope_value": "sku-clean-2h",
+            "rate_bps": 100,
+            "priority": 5,
+            "valid_from": (now + timedelta(days=1)).isoformat(),
+        },  # not valid yet
+    ]
+    ids = []
+    for body in rules:
+        r = await shop.api.post(
+            "/v1/commission-rules", json=body, headers={**finance, "Idempotency-Key": uuid.uuid4().hex}
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["rule_id"])
+    bad = await shop.api.post(
+        "/v1/commission-rules",
+        json={"scope": "default", "scope_value": "x", "rate_bps": 1, "valid_from": now.isoformat()},
+        headers={**finance, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert bad.status_code == 422
+    placed = await shop.placed(merchant_id)
+    snap = (await shop.order(placed["order_no"]))["commission"]
+    assert (snap["rule_id"], snap["rate_bps"], snap["scope"]) == (ids[1], 150, "product")
+    assert snap["chosen_on"]["merchant_id"] == merchant_id
+    # disabling the product rule: the next order falls back to the merchant rule; the first keeps its snapshot
+    assert (await shop.api.post(f"/v1/commission-rules/{ids[1]}/disable", headers=finance)).status_code == 200
+    second = await shop.placed(merchant_id)
+    assert (await shop.order(second["order_no"]))["commission"]["rule_id"] == ids[0]
+    assert (await shop.order(placed["order_no"]))["commission"]["rule_id"] == ids[1]
+
+
+async def test_a_small_cycle_auto_approves_and_posts_the_split_exactly_once(shop, temporal):
+    merchant_id, orders = await seeded(shop, 7, 10_001, commission_bps=333, promoter_id="prom-1", promoter_bps=200)
+    before = await shop.balance(promoter_payable("prom-1"))
+    cycle = await run_cycle(shop)
+    done = await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    assert done["orders"] >= 7
+    [st] = await statements_of(shop, merchant_id)
+    # per order: base 10001, commission 3.33% = 333.03 → 333, promoter 2% = 200.02 → 200, net 9468
+    assert (st["status"], st["approved_by"], st["order_count"]) == ("APPROVED", "auto", 7)
+    assert (st["commission_minor"], st["promoter_minor"], st["net_minor"]) == (7 * 333, 7 * 200, 7 * 9468)
+    assert await shop.balance(merchant_account(merchant_id, "available")) == 7 * 9468
+    assert await shop.balance(promoter_payable("prom-1")) - before == 7 * 200
+    async with unit_of_work(shop.sessions) as session:
+        settled = (
+            await session.execute(
+                select(func.count()).select_from(Order).where(Order.order_no.in_(orders), Order.settled.is_(True))
+            )
+        ).scalar_one()
+    assert settled == 7
+    # the same cutoff again: the same cycle, nothing settled twice
+    entries = await settlement_entries(shop)
+    again = await run_cycle(shop, datetime.fromisoformat(cycle["cutoff"]))
+    assert again["cycle_id"] == cycle["cycle_id"]
+    assert await settlement_entries(shop) == entries
+    r = await shop.api.get(f"/v1/settlements/{st['id']}", params={"format": "csv"}, headers=shop.as_(Role.FINANCE))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert len(rows) == 8 and rows[-1]["order_no"] == "TOTAL" and int(rows[-1]["net_minor"]) == 7 * 9468
+
+
+async def test_a_cycle_with_nothing_to_settle_closes_empty(shop):
+    cycle = await run_cycle(shop, datetime(2020, 1, 1, tzinfo=UTC))
+    done = await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    assert (done["orders"], done["statements"]) == (0, 0)
+    future = await shop.api.post(
+        "/v1/settlement-runs", json={"cutoff": "2999-01-01T00:00:00Z"}, headers=shop.as_(Role.FINANCE)
+    )
+    assert future.status_code == 422
+    assert (await shop.api.post("/v1/settlement-runs", json={}, headers=shop.as_(Role.SERVICE))).status_code == 403
+
+
+async def test_big_statements_wait_for_finance_and_the_adjuster_cannot_approve(shop, temporal):
+    async with unit_of_work(shop.sessions) as session:
+        _, alice = await issue_key(session, role=Role.FINANCE, name="alice")
+        _, bob = await issue_key(session, role=Role.FINANCE, name="bob")
+    merchant_id, _ = await seeded(shop, 2, BIG, commission_bps=500)
+    cycle = await run_cycle(shop)
+
+    async def pending() -> dict | None:  # type: ignore[type-arg]
+        sts = await statements_of(shop, merchant_id)
+        return sts[0] if sts and sts[0]["status"] == "PENDING_APPROVAL" else None
+
+    try:
+        st = await eventually(pending, 30)
+    except AssertionError:
+        r = await shop.api.get(f"/v1/settlement-runs/{cycle['cycle_id']}", headers=shop.as_(Role.FINANCE))
+        raise AssertionError((cycle, r.text, await statements_of(shop, merchant_id))) from None
+    details = await stage_of(temporal, f"statement-{st['id']}", "AWAITING_FINANCE_APPROVAL")
+    assert merchant_id in details and str(st["net_minor"]) in details and "since" in details
+    await eventually(lambda: _reminded(temporal, st["id"]), 10)
+
+    adj = await shop.api.post(
+        f"/v1/settlements/{st['id']}/adjustments",
+        json={"amount_minor": 100, "reason": "goodwill"},
+        headers=bearer(alice),
+    )
+    assert adj.status_code == 200, adj.text
+    assert adj.json()["net_minor"] == st["net_minor"] + 100
+    too_big = await shop.api.post(
+        f"/v1/settlements/{st['id']}/adjustments", json={"amount_minor": 10**9, "reason": "x"}, headers=bearer(bob)
+    )
+    assert too_big.status_code == 422
+    own = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={}, headers=bearer(alice))
+    assert own.status_code == 403 and "adjusted" in own.json()["detail"]
+    ok = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={"note": "checked"}, headers=bearer(bob))
+    assert ok.status_code == 200 and ok.json()["status"] == "APPROVED", ok.text
+    assert await shop.balance(merchant_account(merchant_id, "available")) == st["net_minor"] + 100
+    again = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={}, headers=bearer(bob))
+    assert again.status_code == 409
+    await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+
+
+async def _reminded(temporal, statement_id: int) -> bool:  # type: ignore[no-untyped-def]
+    return "reminder" in await stage_of(temporal, f"statement-{statement_id}", "AWAITING_FINANCE_APPROVAL")
+
+
+async def test_a_rejected_statement_returns_its_orders_to_the_next_cycle(shop, temporal):
+    merchant_id, orders = await seeded(shop, 2, BIG)
+    cycle = await run_cycle(shop)
+
+    async def pending() -> dict | None:  # type: ignore[type-arg]
+        sts = await statements_of(shop, merchant_id)
+        return sts[0] if sts and sts[0]["status"] == "PENDING_APPROVAL" else None
+
+    st = await eventually(pending, 30)
+    await stage_of(temporal, f"statement-{st['id']}", "AWAITING_FINANCE_APPROVAL")
+    r = await shop.api.post(
+        f"/v1/settlements/{st['id']}/reject", json={"reason": "disputed volume"}, headers=shop.as_(Role.FINANCE)
+    )
+    assert r.status_code == 200 and r.json()["status"] == "REJECTED"
+    await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    assert await shop.balance(merchant_account(merchant_id, "available")) == 0
+    async with unit_of_work(shop.sessions) as session:
+        queued = (
+            await session.execute(
+                select(func.count())
+                .select_from(Order)
+                .where(Order.order_no.in_(orders), Order.settlement_cycle.is_(None), Order.settled.is_(False))
+            )
+        ).scalar_one()
+    assert queued == 2
+    nxt = await run_cycle(shop)
+    try:
+        st2 = await eventually(lambda: _newer_pending(shop, merchant_id, st["id"]), 30)
+    except AssertionError:
+        r = await shop.api.get(f"/v1/settlement-runs/{nxt['cycle_id']}", headers=shop.as_(Role.FINANCE))
+        raise AssertionError((nxt, r.text, await statements_of(shop, merchant_id))) from None
+    assert st2["cycle_id"] == nxt["cycle_id"] and st2["order_count"] == 2
+    await stage_of(temporal, f"statement-{st2['id']}", "AWAITING_FINANCE_APPROVAL")
+    await shop.api.post(f"/v1/settlements/{st2['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
+    await cycle_reaches(shop, nxt["cycle_id"], "CLOSED")
+
+
+async def _newer_pending(shop, merchant_id: str, old_id: int) -> dict | None:  # type: ignore[no-untyped-def,type-arg]
+    sts = [s for s in await statements_of(shop, merchant_id) if s["id"] != old_id and s["status"] == "PENDING_APPROVAL"]
+    return sts[0] if sts else None
+
+
+async def settled_real_order(shop) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """An order lived end to end (paid through the channel), then settled by a cycle."""
+    merchant_id = await shop.merchant()
+    placed = await shop.placed(merchant_id)
+    await shop.pay(placed["payment"]["pay_url"])
+    order = await shop.reaches(placed["order_no"], "AWAITING_MERCHANT")
+    assert (await shop.accept(order)).status_code == 200
+    provider = await shop.offered_provider(order["order_no"])
+    for event in ("provider_accepted", "delivered"):
+        assert (await shop.fulfil(order["order_no"], event, provider)).status_code == 200
+    assert (
+        await shop.api.post(f"/v1/orders/{order['order_no']}/confirm", headers=shop.as_(Role.SERVICE))
+    ).status_code == 200
+    await shop.reaches(order["order_no"], "COMPLETED", within=20, settleable=True)
+    cycle = await run_cycle(shop)
+    await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    return await shop.reaches(order["order_no"], "COMPLETED", settled=True)
+
+
+async def test_a_refund_after_settlement_claws_back_merchant_net_and_commission(shop):
+    order = await settled_real_order(shop)
+    merchant_id, paid = order["merchant_id"], order["paid_minor"]  # 9000, commission 5% = 450, net 8550
+    available = merchant_account(merchant_id, "available")
+    assert await shop.balance(available) == 8550
+    commission = await shop.balance(COMMISSION)
+    late = await shop.request_refund(order["order_no"], 1000)  # the app's after-sale window has closed
+    assert late.status_code == 409 and "window" in late.json()["detail"]
+    first = await shop.request_refund(order["order_no"], 1000, role=Role.FINANCE, reason="dispute settled")
+    assert first.status_code == 202, first.text
+    await eventually(lambda: _refund_done(shop, first.json()["refund_no"]), 20)
+    assert await shop.ledger_entries(first.json()["refund_no"], "REFUND_AFTER_SETTLEMENT") == 1
+    assert await shop.balance(available) == 8550 - 950  # 1000 less its 5% commission share
+    assert await shop.balance(COMMISSION) == commission - 50
+    # The merchant has since moved most of its balance out (frozen for a withdrawal): a further
+    # refund takes what is left and the rest becomes a debt on its clawback account.
+    async with unit_of_work(shop.sessions) as session:
+        from db.ledger import post
+        from domain.ledger import withdrawal_requested
+
+        await post(session, withdrawal_requested(f"wd-{uuid.uuid4().hex}", "wd", "CNY", 7000, merchant_id))
+    rest = await shop.request_refund(order["order_no"], paid - 1000, role=Role.FINANCE, reason="full refund")
+    assert rest.status_code == 202, rest.text
+    await eventually(lambda: _refund_done(shop, rest.json()["refund_no"]), 20)
+    # 8000 refunded: commission share 400, merchant share 7600 of which 600 was available
+    assert await shop.balance(available) == 0
+    assert await shop.balance(merchant_account(merchant_id, "clawback")) == -7000
+    assert (await shop.order(order["order_no"]))["refunded_minor"] == paid
+
+
+async def _refund_done(shop, refund_no: str) -> bool:  # type: ignore[no-untyped-def]
+    return (await shop.refund(refund_no))["status"] == "SUCCEEDED"
+
+
+async def test_a_worker_killed_mid_cycle_posts_every_statement_exactly_once(shop):
+    merchant_id, orders = await seeded(shop, 3000, 100)  # net 285,000: auto-approved
+    escrow_entries = await settlement_entries(shop)
+    cycle = await run_cycle(shop)
+    for pause in (0.3, 0.6):
+        await asyncio.sleep(pause)
+        shop.services.restart_worker(kill=True)
+    done = await cycle_reaches(shop, cycle["cycle_id"], "CLOSED", within=90)
+    assert done["orders"] >= 3000
+    [st] = await statements_of(shop, merchant_id)
+    assert (st["status"], st["order_count"], st["net_minor"]) == ("APPROVED", 3000, 3000 * 95)
+    assert await settlement_entries(shop) - escrow_entries == done["statements"]
+    assert await shop.balance(merchant_account(merchant_id, "available")) == 3000 * 95
+    async with unit_of_work(shop.sessions) as session:
+        lines = (
+            await session.execute(
+                select(func.count()).select_from(SettlementLine).where(SettlementLine.order_no.in_(orders))
+            )
+        ).scalar_one()
+    assert lines == 3000

@@ -1,0 +1,305 @@
+"""MerchantOnboardingWorkflow (`onboarding-{merchant_id}`): from application to ACTIVE, REJECTED or EXPIRED.
+
+The API stores each application version (numbers encrypted) before it talks to this flow, so the
+flow's input, updates and history carry the merchant id and version numbers only. KYC checks are
+retried through provider outages; review decisions are Updates whose validators refuse a decision
+in the wrong stage, by a non-auditor, or by the first auditor at the second review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.onboarding import OnboardingActivities, VerificationActivities
+    from domain.merchants import (
+        FINAL,
+        KYC_CHECKS,
+        REVIEW_STAGES,
+        KycRequest,
+        KycResult,
+        MerchantStatus,
+        MerchantView,
+        OnboardingInput,
+        OnboardingNotification,
+        OnboardingResult,
+        OnboardingTransition,
+        Resubmission,
+        ReviewDecision,
+        Reviewer,
+        ReviewInput,
+        ReviewRecord,
+        RiskLevel,
+        Terms,
+    )
+    from domain.payments import PaymentEvent, PaymentEventKind
+    from workflows import policies, stages
+    from workflows.onboarding_steps import PARTY, ContractAndDeposit
+
+T = TypeVar("T")
+S = MerchantStatus
+DONE = ("PASS", "MISMATCH")
+
+
+def _refused(message: str, type_: str) -> ApplicationError:
+    return ApplicationError(message, type=type_, non_retryable=True)
+
+
+@workflow.defn(name="MerchantOnboardingWorkflow")
+class MerchantOnboardingWorkflow(ContractAndDeposit):
+    def __init__(self) -> None:
+        # _status is where the flow has decided to be (validators judge by it); _recorded is what the
+        # database already shows (update answers wait for it).
+        self._status: MerchantStatus | None = None
+        self._recorded: MerchantStatus | None = None
+        self._refusal: ApplicationError | None = None
+        self._version = 1
+        self._verified_version = 0
+        self._decision: ReviewInput | None = None
+        self._decided = 0
+        self._reviews = 0
+        self._first_reviewer: Reviewer | None = None
+        self._resubmission: int | None = None
+        self._kyc_inbox: list[OnboardingNotification] = []
+        self._contract_inbox: list[OnboardingNotification] = []
+        self._payment_no: str | None = None
+        self._deposit_ready: PaymentEvent | None = None
+        self._payment: PaymentEvent | None = None
+
+    # --- what the outside world sends -----------------------------------------------------------
+    @workflow.update(name="submitted")
+    async def submitted(self) -> MerchantView:
+        await workflow.wait_condition(lambda: self._recorded is not None or self._refusal is not None)
+        if self._refusal is not None:
+            raise self._refusal
+        return self._view()
+
+    @workflow.update(name="review")
+    async def review(self, d: ReviewInput) -> MerchantView:
+        ticket = self._decided + 1
+        self._decision = d
+        await workflow.wait_condition(lambda: self._decided >= ticket)
+        return self._view()
+
+    @review.validator
+    def _check_review(self, d: ReviewInput) -> None:
+        if d.by.role != "auditor":
+            raise _refused("only an auditor decides on a merchant application", "NOT_AN_AUDITOR")
+        if self._status not in REVIEW_STAGES or self._decision is not None:
+            raise _refused(f"the application is {self._status}, not waiting for a review decision", "NOT_IN_REVIEW")
+        first = self._first_reviewer
+        if self._status is S.SECOND_REVIEW and first and (first.key_id == d.by.key_id or first.name == d.by.name):
+            raise _refused("the second review needs a different auditor than the first", "SAME_AUDITOR")
+
+    @workflow.update(name="resubmit")
+    async def resubmit(self, r: Resubmission) -> MerchantView:
+        self._resubmission = r.version
+        await workflow.wait_condition(lambda: self._verified_version >= r.version or self._recorded in FINAL)
+        return self._view()
+
+    @resubmit.validator
+    def _check_resubmit(self, r: Resubmission) -> None:
+        if self._status is not S.CHANGES_REQUESTED or self._resubmission is not None:
+            raise _refused(f"the application is {self._status}, not waiting for changes", "NOT_AWAITING_CHANGES")
+        if r.version != self._version + 1:
+            raise _refused(f"expected application version {self._version + 1}, got {r.version}", "STALE_VERSION")
+
+    @workflow.signal(name="notification")
+    def notification(self, payload: dict[str, object]) -> None:
+        """A verified KYC or e-sign callback (the API checked its signature and stored it first)."""
+        try:
+            n = OnboardingNotification.model_validate(payload)
+        except ValueError:
+            workflow.logger.warning("ignoring a notification that is not for onboarding: %s", payload)
+            return
+        (self._kyc_inbox if n.event_type.startswith("kyc.") else self._contract_inbox).append(n)
+
+    @workflow.signal(name="payment_event")
+    def payment_event(self, event: PaymentEvent) -> None:
+        if event.payment_no != self._payment_no:
+            return  # an earlier deposit payment that has since expired
+        if event.kind is PaymentEventKind.READY:
+            self._deposit_ready = event
+        else:
+            self._payment = event
+
+    # --- the flow -------------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, inp: OnboardingInput) -> OnboardingResult:
+        self._inp = inp
+        stages.identify("onboarding", merchant_id=inp.merchant_id)
+        stages.enter("SUBMITTED", "recording the application")
+        try:
+            self._terms: Terms = await self._act(OnboardingActivities.submit, inp.merchant_id)
+        except ActivityError as err:
+            cause = err.cause if isinstance(err.cause, ApplicationError) else None
+            self._refusal = _refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            stages.enter("REFUSED", f"not recorded: {self._refusal.message}")
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return OnboardingResult(merchant_id=inp.merchant_id, status=S.REJECTED, reason=self._refusal.message)
+        self._status = self._recorded = S.SUBMITTED
+        while True:
+            findings = await self._verify()
+            decision = await self._review(S.IN_REVIEW, findings)
+            if decision.decision is ReviewDecision.APPROVE and self._terms.risk_level is RiskLevel.HIGH:
+                decision = await self._review(S.SECOND_REVIEW, findings)
+            if decision.decision is ReviewDecision.APPROVE:
+                break
+            if decision.decision is ReviewDecision.REJECT:
+                return await self._end(S.REJECTED, f"rejected: {decision.reason}")
+            if not await self._await_resubmission(decision.reason):
+                return await self._end(S.EXPIRED, "not resubmitted within the resubmission window")
+        if not await self._sign_contract():
+            return await self._end(S.EXPIRED, "contract not signed within the signing window")
+        if self._terms.deposit_minor > 0:
+            await self._collect_deposit()
+        return await self._end(S.ACTIVE, "onboarded: the merchant can take orders")
+
+    async def _verify(self) -> str:
+        """Run the three KYC checks of the current version; the mismatches' findings ('' if none)."""
+        inp, v = self._inp, self._version
+        await self._move(S.VERIFYING, f"verifying-v{v}", f"KYC checks of application v{v}", version=v)
+        self._verified_version = v
+        stages.enter("VERIFYING", f"KYC checks of application v{v}: licence, identity, bank account")
+        reqs = {
+            c: KycRequest(merchant_id=inp.merchant_id, version=v, check=c, notify_url=self._notify("kyc"))
+            for c in KYC_CHECKS
+        }
+        results: dict[str, KycResult] = {}
+        for check, req in reqs.items():
+            try:
+                r = await workflow.execute_activity_method(
+                    VerificationActivities.submit_check,
+                    req,
+                    start_to_close_timeout=policies.CHANNEL_TIMEOUT,
+                    retry_policy=PARTY,
+                )
+            except ActivityError as err:  # the provider refused outright: the auditor must look
+                r = KycResult(check=check, request_no=req.request_no, status="MISMATCH", findings=str(err.cause or err))
+            if r.status in DONE:
+                results[check] = r
+        polls = 0
+        while len(results) < len(reqs):
+            pending = [c for c in reqs if c not in results]
+            stages.say(f"waiting for KYC results ({', '.join(pending)}) of application v{v}; {polls} polls so far")
+            if await self._wait(lambda: bool(self._kyc_inbox), inp.terms.kyc_poll_seconds):
+                n = self._kyc_inbox.pop(0)
+                for c in pending:
+                    if n.request_no == reqs[c].request_no and n.result in DONE:
+                        results[c] = KycResult(check=c, request_no=n.request_no, status=n.result, findings=n.findings)
+                continue
+            polls += 1
+            for c in pending:
+                try:
+                    r = await workflow.execute_activity_method(
+                        VerificationActivities.query_check,
+                        reqs[c],
+                        start_to_close_timeout=policies.CHANNEL_TIMEOUT,
+                        retry_policy=policies.CHANNEL_QUERY,
+                    )
+                except ActivityError:
+                    continue  # the next poll or the callback will tell
+                if r.status in DONE:
+                    results[c] = r
+        findings = "; ".join(f"{r.check.value}: {r.findings}" for r in results.values() if r.status == "MISMATCH")
+        cause = f"KYC mismatch ({findings})" if findings else "KYC checks passed"
+        await self._move(S.IN_REVIEW, f"kyc-v{v}", cause, kyc=list(results.values()))
+        return findings
+
+    async def _review(self, stage: MerchantStatus, findings: str) -> ReviewInput:
+        t = self._inp.terms
+        self._reviews += 1
+        n = self._reviews
+        who = "a second auditor" if stage is S.SECOND_REVIEW else "an auditor"
+        waiting = f"v{self._version} waiting for {who} since {workflow.now():%H:%M:%S} UTC"
+        if findings:
+            waiting += f"; KYC findings: {findings}"
+        stages.enter(stage.value, waiting)
+        decided: Callable[[], bool] = lambda: self._decision is not None  # noqa: E731
+        if not await self._wait(decided, t.review_remind_seconds):
+            stages.say(f"{waiting}; reminder sent")
+            await self._note(f"review-{n}-reminded", f"reminder: {who} has not decided in {t.review_remind_seconds}s")
+            if not await self._wait(decided, max(t.review_escalate_seconds - t.review_remind_seconds, 0)):
+                stages.enter(
+                    f"{stage.value}_ESCALATED",
+                    f"{waiting}; reminder sent; escalated past the audit SLA of {t.review_escalate_seconds}s",
+                )
+                await self._note(f"review-{n}-escalated", f"escalated: no decision in {t.review_escalate_seconds}s")
+                await workflow.wait_condition(decided)
+        d = self._decision
+        assert d is not None
+        if d.decision is ReviewDecision.REJECT:
+            to = S.REJECTED
+        elif d.decision is ReviewDecision.REQUEST_CHANGES:
+            to = S.CHANGES_REQUESTED
+        elif stage is S.IN_REVIEW and self._terms.risk_level is RiskLevel.HIGH:
+            to = S.SECOND_REVIEW
+        else:
+            to = S.CONTRACTING
+        if stage is S.IN_REVIEW:
+            self._first_reviewer = d.by
+        record = ReviewRecord(stage=stage, decision=d.decision, reason=d.reason, by=d.by, version=self._version)
+        await self._move(
+            to, f"review-{n}-{d.decision.value}", f"{d.decision.value} by {d.by.actor}: {d.reason}", review=record
+        )
+        self._decision = None
+        self._decided += 1
+        return d
+
+    async def _await_resubmission(self, reason: str) -> bool:
+        window = self._inp.terms.resubmit_window_seconds
+        until = workflow.now() + timedelta(seconds=window)
+        stages.enter(
+            "CHANGES_REQUESTED", f"changes requested ({reason}); waiting for a resubmission until {until:%H:%M:%S} UTC"
+        )
+        await self._wait(lambda: self._resubmission is not None, window)
+        if self._resubmission is None:
+            return False
+        self._version, self._resubmission = self._resubmission, None
+        return True
+
+    # --- helpers --------------------------------------------------------------------------------
+    async def _end(self, status: MerchantStatus, reason: str) -> OnboardingResult:
+        await self._move(status, status.value.lower(), reason)
+        stages.enter(status.value, reason)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return OnboardingResult(merchant_id=self._inp.merchant_id, status=status, reason=reason)
+
+    async def _move(self, to: MerchantStatus | None, event: str, cause: str, **fields: Any) -> None:
+        # The flow's own state moves first, so validators judge by where the flow has decided to be.
+        if to is not None:
+            self._status = to
+        await self._act(
+            OnboardingActivities.transition,
+            OnboardingTransition(merchant_id=self._inp.merchant_id, event=event, cause=cause, to=to, **fields),
+        )
+        if to is not None:
+            self._recorded = to
+
+    async def _note(self, event: str, cause: str) -> None:
+        await self._move(None, event, cause)
+
+    def _notify(self, party: str) -> str:
+        return f"{self._inp.terms.notify_url}/{party}"
+
+    async def _wait(self, condition: Callable[[], bool], seconds: float) -> bool:
+        try:
+            await workflow.wait_condition(condition, timeout=timedelta(seconds=max(seconds, 0.001)))
+            return True
+        except TimeoutError:
+            return condition()
+
+    async def _act(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
+        result: T = await workflow.execute_activity_method(
+            activity, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
+        )
+        return result
+
+    def _view(self) -> MerchantView:
+        assert self._recorded is not None
+        return MerchantView(merchant_id=self._inp.merchant_id, status=self._recorded)

@@ -1,0 +1,113 @@
+"""StatementWorkflow (`statement-{id}`): one merchant's settlement statement waiting for finance.
+
+Finance may adjust it, approve it (never the person who adjusted it: maker-checker) or reject it
+(its orders return to the next cycle). A reminder goes out when it waits too long.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.settlement import SettlementActivities
+    from domain.settlement import (
+        AdjustmentRecord,
+        Decision,
+        StatementInput,
+        StatementOutcome,
+        StatementStatus,
+    )
+    from workflows import policies, stages
+
+
+def _refused(message: str, type_: str) -> ApplicationError:
+    return ApplicationError(message, type=type_, non_retryable=True)
+
+
+@workflow.defn(name="StatementWorkflow")
+class StatementWorkflow:
+    def __init__(self) -> None:
+        self._decision: tuple[str, Decision] | None = None
+        self._adjusted_by_key_id: int | None = None
+        self._adjusting = False
+        self._outcome: StatementOutcome | None = None
+
+    @workflow.update(name="adjust")
+    async def adjust(self, record: AdjustmentRecord) -> None:
+        self._adjusting = True
+        try:
+            await workflow.execute_activity_method(
+                SettlementActivities.adjust,
+                record,
+                start_to_close_timeout=policies.DB_TIMEOUT,
+                retry_policy=policies.DB,
+            )
+        finally:
+            self._adjusting = False
+        self._adjusted_by_key_id = record.by_key_id
+        stages.say(f"{self._waiting()}; adjusted by {record.amount_minor} by {record.by}: {record.reason}")
+
+    @adjust.validator
+    def _check_adjust(self, record: AdjustmentRecord) -> None:
+        if self._decision is not None or self._adjusting:
+            raise _refused("the statement is being decided; it can no longer be adjusted", "NOT_PENDING")
+
+    @workflow.update(name="decide")
+    async def decide(self, kind: str, decision: Decision) -> StatementOutcome:
+        self._decision = (kind, decision)
+        await workflow.wait_condition(lambda: self._outcome is not None)
+        assert self._outcome is not None
+        return self._outcome
+
+    @decide.validator
+    def _check_decide(self, kind: str, decision: Decision) -> None:
+        if kind not in ("approve", "reject"):
+            raise _refused(f"unknown decision {kind!r}", "BAD_DECISION")
+        if self._decision is not None or self._adjusting:
+            raise _refused("the statement has already been decided", "NOT_PENDING")
+        if kind == "approve" and decision.by_key_id is not None and decision.by_key_id == self._adjusted_by_key_id:
+            raise _refused("whoever adjusted a statement cannot approve it", "SAME_PERSON")
+
+    @workflow.run
+    async def run(self, inp: StatementInput) -> StatementOutcome:
+        self._inp = inp
+        st = inp.statement
+        stages.identify("settlement", merchant_id=st.merchant_id, amount_minor=st.net_minor)
+        self._since = workflow.now()
+        stages.enter("AWAITING_FINANCE_APPROVAL", self._waiting())
+        reminders = 0
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: self._decision is not None, timeout=timedelta(seconds=inp.remind_seconds)
+                )
+                break
+            except TimeoutError:
+                reminders += 1
+                stages.say(f"{self._waiting()}; reminder {reminders} sent to finance")
+        assert self._decision is not None
+        kind, decision = self._decision
+        activity = SettlementActivities.approve if kind == "approve" else SettlementActivities.reject
+        self._outcome = await workflow.execute_activity_method(
+            activity, decision, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
+        )
+        stages.enter(
+            self._outcome.status.value,
+            f"statement {st.statement_id} of merchant {st.merchant_id}: "
+            f"{self._outcome.status.value.lower()} by {decision.by}",
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._outcome
+
+    def _waiting(self) -> str:
+        st = self._inp.statement
+        return (
+            f"statement {st.statement_id} of merchant {st.merchant_id} in cycle {self._inp.cycle_id}: net "
+            f"{st.net_minor} {st.currency}, waiting for finance since {self._since:%Y-%m-%d %H:%M:%S} UTC"
+        )
+
+
+__all__ = ["StatementStatus", "StatementWorkflow"]
