@@ -9,7 +9,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import errors
-from api.routes import api_keys, callbacks, commission_rules, health, ledger, merchants, orders, refunds, settlements
+from api.routes import (
+    api_keys,
+    balances,
+    callbacks,
+    commission_rules,
+    health,
+    ledger,
+    merchants,
+    orders,
+    refunds,
+    settlements,
+)
 from api.temporal_handle import TemporalHandle, TemporalUnavailable
 from db.engine import make_engine, make_session_factory
 from domain.settings import Settings, get_settings
@@ -44,6 +55,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _temporal_down(_: Request, exc: TemporalUnavailable) -> JSONResponse:
         return errors.problem(503, str(exc), code="TEMPORAL_UNAVAILABLE")
 
-    for module in (health, api_keys, ledger, callbacks, orders, refunds, commission_rules, settlements, merchants):
+    for module in (
+        health,
+        api_keys,
+        ledger,
+        callbacks,
+        orders,
+        refunds,
+        commission_rules,
+        settlements,
+        merchants,
+        balances,
+    ):
         app.include_router(module.router)
     return app

@@ -104,6 +104,12 @@ def cmd_bench_orders(args: argparse.Namespace) -> int:
     return run(args.count, args.concurrency)
 
 
+def cmd_bench_settlement(args: argparse.Namespace) -> int:
+    from ops.bench.settlement import run
+
+    return run(args.orders, args.merchants)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_orders.add_argument("--count", type=int, default=50)
     bench_orders.add_argument("--concurrency", type=int, default=10)
     bench_orders.set_defaults(func=cmd_bench_orders)
+    bench_settlement = bench.add_parser("settlement", help="orders settled per second, against plain SQL")
+    bench_settlement.add_argument("--orders", type=int, default=100_000)
+    bench_settlement.add_argument("--merchants", type=int, default=100)
+    bench_settlement.set_defaults(func=cmd_bench_settlement)
     return parser
 
 

@@ -61,9 +61,8 @@ def launch(
     sandbox_port: int,
     sandbox_db: Path | None = None,
     extra_env: dict[str, str] | None = None,
-    workers: int = 1,
 ) -> Services:
-    """Start sandbox, worker(s) and API and wait until the sandbox and the API answer."""
+    """Start the sandbox, a worker and the API and wait until the sandbox and the API answer."""
     logs.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -84,8 +83,7 @@ def launch(
     )
     try:
         services.start("sandbox").wait_http(f"{services.sandbox_url}/health")
-        for _ in range(workers):
-            services.start("worker")
+        services.start("worker")
         services.start("api").wait_http(f"{services.api_url}/health")
     except BaseException:
         services.stop_all()

@@ -135,7 +135,14 @@ async def _decide(temporal: Client, order_no: str, update: str, arg: Any, what: 
     return result
 
 
-async def _order_for(session: SessionDep, order_no: str, who: Principal) -> str:
+async def _check(factory: SessionFactoryDep, order_no: str, who: Principal) -> None:
+    """The order exists and is the caller's to touch; checked in its own short transaction so that no
+    connection is held while the flow decides."""
+    async with unit_of_work(factory) as session:
+        await _order_for(session, order_no, who)
+
+
+async def _order_for(session: AsyncSession, order_no: str, who: Principal) -> str:
     merchant_id = await repo.order_merchant(session, order_no)
     if merchant_id is None:
         raise ApiError(404, "ORDER_NOT_FOUND", f"order {order_no} does not exist")
@@ -157,20 +164,20 @@ async def get_order(
 
 @router.post("/{order_no}/cancel", response_model=TransitionResult, summary="Cancel an order awaiting payment")
 async def cancel_order(
-    order_no: str, body: CancelRequest, who: Service, session: SessionDep, temporal: TemporalDep
+    order_no: str, body: CancelRequest, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> TransitionResult:
-    await _order_for(session, order_no, who)
+    await _check(factory, order_no, who)
     return await _decide(temporal, order_no, "cancel", body, f"cancelling order {order_no}")
 
 
 @router.post("/{order_no}/accept", response_model=TransitionResult, summary="The merchant accepts a paid order")
 async def accept_order(
     order_no: str,
-    session: SessionDep,
+    factory: SessionFactoryDep,
     temporal: TemporalDep,
     who: Annotated[Principal, Depends(require(Role.MERCHANT))],
 ) -> TransitionResult:
-    await _order_for(session, order_no, who)
+    await _check(factory, order_no, who)
     return await _decide(temporal, order_no, "accept", None, f"accepting order {order_no}")
 
 
@@ -180,13 +187,15 @@ async def accept_order(
     summary="A service provider accepted, declined, arrived or delivered",
 )
 async def fulfilment_event(
-    order_no: str, body: FulfilmentRequest, who: Service, session: SessionDep, temporal: TemporalDep
+    order_no: str, body: FulfilmentRequest, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> TransitionResult:
-    await _order_for(session, order_no, who)
+    await _check(factory, order_no, who)
     return await _decide(temporal, order_no, "fulfilment", body, f"{body.event.value} on {order_no}")
 
 
 @router.post("/{order_no}/confirm", response_model=TransitionResult, summary="The customer confirms receipt")
-async def confirm_order(order_no: str, who: Service, session: SessionDep, temporal: TemporalDep) -> TransitionResult:
-    await _order_for(session, order_no, who)
+async def confirm_order(
+    order_no: str, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
+) -> TransitionResult:
+    await _check(factory, order_no, who)
     return await _decide(temporal, order_no, "confirm", None, f"confirming order {order_no}")

@@ -9,11 +9,13 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -68,6 +70,16 @@ class StockReservation(Base):
 
 class Order(Base):
     __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_settlement_cycle_merchant", "settlement_cycle", "merchant_id"),
+        # What the next settlement cycle claims, oldest first.
+        Index(
+            "ix_orders_settlement_queue",
+            "settleable_at",
+            "order_no",
+            postgresql_where=text("settleable AND NOT settled AND settlement_cycle IS NULL"),
+        ),
+    )
 
     order_no: Mapped[str] = mapped_column(String(40), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -90,7 +102,7 @@ class Order(Base):
     settleable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     settled: Mapped[bool] = mapped_column(Boolean, default=False)
     # The cycle that has claimed the order (cleared again if its statement is rejected).
-    settlement_cycle: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    settlement_cycle: Mapped[str | None] = mapped_column(String(40), nullable=True)
     campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     promoter_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     promoter_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -73,7 +73,10 @@ class SettlementStatement(Base):
 
 class SettlementLine(Base):
     __tablename__ = "settlement_lines"
-    __table_args__ = (UniqueConstraint("cycle_id", "order_no", name="uq_settlement_lines_cycle_order"),)
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "order_no", name="uq_settlement_lines_cycle_order"),
+        Index("ix_settlement_lines_cycle_merchant", "cycle_id", "merchant_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     cycle_id: Mapped[str] = mapped_column(String(40))

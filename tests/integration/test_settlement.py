@@ -38,7 +38,13 @@ async def cycle_reaches(shop, cycle_id: str, status: str, within: float = 30) ->
         r = await shop.api.get(f"/v1/settlement-runs/{cycle_id}", headers=shop.as_(Role.FINANCE))
         return r.json() if r.status_code == 200 and r.json()["status"] == status else None
 
-    result: dict = await eventually(check, within)  # type: ignore[type-arg]
+    try:
+        result: dict = await eventually(check, within)  # type: ignore[type-arg]
+    except AssertionError:
+        r = await shop.api.get(f"/v1/settlement-runs/{cycle_id}", headers=shop.as_(Role.FINANCE))
+        pending = await shop.api.get("/v1/settlements", params={"status": "PENDING_APPROVAL"},
+                                     headers=shop.as_(Role.FINANCE))
+        raise AssertionError(f"cycle {cycle_id} not {status}: {r.text}; pending: {pending.text[:500]}") from None
     return result
 
 
@@ -283,6 +289,13 @@ async def test_a_refund_after_settlement_claws_back_merchant_net_and_commission(
     assert await shop.balance(available) == 0
     assert await shop.balance(merchant_account(merchant_id, "clawback")) == -7000
     assert (await shop.order(order["order_no"]))["refunded_minor"] == paid
+    r = await shop.api.get(f"/v1/merchants/{merchant_id}/balance", headers=bearer(shop.merchant_keys[merchant_id]))
+    assert r.status_code == 200, r.text
+    assert (r.json()["available_minor"], r.json()["withdrawing_minor"]) == (-7000, 7000)
+    other = await shop.merchant()
+    assert (
+        await shop.api.get(f"/v1/merchants/{merchant_id}/balance", headers=bearer(shop.merchant_keys[other]))
+    ).status_code == 403
 
 
 async def _refund_done(shop, refund_no: str) -> bool:  # type: ignore[no-untyped-def]
@@ -309,3 +322,16 @@ async def test_a_worker_killed_mid_cycle_posts_every_statement_exactly_once(shop
             )
         ).scalar_one()
     assert lines == 3000
+
+
+async def test_orders_refunded_in_full_settle_without_moving_money(shop):
+    merchant_id, [order_no] = await seeded(shop, 1, 5000)
+    async with unit_of_work(shop.sessions) as session:
+        order = await session.get(Order, order_no)
+        assert order is not None
+        order.refunded_minor = 5000  # as a completed refund would have left it (escrow kept by the seed)
+    cycle = await run_cycle(shop)
+    await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    [st] = await statements_of(shop, merchant_id)
+    assert (st["status"], st["net_minor"], st["commission_minor"]) == ("APPROVED", 0, 0)
+    assert await shop.balance(merchant_account(merchant_id, "available")) == 0

@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("cycle_id", "order_no", name="uq_settlement_lines_cycle_order"),
     )
     op.create_index(op.f("ix_settlement_lines_order_no"), "settlement_lines", ["order_no"], unique=False)
+    op.create_index("ix_settlement_lines_cycle_merchant", "settlement_lines", ["cycle_id", "merchant_id"], unique=False)
     op.create_table(
         "settlement_statements",
         sa.Column("id", sa.BigInteger(), nullable=False),
@@ -110,12 +111,13 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("settleable AND NOT settled AND settlement_cycle IS NULL"),
     )
-    op.create_index(op.f("ix_orders_settlement_cycle"), "orders", ["settlement_cycle"], unique=False)
+    # A statement's orders are found by (cycle, merchant) when it is approved or rejected.
+    op.create_index("ix_orders_settlement_cycle_merchant", "orders", ["settlement_cycle", "merchant_id"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index("ix_orders_settlement_queue", table_name="orders")
-    op.drop_index(op.f("ix_orders_settlement_cycle"), table_name="orders")
+    op.drop_index("ix_orders_settlement_cycle_merchant", table_name="orders")
     op.drop_column("orders", "promoter_bps")
     op.drop_column("orders", "campaign_id")
     op.drop_column("orders", "settlement_cycle")
@@ -124,6 +126,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_settlement_statements_merchant_id"), table_name="settlement_statements")
     op.drop_index(op.f("ix_settlement_statements_cycle_id"), table_name="settlement_statements")
     op.drop_table("settlement_statements")
+    op.drop_index("ix_settlement_lines_cycle_merchant", table_name="settlement_lines")
     op.drop_index(op.f("ix_settlement_lines_order_no"), table_name="settlement_lines")
     op.drop_table("settlement_lines")
     op.drop_table("settlement_cycles")

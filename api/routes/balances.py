@@ -1,0 +1,64 @@
+"""A merchant's money as the ledger holds it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from api.deps import SessionDep, ensure_merchant_scope, require
+from api.errors import ApiError
+from db import ledger
+from db.api_keys import Principal
+from db.models import Merchant, Order
+from domain.access import Role
+from domain.ledger import merchant_account
+
+router = APIRouter(tags=["merchants"])
+
+
+class Balance(BaseModel):
+    merchant_id: str
+    currency: str
+    available_minor: int
+    withdrawing_minor: int
+    deposit_minor: int
+    unsettled_minor: int
+
+
+@router.get(
+    "/v1/merchants/{merchant_id}/balance",
+    response_model=Balance,
+    summary="Available (after clawbacks), being withdrawn, security deposit, and not yet settled",
+)
+async def balance(
+    merchant_id: str, session: SessionDep, who: Annotated[Principal, Depends(require(Role.MERCHANT, Role.FINANCE))]
+) -> Balance:
+    ensure_merchant_scope(who, merchant_id)
+    merchant = await session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {merchant_id} does not exist")
+    cur = merchant.currency
+
+    async def of(purpose: str) -> int:
+        return await ledger.balance_of(session, merchant_account(merchant_id, purpose), cur)
+
+    # Paid, not refunded, not yet settled: still in escrow, on its way to this merchant.
+    unsettled = (
+        await session.execute(
+            select(func.coalesce(func.sum(Order.paid_minor - Order.refunded_minor), 0)).where(
+                Order.merchant_id == merchant_id, Order.settled.is_(False), Order.status != "CANCELLED"
+            )
+        )
+    ).scalar_one()
+    return Balance(
+        merchant_id=merchant_id,
+        currency=cur,
+        # A clawback beyond the available balance is a debt: it shows here as a negative balance.
+        available_minor=await of("available") + await of("clawback"),
+        withdrawing_minor=await of("withdrawing"),
+        deposit_minor=await of("deposit"),
+        unsettled_minor=int(unsettled),
+    )
