@@ -88,8 +88,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             async with unit_of_work(make_session_factory(engine)) as session:
                 if args.what == "merchant":
-                    return {"merchant_id": await demo.create_active_merchant(session, name=args.name,
-                                                                             category=args.category)}
+                    return {
+                        "merchant_id": await demo.create_active_merchant(
+                            session, name=args.name, category=args.category
+                        )
+                    }
                 return {"provider_ids": await demo.seed_providers(session, args.count)}
         finally:
             await engine.dispose()

@@ -42,8 +42,9 @@ async def cycle_reaches(shop, cycle_id: str, status: str, within: float = 30) ->
         result: dict = await eventually(check, within)  # type: ignore[type-arg]
     except AssertionError:
         r = await shop.api.get(f"/v1/settlement-runs/{cycle_id}", headers=shop.as_(Role.FINANCE))
-        pending = await shop.api.get("/v1/settlements", params={"status": "PENDING_APPROVAL"},
-                                     headers=shop.as_(Role.FINANCE))
+        pending = await shop.api.get(
+            "/v1/settlements", params={"status": "PENDING_APPROVAL"}, headers=shop.as_(Role.FINANCE)
+        )
         raise AssertionError(f"cycle {cycle_id} not {status}: {r.text}; pending: {pending.text[:500]}") from None
     return result
 
