@@ -8,7 +8,7 @@ in the wrong stage, by a non-auditor, or by the first auditor at the second revi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -39,15 +39,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.payments import PaymentEvent, PaymentEventKind
     from workflows import policies, stages
+    from workflows.calls import db_step, refused, wait_until
     from workflows.onboarding_steps import PARTY, ContractAndDeposit
 
 T = TypeVar("T")
 S = MerchantStatus
 DONE = ("PASS", "MISMATCH")
-
-
-def _refused(message: str, type_: str) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
 
 
 @workflow.defn(name="MerchantOnboardingWorkflow")
@@ -89,12 +86,12 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
     @review.validator
     def _check_review(self, d: ReviewInput) -> None:
         if d.by.role != "auditor":
-            raise _refused("only an auditor decides on a merchant application", "NOT_AN_AUDITOR")
+            raise refused("only an auditor decides on a merchant application", "NOT_AN_AUDITOR")
         if self._status not in REVIEW_STAGES or self._decision is not None:
-            raise _refused(f"the application is {self._status}, not waiting for a review decision", "NOT_IN_REVIEW")
+            raise refused(f"the application is {self._status}, not waiting for a review decision", "NOT_IN_REVIEW")
         first = self._first_reviewer
         if self._status is S.SECOND_REVIEW and first and (first.key_id == d.by.key_id or first.name == d.by.name):
-            raise _refused("the second review needs a different auditor than the first", "SAME_AUDITOR")
+            raise refused("the second review needs a different auditor than the first", "SAME_AUDITOR")
 
     @workflow.update(name="resubmit")
     async def resubmit(self, r: Resubmission) -> MerchantView:
@@ -105,9 +102,9 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
     @resubmit.validator
     def _check_resubmit(self, r: Resubmission) -> None:
         if self._status is not S.CHANGES_REQUESTED or self._resubmission is not None:
-            raise _refused(f"the application is {self._status}, not waiting for changes", "NOT_AWAITING_CHANGES")
+            raise refused(f"the application is {self._status}, not waiting for changes", "NOT_AWAITING_CHANGES")
         if r.version != self._version + 1:
-            raise _refused(f"expected application version {self._version + 1}, got {r.version}", "STALE_VERSION")
+            raise refused(f"expected application version {self._version + 1}, got {r.version}", "STALE_VERSION")
 
     @workflow.signal(name="notification")
     def notification(self, payload: dict[str, object]) -> None:
@@ -135,10 +132,10 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
         stages.identify("onboarding", merchant_id=inp.merchant_id)
         stages.enter("SUBMITTED", "recording the application")
         try:
-            self._terms: Terms = await self._act(OnboardingActivities.submit, inp.merchant_id)
+            self._terms: Terms = await db_step(OnboardingActivities.submit, inp.merchant_id)
         except ActivityError as err:
             cause = err.cause if isinstance(err.cause, ApplicationError) else None
-            self._refusal = _refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            self._refusal = refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
             stages.enter("REFUSED", f"not recorded: {self._refusal.message}")
             await workflow.wait_condition(workflow.all_handlers_finished)
             return OnboardingResult(merchant_id=inp.merchant_id, status=S.REJECTED, reason=self._refusal.message)
@@ -187,7 +184,7 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
         while len(results) < len(reqs):
             pending = [c for c in reqs if c not in results]
             stages.say(f"waiting for KYC results ({', '.join(pending)}) of application v{v}; {polls} polls so far")
-            if await self._wait(lambda: bool(self._kyc_inbox), inp.terms.kyc_poll_seconds):
+            if await wait_until(lambda: bool(self._kyc_inbox), inp.terms.kyc_poll_seconds):
                 n = self._kyc_inbox.pop(0)
                 for c in pending:
                     if n.request_no == reqs[c].request_no and n.result in DONE:
@@ -221,10 +218,10 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
             waiting += f"; KYC findings: {findings}"
         stages.enter(stage.value, waiting)
         decided: Callable[[], bool] = lambda: self._decision is not None  # noqa: E731
-        if not await self._wait(decided, t.review_remind_seconds):
+        if not await wait_until(decided, t.review_remind_seconds):
             stages.say(f"{waiting}; reminder sent")
             await self._note(f"review-{n}-reminded", f"reminder: {who} has not decided in {t.review_remind_seconds}s")
-            if not await self._wait(decided, max(t.review_escalate_seconds - t.review_remind_seconds, 0)):
+            if not await wait_until(decided, max(t.review_escalate_seconds - t.review_remind_seconds, 0)):
                 stages.enter(
                     f"{stage.value}_ESCALATED",
                     f"{waiting}; reminder sent; escalated past the audit SLA of {t.review_escalate_seconds}s",
@@ -257,7 +254,7 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
         stages.enter(
             "CHANGES_REQUESTED", f"changes requested ({reason}); waiting for a resubmission until {until:%H:%M:%S} UTC"
         )
-        await self._wait(lambda: self._resubmission is not None, window)
+        await wait_until(lambda: self._resubmission is not None, window)
         if self._resubmission is None:
             return False
         self._version, self._resubmission = self._resubmission, None
@@ -274,7 +271,7 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
         # The flow's own state moves first, so validators judge by where the flow has decided to be.
         if to is not None:
             self._status = to
-        await self._act(
+        await db_step(
             OnboardingActivities.transition,
             OnboardingTransition(merchant_id=self._inp.merchant_id, event=event, cause=cause, to=to, **fields),
         )
@@ -286,19 +283,6 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
 
     def _notify(self, party: str) -> str:
         return f"{self._inp.terms.notify_url}/{party}"
-
-    async def _wait(self, condition: Callable[[], bool], seconds: float) -> bool:
-        try:
-            await workflow.wait_condition(condition, timeout=timedelta(seconds=max(seconds, 0.001)))
-            return True
-        except TimeoutError:
-            return condition()
-
-    async def _act(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
-        result: T = await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
-        )
-        return result
 
     def _view(self) -> MerchantView:
         assert self._recorded is not None

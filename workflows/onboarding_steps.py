@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.merchants import Contract, ContractRequest, Deposit, MerchantStatus, OnboardingInput, Terms
     from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentStatus
     from workflows import policies, stages
+    from workflows.calls import wait_until
     from workflows.payment import PaymentWorkflow
 
 T = TypeVar("T")
@@ -42,9 +43,6 @@ class ContractAndDeposit:
     async def _move(self, to: MerchantStatus | None, event: str, cause: str, **fields: Any) -> None:
         raise NotImplementedError
 
-    async def _wait(self, condition: Callable[[], bool], seconds: float) -> bool:
-        raise NotImplementedError
-
     def _notify(self, party: str) -> str:
         raise NotImplementedError
 
@@ -69,7 +67,7 @@ class ContractAndDeposit:
         )
         signed: Contract | None = None
         while signed is None and (left := (deadline - workflow.now()).total_seconds()) > 0:
-            if await self._wait(lambda: bool(self._contract_inbox), min(inp.terms.kyc_poll_seconds, left)):
+            if await wait_until(lambda: bool(self._contract_inbox), min(inp.terms.kyc_poll_seconds, left)):
                 n = self._contract_inbox.pop(0)
                 if n.event_type == "contract.signed" and n.request_no == req.request_no:
                     signed = contract.model_copy(update={"status": "SIGNED"})

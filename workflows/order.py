@@ -8,9 +8,8 @@ Updates with validators, so a refused one changes nothing and says why.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -32,16 +31,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentResult
     from domain.refunds import RefundInput, RefundOrigin
-    from workflows import policies, stages
+    from workflows import stages
+    from workflows.calls import db_step, refused, wait_until
     from workflows.payment import PaymentWorkflow
     from workflows.refund import RefundWorkflow
 
 
 T = TypeVar("T")
-
-
-def _refused(message: str, type_: str) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
 
 
 @workflow.defn(name="OrderWorkflow")
@@ -86,7 +82,7 @@ class OrderWorkflow:
             )
             return
         if event.kind is PaymentEventKind.FAILED and self._params is None:
-            self._refusal = _refused(event.reason or "no payment channel available", "PAYMENT_UNAVAILABLE")
+            self._refusal = refused(event.reason or "no payment channel available", "PAYMENT_UNAVAILABLE")
         self._payment = event
 
     @workflow.update(name="cancel")
@@ -99,12 +95,12 @@ class OrderWorkflow:
     def _check_cancel(self, req: CancelRequest) -> None:
         # Before the merchant has accepted, the customer may walk away; a paid order is refunded in full.
         if self._status not in (OrderStatus.AWAITING_PAYMENT, OrderStatus.AWAITING_MERCHANT) or self._accepted:
-            raise _refused(
+            raise refused(
                 f"only an order the merchant has not accepted can be cancelled (it is {self._status})",
                 "NOT_CANCELLABLE",
             )
         if self._cancel_reason is not None:
-            raise _refused("the order is already being cancelled", "NOT_CANCELLABLE")
+            raise refused("the order is already being cancelled", "NOT_CANCELLABLE")
 
     @workflow.update(name="accept")
     async def accept(self) -> TransitionResult:
@@ -115,7 +111,7 @@ class OrderWorkflow:
     @accept.validator
     def _check_accept(self) -> None:
         if self._status is not OrderStatus.AWAITING_MERCHANT or self._accepted or self._cancel_reason is not None:
-            raise _refused(f"the order is {self._status}, not awaiting the merchant", "NOT_ACCEPTABLE")
+            raise refused(f"the order is {self._status}, not awaiting the merchant", "NOT_ACCEPTABLE")
 
     @workflow.update(name="fulfilment")
     async def fulfilment(self, req: FulfilmentRequest) -> TransitionResult:
@@ -136,13 +132,13 @@ class OrderWorkflow:
             else OrderStatus.IN_SERVICE
         )
         if self._status is not expected or self._fulfilment:
-            raise _refused(f"{req.event} is not expected while the order is {self._status}", "UNEXPECTED_EVENT")
+            raise refused(f"{req.event} is not expected while the order is {self._status}", "UNEXPECTED_EVENT")
         if not self._dispatch_pending:
             self._check_provider(req)
 
     def _check_provider(self, req: FulfilmentRequest) -> None:
         if req.provider_id != self._provider_id:
-            raise _refused(f"provider {req.provider_id} is not the one assigned to this order", "WRONG_PROVIDER")
+            raise refused(f"provider {req.provider_id} is not the one assigned to this order", "WRONG_PROVIDER")
 
     @workflow.update(name="confirm")
     async def confirm(self) -> TransitionResult:
@@ -153,7 +149,7 @@ class OrderWorkflow:
     @confirm.validator
     def _check_confirm(self) -> None:
         if self._status is not OrderStatus.DELIVERED or self._confirmed:
-            raise _refused(f"only a delivered order can be confirmed (it is {self._status})", "NOT_CONFIRMABLE")
+            raise refused(f"only a delivered order can be confirmed (it is {self._status})", "NOT_CONFIRMABLE")
 
     # --- the flow -------------------------------------------------------------------------------
     @workflow.run
@@ -165,10 +161,10 @@ class OrderWorkflow:
         )
         stages.enter("CREATING", "recording the order and reserving stock")
         try:
-            await self._act(OrderActivities.create, inp)
+            await db_step(OrderActivities.create, inp)
         except ActivityError as err:
             cause = err.cause if isinstance(err.cause, ApplicationError) else None
-            self._refusal = _refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            self._refusal = refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
             stages.enter("REFUSED", f"not placed: {self._refusal.message}")
             await workflow.wait_condition(workflow.all_handlers_finished)
             return OrderResult(order_no=inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=self._refusal.message)
@@ -211,7 +207,7 @@ class OrderWorkflow:
             f"paid; waiting for merchant {inp.request.merchant_id} to accept "
             f"(within {terms.merchant_accept_timeout_seconds}s)",
         )
-        decided = await self._wait(
+        decided = await wait_until(
             lambda: self._accepted or self._cancel_reason is not None, terms.merchant_accept_timeout_seconds
         )
         if not decided or self._cancel_reason is not None:
@@ -227,7 +223,7 @@ class OrderWorkflow:
             await workflow.wait_condition(lambda: bool(self._fulfilment))
             req = self._fulfilment[0]
             if req.event is FulfilmentEvent.ARRIVED:
-                await self._act(
+                await db_step(
                     OrderActivities.transition,
                     Transition(order_no=inp.order_no, event="arrived", cause=f"provider {req.provider_id} arrived"),
                 )
@@ -238,11 +234,11 @@ class OrderWorkflow:
         stages.enter(
             "DELIVERED", f"waiting for the customer to confirm (auto-confirm in {terms.auto_confirm_seconds}s)"
         )
-        confirmed = await self._wait(lambda: self._confirmed, terms.auto_confirm_seconds)
+        confirmed = await wait_until(lambda: self._confirmed, terms.auto_confirm_seconds)
         await self._move(OrderStatus.COMPLETED, "completed", "customer confirmed" if confirmed else "auto-confirmed")
         stages.enter("AFTER_SALE", f"completed; after-sale window open for {terms.after_sale_window_seconds}s")
         await workflow.sleep(timedelta(seconds=terms.after_sale_window_seconds))
-        await self._act(OrderActivities.mark_settleable, inp.order_no)
+        await db_step(OrderActivities.mark_settleable, inp.order_no)
         stages.enter("SETTLEABLE", "after-sale window closed; waiting for the next settlement cycle")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OrderResult(order_no=inp.order_no, status=OrderStatus.COMPLETED, settleable=True)
@@ -251,7 +247,7 @@ class OrderWorkflow:
         terms, declined = self._inp.terms, list[str]()
         for attempt in range(1, terms.dispatch_max_attempts + 1):
             self._dispatch_pending = True
-            provider = await self._act(
+            provider = await db_step(
                 OrderActivities.dispatch,
                 DispatchRequest(order_no=self._inp.order_no, attempt=attempt, exclude=declined),
             )
@@ -265,7 +261,7 @@ class OrderWorkflow:
                 f"offered to provider {provider} (attempt {attempt}/{terms.dispatch_max_attempts}),"
                 f" waiting {terms.dispatch_accept_timeout_seconds}s for acceptance",
             )
-            answered = await self._wait(lambda: bool(self._fulfilment), terms.dispatch_accept_timeout_seconds)
+            answered = await wait_until(lambda: bool(self._fulfilment), terms.dispatch_accept_timeout_seconds)
             req = self._fulfilment[0] if answered else None
             if req is not None and req.event is FulfilmentEvent.PROVIDER_ACCEPTED:
                 await self._move(OrderStatus.IN_SERVICE, "provider-accepted", f"provider {provider} accepted")
@@ -275,7 +271,7 @@ class OrderWorkflow:
             self._provider_id, self._dispatch_pending = None, attempt < terms.dispatch_max_attempts
             declined.append(provider)
             outcome = "declined" if req else "timeout"
-            await self._act(
+            await db_step(
                 OrderActivities.transition,
                 Transition(
                     order_no=self._inp.order_no,
@@ -321,7 +317,7 @@ class OrderWorkflow:
         inp = self._inp
         self._refund_no = f"RF{inp.order_no.removeprefix('ORD')}{'L' if late else 'C'}"
         if late:
-            await self._act(
+            await db_step(
                 OrderActivities.transition,
                 Transition(
                     order_no=inp.order_no,
@@ -365,24 +361,11 @@ class OrderWorkflow:
         # The flow's own state moves first: whoever reads the new status from the database and acts on it
         # at once must find the flow already there.
         self._status = to
-        await self._act(
+        await db_step(
             OrderActivities.transition,
             Transition(order_no=self._inp.order_no, to=to, event=event, cause=cause, **fields),
         )
         self._recorded = to
-
-    async def _wait(self, condition: Callable[[], bool], seconds: int) -> bool:
-        try:
-            await workflow.wait_condition(condition, timeout=timedelta(seconds=seconds))
-            return True
-        except TimeoutError:
-            return False
-
-    async def _act(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
-        result: T = await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
-        )
-        return result
 
     def _view(self) -> TransitionResult:
         assert self._recorded is not None

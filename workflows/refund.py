@@ -7,9 +7,8 @@ refund was accepted) and by the order and payment flows (money they cannot keep)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -33,14 +32,11 @@ with workflow.unsafe.imports_passed_through():
         RefundStatus,
     )
     from workflows import policies, stages
+    from workflows.calls import db_step, refused, wait_until
 
 T = TypeVar("T")
 # Polls of a refund's result back off to at most this interval; real channels take days.
 MAX_POLL_INTERVAL_SECONDS = 3600
-
-
-def _refused(message: str, type_: str) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
 
 
 @workflow.defn(name="RefundWorkflow")
@@ -84,9 +80,9 @@ class RefundWorkflow:
     @approve_manual.validator
     def _check_approval(self, approval: ManualApproval) -> None:
         if not self._awaiting_approval or self._approval is not None:
-            raise _refused("this refund is not waiting for a manual transfer approval", "NOT_AWAITING_APPROVAL")
+            raise refused("this refund is not waiting for a manual transfer approval", "NOT_AWAITING_APPROVAL")
         if approval.approver_key_id == self._inp.requested_by_key_id:
-            raise _refused("whoever requested a refund cannot approve its manual transfer", "SAME_PERSON")
+            raise refused("whoever requested a refund cannot approve its manual transfer", "SAME_PERSON")
 
     @workflow.run
     async def run(self, inp: RefundInput) -> RefundResult:
@@ -94,10 +90,10 @@ class RefundWorkflow:
         stages.identify("refund", order_no=inp.order_no, amount_minor=inp.amount_minor)
         stages.enter("OPENING", f"checking what order {inp.order_no} can still refund")
         try:
-            self._opened = await self._act(RefundActivities.open, inp)
+            self._opened = await db_step(RefundActivities.open, inp)
         except ActivityError as err:
             cause = err.cause if isinstance(err.cause, ApplicationError) else None
-            self._refusal = _refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            self._refusal = refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
             stages.enter("REFUSED", self._refusal.message)
             await workflow.wait_condition(workflow.all_handlers_finished)
             return RefundResult(
@@ -113,11 +109,11 @@ class RefundWorkflow:
             opened.channel, workflow.now() + timedelta(seconds=inp.terms.poll_max_seconds)
         )
         if failure is None:
-            await self._act(RefundActivities.complete, RefundCompletion(refund_no=inp.refund_no))
+            await db_step(RefundActivities.complete, RefundCompletion(refund_no=inp.refund_no))
             return self._finish(RefundStatus.SUCCEEDED, f"refunded through {opened.channel}")
 
         self._attempts += 1
-        await self._act(
+        await db_step(
             RefundActivities.escalate, RefundEscalation(refund_no=inp.refund_no, reason=failure, seq=self._attempts)
         )
         waiting = (
@@ -127,7 +123,7 @@ class RefundWorkflow:
         stages.enter("AWAITING_FINANCE_APPROVAL", waiting)
         self._awaiting_approval = True
         reminders = 0
-        while not await self._wait(lambda: self._approval is not None, inp.terms.approval_remind_seconds):
+        while not await wait_until(lambda: self._approval is not None, inp.terms.approval_remind_seconds):
             reminders += 1
             stages.say(
                 f"{waiting} (reminder {reminders}, waiting since {reminders * inp.terms.approval_remind_seconds}s)"
@@ -135,7 +131,7 @@ class RefundWorkflow:
         approval = self._approval
         assert approval is not None
         await self._note("manual", "APPROVED", f"approved by {approval.approver}: {approval.note}")
-        await self._act(
+        await db_step(
             RefundActivities.complete,
             RefundCompletion(
                 refund_no=inp.refund_no, manual=True, approved_by=approval.approver, bank=inp.terms.manual_bank
@@ -174,7 +170,7 @@ class RefundWorkflow:
             remaining = (deadline - workflow.now()).total_seconds()
             if remaining <= 0:
                 return await self._failed(f"no result from {channel} after {inp.terms.poll_max_seconds}s")
-            if await self._wait(lambda: bool(self._inbox), min(delays[min(polls, len(delays) - 1)], remaining)):
+            if await wait_until(lambda: bool(self._inbox), min(delays[min(polls, len(delays) - 1)], remaining)):
                 n = self._inbox.pop(0)
                 if n.out_refund_no == inp.refund_no and n.status in ("SUCCESS", "FAILED"):
                     view = ChannelRefundView(status=n.status, failure_reason=n.failure_reason)
@@ -206,22 +202,9 @@ class RefundWorkflow:
 
     async def _note(self, kind: str, status: str, detail: str) -> None:
         self._attempts += 1
-        await self._act(
+        await db_step(
             RefundActivities.record_attempt,
             RefundAttemptRecord(
                 refund_no=self._inp.refund_no, seq=self._attempts, kind=kind, status=status, detail=detail
             ),
         )
-
-    async def _wait(self, condition: Callable[[], bool], seconds: float) -> bool:
-        try:
-            await workflow.wait_condition(condition, timeout=timedelta(seconds=seconds))
-            return True
-        except TimeoutError:
-            return False
-
-    async def _act(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
-        result: T = await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
-        )
-        return result

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.settlement import SettlementActivities
@@ -20,11 +19,8 @@ with workflow.unsafe.imports_passed_through():
         StatementOutcome,
         StatementStatus,
     )
-    from workflows import policies, stages
-
-
-def _refused(message: str, type_: str) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
+    from workflows import stages
+    from workflows.calls import db_step, refused
 
 
 @workflow.defn(name="StatementWorkflow")
@@ -39,12 +35,7 @@ class StatementWorkflow:
     async def adjust(self, record: AdjustmentRecord) -> None:
         self._adjusting = True
         try:
-            await workflow.execute_activity_method(
-                SettlementActivities.adjust,
-                record,
-                start_to_close_timeout=policies.DB_TIMEOUT,
-                retry_policy=policies.DB,
-            )
+            await db_step(SettlementActivities.adjust, record)
         finally:
             self._adjusting = False
         self._adjusted_by_key_id = record.by_key_id
@@ -53,7 +44,7 @@ class StatementWorkflow:
     @adjust.validator
     def _check_adjust(self, record: AdjustmentRecord) -> None:
         if self._decision is not None or self._adjusting:
-            raise _refused("the statement is being decided; it can no longer be adjusted", "NOT_PENDING")
+            raise refused("the statement is being decided; it can no longer be adjusted", "NOT_PENDING")
 
     @workflow.update(name="decide")
     async def decide(self, kind: str, decision: Decision) -> StatementOutcome:
@@ -65,11 +56,11 @@ class StatementWorkflow:
     @decide.validator
     def _check_decide(self, kind: str, decision: Decision) -> None:
         if kind not in ("approve", "reject"):
-            raise _refused(f"unknown decision {kind!r}", "BAD_DECISION")
+            raise refused(f"unknown decision {kind!r}", "BAD_DECISION")
         if self._decision is not None or self._adjusting:
-            raise _refused("the statement has already been decided", "NOT_PENDING")
+            raise refused("the statement has already been decided", "NOT_PENDING")
         if kind == "approve" and decision.by_key_id is not None and decision.by_key_id == self._adjusted_by_key_id:
-            raise _refused("whoever adjusted a statement cannot approve it", "SAME_PERSON")
+            raise refused("whoever adjusted a statement cannot approve it", "SAME_PERSON")
 
     @workflow.run
     async def run(self, inp: StatementInput) -> StatementOutcome:
@@ -91,9 +82,7 @@ class StatementWorkflow:
         assert self._decision is not None
         kind, decision = self._decision
         activity = SettlementActivities.approve if kind == "approve" else SettlementActivities.reject
-        self._outcome = await workflow.execute_activity_method(
-            activity, decision, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
-        )
+        self._outcome = await db_step(activity, decision)
         stages.enter(
             self._outcome.status.value,
             f"statement {st.statement_id} of merchant {st.merchant_id}: "
