@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import signal
 import sys
-import tempfile
 import traceback
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 from temporalio.api.enums.v1 import EventType
@@ -25,14 +21,13 @@ from temporalio.client import Client
 from db.api_keys import issue_key
 from db.demo import create_active_merchant, seed_providers
 from db.engine import make_engine, make_session_factory, unit_of_work
-from db.migrate import upgrade
 from domain.access import Role
 from domain.settings import Settings
 from ops.bench.baseline import BareRun, run_bare
 from ops.bench.common import Shape, percentile, run_pool
 from ops.bench.lifecycle import Lifecycle, Merchant, Shopper
-from ops.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port
-from ops.stack import Services, launch
+from ops.bench.servers import own_stack, say
+from ops.stack import Services
 from workers.temporal import connect
 
 # Waits the benchmark must sit through are as short as the settings allow; deadlines stay long so
@@ -95,30 +90,10 @@ def run(count: int, concurrency: int) -> int:
     if count < 1 or concurrency < 1:
         print("--count and --concurrency must be at least 1", file=sys.stderr)
         return 2
-    root = Path(tempfile.mkdtemp(prefix="bench-orders-"))
-    logs = root / "logs"
-    logs.mkdir()
-    postgres = EmbeddedPostgres(root / "postgres", free_port(), durable=False)
-    temporal = EmbeddedTemporal(free_port(), ui_port=None, db_file=None, log_file=logs / "temporal.log")
-    services: Services | None = None
-    succeeded = False
-    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        _say(f"starting PostgreSQL, Temporal and the stack (data and logs under {root})")
-        database_url = postgres.start()
-        upgrade(database_url)
-        address = temporal.start()
-        services = launch(
-            database_url,
-            address,
-            logs,
-            api_port=free_port(),
-            sandbox_port=free_port(),
-            extra_env={**BENCH_ENV, "BACKOFFICE_DATA_DIR": str(root / "data")},
-        )
-        report = asyncio.run(_bench(database_url, address, services, count, concurrency))
+        with own_stack("bench-orders-", BENCH_ENV) as stack:
+            report = asyncio.run(_bench(stack.database_url, stack.temporal_address, stack.services, count, concurrency))
         _print(report)
-        succeeded = True
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -129,17 +104,6 @@ def run(count: int, concurrency: int) -> int:
             traceback.print_exception(error, file=sys.stderr)
         print(f"bench failed: {errors[0]}", file=sys.stderr)
         return 1
-    finally:
-        # Every server we started goes, whatever happened; the data stays only if it can explain a failure.
-        signal.signal(signal.SIGTERM, previous_sigterm)  # a second `kill` then ends us without waiting
-        if services is not None:
-            services.stop_all()
-        temporal.stop()
-        postgres.stop()
-        if succeeded:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print(f"logs kept in {logs} (PostgreSQL's in {postgres.log})", file=sys.stderr)
 
 
 async def _bench(database_url: str, address: str, services: Services, count: int, concurrency: int) -> Report:
@@ -151,16 +115,16 @@ async def _bench(database_url: str, address: str, services: Services, count: int
         httpx.AsyncClient(timeout=60, limits=limits) as outside,
     ):
         shopper = Shopper(api, outside, client, service_key, merchants)
-        _say("warm-up order, whose histories give the shape of a lifecycle")
+        say("warm-up order, whose histories give the shape of a lifecycle")
         warm_up = await shopper.lifecycle(-1)
         shape = await _shape_of(client, warm_up)
-        _say(
+        say(
             f"one order = {shape.activities} activities, {shape.signals} signals, {shape.updates} updates, "
             f"{shape.child_workflows} child workflow(s), {shape.timer_seconds:g}s of fired timers"
         )
-        _say(f"{count} order lifecycles, {concurrency} at a time")
+        say(f"{count} order lifecycles, {concurrency} at a time")
         lifecycles, wall = await run_pool(count, concurrency, shopper.lifecycle)
-    _say(f"{count} bare lifecycles of the same shape, {concurrency} at a time, worker in this process")
+    say(f"{count} bare lifecycles of the same shape, {concurrency} at a time, worker in this process")
     bare = await run_bare(client, shape, count, concurrency)
     return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare)
 
@@ -221,13 +185,3 @@ def _print(report: Report) -> None:
     for step, loaded in report.step_p50_ms().items():
         print(f"          {step:<18} {loaded:>8.1f}  ({report.warm_up.steps[step] * 1000:.1f})")
     print(json.dumps(s), flush=True)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    # The servers run in sessions of their own, so nothing stops them but us: a `kill` (or a process
-    # manager stopping the benchmark) must unwind through the cleanup just as Ctrl-C does.
-    raise KeyboardInterrupt
-
-
-def _say(message: str) -> None:
-    print(f"bench: {message}", flush=True)
