@@ -17,9 +17,11 @@ from api.routes import (
     health,
     ledger,
     merchants,
+    ops,
     orders,
     refunds,
     settlements,
+    withdrawals,
 )
 from api.temporal_handle import TemporalHandle, TemporalUnavailable
 from db.engine import make_engine, make_session_factory
@@ -66,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settlements,
         merchants,
         balances,
+        withdrawals,
+        ops,
     ):
         app.include_router(module.router)
     return app

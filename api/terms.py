@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from domain.orders import OrderTerms
 from domain.refunds import RefundTerms
 from domain.settings import Settings
+from domain.withdrawals import PayoutTerms, WithdrawalTerms
 
 
 def new_number(prefix: str) -> str:
@@ -42,4 +43,23 @@ def order_terms(settings: Settings) -> OrderTerms:
         channel_weights=settings.channel_weights,
         notify_url=notify_url(settings),
         refund=refund_terms(settings),
+    )
+
+
+def withdrawal_terms(settings: Settings) -> WithdrawalTerms:
+    return WithdrawalTerms(
+        daily_limit_minor=settings.withdrawal_daily_limit_minor,
+        approval_min_minor=settings.withdrawal_approval_min_minor,
+        approval_remind_seconds=settings.approval_remind_seconds,
+        # Payouts leave from the same platform bank account as manual refund transfers.
+        payout_bank=settings.manual_refund_bank,
+    )
+
+
+def payout_terms(settings: Settings) -> PayoutTerms:
+    return PayoutTerms(
+        batch_seconds=settings.payout_batch_seconds,
+        max_items=settings.payout_batch_max_items,
+        unknown_escalate_seconds=settings.payout_unknown_escalate_seconds,
+        notify_url=f"{notify_url(settings)}/bank",
     )

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.ledger import open_accounts, post
 from db.models import Merchant, Order, ServiceProvider, SkuStock
-from domain.ledger import merchant_accounts, payment_captured
+from domain.crypto import FieldCipher
+from domain.ledger import merchant_accounts, payment_captured, settlement
 
 
 async def create_active_merchant(
@@ -97,3 +98,58 @@ async def seed_settleable_orders(
         await session.execute(insert(Order).values(rows[start : start + 5000]))
     await post(session, payment_captured(f"seed-capture:{tag}", f"seed-{tag}", "CNY", amount_minor * count, channel))
     return order_nos
+
+
+async def record_verified_bank_account(
+    session: AsyncSession,
+    merchant_id: str,
+    cipher: FieldCipher,
+    *,
+    account_no: str | None = None,
+    account_name: str = "Demo merchant Ltd",
+    bank_name: str = "ICBC Shanghai",
+) -> None:
+    """Give a merchant made by `create_active_merchant` what onboarding leaves behind for withdrawals: an
+    application (bank account number encrypted) whose bank account check KYC passed."""
+    from db.models import KycCheckResult, MerchantApplication, MerchantOnboarding
+
+    number = account_no or "6222" + "".join(str(secrets.randbelow(10)) for _ in range(15))
+    session.add(
+        MerchantApplication(
+            merchant_id=merchant_id,
+            version=1,
+            name=account_name,
+            category="food",
+            currency="CNY",
+            contact_name="Demo",
+            contact_phone="+86 138 0000 0000",
+            business_licence_no="91310000MA1FL8XQ3A",
+            legal_person_name="Demo",
+            legal_person_id_enc=cipher.encrypt("110101199003077777"),
+            legal_person_id_last4="7777",
+            bank_account_name=account_name,
+            bank_account_enc=cipher.encrypt(number),
+            bank_account_last4=number[-4:],
+            bank_name=bank_name,
+            submitted_by="demo",
+        )
+    )
+    session.add(MerchantOnboarding(merchant_id=merchant_id, application_version=1, risk_level="low", deposit_minor=0))
+    session.add(
+        KycCheckResult(
+            merchant_id=merchant_id, version=1, kind="bank", request_no=f"demo-bank-{merchant_id}", status="PASS"
+        )
+    )
+    await session.flush()
+
+
+async def fund_merchant(session: AsyncSession, merchant_id: str, amount_minor: int, channel: str = "wechat") -> None:
+    """Money on the merchant's available balance as a settlement would leave it (captured, then settled)."""
+    tag = secrets.token_hex(6)
+    await post(session, payment_captured(f"demo-capture:{tag}", f"demo-{tag}", "CNY", amount_minor, channel))
+    await post(
+        session,
+        settlement(
+            f"demo-settle:{tag}", f"demo-{tag}", "CNY", merchant_id=merchant_id, merchant_net=amount_minor, commission=0
+        ),
+    )

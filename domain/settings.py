@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     party_secrets: dict[str, str] = Field(default_factory=lambda: dict(DEV_PARTY_SECRETS))
     """HMAC secrets shared with each outside party (JSON object). Override in production."""
 
+    # --- operations ------------------------------------------------------------------------------
+    stuck_after_seconds: int = 3600
+    """A running flow resting longer than this in a stage without a deadline of its own is listed as stuck."""
+
     # --- API behaviour --------------------------------------------------------------------------
     callback_max_age_seconds: int = 300
     idempotency_ttl_seconds: int = DAY
@@ -109,9 +113,15 @@ class Settings(BaseSettings):
     # --- withdrawal -----------------------------------------------------------------------------
     withdrawal_min_minor: int = 100
     withdrawal_max_minor: int = 50_000_000
-    withdrawal_approval_threshold_minor: int = 5_000_000
-    payout_batch_interval_seconds: int = 60
-    payout_poll_max_seconds: int = 3 * DAY
+    withdrawal_daily_limit_minor: int = 20_000_000
+    """What one merchant may request per UTC day (rejected and failed withdrawals do not count)."""
+    withdrawal_approval_min_minor: int = 5_000_000
+    """Withdrawals of this amount and more wait for finance's approval."""
+    payout_batch_seconds: int = 60
+    payout_batch_max_items: int = 200
+    """A batch goes to the bank early once this many withdrawals wait (and never carries more)."""
+    payout_unknown_escalate_seconds: int = 3 * DAY
+    """A payout the bank has not answered for this long is held as UNKNOWN for finance."""
     approval_remind_seconds: int = DAY
 
     # --- reconciliation -------------------------------------------------------------------------

@@ -113,6 +113,21 @@ def cmd_bench_settlement(args: argparse.Namespace) -> int:
     return run(args.orders, args.merchants)
 
 
+def cmd_stuck(args: argparse.Namespace) -> int:
+    from ops.stuck import stuck_flows
+    from workers.temporal import connect
+
+    async def go() -> list[dict[str, object]]:
+        settings = get_settings()
+        return await stuck_flows(await connect(settings), settings, limit=args.limit)
+
+    flows = asyncio.run(go())
+    for f in flows:
+        print(f"{f['workflow_id']:<48} {f['stage']:<28} resting {f['resting_seconds']}s (SLA {f['sla_seconds']}s)")
+    print(json.dumps({"stuck": len(flows)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("search-attributes", help="register the custom search attributes on TEMPORAL_ADDRESS").set_defaults(
         func=cmd_search_attributes
     )
+    stuck = sub.add_parser("stuck", help="running flows resting in their stage longer than it should last")
+    stuck.add_argument("--limit", type=int, default=100)
+    stuck.set_defaults(func=cmd_stuck)
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="what", required=True)
     merchant = demo.add_parser("merchant", help="create an ACTIVE merchant with its ledger accounts")
     merchant.add_argument("--name", default="Demo merchant")

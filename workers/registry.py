@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.channel_calls import ChannelActivities
+from activities.channels.bank import BankClient
 from activities.channels.esign import ESignClient
 from activities.channels.kyc import KycClient
 from activities.channels.payment import PaymentChannelClient
@@ -18,14 +19,17 @@ from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.refunds import RefundActivities
 from activities.settlement import SettlementActivities
+from activities.withdrawals import PayoutActivities, WithdrawalActivities
 from domain.crypto import FieldCipher
 from domain.settings import Settings
 from workflows.onboarding import MerchantOnboardingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.payout_batch import PayoutBatchWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.settlement import SettlementWorkflow
 from workflows.statement import StatementWorkflow
+from workflows.withdrawal import WithdrawalWorkflow
 
 WORKFLOWS: list[type] = [
     OrderWorkflow,
@@ -34,6 +38,8 @@ WORKFLOWS: list[type] = [
     MerchantOnboardingWorkflow,
     SettlementWorkflow,
     StatementWorkflow,
+    WithdrawalWorkflow,
+    PayoutBatchWorkflow,
 ]
 
 
@@ -52,6 +58,12 @@ def activities(
         FieldCipher(settings.field_encryption_key),
         KycClient(settings.sandbox_url, settings.party_secrets, http),
         ESignClient(settings.sandbox_url, settings.party_secrets, http),
+    )
+    withdrawals = WithdrawalActivities(sessions)
+    payouts = PayoutActivities(
+        sessions,
+        FieldCipher(settings.field_encryption_key),
+        BankClient(settings.sandbox_url, settings.party_secrets, http),
     )
     return [
         ledger.post,
@@ -86,4 +98,11 @@ def activities(
         settlement.reject,
         settlement.adjust,
         settlement.close_cycle,
+        withdrawals.open,
+        withdrawals.decide,
+        withdrawals.record_outcome,
+        payouts.claim,
+        payouts.submit,
+        payouts.query,
+        payouts.close,
     ]

@@ -15,6 +15,7 @@ from db.models.orders import Merchant, Order, OrderEvent, OrderItem, ServiceProv
 from db.models.payments import Payment, PaymentAttempt
 from db.models.refunds import Capture, Refund, RefundAttempt
 from db.models.settlement import CommissionRule, SettlementCycle, SettlementLine, SettlementStatement
+from db.models.withdrawals import PayoutBatch, Withdrawal
 
 __all__ = [
     "ApiKey",
@@ -38,6 +39,7 @@ __all__ = [
     "OrderItem",
     "Payment",
     "PaymentAttempt",
+    "PayoutBatch",
     "Refund",
     "RefundAttempt",
     "ServiceProvider",
@@ -46,4 +48,5 @@ __all__ = [
     "SettlementStatement",
     "SkuStock",
     "StockReservation",
+    "Withdrawal",
 ]

@@ -1,4 +1,4 @@
-"""The sandbox app: the stand-in outside world (payment channels, KYC, e-sign) as one FastAPI service."""
+"""The sandbox app: the stand-in outside world (payment channels, bank, KYC, e-sign) as one FastAPI service."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.settings import get_settings
-from ops.sandbox import admin, channels, esign, kyc
+from ops.sandbox import admin, bank, channels, esign, kyc
 from ops.sandbox.context import SandboxContext
 from ops.sandbox.errors import SandboxError
 from ops.sandbox.notifier import Notifier
@@ -36,13 +36,16 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(db_path)
-        for schema in (kyc.SCHEMA, esign.SCHEMA):
+        for schema in (kyc.SCHEMA, esign.SCHEMA, bank.SCHEMA):
             kyc.ensure_schema(store, schema)
         app.state.public_url = public_url
         book = PaymentBook(store, public_url)
-        notifier = Notifier(
-            store, party_secrets, retry_base_s=retry_base_ms / 1000, before_tick=book.resolve_due_refunds
-        )
+
+        def resolve_due() -> None:
+            book.resolve_due_refunds()
+            bank.resolve_due_payouts(store)
+
+        notifier = Notifier(store, party_secrets, retry_base_s=retry_base_ms / 1000, before_tick=resolve_due)
         app.state.sandbox = SandboxContext(store=store, book=book, notifier=notifier, secrets=party_secrets)
         task = asyncio.create_task(notifier.run(), name="sandbox-notifier")
         try:
@@ -77,5 +80,6 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(kyc.router)
     app.include_router(esign.router)
+    app.include_router(bank.router)
     app.include_router(channels.router)
     return app

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -20,11 +18,10 @@ from tests.support.shop import (
     bearer,
     onboarding,
     onboarding_reaches,
+    record_history,
     review_merchant,
     stage_of,
 )
-
-HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 
 
 @pytest.fixture
@@ -41,13 +38,6 @@ async def reset_parties(shop):  # type: ignore[no-untyped-def]
     yield
     for party in ("kyc", "esign"):
         await shop.outside.delete(f"/_sandbox/faults/{party}")
-
-
-async def record_history(temporal, workflow_id: str, name: str) -> None:  # type: ignore[no-untyped-def]
-    """With BACKOFFICE_RECORD_HISTORIES=1, keep the finished flow's history for the replay tests."""
-    if os.environ.get("BACKOFFICE_RECORD_HISTORIES") == "1":
-        history = await temporal.get_workflow_handle(workflow_id).fetch_history()
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 async def sign(shop, merchant_id: str) -> dict:  # type: ignore[no-untyped-def,type-arg]

@@ -149,6 +149,11 @@ async def test_a_permanent_failure_becomes_a_manual_transfer_that_another_person
     assert refund_no in details and order["order_no"] in details and "ACCOUNT_CLOSED" in details
     await eventually(lambda: _reminded(temporal, refund_no), 10)
 
+    # ...and an operator hunting stuck flows finds it, since it has waited past its reminder period.
+    stuck = (await shop.api.get("/v1/ops/stuck", headers=shop.as_(Role.OPERATOR))).json()
+    assert {(f["workflow_id"], f["stage"]) for f in stuck} >= {(f"refund-{refund_no}", "AWAITING_FINANCE_APPROVAL")}
+    assert (await shop.api.get("/v1/ops/stuck", headers=shop.as_(Role.FINANCE))).status_code == 403
+
     url = f"/v1/refunds/{refund_no}/manual-transfer/approve"
     own = await shop.api.post(url, json={"note": "mine"}, headers=bearer(alice))
     assert own.status_code == 403 and "cannot approve" in own.json()["detail"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -283,3 +285,52 @@ async def review_merchant(
     return await shop.api.post(
         f"/v1/merchants/{merchant_id}/review", json={"decision": decision, "reason": reason}, headers=bearer(key)
     )
+
+
+# --- withdrawals ----------------------------------------------------------------------------------
+async def payee(shop: Shop, funds: int, **kwargs: Any) -> str:
+    """An ACTIVE merchant with a KYC-verified settlement account and `funds` available to withdraw."""
+    from db.demo import fund_merchant, record_verified_bank_account
+    from domain.crypto import FieldCipher
+    from domain.settings import Settings
+
+    merchant_id = await shop.merchant(**kwargs)
+    async with unit_of_work(shop.sessions) as session:
+        await record_verified_bank_account(session, merchant_id, FieldCipher(Settings().field_encryption_key))
+        if funds:
+            await fund_merchant(session, merchant_id, funds)
+    return merchant_id
+
+
+async def withdraw(
+    shop: Shop, merchant_id: str, amount: int, *, key: str | None = None, as_key: str | None = None
+) -> httpx.Response:
+    headers = {**bearer(as_key or shop.merchant_keys[merchant_id]), "Idempotency-Key": key or uuid.uuid4().hex}
+    url = f"/v1/merchants/{merchant_id}/withdrawals"
+    return await shop.api.post(url, json={"amount_minor": amount}, headers=headers)
+
+
+async def withdrawal(shop: Shop, withdrawal_id: str) -> dict[str, Any]:
+    r = await shop.api.get(f"/v1/withdrawals/{withdrawal_id}", headers=shop.as_(Role.FINANCE))
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def withdrawal_reaches(shop: Shop, withdrawal_id: str, status: str, within: float = 20) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        w = await withdrawal(shop, withdrawal_id)
+        return w if w["status"] == status else None
+
+    found: dict[str, Any] = await eventually(check, within)
+    return found
+
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+
+async def record_history(temporal: Client, workflow_id: str, name: str) -> None:
+    """With BACKOFFICE_RECORD_HISTORIES=1, keep a finished flow's history for tests/unit/test_replay.py."""
+    if os.environ.get("BACKOFFICE_RECORD_HISTORIES") == "1":
+        history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())

@@ -1,0 +1,326 @@
+"""Withdrawal records and payout batches.
+
+`WithdrawalActivities` belong to the withdrawal flow: open (checks and freeze under a lock on the
+merchant), finance's decision, the outcome with its posting. `PayoutActivities` belong to the payout
+batch flow: claim queued withdrawals into a batch, hand it to the bank, ask the bank, close the batch.
+Database activities are one transaction each and idempotent on the withdrawal id or the batch id; bank
+calls carry the batch and payout numbers, on which the bank deduplicates.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.channels.bank import BankClient
+from activities.channels.errors import ChannelRejected, ChannelUnavailable
+from db import ledger
+from db.engine import unit_of_work
+from db.models import KycCheckResult, Merchant, MerchantApplication, MerchantOnboarding, PayoutBatch, Withdrawal
+from domain import ledger as rules
+from domain.crypto import FieldCipher
+from domain.withdrawals import (
+    COUNTING,
+    BankPayoutItem,
+    BatchClosing,
+    ClaimedBatch,
+    ClaimRequest,
+    DecisionRecord,
+    PayoutOutcome,
+    WithdrawalInput,
+    WithdrawalOpened,
+    WithdrawalStatus,
+)
+
+
+def refuse(message: str, type_: str) -> ApplicationError:
+    return ApplicationError(message, type=type_, non_retryable=True)
+
+
+async def verified_account(session: AsyncSession, merchant_id: str) -> MerchantApplication | None:
+    """The settlement account of the merchant's current application, if KYC confirmed it belongs to it."""
+    state = await session.get(MerchantOnboarding, merchant_id)
+    if state is None:
+        return None
+    passed = (
+        await session.execute(
+            select(KycCheckResult.id).where(
+                KycCheckResult.merchant_id == merchant_id,
+                KycCheckResult.version == state.application_version,
+                KycCheckResult.kind == "bank",
+                KycCheckResult.status == "PASS",
+            )
+        )
+    ).first()
+    if passed is None:
+        return None
+    found: MerchantApplication | None = (
+        await session.execute(
+            select(MerchantApplication).where(
+                MerchantApplication.merchant_id == merchant_id,
+                MerchantApplication.version == state.application_version,
+            )
+        )
+    ).scalar_one_or_none()
+    return found
+
+
+def _opened(w: Withdrawal) -> WithdrawalOpened:
+    return WithdrawalOpened(
+        withdrawal_id=w.withdrawal_id,
+        status=WithdrawalStatus(w.status),
+        merchant_id=w.merchant_id,
+        amount_minor=w.amount_minor,
+        currency=w.currency,
+    )
+
+
+class WithdrawalActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="withdrawals.open")
+    async def open(self, inp: WithdrawalInput) -> WithdrawalOpened:
+        """Check and freeze. The merchant row is locked first, so one merchant's requests queue here: the
+        daily limit and the balance are read and the freeze posted with no other request in between."""
+        async with unit_of_work(self._sessions) as session:
+            merchant = await session.get(Merchant, inp.merchant_id, with_for_update=True)
+            if merchant is None:
+                raise refuse(f"merchant {inp.merchant_id} does not exist", "MERCHANT_NOT_FOUND")
+            existing = await session.get(Withdrawal, inp.withdrawal_id)
+            if existing is not None:
+                return _opened(existing)
+            if merchant.status != "ACTIVE":
+                raise refuse(f"merchant {merchant.id} is {merchant.status}, not ACTIVE", "MERCHANT_NOT_ACTIVE")
+            account = await verified_account(session, merchant.id)
+            if account is None:
+                raise refuse(
+                    f"merchant {merchant.id} has no settlement bank account verified by KYC", "NO_VERIFIED_BANK_ACCOUNT"
+                )
+            cur = merchant.currency
+            available = await ledger.balance_of(session, rules.merchant_account(merchant.id, "available"), cur)
+            owed = await ledger.balance_of(session, rules.merchant_account(merchant.id, "clawback"), cur)
+            if owed < 0:
+                raise refuse(
+                    f"merchant {merchant.id} owes the platform {-owed} {cur} (clawed-back refunds); "
+                    "withdrawals wait until that is covered",
+                    "BALANCE_NEGATIVE",
+                )
+            if inp.amount_minor > available:
+                raise refuse(
+                    f"withdrawal of {inp.amount_minor} exceeds the available balance of {available} {cur}",
+                    "INSUFFICIENT_BALANCE",
+                )
+            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            used = (
+                await session.execute(
+                    select(func.coalesce(func.sum(Withdrawal.amount_minor), 0)).where(
+                        Withdrawal.merchant_id == merchant.id,
+                        Withdrawal.created_at >= today,
+                        Withdrawal.status.in_([s.value for s in COUNTING]),
+                    )
+                )
+            ).scalar_one()
+            if int(used) + inp.amount_minor > inp.terms.daily_limit_minor:
+                raise refuse(
+                    f"withdrawal of {inp.amount_minor} would exceed the daily limit of "
+                    f"{inp.terms.daily_limit_minor} {cur} ({used} already requested today)",
+                    "DAILY_LIMIT_EXCEEDED",
+                )
+            try:
+                frozen = await ledger.post(
+                    session,
+                    rules.withdrawal_requested(
+                        f"withdrawal:{inp.withdrawal_id}", inp.withdrawal_id, cur, inp.amount_minor, merchant.id
+                    ),
+                )
+            except ledger.NegativeBalance as exc:  # the ledger's own guard, should the checks above ever miss
+                raise refuse(str(exc), "INSUFFICIENT_BALANCE") from None
+            needs_approval = inp.amount_minor >= inp.terms.approval_min_minor
+            w = Withdrawal(
+                withdrawal_id=inp.withdrawal_id,
+                merchant_id=merchant.id,
+                amount_minor=inp.amount_minor,
+                currency=cur,
+                status=(WithdrawalStatus.PENDING_APPROVAL if needs_approval else WithdrawalStatus.QUEUED).value,
+                bank_account_name=account.bank_account_name,
+                bank_account_enc=account.bank_account_enc,
+                bank_account_last4=account.bank_account_last4,
+                bank_name=account.bank_name,
+                requested_by=inp.requested_by,
+                requested_by_key_id=inp.requested_by_key_id,
+                freeze_entry_id=frozen.entry_id,
+                queued_at=None if needs_approval else datetime.now(UTC),
+            )
+            session.add(w)
+            await session.flush()
+            return _opened(w)
+
+    @activity.defn(name="withdrawals.decide")
+    async def decide(self, rec: DecisionRecord) -> WithdrawalStatus:
+        """Approval queues the withdrawal for the next batch; rejection unfreezes the money."""
+        async with unit_of_work(self._sessions) as session:
+            w = await session.get(Withdrawal, rec.withdrawal_id, with_for_update=True)
+            if w is None:
+                raise RuntimeError(f"withdrawal {rec.withdrawal_id} was never opened")
+            if w.status != WithdrawalStatus.PENDING_APPROVAL.value:
+                return WithdrawalStatus(w.status)  # decided before (a retry)
+            d = rec.decision
+            w.decided_by, w.decision_note = d.by, d.note
+            if d.kind == "approve":
+                w.status, w.queued_at = WithdrawalStatus.QUEUED.value, datetime.now(UTC)
+            else:
+                posted = await ledger.post(
+                    session,
+                    rules.withdrawal_failed(
+                        f"withdrawal-rejected:{w.withdrawal_id}",
+                        w.withdrawal_id,
+                        w.currency,
+                        w.amount_minor,
+                        w.merchant_id,
+                    ),
+                )
+                w.status, w.outcome_entry_id, w.failure_reason = (
+                    WithdrawalStatus.REJECTED.value,
+                    posted.entry_id,
+                    d.note,
+                )
+            return WithdrawalStatus(w.status)
+
+    @activity.defn(name="withdrawals.record_outcome")
+    async def record_outcome(self, o: PayoutOutcome, bank: str) -> WithdrawalStatus:
+        """PAID posts WITHDRAWAL_PAID, FAILED posts WITHDRAWAL_FAILED (back to available), UNKNOWN only
+        marks the money as held. The postings are keyed on the withdrawal, so each happens at most once."""
+        async with unit_of_work(self._sessions) as session:
+            w = await session.get(Withdrawal, o.withdrawal_id, with_for_update=True)
+            if w is None:
+                raise RuntimeError(f"withdrawal {o.withdrawal_id} was never opened")
+            if w.status in (WithdrawalStatus.PAID.value, WithdrawalStatus.FAILED.value):
+                return WithdrawalStatus(w.status)
+            ref, cur, amount, m = w.withdrawal_id, w.currency, w.amount_minor, w.merchant_id
+            if o.status == "PAID":
+                posting = rules.withdrawal_paid(f"withdrawal-paid:{ref}", ref, cur, amount, m, bank)
+            elif o.status == "FAILED":
+                posting = rules.withdrawal_failed(f"withdrawal-failed:{ref}", ref, cur, amount, m)
+            else:
+                w.status, w.batch_id = WithdrawalStatus.UNKNOWN.value, o.batch_id or w.batch_id
+                return WithdrawalStatus.UNKNOWN
+            w.outcome_entry_id = (await ledger.post(session, posting)).entry_id
+            w.status, w.bank_ref, w.failure_reason = o.status, o.bank_ref, o.reason
+            w.batch_id, w.resolved_by = o.batch_id or w.batch_id, o.resolved_by
+            return WithdrawalStatus(w.status)
+
+
+def _bank_error(exc: Exception) -> ApplicationError:
+    if isinstance(exc, ChannelRejected):
+        return ApplicationError(f"the bank refused: {exc}", exc.code, type="PARTY_REJECTED", non_retryable=True)
+    return ApplicationError(f"the bank is unavailable: {exc}", type="PARTY_UNAVAILABLE")
+
+
+class PayoutActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cipher: FieldCipher, bank: BankClient) -> None:
+        self._sessions = sessions
+        self._cipher = cipher
+        self._bank = bank
+
+    @activity.defn(name="payouts.claim")
+    async def claim(self, req: ClaimRequest) -> ClaimedBatch:
+        """Put the oldest queued withdrawals into batch `batch_id`; run again, it returns the same batch."""
+        async with unit_of_work(self._sessions) as session:
+            batch = await session.get(PayoutBatch, req.batch_id)
+            if batch is None:
+                rows = (
+                    (
+                        await session.execute(
+                            select(Withdrawal)
+                            .where(Withdrawal.status == WithdrawalStatus.QUEUED.value, Withdrawal.batch_id.is_(None))
+                            .order_by(Withdrawal.queued_at, Withdrawal.withdrawal_id)
+                            .limit(req.max_items)
+                            .with_for_update(skip_locked=True)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                if rows:
+                    for w in rows:
+                        w.batch_id, w.status = req.batch_id, WithdrawalStatus.SUBMITTED.value
+                    session.add(
+                        PayoutBatch(
+                            batch_id=req.batch_id,
+                            status="SUBMITTED",
+                            item_count=len(rows),
+                            total_minor=sum(w.amount_minor for w in rows),
+                            paid=0,
+                            failed=0,
+                            unknown=0,
+                        )
+                    )
+                    await session.flush()
+            ids = (
+                (
+                    await session.execute(
+                        select(Withdrawal.withdrawal_id)
+                        .where(Withdrawal.batch_id == req.batch_id)
+                        .order_by(Withdrawal.withdrawal_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            waiting = (
+                await session.execute(
+                    select(func.count()).where(
+                        Withdrawal.status == WithdrawalStatus.QUEUED.value, Withdrawal.batch_id.is_(None)
+                    )
+                )
+            ).scalar_one()
+            return ClaimedBatch(batch_id=req.batch_id, withdrawal_ids=list(ids), waiting=int(waiting))
+
+    @activity.defn(name="payouts.submit")
+    async def submit(self, batch_id: str, notify_url: str) -> list[BankPayoutItem]:
+        async with unit_of_work(self._sessions) as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(Withdrawal).where(Withdrawal.batch_id == batch_id).order_by(Withdrawal.withdrawal_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        items = [
+            {
+                "payout_no": w.withdrawal_id,
+                "amount_minor": w.amount_minor,
+                "currency": w.currency,
+                "account_name": w.bank_account_name,
+                "account_no": self._cipher.decrypt(w.bank_account_enc),
+                "bank_name": w.bank_name,
+            }
+            for w in rows
+        ]
+        try:
+            return await self._bank.submit_batch(batch_id, items, notify_url)
+        except (ChannelRejected, ChannelUnavailable) as exc:
+            raise _bank_error(exc) from exc
+
+    @activity.defn(name="payouts.query")
+    async def query(self, batch_id: str) -> list[BankPayoutItem]:
+        try:
+            return await self._bank.query_batch(batch_id) or []
+        except (ChannelRejected, ChannelUnavailable) as exc:
+            raise _bank_error(exc) from exc
+
+    @activity.defn(name="payouts.close")
+    async def close(self, c: BatchClosing) -> None:
+        async with unit_of_work(self._sessions) as session:
+            await session.execute(
+                update(PayoutBatch)
+                .where(PayoutBatch.batch_id == c.batch_id, PayoutBatch.status != "CLOSED")
+                .values(status="CLOSED", paid=c.paid, failed=c.failed, unknown=c.unknown, closed_at=func.now())
+            )

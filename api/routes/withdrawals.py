@@ -1,0 +1,203 @@
+"""Withdrawals: merchants ask, finance approves, rejects, and resolves payouts the bank left unanswered."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
+from api.errors import ApiError
+from api.flows import call_flow
+from api.idempotency import IdempotencyDep
+from api.terms import new_number, payout_terms, withdrawal_terms
+from db import withdrawals as repo
+from db.api_keys import Principal
+from db.audit import record
+from db.engine import unit_of_work
+from db.models import Merchant
+from domain.access import Role
+from domain.settings import Settings
+from domain.withdrawals import (
+    BATCHER_WORKFLOW_ID,
+    BatcherInput,
+    Decision,
+    Resolution,
+    WithdrawalInput,
+    WithdrawalOpened,
+    WithdrawalRequest,
+    WithdrawalResult,
+)
+from workers.queues import MAIN
+from workflows.payout_batch import PayoutBatchWorkflow
+from workflows.withdrawal import WithdrawalWorkflow
+
+router = APIRouter(tags=["withdrawals"])
+Finance = Annotated[Principal, Depends(require(Role.FINANCE))]
+
+
+class Note(BaseModel):
+    note: str = Field(default="", max_length=500)
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ResolveRequest(BaseModel):
+    outcome: Literal["PAID", "FAILED"] = Field(description="what the bank confirmed")
+    reason: str = Field(min_length=1, max_length=500, description="how the bank confirmed it, or why it failed")
+    bank_ref: str | None = Field(default=None, max_length=100)
+
+
+async def ensure_batcher(temporal: Client, settings: Settings) -> None:
+    """The payout batcher is one long-lived flow; starting it when it runs already is a no-op."""
+    await temporal.start_workflow(
+        PayoutBatchWorkflow.run,
+        BatcherInput(terms=payout_terms(settings)),
+        id=BATCHER_WORKFLOW_ID,
+        task_queue=MAIN,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+@router.post(
+    "/v1/merchants/{merchant_id}/withdrawals",
+    status_code=202,
+    response_model=WithdrawalOpened,
+    summary="Withdraw from the available balance to the merchant's verified bank account (frozen at once)",
+)
+async def request_withdrawal(
+    merchant_id: str,
+    body: WithdrawalRequest,
+    idem: IdempotencyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    who: Annotated[Principal, Depends(require(Role.MERCHANT))],
+) -> Any:
+    ensure_merchant_scope(who, merchant_id)
+    if not settings.withdrawal_min_minor <= body.amount_minor <= settings.withdrawal_max_minor:
+        raise ApiError(
+            422,
+            "AMOUNT_OUT_OF_RANGE",
+            f"a withdrawal is between {settings.withdrawal_min_minor} and {settings.withdrawal_max_minor}",
+        )
+
+    async def open_withdrawal() -> WithdrawalOpened:
+        async with unit_of_work(factory) as session:
+            if await session.get(Merchant, merchant_id) is None:
+                raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {merchant_id} does not exist")
+        await ensure_batcher(temporal, settings)
+        inp = WithdrawalInput(
+            withdrawal_id=new_number("WD"),
+            merchant_id=merchant_id,
+            amount_minor=body.amount_minor,
+            requested_by=who.actor,
+            requested_by_key_id=who.key_id,
+            terms=withdrawal_terms(settings),
+        )
+        start = WithStartWorkflowOperation(
+            WithdrawalWorkflow.run,
+            inp,
+            id=f"withdrawal-{inp.withdrawal_id}",
+            task_queue=MAIN,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        opening = temporal.execute_update_with_start_workflow(
+            "opened", start_workflow_operation=start, result_type=WithdrawalOpened
+        )
+        opened: WithdrawalOpened = await call_flow(opening, f"withdrawing for merchant {merchant_id}")
+        return opened
+
+    return await idem.run(202, open_withdrawal)
+
+
+@router.get("/v1/withdrawals", summary="Withdrawals, newest first (finance filters status=UNKNOWN to resolve)")
+async def list_withdrawals(
+    session: SessionDep,
+    who: Annotated[Principal, Depends(require(Role.FINANCE, Role.OPERATOR, Role.MERCHANT))],
+    merchant_id: str | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    if who.role is Role.MERCHANT:
+        merchant_id = who.merchant_id
+    return await repo.withdrawals(session, merchant_id=merchant_id, status=status)
+
+
+@router.get("/v1/withdrawals/{withdrawal_id}", summary="A withdrawal with its payout batch and bank reference")
+async def get_withdrawal(
+    withdrawal_id: str,
+    session: SessionDep,
+    who: Annotated[Principal, Depends(require(Role.FINANCE, Role.OPERATOR, Role.MERCHANT))],
+) -> dict[str, Any]:
+    view = await repo.withdrawal_view(session, withdrawal_id)
+    if view is None or (who.role is Role.MERCHANT and view["merchant_id"] != who.merchant_id):
+        raise ApiError(404, "WITHDRAWAL_NOT_FOUND", f"withdrawal {withdrawal_id} does not exist")
+    return view
+
+
+async def _update(
+    factory: Any, temporal: Client, who: Principal, withdrawal_id: str, update: str, arg: Any, action: str, **audit: Any
+) -> WithdrawalResult:
+    async with unit_of_work(factory) as session:
+        if await repo.withdrawal_view(session, withdrawal_id) is None:
+            raise ApiError(404, "WITHDRAWAL_NOT_FOUND", f"withdrawal {withdrawal_id} does not exist")
+    handle = temporal.get_workflow_handle(f"withdrawal-{withdrawal_id}")
+    result: WithdrawalResult = await call_flow(
+        handle.execute_update(update, arg, result_type=WithdrawalResult), f"{action} of withdrawal {withdrawal_id}"
+    )
+    async with unit_of_work(factory) as session:
+        await record(session, who, f"withdrawal.{action}", "withdrawal", withdrawal_id, **audit)
+    return result
+
+
+@router.post("/v1/withdrawals/{withdrawal_id}/approve", response_model=WithdrawalResult, summary="Finance approves")
+async def approve(
+    withdrawal_id: str,
+    body: Note,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    who: Finance,
+) -> WithdrawalResult:
+    await ensure_batcher(temporal, settings)
+    decision = Decision(kind="approve", by=who.actor, by_key_id=who.key_id, note=body.note)
+    return await _update(factory, temporal, who, withdrawal_id, "decide", decision, "approved", note=body.note)
+
+
+@router.post(
+    "/v1/withdrawals/{withdrawal_id}/reject", response_model=WithdrawalResult, summary="Finance rejects (unfreezes)"
+)
+async def reject(
+    withdrawal_id: str, body: Reason, factory: SessionFactoryDep, temporal: TemporalDep, who: Finance
+) -> WithdrawalResult:
+    decision = Decision(kind="reject", by=who.actor, by_key_id=who.key_id, note=body.reason)
+    return await _update(factory, temporal, who, withdrawal_id, "decide", decision, "rejected", reason=body.reason)
+
+
+@router.post(
+    "/v1/withdrawals/{withdrawal_id}/resolve",
+    response_model=WithdrawalResult,
+    summary="Finance settles an UNKNOWN payout once the bank has confirmed it paid or failed",
+)
+async def resolve(
+    withdrawal_id: str, body: ResolveRequest, factory: SessionFactoryDep, temporal: TemporalDep, who: Finance
+) -> WithdrawalResult:
+    resolution = Resolution(
+        outcome=body.outcome, by=who.actor, by_key_id=who.key_id, reason=body.reason, bank_ref=body.bank_ref
+    )
+    return await _update(
+        factory,
+        temporal,
+        who,
+        withdrawal_id,
+        "resolve",
+        resolution,
+        "resolved",
+        outcome=body.outcome,
+        reason=body.reason,
+    )

@@ -1,0 +1,159 @@
+"""Withdrawals and payout batches: statuses and the contracts of their flows (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+# The long-lived flow that collects queued withdrawals into batches for the bank (one per namespace).
+BATCHER_WORKFLOW_ID = "payout-batcher"
+
+
+class WithdrawalStatus(StrEnum):
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    QUEUED = "QUEUED"
+    SUBMITTED = "SUBMITTED"
+    PAID = "PAID"
+    FAILED = "FAILED"
+    REJECTED = "REJECTED"
+    UNKNOWN = "UNKNOWN"
+
+
+# Money of these withdrawals has left (or may have left) available: counted against the daily limit.
+COUNTING = (
+    WithdrawalStatus.PENDING_APPROVAL,
+    WithdrawalStatus.QUEUED,
+    WithdrawalStatus.SUBMITTED,
+    WithdrawalStatus.PAID,
+    WithdrawalStatus.UNKNOWN,
+)
+FINAL = (WithdrawalStatus.PAID, WithdrawalStatus.FAILED, WithdrawalStatus.REJECTED)
+
+
+class WithdrawalRequest(BaseModel):
+    amount_minor: int = Field(gt=0, le=10**12)
+
+
+class WithdrawalTerms(BaseModel):
+    daily_limit_minor: int
+    approval_min_minor: int
+    approval_remind_seconds: int
+    payout_bank: str  # the platform's bank account payouts leave from (ledger bank:{name}:payout_clearing)
+
+
+class WithdrawalInput(BaseModel):
+    withdrawal_id: str
+    merchant_id: str
+    amount_minor: int
+    requested_by: str
+    requested_by_key_id: int | None = None
+    terms: WithdrawalTerms
+
+
+class WithdrawalOpened(BaseModel):
+    withdrawal_id: str
+    status: WithdrawalStatus
+    merchant_id: str
+    amount_minor: int
+    currency: str = "CNY"
+
+
+class WithdrawalResult(BaseModel):
+    withdrawal_id: str
+    status: str  # a WithdrawalStatus, or REFUSED when nothing was frozen
+    reason: str | None = None
+
+
+class Decision(BaseModel):
+    """Finance's approval or rejection of a withdrawal waiting for it."""
+
+    kind: Literal["approve", "reject"]
+    by: str
+    by_key_id: int | None = None
+    note: str = ""
+
+
+class Resolution(BaseModel):
+    """Finance settles an UNKNOWN payout once the bank has confirmed it either way."""
+
+    outcome: Literal["PAID", "FAILED"]
+    by: str
+    by_key_id: int | None = None
+    reason: str = ""
+    bank_ref: str | None = None
+
+
+class PayoutOutcome(BaseModel):
+    """What the payout batch learned about one withdrawal (signalled to its flow), or finance's resolution."""
+
+    withdrawal_id: str
+    status: Literal["SUBMITTED", "PAID", "FAILED", "UNKNOWN"]
+    batch_id: str | None = None
+    bank_ref: str | None = None
+    reason: str | None = None
+    resolved_by: str | None = None
+
+
+class DecisionRecord(BaseModel):
+    withdrawal_id: str
+    decision: Decision
+
+
+# ---- payout batches --------------------------------------------------------------------------
+class PayoutTerms(BaseModel):
+    batch_seconds: int
+    max_items: int
+    unknown_escalate_seconds: int
+    notify_url: str
+
+
+class OpenBatch(BaseModel):
+    """A batch handed to the bank whose results are still awaited (carried over continue-as-new)."""
+
+    batch_id: str
+    withdrawal_ids: list[str]
+    opened_at: datetime
+
+
+class BatcherInput(BaseModel):
+    terms: PayoutTerms
+    open_batches: list[OpenBatch] = Field(default_factory=list)
+    batches_so_far: int = 0
+
+
+class ClaimRequest(BaseModel):
+    batch_id: str
+    max_items: int
+
+
+class ClaimedBatch(BaseModel):
+    batch_id: str
+    withdrawal_ids: list[str]
+    waiting: int  # queued withdrawals left for later batches
+
+
+class BatchClosing(BaseModel):
+    batch_id: str
+    paid: int
+    failed: int
+    unknown: int
+
+
+class BankPayoutItem(BaseModel):
+    payout_no: str
+    status: str  # PROCESSING, PAID, FAILED
+    failure_reason: str | None = None
+    bank_ref: str | None = None
+
+
+class BankNotification(BaseModel):
+    event_id: str
+    event_type: str
+    batch_no: str
+    payout_no: str
+    status: str
+    failure_reason: str | None = None
+    bank_ref: str | None = None

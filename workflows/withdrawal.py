@@ -1,0 +1,197 @@
+"""WithdrawalWorkflow (`withdrawal-{id}`): a merchant's money from its available balance to its bank account.
+
+Started by the API with update-with-start, so the merchant learns at once whether the money was frozen
+(or why not). Large amounts wait for finance; then the withdrawal is QUEUED and the payout batch flow
+(`payout-batcher`) carries it to the bank and signals back what the bank answered. A payout the bank
+never answers is held as UNKNOWN (still frozen) until finance resolves it with the bank's confirmation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.withdrawals import WithdrawalActivities
+    from domain.withdrawals import (
+        BATCHER_WORKFLOW_ID,
+        Decision,
+        DecisionRecord,
+        PayoutOutcome,
+        Resolution,
+        WithdrawalInput,
+        WithdrawalOpened,
+        WithdrawalResult,
+        WithdrawalStatus,
+    )
+    from workflows import policies, stages
+
+T = TypeVar("T")
+
+
+def _refused(message: str, type_: str) -> ApplicationError:
+    return ApplicationError(message, type=type_, non_retryable=True)
+
+
+@workflow.defn(name="WithdrawalWorkflow")
+class WithdrawalWorkflow:
+    def __init__(self) -> None:
+        self._opened: WithdrawalOpened | None = None
+        self._refusal: ApplicationError | None = None
+        self._status: WithdrawalStatus | None = None
+        self._decision: Decision | None = None
+        self._resolution: Resolution | None = None
+        self._inbox: list[PayoutOutcome] = []
+        self._done: WithdrawalResult | None = None
+        self._reason: str | None = None
+
+    @workflow.update(name="opened")
+    async def opened(self) -> WithdrawalOpened:
+        await workflow.wait_condition(lambda: self._opened is not None or self._refusal is not None)
+        if self._refusal is not None:
+            raise self._refusal
+        assert self._opened is not None
+        return self._opened
+
+    @workflow.update(name="decide")
+    async def decide(self, decision: Decision) -> WithdrawalResult:
+        self._decision = decision
+        await workflow.wait_condition(lambda: self._status is not WithdrawalStatus.PENDING_APPROVAL)
+        return self._result()
+
+    @decide.validator
+    def _check_decide(self, decision: Decision) -> None:
+        if self._status is not WithdrawalStatus.PENDING_APPROVAL or self._decision is not None:
+            raise _refused("this withdrawal is not waiting for finance's approval", "NOT_AWAITING_APPROVAL")
+
+    @workflow.update(name="resolve")
+    async def resolve(self, resolution: Resolution) -> WithdrawalResult:
+        self._resolution = resolution
+        await workflow.wait_condition(lambda: self._done is not None)
+        return self._result()
+
+    @resolve.validator
+    def _check_resolve(self, resolution: Resolution) -> None:
+        if self._status is not WithdrawalStatus.UNKNOWN or self._resolution is not None or self._done is not None:
+            raise _refused("only a withdrawal whose payout result is UNKNOWN can be resolved", "NOT_UNKNOWN")
+
+    @workflow.signal(name="payout")
+    def payout(self, outcome: PayoutOutcome) -> None:
+        self._inbox.append(outcome)
+
+    @workflow.run
+    async def run(self, inp: WithdrawalInput) -> WithdrawalResult:
+        self._inp = inp
+        stages.identify("withdrawal", merchant_id=inp.merchant_id, amount_minor=inp.amount_minor)
+        stages.enter("OPENING", f"checking merchant {inp.merchant_id} may withdraw {inp.amount_minor}")
+        try:
+            self._opened = await self._act(WithdrawalActivities.open, inp)
+        except ActivityError as err:
+            cause = err.cause if isinstance(err.cause, ApplicationError) else None
+            self._refusal = _refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            stages.enter("REFUSED", self._refusal.message)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return WithdrawalResult(withdrawal_id=inp.withdrawal_id, status="REFUSED", reason=self._refusal.message)
+        self._status = self._opened.status
+        if self._status is WithdrawalStatus.PENDING_APPROVAL:
+            await self._await_finance()
+        if self._status is WithdrawalStatus.QUEUED:
+            await self._through_bank()
+        self._done = self._result()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._done
+
+    async def _await_finance(self) -> None:
+        inp = self._inp
+        waiting = (
+            f"withdrawal {inp.withdrawal_id} of {inp.amount_minor} by merchant {inp.merchant_id} is frozen and "
+            "waits for finance to approve or reject it"
+        )
+        stages.enter("AWAITING_FINANCE_APPROVAL", waiting)
+        reminders = 0
+        while not await self._wait(lambda: self._decision is not None, inp.terms.approval_remind_seconds):
+            reminders += 1
+            stages.say(f"{waiting} (reminder {reminders})")
+        decision = self._decision
+        assert decision is not None
+        self._status = await self._act(
+            WithdrawalActivities.decide, DecisionRecord(withdrawal_id=inp.withdrawal_id, decision=decision)
+        )
+        if self._status is WithdrawalStatus.REJECTED:
+            self._reason = decision.note
+            stages.enter("REJECTED", f"rejected by {decision.by}: {decision.note}; the money is available again")
+
+    async def _through_bank(self) -> None:
+        inp = self._inp
+        stages.enter("QUEUED", f"withdrawal {inp.withdrawal_id} of {inp.amount_minor} waits for the next payout batch")
+        try:  # a hint only: the batcher also finds queued withdrawals in the database at every tick
+            await workflow.get_external_workflow_handle(BATCHER_WORKFLOW_ID).signal("queued")
+        except FailureError:
+            workflow.logger.warning("payout batcher not running; the withdrawal waits for its next start")
+        while self._status is not WithdrawalStatus.PAID and self._status is not WithdrawalStatus.FAILED:
+            await workflow.wait_condition(lambda: bool(self._inbox) or self._resolution is not None)
+            if self._resolution is not None:
+                r = self._resolution
+                outcome = PayoutOutcome(
+                    withdrawal_id=inp.withdrawal_id,
+                    status=r.outcome,
+                    bank_ref=r.bank_ref,
+                    reason=r.reason or None,
+                    resolved_by=r.by,
+                )
+            else:
+                outcome = self._inbox.pop(0)
+            if outcome.status == "SUBMITTED":
+                if self._status is WithdrawalStatus.QUEUED:
+                    self._status = WithdrawalStatus.SUBMITTED
+                    stages.enter("SUBMITTED", f"in payout batch {outcome.batch_id}, waiting for the bank's result")
+                continue
+            if outcome.status == "UNKNOWN" and self._status is WithdrawalStatus.UNKNOWN:
+                continue
+            self._status = await self._act_outcome(outcome)
+            self._reason = outcome.reason
+            if self._status is WithdrawalStatus.UNKNOWN:
+                stages.enter(
+                    "UNKNOWN",
+                    f"the bank has not answered for payout {inp.withdrawal_id} in batch {outcome.batch_id}; the money "
+                    "stays frozen until finance resolves it with the bank's confirmation",
+                )
+            else:
+                how = f"resolved by {outcome.resolved_by}" if outcome.resolved_by else f"batch {outcome.batch_id}"
+                detail = f"bank ref {outcome.bank_ref}" if self._status is WithdrawalStatus.PAID else outcome.reason
+                stages.enter(
+                    self._status.value, f"withdrawal {inp.withdrawal_id}: {self._status.value} ({how}; {detail})"
+                )
+
+    async def _act_outcome(self, outcome: PayoutOutcome) -> WithdrawalStatus:
+        status: WithdrawalStatus = await workflow.execute_activity_method(
+            WithdrawalActivities.record_outcome,
+            args=[outcome, self._inp.terms.payout_bank],
+            start_to_close_timeout=policies.DB_TIMEOUT,
+            retry_policy=policies.DB,
+        )
+        return status
+
+    def _result(self) -> WithdrawalResult:
+        return WithdrawalResult(
+            withdrawal_id=self._inp.withdrawal_id,
+            status=(self._status or WithdrawalStatus.PENDING_APPROVAL).value,
+            reason=self._reason,
+        )
+
+    async def _wait(self, condition: Callable[[], bool], seconds: float) -> bool:
+        try:
+            await workflow.wait_condition(condition, timeout=timedelta(seconds=seconds))
+            return True
+        except TimeoutError:
+            return False
+
+    async def _act(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
+        result: T = await workflow.execute_activity_method(
+            activity, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
+        )
+        return result
