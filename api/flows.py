@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
+from workers.queues import MAIN
 
 T = TypeVar("T")
 
@@ -46,3 +48,23 @@ async def call_flow(pending: Awaitable[T], what: str) -> T:
                 409, "FLOW_NOT_RUNNING", f"{what}: no flow is running for it (finished, or not started yet)"
             ) from None
         raise ApiError(503, "TEMPORAL_UNAVAILABLE", f"{what}: Temporal did not answer ({exc.status.name})") from None
+
+
+async def start_and_ask(
+    temporal: Client,
+    run: Callable[..., Awaitable[Any]],
+    inp: Any,
+    workflow_id: str,
+    update: str,
+    result_type: type[T],
+    what: str,
+) -> T:
+    """Start the flow `workflow_id` (or attach to it if it runs: ids are business keys) and ask it, in
+    the same call, the Update `update` whose answer the caller needs (update-with-start)."""
+    start = WithStartWorkflowOperation(
+        run, inp, id=workflow_id, task_queue=MAIN, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
+    )
+    return await call_flow(
+        temporal.execute_update_with_start_workflow(update, start_workflow_operation=start, result_type=result_type),
+        what,
+    )

@@ -11,12 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.exc import IntegrityError
-from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
 
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
-from api.flows import call_flow
+from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.terms import notify_url, refund_terms
 from db import merchants as repo
@@ -39,7 +37,6 @@ from domain.merchants import (
     ReviewRequest,
 )
 from domain.settings import Settings
-from workers.queues import MAIN
 from workflows.onboarding import MerchantOnboardingWorkflow
 
 router = APIRouter(tags=["merchants"])
@@ -88,18 +85,16 @@ async def apply(
             await repo.store_application(
                 session, merchant_id, 1, body, FieldCipher(settings.field_encryption_key), who.actor
             )
-        operation = WithStartWorkflowOperation(
+        inp = OnboardingInput(merchant_id=merchant_id, terms=onboarding_terms(settings))
+        return await start_and_ask(
+            temporal,
             MerchantOnboardingWorkflow.run,
-            OnboardingInput(merchant_id=merchant_id, terms=onboarding_terms(settings)),
-            id=f"onboarding-{merchant_id}",
-            task_queue=MAIN,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            inp,
+            f"onboarding-{merchant_id}",
+            "submitted",
+            MerchantView,
+            "submitting the application",
         )
-        submitting = temporal.execute_update_with_start_workflow(
-            "submitted", start_workflow_operation=operation, result_type=MerchantView
-        )
-        view: MerchantView = await call_flow(submitting, "submitting the application")
-        return view
 
     return await idem.run(201, start)
 

@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client
 
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
-from api.flows import call_flow
+from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.terms import new_number, order_terms
 from db import orders as repo
@@ -31,7 +30,6 @@ from domain.orders import (
     TransitionResult,
 )
 from domain.settings import Settings
-from workers.queues import MAIN
 from workflows.order import OrderWorkflow
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -58,18 +56,9 @@ async def create_order(
             commission=commission,
             terms=order_terms(settings),
         )
-        start = WithStartWorkflowOperation(
-            OrderWorkflow.run,
-            inp,
-            id=f"order-{inp.order_no}",
-            task_queue=MAIN,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        return await start_and_ask(
+            temporal, OrderWorkflow.run, inp, f"order-{inp.order_no}", "placed", OrderCreated, "placing the order"
         )
-        placing = temporal.execute_update_with_start_workflow(
-            "placed", start_workflow_operation=start, result_type=OrderCreated
-        )
-        created: OrderCreated = await call_flow(placing, "placing the order")
-        return created
 
     return await idem.run(201, place)
 

@@ -6,12 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
 
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, require
 from api.errors import ApiError
-from api.flows import call_flow
+from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.terms import new_number, refund_terms
 from db import refunds as repo
@@ -20,7 +18,6 @@ from db.audit import record
 from db.engine import unit_of_work
 from domain.access import Role
 from domain.refunds import ManualApproval, RefundInput, RefundOpened, RefundOrigin, RefundRequest, RefundResult
-from workers.queues import MAIN
 from workflows.refund import RefundWorkflow
 
 router = APIRouter(tags=["refunds"])
@@ -62,18 +59,15 @@ async def request_refund(
             requested_by_key_id=who.key_id,
             terms=refund_terms(settings),
         )
-        start = WithStartWorkflowOperation(
+        return await start_and_ask(
+            temporal,
             RefundWorkflow.run,
             inp,
-            id=f"refund-{inp.refund_no}",
-            task_queue=MAIN,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            f"refund-{inp.refund_no}",
+            "opened",
+            RefundOpened,
+            f"refunding order {order_no}",
         )
-        opening = temporal.execute_update_with_start_workflow(
-            "opened", start_workflow_operation=start, result_type=RefundOpened
-        )
-        opened: RefundOpened = await call_flow(opening, f"refunding order {order_no}")
-        return opened
 
     return await idem.run(202, open_refund)
 

@@ -6,12 +6,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
-from api.flows import call_flow
+from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.terms import new_number, payout_terms, withdrawal_terms
 from db import withdrawals as repo
@@ -100,18 +100,15 @@ async def request_withdrawal(
             requested_by_key_id=who.key_id,
             terms=withdrawal_terms(settings),
         )
-        start = WithStartWorkflowOperation(
+        return await start_and_ask(
+            temporal,
             WithdrawalWorkflow.run,
             inp,
-            id=f"withdrawal-{inp.withdrawal_id}",
-            task_queue=MAIN,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            f"withdrawal-{inp.withdrawal_id}",
+            "opened",
+            WithdrawalOpened,
+            f"withdrawing for merchant {merchant_id}",
         )
-        opening = temporal.execute_update_with_start_workflow(
-            "opened", start_workflow_operation=start, result_type=WithdrawalOpened
-        )
-        opened: WithdrawalOpened = await call_flow(opening, f"withdrawing for merchant {merchant_id}")
-        return opened
 
     return await idem.run(202, open_withdrawal)
 
