@@ -40,11 +40,8 @@ class ContractAndDeposit:
     _deposit_ready: PaymentEvent | None
     _payment: PaymentEvent | None
 
-    async def _move(self, to: MerchantStatus | None, event: str, cause: str, **fields: Any) -> None:
-        raise NotImplementedError
-
-    def _notify(self, party: str) -> str:
-        raise NotImplementedError
+    _move: Callable[..., Awaitable[None]]  # (to, event, cause, **fields): record a stage change
+    _notify: Callable[[str], str]  # (party) -> the callback URL that party reports to
 
     async def _party(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
         result: T = await workflow.execute_activity_method(
