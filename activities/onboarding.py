@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities.channels.errors import ChannelRejected, ChannelUnavailable
 from activities.channels.esign import ESignClient
 from activities.channels.kyc import KycClient
+from activities.refusals import refuse
 from db.api_keys import Principal
 from db.audit import record
 from db.engine import unit_of_work
@@ -43,10 +44,6 @@ from domain.merchants import (
     RiskLevel,
     Terms,
 )
-
-
-def refuse(message: str, type_: str) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
 
 
 async def application(session: AsyncSession, merchant_id: str, version: int) -> MerchantApplication | None:

@@ -12,17 +12,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.refusals import refuse
 from db.engine import unit_of_work
 from db.models import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
 from domain.orders import DispatchRequest, OrderInput, OrderStatus, Transition, can_move
 
 MERCHANT_ACTIVE = "ACTIVE"
-
-
-def refuse(message: str, type_: str) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
 
 
 async def add_event(

@@ -10,7 +10,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.orders import add_event, refuse
+from activities.orders import add_event
+from activities.refusals import refuse
 from db import ledger
 from db.engine import unit_of_work
 from db.models import Capture, Order, Refund, RefundAttempt, SettlementLine, SettlementStatement

@@ -14,8 +14,9 @@ from sqlalchemy import Table, and_, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.refusals import refuse
+from activities.statements import approve_statement
 from db import ledger
 from db.engine import unit_of_work
 from db.models import Order, Refund, SettlementCycle, SettlementLine, SettlementStatement
@@ -24,52 +25,16 @@ from domain.commission import split
 from domain.refunds import RefundStatus
 from domain.settlement import (
     AUTO,
-    AdjustmentRecord,
     BuildResult,
     CycleOpen,
     CycleState,
     CycleStatus,
-    Decision,
-    StatementOutcome,
     StatementRef,
     StatementStatus,
 )
 
 LINES = cast(Table, SettlementLine.__table__)  # the Core table: inserting a list of rows is an executemany
 IN_FLIGHT = [RefundStatus.PROCESSING.value, RefundStatus.MANUAL_PENDING.value]
-
-
-def _refused(message: str, type_: str) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
-
-
-async def post_statement(session: AsyncSession, st: SettlementStatement) -> int:
-    """SETTLEMENT for one statement: escrow released to merchant net, commission and each promoter."""
-    promoters = dict(
-        (
-            await session.execute(
-                select(SettlementLine.promoter_id, func.sum(SettlementLine.promoter_minor))
-                .where(
-                    SettlementLine.cycle_id == st.cycle_id,
-                    SettlementLine.merchant_id == st.merchant_id,
-                    SettlementLine.promoter_id.is_not(None),
-                )
-                .group_by(SettlementLine.promoter_id)
-            )
-        )
-        .tuples()
-        .all()
-    )
-    posting = rules.settlement(
-        f"settlement:{st.id}",
-        f"statement-{st.id}",
-        st.currency,
-        merchant_id=st.merchant_id,
-        merchant_net=st.net_minor + st.adjustment_minor,
-        commission=st.commission_minor - st.adjustment_minor,
-        promoters={str(p): int(v) for p, v in promoters.items()},
-    )
-    return (await ledger.post(session, posting)).entry_id
 
 
 class SettlementActivities:
@@ -95,9 +60,13 @@ class SettlementActivities:
     async def build(self, cycle_id: str, page_size: int) -> BuildResult:
         """Claim settleable orders up to the cutoff and write their lines, a page per transaction."""
         claimed = int(activity.info().heartbeat_details[0]) if activity.info().heartbeat_details else 0
+        async with unit_of_work(self._sessions) as session:
+            cycle = await session.get(SettlementCycle, cycle_id)
+            assert cycle is not None
+            cutoff = cycle.cutoff
         while True:
             async with unit_of_work(self._sessions) as session:
-                n = await self._claim_page(session, cycle_id, page_size)
+                n = await self._claim_page(session, cycle_id, cutoff, page_size)
             claimed += n
             activity.heartbeat(claimed)
             if n < page_size:
@@ -157,10 +126,7 @@ class SettlementActivities:
             )
             return BuildResult(orders=int(orders), statements=int(statements))
 
-    async def _claim_page(self, session: AsyncSession, cycle_id: str, page_size: int) -> int:
-        cutoff = (
-            await session.execute(select(SettlementCycle.cutoff).where(SettlementCycle.id == cycle_id))
-        ).scalar_one()
+    async def _claim_page(self, session: AsyncSession, cycle_id: str, cutoff: datetime, page_size: int) -> int:
         page = (
             select(Order.order_no)
             .where(
@@ -229,8 +195,8 @@ class SettlementActivities:
 
     @activity.defn(name="settlement.verify")
     async def verify(self, cycle_id: str) -> int:
-        """Lines, statement totals and the escrow to be released must agree before anything is posted.
-        Returns the amount the cycle will release from escrow."""
+        """Lines, statement totals and the escrow to be released (per currency) must agree before anything
+        is posted. Returns the amount the cycle will release from escrow."""
         async with unit_of_work(self._sessions) as session:
             bad_lines = (
                 await session.execute(
@@ -278,25 +244,29 @@ class SettlementActivities:
                     )
                 )
             ).scalar_one()
-            release = int(
+            releases = (
                 (
                     await session.execute(
                         select(
-                            func.coalesce(
-                                func.sum(SettlementStatement.gross_minor - SettlementStatement.refunded_minor), 0
-                            )
-                        ).where(SettlementStatement.cycle_id == cycle_id)
+                            SettlementStatement.currency,
+                            func.sum(SettlementStatement.gross_minor - SettlementStatement.refunded_minor),
+                        )
+                        .where(SettlementStatement.cycle_id == cycle_id)
+                        .group_by(SettlementStatement.currency)
                     )
-                ).scalar_one()
+                )
+                .tuples()
+                .all()
             )
-            escrow = await ledger.balance_of(session, rules.ESCROW, "CNY")
             problems = []
+            for currency, amount in releases:
+                escrow = await ledger.balance_of(session, rules.ESCROW, currency)
+                if amount > escrow:
+                    problems.append(f"the cycle would release {amount} {currency} but escrow holds {escrow}")
             if bad_lines:
                 problems.append(f"{bad_lines} lines do not add up")
             if mismatched:
                 problems.append(f"{mismatched} statements disagree with their lines")
-            if release > escrow:
-                problems.append(f"the cycle would release {release} but escrow holds {escrow}")
             if problems:
                 async with unit_of_work(self._sessions) as failing:
                     await failing.execute(
@@ -304,8 +274,8 @@ class SettlementActivities:
                         .where(SettlementCycle.id == cycle_id)
                         .values(status=CycleStatus.FAILED.value, failure="; ".join(problems))
                     )
-                raise _refused(f"cycle {cycle_id} does not add up: " + "; ".join(problems), "SETTLEMENT_MISMATCH")
-            return release
+                raise refuse(f"cycle {cycle_id} does not add up: " + "; ".join(problems), "SETTLEMENT_MISMATCH")
+            return sum(int(amount) for _, amount in releases)
 
     @activity.defn(name="settlement.auto_approve")
     async def auto_approve(self, cycle_id: str, max_net_minor: int) -> int:
@@ -328,7 +298,7 @@ class SettlementActivities:
                 ).scalar_one_or_none()
                 if st is None:
                     return approved
-                await self._approve(session, st, AUTO)
+                await approve_statement(session, st, AUTO)
             approved += 1
             activity.heartbeat(approved)
 
@@ -351,69 +321,6 @@ class SettlementActivities:
                 StatementRef(statement_id=s.id, merchant_id=s.merchant_id, currency=s.currency, net_minor=s.net_minor)
                 for s in rows
             ]
-
-    async def _approve(self, session: AsyncSession, st: SettlementStatement, by: str) -> None:
-        # Orders refunded in full release nothing: they are settled without a posting.
-        if st.gross_minor > st.refunded_minor:
-            st.ledger_entry_id = await post_statement(session, st)
-        st.status = StatementStatus.APPROVED.value
-        st.approved_by = by
-        st.decided_at = datetime.now(UTC)
-        await session.execute(
-            update(Order)
-            .where(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
-            .values(settled=True)
-        )
-
-    async def _pending(self, session: AsyncSession, statement_id: int) -> SettlementStatement | None:
-        st = await session.get(SettlementStatement, statement_id, with_for_update=True)
-        if st is None:
-            raise RuntimeError(f"statement {statement_id} does not exist")
-        return st if st.status == StatementStatus.PENDING_APPROVAL.value else None
-
-    @activity.defn(name="settlement.approve")
-    async def approve(self, d: Decision) -> StatementOutcome:
-        async with unit_of_work(self._sessions) as session:
-            st = await self._pending(session, d.statement_id)
-            if st is not None:
-                await self._approve(session, st, d.by)
-            final = await session.get(SettlementStatement, d.statement_id)
-            assert final is not None
-            return StatementOutcome(
-                statement_id=d.statement_id, status=StatementStatus(final.status), by=final.approved_by or d.by
-            )
-
-    @activity.defn(name="settlement.reject")
-    async def reject(self, d: Decision) -> StatementOutcome:
-        """The statement is void; its orders go back to the queue for the next cycle."""
-        async with unit_of_work(self._sessions) as session:
-            st = await self._pending(session, d.statement_id)
-            if st is not None:
-                st.status = StatementStatus.REJECTED.value
-                st.rejected_reason = d.note
-                st.decided_at = datetime.now(UTC)
-                await session.execute(
-                    update(Order)
-                    .where(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
-                    .values(settlement_cycle=None)
-                )
-            return StatementOutcome(statement_id=d.statement_id, status=StatementStatus.REJECTED, by=d.by)
-
-    @activity.defn(name="settlement.adjust")
-    async def adjust(self, a: AdjustmentRecord) -> None:
-        async with unit_of_work(self._sessions) as session:
-            st = await self._pending(session, a.statement_id)
-            if st is None:
-                raise _refused(f"statement {a.statement_id} is no longer pending", "NOT_PENDING")
-            if st.commission_minor - a.amount_minor < 0 or st.net_minor + a.amount_minor < 0:
-                raise _refused(
-                    f"an adjustment of {a.amount_minor} would make the commission or the net negative",
-                    "ADJUSTMENT_TOO_LARGE",
-                )
-            st.adjustment_minor = a.amount_minor
-            st.adjustment_reason = a.reason
-            st.adjusted_by = a.by
-            st.adjusted_by_key_id = a.by_key_id
 
     @activity.defn(name="settlement.close_cycle")
     async def close_cycle(self, cycle_id: str) -> None:

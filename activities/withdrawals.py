@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels.bank import BankClient
 from activities.channels.errors import ChannelRejected, ChannelUnavailable
+from activities.refusals import refuse
 from db import ledger
 from db.engine import unit_of_work
 from db.models import KycCheckResult, Merchant, MerchantApplication, MerchantOnboarding, PayoutBatch, Withdrawal
@@ -35,10 +36,6 @@ from domain.withdrawals import (
     WithdrawalOpened,
     WithdrawalStatus,
 )
-
-
-def refuse(message: str, type_: str) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
 
 
 async def verified_account(session: AsyncSession, merchant_id: str) -> MerchantApplication | None:

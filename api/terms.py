@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
+from domain.merchants import OnboardingTerms
 from domain.orders import OrderTerms
 from domain.refunds import RefundTerms
 from domain.settings import Settings
+from domain.settlement import SettlementTerms
 from domain.withdrawals import PayoutTerms, WithdrawalTerms
 
 
@@ -62,4 +64,28 @@ def payout_terms(settings: Settings) -> PayoutTerms:
         max_items=settings.payout_batch_max_items,
         unknown_escalate_seconds=settings.payout_unknown_escalate_seconds,
         notify_url=f"{notify_url(settings)}/bank",
+    )
+
+
+def onboarding_terms(settings: Settings) -> OnboardingTerms:
+    return OnboardingTerms(
+        review_remind_seconds=settings.review_remind_seconds,
+        review_escalate_seconds=settings.review_escalate_seconds,
+        resubmit_window_seconds=settings.resubmit_window_seconds,
+        contract_sign_window_seconds=settings.contract_sign_window_seconds,
+        kyc_poll_seconds=settings.kyc_poll_seconds,
+        notify_url=notify_url(settings),
+        payment_timeout_seconds=settings.payment_timeout_seconds,
+        payment_poll_initial_seconds=settings.payment_poll_initial_seconds,
+        payment_poll_max_seconds=settings.payment_poll_max_seconds,
+        channel_weights=settings.channel_weights,
+        refund=refund_terms(settings),
+    )
+
+
+def settlement_terms(settings: Settings) -> SettlementTerms:
+    return SettlementTerms(
+        auto_approve_max_minor=settings.settlement_auto_approve_max_minor,
+        remind_seconds=settings.settlement_remind_seconds,
+        page_size=settings.settlement_page_size,
     )

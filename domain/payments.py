@@ -41,14 +41,9 @@ def route_channels(weights: dict[str, int], preferred: str | None, rng: random.R
     return order
 
 
-def poll_delays(initial: int, cap: int) -> list[int]:
-    """Seconds before each poll of the channel: initial, doubling, capped (the last repeats)."""
-    delays, d = [], max(1, initial)
-    while d < cap:
-        delays.append(d)
-        d *= 2
-    delays.append(max(1, cap))
-    return delays
+def poll_delay(initial: int, cap: int, polls_so_far: int) -> int:
+    """Seconds before the next poll of a party: initial, doubling with each poll, capped."""
+    return max(1, min(cap, max(1, initial) * 2**polls_so_far))
 
 
 class PaymentInput(BaseModel):

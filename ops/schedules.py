@@ -14,7 +14,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from api.routes.settlements import settlement_terms
+from api.terms import settlement_terms
 from domain.settings import Settings
 from domain.settlement import CycleInput
 from workers.queues import MAIN

@@ -19,6 +19,7 @@ from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.refunds import RefundActivities
 from activities.settlement import SettlementActivities
+from activities.statements import StatementActivities
 from activities.withdrawals import PayoutActivities, WithdrawalActivities
 from domain.crypto import FieldCipher
 from domain.settings import Settings
@@ -51,6 +52,7 @@ def activities(
     payments = PaymentActivities(sessions)
     refunds = RefundActivities(sessions)
     settlement = SettlementActivities(sessions)
+    statements = StatementActivities(sessions)
     channels = ChannelActivities(PaymentChannelClient(settings.sandbox_url, settings.party_secrets, http))
     onboarding = OnboardingActivities(sessions)
     verification = VerificationActivities(
@@ -94,9 +96,9 @@ def activities(
         settlement.verify,
         settlement.auto_approve,
         settlement.pending_page,
-        settlement.approve,
-        settlement.reject,
-        settlement.adjust,
+        statements.approve,
+        statements.reject,
+        statements.adjust,
         settlement.close_cycle,
         withdrawals.open,
         withdrawals.decide,

@@ -29,11 +29,12 @@ with workflow.unsafe.imports_passed_through():
         PaymentOutcome,
         PaymentResult,
         PaymentStatus,
-        poll_delays,
+        poll_delay,
         route_channels,
     )
     from domain.refunds import RefundInput, RefundOrigin
     from workflows import policies, stages
+    from workflows.calls import wait_until
     from workflows.refund import RefundWorkflow
 
 ORDER_PAYMENT_SIGNAL = "payment_event"
@@ -155,7 +156,6 @@ class PaymentWorkflow:
 
     async def _await_payment(self, channel: str, deadline: datetime) -> ChannelOrderView | None:
         inp = self._inp
-        delays = poll_delays(inp.poll_initial_seconds, inp.poll_max_seconds)
         stages.enter("AWAITING_PAYMENT", self._waiting(channel, deadline))
         while not self._close_requested:
             if (paid := self._paid_from_inbox()) is not None:
@@ -164,14 +164,9 @@ class PaymentWorkflow:
             if remaining <= 0:
                 return None
             stages.say(self._waiting(channel, deadline))
-            wait = min(delays[min(self._polls, len(delays) - 1)], remaining)
-            try:
-                await workflow.wait_condition(
-                    lambda: bool(self._inbox) or self._close_requested, timeout=timedelta(seconds=wait)
-                )
+            wait = min(poll_delay(inp.poll_initial_seconds, inp.poll_max_seconds, self._polls), remaining)
+            if await wait_until(lambda: bool(self._inbox) or self._close_requested, wait):
                 continue
-            except TimeoutError:
-                pass
             if workflow.now() >= deadline:
                 return None
             self._polls += 1

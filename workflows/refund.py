@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.channel_calls import ChannelActivities
     from activities.refunds import RefundActivities
-    from domain.payments import poll_delays
+    from domain.payments import poll_delay
     from domain.refunds import (
         ChannelRefundRequest,
         ChannelRefundView,
@@ -164,13 +164,13 @@ class RefundWorkflow:
             )
         except ActivityError as err:
             return await self._failed(f"the channel refused the refund: {err.cause or err}")
-        delays = poll_delays(inp.terms.poll_initial_seconds, MAX_POLL_INTERVAL_SECONDS)
         polls = 0
         while view.status == "PROCESSING":
             remaining = (deadline - workflow.now()).total_seconds()
             if remaining <= 0:
                 return await self._failed(f"no result from {channel} after {inp.terms.poll_max_seconds}s")
-            if await wait_until(lambda: bool(self._inbox), min(delays[min(polls, len(delays) - 1)], remaining)):
+            wait = min(poll_delay(inp.terms.poll_initial_seconds, MAX_POLL_INTERVAL_SECONDS, polls), remaining)
+            if await wait_until(lambda: bool(self._inbox), wait):
                 n = self._inbox.pop(0)
                 if n.out_refund_no == inp.refund_no and n.status in ("SUCCESS", "FAILED"):
                     view = ChannelRefundView(status=n.status, failure_reason=n.failure_reason)

@@ -11,7 +11,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.settlement import SettlementActivities
+    from activities.statements import StatementActivities
     from domain.settlement import (
         AdjustmentRecord,
         Decision,
@@ -35,7 +35,7 @@ class StatementWorkflow:
     async def adjust(self, record: AdjustmentRecord) -> None:
         self._adjusting = True
         try:
-            await db_step(SettlementActivities.adjust, record)
+            await db_step(StatementActivities.adjust, record)
         finally:
             self._adjusting = False
         self._adjusted_by_key_id = record.by_key_id
@@ -81,7 +81,7 @@ class StatementWorkflow:
                 stages.say(f"{self._waiting()}; reminder {reminders} sent to finance")
         assert self._decision is not None
         kind, decision = self._decision
-        activity = SettlementActivities.approve if kind == "approve" else SettlementActivities.reject
+        activity = StatementActivities.approve if kind == "approve" else StatementActivities.reject
         self._outcome = await db_step(activity, decision)
         stages.enter(
             self._outcome.status.value,

@@ -16,7 +16,7 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, en
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
-from api.terms import notify_url, refund_terms
+from api.terms import onboarding_terms
 from db import merchants as repo
 from db.api_keys import Principal
 from db.audit import record
@@ -30,35 +30,17 @@ from domain.merchants import (
     MerchantStatus,
     MerchantView,
     OnboardingInput,
-    OnboardingTerms,
     Resubmission,
     Reviewer,
     ReviewInput,
     ReviewRequest,
 )
-from domain.settings import Settings
 from workflows.onboarding import MerchantOnboardingWorkflow
 
 router = APIRouter(tags=["merchants"])
 Service = Annotated[Principal, Depends(require(Role.SERVICE))]
 # Refusals that are about who decides rather than when: forbidden, not a conflict.
 FORBIDDEN_TYPES = ("NOT_AN_AUDITOR", "SAME_AUDITOR")
-
-
-def onboarding_terms(settings: Settings) -> OnboardingTerms:
-    return OnboardingTerms(
-        review_remind_seconds=settings.review_remind_seconds,
-        review_escalate_seconds=settings.review_escalate_seconds,
-        resubmit_window_seconds=settings.resubmit_window_seconds,
-        contract_sign_window_seconds=settings.contract_sign_window_seconds,
-        kyc_poll_seconds=settings.kyc_poll_seconds,
-        notify_url=notify_url(settings),
-        payment_timeout_seconds=settings.payment_timeout_seconds,
-        payment_poll_initial_seconds=settings.payment_poll_initial_seconds,
-        payment_poll_max_seconds=settings.payment_poll_max_seconds,
-        channel_weights=settings.channel_weights,
-        refund=refund_terms(settings),
-    )
 
 
 async def _check_category(session: SessionDep, body: Application) -> None:

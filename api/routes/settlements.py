@@ -17,18 +17,17 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
 from api.flows import call_flow
+from api.terms import settlement_terms
 from db import settlement as repo
 from db.api_keys import Principal
 from db.audit import record
 from db.engine import unit_of_work
 from domain.access import Role
-from domain.settings import Settings
 from domain.settlement import (
     Adjustment,
     AdjustmentRecord,
     CycleInput,
     Decision,
-    SettlementTerms,
     StatementOutcome,
     cycle_id_for,
 )
@@ -38,14 +37,6 @@ from workflows.settlement import SettlementWorkflow
 router = APIRouter(tags=["settlement"])
 Finance = Annotated[Principal, Depends(require(Role.FINANCE))]
 Reader = Annotated[Principal, Depends(require(Role.FINANCE, Role.MERCHANT, Role.OPERATOR))]
-
-
-def settlement_terms(settings: Settings) -> SettlementTerms:
-    return SettlementTerms(
-        auto_approve_max_minor=settings.settlement_auto_approve_max_minor,
-        remind_seconds=settings.settlement_remind_seconds,
-        page_size=settings.settlement_page_size,
-    )
 
 
 class RunRequest(BaseModel):

@@ -14,12 +14,12 @@ import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ops.sandbox.context import context
-from ops.sandbox.errors import SandboxError, invalid
-from ops.sandbox.faults import Faults, describe
-from ops.sandbox.kyc import verified
+from ops.sandbox.errors import SandboxError
+from ops.sandbox.faults import Faults
+from ops.sandbox.gate import parse, verified
 from ops.sandbox.store import Store, iso, new_id
 
 SCHEMA = """
@@ -81,11 +81,9 @@ def _outcome(faults: Faults, payout_no: str) -> tuple[str, str | None]:
 
 @router.post("/bank/v1/payout-batches")
 async def submit_batch(request: Request) -> dict[str, Any]:
-    store, faults, body = await verified(request, "bank")
-    try:
-        req = PayoutBatchRequest.model_validate_json(body)
-    except ValidationError as exc:
-        raise invalid(describe(exc)) from None
+    ctx, faults, body = await verified(request, "bank")
+    store = ctx.store
+    req = parse(PayoutBatchRequest, body)
     if faults.payout_failure == "transient":
         raise SandboxError(503, "SYSTEM_ERROR", "payout service temporarily unavailable (sandbox fault)")
     now = time.time()
@@ -136,7 +134,8 @@ def _row(store: Store, payout_no: str) -> dict[str, Any]:
 
 @router.get("/bank/v1/payout-batches/{batch_no}")
 async def query_batch(batch_no: str, request: Request) -> dict[str, Any]:
-    store, _, _ = await verified(request, "bank")
+    ctx, _, _ = await verified(request, "bank")
+    store = ctx.store
     resolve_due_payouts(store)  # a query right at resolve_at must not see a stale PROCESSING
     with store.tx() as db:
         db.execute("UPDATE bank_payouts SET query_calls = query_calls + 1 WHERE batch_no = ?", (batch_no,))

@@ -9,15 +9,13 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from ops.sandbox.context import SandboxContext, context
-from ops.sandbox.errors import SandboxError, invalid
-from ops.sandbox.faults import PAYMENT_CHANNELS, Faults, describe, gate
+from ops.sandbox.errors import SandboxError
+from ops.sandbox.faults import PAYMENT_CHANNELS, Faults, gate
+from ops.sandbox.gate import parse, verified
 from ops.sandbox.payments import CreateOrder, CreateRefund
-
-SIGNATURE_MAX_AGE_SECONDS = 300
 
 router = APIRouter(tags=["payment channels"])
 
@@ -31,37 +29,13 @@ def _channel(ctx: SandboxContext, channel: str) -> Faults:
 
 
 async def _signed(request: Request, channel: str) -> tuple[SandboxContext, Faults, bytes]:
-    ctx = context(request)
-    faults = _channel(ctx, channel)
-    await gate(channel, faults, signed=True)
-    body = await request.body()
-    secret = ctx.secrets.get(channel)
-    try:
-        if not secret:
-            raise SignatureError(f"no secret is configured for {channel}")
-        verify(
-            secret,
-            request.headers.get(TIMESTAMP_HEADER),
-            request.headers.get(SIGNATURE_HEADER),
-            body,
-            max_age_seconds=SIGNATURE_MAX_AGE_SECONDS,
-        )
-    except SignatureError as exc:
-        raise SandboxError(401, "SIGNATURE_INVALID", str(exc)) from None
-    return ctx, faults, body
-
-
-def _parse(model: type[M], body: bytes) -> M:
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        raise invalid(describe(exc)) from None
+    return await verified(request, channel, _channel(context(request), channel))
 
 
 @router.post("/{channel}/v1/orders")
 async def create_order(channel: str, request: Request) -> dict[str, Any]:
     ctx, _, body = await _signed(request, channel)
-    return ctx.book.create_order(channel, _parse(CreateOrder, body))
+    return ctx.book.create_order(channel, parse(CreateOrder, body))
 
 
 @router.get("/{channel}/v1/orders/{out_trade_no}")
@@ -92,7 +66,7 @@ async def pay(channel: str, out_trade_no: str, request: Request) -> dict[str, An
 @router.post("/{channel}/v1/refunds")
 async def create_refund(channel: str, request: Request) -> dict[str, Any]:
     ctx, faults, body = await _signed(request, channel)
-    req = _parse(CreateRefund, body)
+    req = parse(CreateRefund, body)
     if faults.refund_failure == "transient":
         # Refused before anything is recorded, so the platform's retry with the same number is clean.
         raise SandboxError(503, "SYSTEM_ERROR", "refund service temporarily unavailable (sandbox fault)")

@@ -7,12 +7,12 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ops.sandbox.context import context
-from ops.sandbox.errors import SandboxError, invalid
-from ops.sandbox.faults import describe, gate
-from ops.sandbox.kyc import verified
+from ops.sandbox.errors import SandboxError
+from ops.sandbox.faults import gate
+from ops.sandbox.gate import parse, verified
 from ops.sandbox.store import Store, iso, new_id
 
 SCHEMA = """
@@ -56,11 +56,9 @@ def _by(store: Store, column: str, value: str) -> dict[str, Any]:
 
 @router.post("/esign/v1/contracts")
 async def create_contract(request: Request) -> dict[str, Any]:
-    store, _, body = await verified(request, "esign")
-    try:
-        req = CreateContract.model_validate_json(body)
-    except ValidationError as exc:
-        raise invalid(describe(exc)) from None
+    ctx, _, body = await verified(request, "esign")
+    store = ctx.store
+    req = parse(CreateContract, body)
     with store.tx() as db:
         cur = db.execute(
             "UPDATE esign_contracts SET create_calls = create_calls + 1 WHERE request_no = ?", (req.request_no,)
@@ -76,7 +74,8 @@ async def create_contract(request: Request) -> dict[str, Any]:
 
 @router.get("/esign/v1/contracts/{request_no}")
 async def query_contract(request_no: str, request: Request) -> dict[str, Any]:
-    store, _, _ = await verified(request, "esign")
+    ctx, _, _ = await verified(request, "esign")
+    store = ctx.store
     return _view(request, _by(store, "request_no", request_no))
 
 

@@ -12,15 +12,13 @@ import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from ops.sandbox.context import context
 from ops.sandbox.errors import SandboxError, invalid
-from ops.sandbox.faults import Faults, describe, gate
+from ops.sandbox.gate import parse, verified
 from ops.sandbox.store import Store, iso, new_id
 
-SIGNATURE_MAX_AGE_SECONDS = 300
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kyc_checks (
     request_no TEXT PRIMARY KEY, check_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, merchant_ref TEXT NOT NULL,
@@ -53,28 +51,6 @@ class CheckRequest(BaseModel):
     notify_url: str = Field(min_length=1, pattern=r"^https?://")
 
 
-async def verified(request: Request, party: str) -> tuple[Store, Faults, bytes]:
-    """The gate every platform → party call passes: fault knobs, then the HMAC signature over the raw body."""
-    ctx = context(request)
-    faults = ctx.store.get_faults(party)
-    await gate(party, faults, signed=True)
-    body = await request.body()
-    secret = ctx.secrets.get(party)
-    try:
-        if not secret:
-            raise SignatureError(f"no secret is configured for {party}")
-        verify(
-            secret,
-            request.headers.get(TIMESTAMP_HEADER),
-            request.headers.get(SIGNATURE_HEADER),
-            body,
-            max_age_seconds=SIGNATURE_MAX_AGE_SECONDS,
-        )
-    except SignatureError as exc:
-        raise SandboxError(401, "SIGNATURE_INVALID", str(exc)) from None
-    return ctx.store, faults, body
-
-
 def ensure_schema(store: Store, schema: str) -> None:
     with store.tx() as db:
         for statement in filter(str.strip, schema.split(";")):
@@ -91,11 +67,9 @@ def _view(row: dict[str, Any], *, internal: bool = False) -> dict[str, Any]:
 
 @router.post("/kyc/v1/checks")
 async def request_check(request: Request) -> dict[str, Any]:
-    store, faults, body = await verified(request, "kyc")
-    try:
-        req = CheckRequest.model_validate_json(body)
-    except ValidationError as exc:
-        raise invalid(describe(exc)) from None
+    ctx, faults, body = await verified(request, "kyc")
+    store = ctx.store
+    req = parse(CheckRequest, body)
     missing = [f for f in REQUIRED[req.check] if not req.subject.get(f)]
     if missing:
         raise invalid(f"subject lacks {', '.join(missing)} for a {req.check} check")
@@ -159,7 +133,8 @@ def _row(store: Store, request_no: str) -> dict[str, Any]:
 
 @router.get("/kyc/v1/checks/{request_no}")
 async def query_check(request_no: str, request: Request) -> dict[str, Any]:
-    store, _, _ = await verified(request, "kyc")
+    ctx, _, _ = await verified(request, "kyc")
+    store = ctx.store
     with store.tx() as db:
         db.execute("UPDATE kyc_checks SET query_calls = query_calls + 1 WHERE request_no = ?", (request_no,))
     return _view(_row(store, request_no))

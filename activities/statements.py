@@ -1,0 +1,114 @@
+"""Settlement statements: their posting and finance's decisions on them (adjust, approve, reject)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.refusals import refuse
+from db import ledger
+from db.engine import unit_of_work
+from db.models import Order, SettlementLine, SettlementStatement
+from domain import ledger as rules
+from domain.settlement import AdjustmentRecord, Decision, StatementOutcome, StatementStatus
+
+
+async def post_statement(session: AsyncSession, st: SettlementStatement) -> int:
+    """SETTLEMENT for one statement: escrow released to merchant net, commission and each promoter."""
+    promoters = dict(
+        (
+            await session.execute(
+                select(SettlementLine.promoter_id, func.sum(SettlementLine.promoter_minor))
+                .where(
+                    SettlementLine.cycle_id == st.cycle_id,
+                    SettlementLine.merchant_id == st.merchant_id,
+                    SettlementLine.promoter_id.is_not(None),
+                )
+                .group_by(SettlementLine.promoter_id)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    posting = rules.settlement(
+        f"settlement:{st.id}",
+        f"statement-{st.id}",
+        st.currency,
+        merchant_id=st.merchant_id,
+        merchant_net=st.net_minor + st.adjustment_minor,
+        commission=st.commission_minor - st.adjustment_minor,
+        promoters={str(p): int(v) for p, v in promoters.items()},
+    )
+    return (await ledger.post(session, posting)).entry_id
+
+
+async def approve_statement(session: AsyncSession, st: SettlementStatement, by: str) -> None:
+    """Post the statement (orders refunded in full release nothing and post nothing) and settle its orders."""
+    if st.gross_minor > st.refunded_minor:
+        st.ledger_entry_id = await post_statement(session, st)
+    st.status = StatementStatus.APPROVED.value
+    st.approved_by = by
+    st.decided_at = datetime.now(UTC)
+    await session.execute(
+        update(Order)
+        .where(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
+        .values(settled=True)
+    )
+
+
+class StatementActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def _pending(self, session: AsyncSession, statement_id: int) -> SettlementStatement | None:
+        st = await session.get(SettlementStatement, statement_id, with_for_update=True)
+        if st is None:
+            raise RuntimeError(f"statement {statement_id} does not exist")
+        return st if st.status == StatementStatus.PENDING_APPROVAL.value else None
+
+    @activity.defn(name="settlement.approve")
+    async def approve(self, d: Decision) -> StatementOutcome:
+        async with unit_of_work(self._sessions) as session:
+            st = await self._pending(session, d.statement_id)
+            if st is not None:
+                await approve_statement(session, st, d.by)
+            final = await session.get(SettlementStatement, d.statement_id)
+            assert final is not None
+            return StatementOutcome(
+                statement_id=d.statement_id, status=StatementStatus(final.status), by=final.approved_by or d.by
+            )
+
+    @activity.defn(name="settlement.reject")
+    async def reject(self, d: Decision) -> StatementOutcome:
+        """The statement is void; its orders go back to the queue for the next cycle."""
+        async with unit_of_work(self._sessions) as session:
+            st = await self._pending(session, d.statement_id)
+            if st is not None:
+                st.status = StatementStatus.REJECTED.value
+                st.rejected_reason = d.note
+                st.decided_at = datetime.now(UTC)
+                await session.execute(
+                    update(Order)
+                    .where(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
+                    .values(settlement_cycle=None)
+                )
+            return StatementOutcome(statement_id=d.statement_id, status=StatementStatus.REJECTED, by=d.by)
+
+    @activity.defn(name="settlement.adjust")
+    async def adjust(self, a: AdjustmentRecord) -> None:
+        async with unit_of_work(self._sessions) as session:
+            st = await self._pending(session, a.statement_id)
+            if st is None:
+                raise refuse(f"statement {a.statement_id} is no longer pending", "NOT_PENDING")
+            if st.commission_minor - a.amount_minor < 0 or st.net_minor + a.amount_minor < 0:
+                raise refuse(
+                    f"an adjustment of {a.amount_minor} would make the commission or the net negative",
+                    "ADJUSTMENT_TOO_LARGE",
+                )
+            st.adjustment_minor = a.amount_minor
+            st.adjustment_reason = a.reason
+            st.adjusted_by = a.by
+            st.adjusted_by_key_id = a.by_key_id
