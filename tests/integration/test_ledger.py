@@ -208,3 +208,64 @@ async def test_random_posting_sequences_keep_every_invariant(sessions, ops):
     async with unit_of_work(sessions) as session:
         report = await ledger.trial_balance(session)
     assert report["balanced"], report["problems"]
+
+
+async def test_the_invariant_check_sees_a_corrupted_ledger(sessions):
+    """The check that runs after every integration test must be able to fail: corrupt the ledger in
+    each way it guards against, inside a transaction that is rolled back, and see each one reported."""
+    ch = f"ch{uid()}"
+    await post(sessions, rules.payment_captured(f"cap-{uid()}", "pay-c", "CNY", 700, ch))
+    async with sessions() as session:
+        async with session.begin():
+            clearing = channel_clearing(ch)
+            account_id = (
+                await session.execute(text("SELECT id FROM ledger_accounts WHERE code = :c"), {"c": clearing})
+            ).scalar_one()
+            assert (await ledger.trial_balance(session))["balanced"]
+            # A balance that drifted from its lines.
+            await session.execute(
+                text("UPDATE ledger_accounts SET balance_minor = balance_minor + 1 WHERE id = :a"), {"a": account_id}
+            )
+            # A one-sided entry (debits != credits in total and within the entry), and an entry with no lines.
+            entry_ids = (
+                (
+                    await session.execute(
+                        text(
+                            "INSERT INTO journal_entries (tx_code, idempotency_key, reference, currency, content_hash) "
+                            "VALUES ('CORRUPT', :k1, 'x', 'CNY', 'x'), ('CORRUPT', :k2, 'x', 'CNY', 'x') RETURNING id"
+                        ),
+                        {"k1": f"corrupt-{uid()}", "k2": f"corrupt-{uid()}"},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO journal_lines (entry_id, account_id, side, amount_minor, balance_after_minor) "
+                    "VALUES (:e, :a, 'D', 5, 0)"
+                ),
+                {"e": entry_ids[0], "a": account_id},
+            )
+            # A balance below zero on an account that may not go negative (a constraint forbids it too:
+            # drop it inside this transaction, as a migration mistake would).
+            await session.execute(
+                text("ALTER TABLE ledger_accounts DROP CONSTRAINT ck_ledger_accounts_no_forbidden_negative")
+            )
+            await session.execute(
+                text(
+                    "UPDATE ledger_accounts SET balance_minor = -1 WHERE code = 'platform:escrow' "
+                    "AND currency = 'CNY' AND NOT may_go_negative"
+                )
+            )
+            report = await ledger.trial_balance(session)
+            await session.rollback()
+    problems = "\n".join(report["problems"])
+    assert not report["balanced"]
+    assert f"entry {entry_ids[0]} does not balance" in problems
+    assert f"entry {entry_ids[1]} has no lines" in problems
+    assert f"{clearing} (CNY) balance" in problems
+    assert "platform:escrow (CNY) is negative (-1)" in problems
+    assert "CNY: debits" in problems
+    async with unit_of_work(sessions) as session:
+        assert (await ledger.trial_balance(session))["balanced"]
