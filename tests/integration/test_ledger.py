@@ -133,13 +133,16 @@ async def test_concurrent_withdrawals_never_overdraw(sessions):
 
 
 # ---- random sequences ----------------------------------------------------------------------------
+SHADOW_CURRENCIES = ["EUR", "HKD"]
 OPS = st.lists(
     st.tuples(
         st.sampled_from(
             ["capture", "refund", "settle", "withdraw", "withdraw_paid", "withdraw_failed", "deposit", "repeat"]
         ),
         st.integers(min_value=1, max_value=5000),
-        st.sampled_from(["CNY", "USD"]),
+        # Currencies no flow in the suite uses: the shared escrow account in them moves only with this
+        # test, so it is modelled exactly like the test's own accounts.
+        st.sampled_from(SHADOW_CURRENCIES),
     ),
     min_size=1,
     max_size=25,
@@ -176,7 +179,9 @@ async def test_random_posting_sequences_keep_every_invariant(sessions, ops):
     run = uid()
     m, ch, bank = f"m{run}", f"ch{run}", f"bk{run}"
     touched = [channel_clearing(ch), rules.bank_payout(bank), *rules.merchant_accounts(m)]
-    model: dict[tuple[str, str], int] = {}
+    model: dict[tuple[str, str], int] = {
+        (rules.ESCROW, cur): await balance(sessions, rules.ESCROW, cur) for cur in SHADOW_CURRENCIES
+    }
     posted: list[rules.Posting] = []
     for n, (op, amount, cur) in enumerate(ops):
         key = f"rnd-{run}-{n}"
@@ -189,21 +194,19 @@ async def test_random_posting_sequences_keep_every_invariant(sessions, ops):
                 trial[k] = trial.get(k, 0) + rules.signed_delta(
                     rules.account_spec(line.account), line.side, line.amount_minor
                 )
-        allowed = all(
-            v >= 0 or rules.account_spec(a).may_go_negative for (a, _), v in trial.items() if a != rules.ESCROW
-        )
+        allowed = all(v >= 0 or rules.account_spec(a).may_go_negative for (a, _), v in trial.items())
         try:
             result = await post(sessions, posting)
         except ledger.NegativeBalance:
-            assert not allowed or any(ln.account == rules.ESCROW for ln in posting.lines)
+            assert not allowed, f"{op} {amount} {cur} was refused though no balance would go negative"
             continue
-        assert allowed or any(ln.account == rules.ESCROW for ln in posting.lines)
+        assert allowed, f"{op} {amount} {cur} was accepted though a balance went negative"
         assert result.created is not is_repeat
         if not is_repeat:
             posted.append(posting)
             model = trial
-    for code in touched:
-        for cur in ("CNY", "USD"):
+    for code in [*touched, rules.ESCROW]:
+        for cur in SHADOW_CURRENCIES:
             assert await balance(sessions, code, cur) == model.get((code, cur), 0), code
     async with unit_of_work(sessions) as session:
         report = await ledger.trial_balance(session)
