@@ -128,6 +128,12 @@ def cmd_stuck(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from ops.chaos.run import run
+
+    return run(args.kills, args.orders, args.seeded, args.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -172,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_settlement.add_argument("--orders", type=int, default=100_000)
     bench_settlement.add_argument("--merchants", type=int, default=100)
     bench_settlement.set_defaults(func=cmd_bench_settlement)
+    chaos = sub.add_parser("chaos", help="a mixed workload while the worker is killed; checks exactly-once effects")
+    chaos.add_argument("--kills", type=int, default=20)
+    chaos.add_argument("--orders", type=int, default=12, help="orders through delivery, two refunds each")
+    chaos.add_argument("--seeded", type=int, default=4000, help="settleable orders seeded for one settlement cycle")
+    chaos.add_argument("--seed", type=int, default=None, help="random seed for the kill moments")
+    chaos.set_defaults(func=cmd_chaos)
     return parser
 
 
