@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 
 from db.engine import unit_of_work
 from db.ledger import trial_balance
+from domain.settings import Settings
+from workers.queues import MAIN
+from workers.temporal import connect
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +25,37 @@ async def ledger_invariants(sessions: async_sessionmaker[AsyncSession]):  # type
     async with unit_of_work(sessions) as session:
         report = await trial_balance(session)
     assert report["balanced"], report["problems"]
+
+
+@pytest.fixture(autouse=True)
+async def stack_alive(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """A test that leaves a process of the stack dead (a crash test that failed half-way) fails itself,
+    and the process is started again, so the tests after it do not all time out on a missing worker."""
+    yield
+    if "services" not in request.fixturenames:
+        return
+    services = request.getfixturevalue("services")
+    dead = [child.name for child in services.dead()]
+    for name in dead:
+        child = services.start(name)
+        if name == "worker":
+            temporal = await connect(Settings(), request.getfixturevalue("temporal_address"))
+            await polling(temporal, child.proc.pid)
+    assert not dead, f"the test left {', '.join(dead)} dead (restarted for the next test)"
+
+
+async def polling(temporal: Client, pid: int, within: float = 30) -> None:
+    """Wait until the worker with this pid polls the task queue (its identity is `pid@host`)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        described = await temporal.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=temporal.namespace,
+                task_queue=TaskQueue(name=MAIN),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+        if any(p.identity.startswith(f"{pid}@") for p in described.pollers):
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"the restarted worker (pid {pid}) did not poll {MAIN} within {within}s")
