@@ -13,6 +13,7 @@ from temporalio.client import Client
 from db.engine import unit_of_work
 from db.ledger import trial_balance
 from domain.settings import Settings
+from tests.support.records import ledger_disagreements
 from workers.queues import MAIN
 from workers.temporal import connect
 
@@ -20,11 +21,14 @@ from workers.temporal import connect
 @pytest.fixture(autouse=True)
 async def ledger_invariants(sessions: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]
     """After every integration test: every entry balances, totals agree per currency, each balance is
-    the sum of its lines, and no account that may not go negative is negative."""
+    the sum of its lines, no account that may not go negative is negative, and the ledger agrees with
+    the business records it books (tests/support/records.py)."""
     yield
     async with unit_of_work(sessions) as session:
         report = await trial_balance(session)
+        disagreements = await ledger_disagreements(session)
     assert report["balanced"], report["problems"]
+    assert not disagreements, disagreements
 
 
 @pytest.fixture(autouse=True)
