@@ -19,10 +19,11 @@ from api.temporal_handle import TemporalHandle
 from db import idempotency as store
 from db.api_keys import issue_key, resolve_key
 from db.engine import unit_of_work
-from db.models import IdempotencyRecord, MerchantApplication, Order
+from db.models import IdempotencyRecord, MerchantApplication, Order, Withdrawal
 from domain.access import Role
+from domain.ledger import merchant_account
 from domain.settings import Settings
-from tests.support.shop import application_body, bearer
+from tests.support.shop import application_body, bearer, payee, withdraw
 
 CALLS: list[int] = []
 NUMBERS: list[str] = []
@@ -245,3 +246,35 @@ async def test_concurrent_same_key_applications_give_one_merchant(shop):
             )
         ).scalar_one()
     assert stored == 1
+
+
+async def withdrawals_of(shop, merchant_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    async with unit_of_work(shop.sessions) as session:
+        rows = await session.execute(select(Withdrawal.withdrawal_id).where(Withdrawal.merchant_id == merchant_id))
+        return [r[0] for r in rows]
+
+
+async def test_concurrent_same_key_withdrawals_freeze_once(shop):
+    m, key = await payee(shop, 10_000), uuid.uuid4().hex
+    results = await asyncio.gather(*(withdraw(shop, m, 3_000, key=key) for _ in range(3)))
+    assert {r.status_code for r in results} <= {202, 409} and 202 in {r.status_code for r in results}
+    ids = {r.json()["withdrawal_id"] for r in results if r.status_code == 202}
+    assert len(ids) == 1 and await withdrawals_of(shop, m) == list(ids)
+    assert await shop.balance(merchant_account(m, "available")) == 7_000
+
+
+async def test_a_withdrawal_retried_after_its_flow_did_not_answer_freezes_once(shop):
+    m, key = await payee(shop, 10_000), uuid.uuid4().hex
+    shop.services.children["worker"].kill()
+    try:
+        first = await withdraw(shop, m, 4_000, key=key)
+    finally:
+        shop.services.start("worker")
+    assert first.status_code == 503, first.text
+    retry = await withdraw(shop, m, 4_000, key=key)
+    assert retry.status_code == 202, retry.text
+    async with unit_of_work(shop.sessions) as session:
+        claim = (await session.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).scalar_one()
+    assert retry.json()["withdrawal_id"] == f"WD{claim.number}"
+    assert await withdrawals_of(shop, m) == [retry.json()["withdrawal_id"]]
+    assert await shop.balance(merchant_account(m, "available")) == 6_000
