@@ -68,6 +68,7 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
 
 def ensure_merchant_scope(principal: Principal, merchant_id: str) -> None:
-    """A merchant key sees only its own merchant; other roles pass."""
+    """A merchant key sees only its own merchant; other roles pass. Another merchant's resource is a 404,
+    as if it did not exist: a 403 would tell a merchant which order numbers or ids are real."""
     if principal.role is Role.MERCHANT and principal.merchant_id != merchant_id:
-        raise ApiError(403, "FORBIDDEN", "this API key belongs to another merchant")
+        raise ApiError(404, "NOT_FOUND", "not found among this API key's merchant's resources")

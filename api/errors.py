@@ -10,9 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import RPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+RETRY_AFTER_SECONDS = 2
+# Temporal answers that mean "not now", not "no": the request may be retried as it is.
+UNAVAILABLE_RPC = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED)
 
 
 class ApiError(Exception):
@@ -36,7 +41,12 @@ def problem(status: int, detail: str, *, code: str | None = None, **extra: Any) 
     if code:
         body["code"] = code
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif status == 503:
+        # Unknown is not failed: the caller asks again (with the same Idempotency-Key) shortly.
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -61,6 +71,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RPCTimeoutOrCancelledError)
+    @app.exception_handler(TimeoutError)
+    async def _no_answer(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("no answer in time on %s %s: %r", request.method, request.url.path, exc)
+        return problem(503, "no answer in time; retry (with the same Idempotency-Key)", code="NO_ANSWER")
+
+    @app.exception_handler(RPCError)
+    async def _rpc(request: Request, exc: RPCError) -> JSONResponse:
+        if exc.status in UNAVAILABLE_RPC:
+            return problem(503, f"Temporal did not answer ({exc.status.name}); retry", code="TEMPORAL_UNAVAILABLE")
+        log.exception("Temporal refused %s %s", request.method, request.url.path)
+        return problem(500, "internal error; it has been logged", code="INTERNAL")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

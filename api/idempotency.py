@@ -2,11 +2,18 @@
 
 The first response (2xx) is stored with a hash of the request; the same key and body replays it;
 the same key with another body is a 422; a duplicate arriving while the first still runs is a 409.
-A request that fails releases its key so the client can retry it.
+
+The same key always leads to the same business object: the claim mints the business number
+(`idem.number`) once, and every retry of the key re-uses it, so the flow id is the same and the start
+attaches to the flow that exists. A handler calls `idem.sending()` just before it starts or asks a
+flow; from then on a failure keeps the claim (a retry re-runs the handler with the same number), and
+only a 4xx refusal before that point forgets the key. A handler that takes longer than
+`api_flow_timeout_seconds` is answered 503 with Retry-After: unknown is not failed, the retry asks again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -19,9 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import SessionFactoryDep, SettingsDep, get_principal
 from api.errors import ApiError
+from api.terms import new_number
 from db import idempotency as store
 from db.api_keys import Principal
 from db.engine import unit_of_work
+from domain.settings import Settings
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:
@@ -41,7 +50,7 @@ class Idempotency:
         method: str,
         path: str,
         request_hash: str,
-        ttl_seconds: int,
+        settings: Settings,
     ) -> None:
         self._factory = factory
         self._principal = principal
@@ -49,7 +58,20 @@ class Idempotency:
         self._method = method
         self._path = path
         self._hash = request_hash
-        self._ttl = ttl_seconds
+        self._settings = settings
+        self._number: str | None = None
+        self._sent = False
+
+    @property
+    def number(self) -> str:
+        """The business number of this key (date + random), the same on every retry of the key."""
+        if self._number is None:
+            raise RuntimeError("idem.number is known only inside idem.run()")
+        return self._number
+
+    def sending(self) -> None:
+        """Mark that a flow start or question is about to go out: the key is never forgotten after this."""
+        self._sent = True
 
     async def run(self, status_code: int, handler: Callable[[], Awaitable[Any]]) -> JSONResponse:
         async with unit_of_work(self._factory) as session:
@@ -60,7 +82,9 @@ class Idempotency:
                 method=self._method,
                 path=self._path,
                 request_hash=self._hash,
-                ttl_seconds=self._ttl,
+                ttl_seconds=self._settings.idempotency_ttl_seconds,
+                lease_seconds=self._settings.idempotency_lease_seconds,
+                number=new_number(""),
             )
         if claim.state is store.ClaimState.REPLAY:
             assert claim.status is not None
@@ -75,16 +99,35 @@ class Idempotency:
                 "IDEMPOTENCY_IN_PROGRESS",
                 f"a request with Idempotency-Key {self.key!r} is still being processed; retry shortly",
             )
-        assert claim.record_id is not None
+        assert claim.record_id is not None and claim.number is not None
+        self._number = claim.number
         try:
-            body = jsonable_encoder(await handler())
-        except BaseException:
-            async with unit_of_work(self._factory) as session:
-                await store.release(session, claim.record_id)
+            result = await asyncio.wait_for(handler(), timeout=self._settings.api_flow_timeout_seconds)
+        except TimeoutError:
+            await self._after_failure(claim.record_id, refused_before_start=False)
+            raise ApiError(
+                503,
+                "FLOW_NO_ANSWER",
+                "the flow did not answer in time; it may have started: retry with the same Idempotency-Key",
+            ) from None
+        except ApiError as err:
+            await self._after_failure(claim.record_id, refused_before_start=not self._sent and err.status < 500)
             raise
+        except Exception:
+            await self._after_failure(claim.record_id, refused_before_start=False)
+            raise
+        # A cancelled request (BaseException) keeps its claim under the lease: a retry takes it over later.
+        body = jsonable_encoder(result)
         async with unit_of_work(self._factory) as session:
             await store.complete(session, claim.record_id, status_code, body)
         return JSONResponse(body, status_code=status_code)
+
+    async def _after_failure(self, record_id: int, *, refused_before_start: bool) -> None:
+        async with unit_of_work(self._factory) as session:
+            if refused_before_start:
+                await store.release(session, record_id)
+            else:
+                await store.unlease(session, record_id)
 
 
 async def idempotency(
@@ -109,7 +152,7 @@ async def idempotency(
         request.method,
         request.url.path,
         request_hash(request.method, request.url.path, body),
-        settings.idempotency_ttl_seconds,
+        settings,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from domain.money import apply_bps
 
@@ -31,11 +31,12 @@ class RuleSpec(BaseModel):
     scope: Scope
     scope_value: str | None = Field(default=None, max_length=64)
     rate_bps: int = Field(ge=0, le=10_000)
-    floor_minor: int | None = Field(default=None, ge=0)
-    cap_minor: int | None = Field(default=None, ge=0)
+    floor_minor: int | None = Field(default=None, ge=0, le=10**12)
+    cap_minor: int | None = Field(default=None, ge=0, le=10**12)
     priority: int = Field(default=0, ge=0, le=1000)
-    valid_from: datetime
-    valid_to: datetime | None = None
+    # Aware only: a naive time compared with the aware ones in the database is a TypeError (a 500).
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> RuleSpec:

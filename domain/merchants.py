@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
+from domain.ids import CodeId, CurrencyCode
 from domain.money import CURRENCIES
 from domain.refunds import RefundTerms
 
@@ -65,8 +66,8 @@ class Application(BaseModel):
     """What an applicant submits (and resubmits, corrected)."""
 
     name: str = Field(min_length=1, max_length=200)
-    category: str = Field(min_length=1, max_length=64)
-    currency: str = "CNY"
+    category: CodeId
+    currency: CurrencyCode = "CNY"
     contact_name: str = Field(min_length=1, max_length=100)
     contact_phone: str = Field(min_length=5, max_length=30, pattern=r"^\+?[0-9 \-]+$")
     business_licence_no: str = Field(min_length=8, max_length=30, pattern=r"^[0-9A-Z]+$")

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
 
+from domain.ids import CodeId, CurrencyCode
 from domain.money import CURRENCIES
 from domain.refunds import RefundTerms
 
@@ -50,9 +51,9 @@ class FulfilmentEvent(StrEnum):
 
 # ---- API contract ----------------------------------------------------------------------------
 class OrderItemIn(BaseModel):
-    sku_id: str = Field(min_length=1, max_length=64)
+    sku_id: CodeId
     name: str = Field(min_length=1, max_length=200)
-    category_id: str = Field(min_length=1, max_length=64)
+    category_id: CodeId
     unit_price_minor: int = Field(gt=0, le=MAX_UNIT_PRICE_MINOR)
     quantity: int = Field(gt=0, le=MAX_QUANTITY)
 
@@ -62,15 +63,16 @@ class OrderItemIn(BaseModel):
 
 
 class CreateOrderRequest(BaseModel):
-    customer_id: str = Field(min_length=1, max_length=64)
-    merchant_id: str = Field(min_length=1, max_length=64)
+    # Every id below may reach an account code or a rule scope: one pattern (domain/ids.py).
+    customer_id: CodeId
+    merchant_id: CodeId
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
     delivery_fee_minor: int = Field(default=0, ge=0, le=MAX_UNIT_PRICE_MINOR)
-    discount_minor: int = Field(default=0, ge=0)
-    currency: str = "CNY"
-    channel: str | None = Field(default=None, max_length=20)
-    promoter_id: str | None = Field(default=None, min_length=1, max_length=64)
-    campaign_id: str | None = Field(default=None, min_length=1, max_length=64)
+    discount_minor: int = Field(default=0, ge=0, le=MAX_ORDER_TOTAL_MINOR)
+    currency: CurrencyCode = "CNY"
+    channel: CodeId | None = None
+    promoter_id: CodeId | None = None
+    campaign_id: CodeId | None = None
 
     @model_validator(mode="after")
     def _amounts(self) -> CreateOrderRequest:

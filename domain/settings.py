@@ -128,6 +128,15 @@ class Settings(BaseSettings):
     recon_schedule: str = "0 4 * * *"
     recon_short_hold_seconds: int = 3 * DAY
 
+    # --- API robustness -------------------------------------------------------------------------
+    idempotency_lease_seconds: int = 30
+    """How long a running request holds its Idempotency-Key; an unfinished claim older than this may be
+    taken over by a retry (keep it above api_flow_timeout_seconds)."""
+    api_flow_timeout_seconds: int = 20
+    """How long a create request waits for its flow's answer before it answers 503 (retry the same key)."""
+    callback_max_body_bytes: int = 65536
+    """Callback bodies larger than this are refused 413 before their signature is checked."""
+
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -26,8 +25,12 @@ Finance = Annotated[Principal, Depends(require(Role.FINANCE))]
 @router.post("", status_code=201, response_model=Rule, summary="Create a commission rule")
 async def create_rule(body: RuleSpec, who: Finance, idem: IdempotencyDep, factory: SessionFactoryDep) -> Any:
     async def create() -> Rule:
-        rule_id = f"cr-{secrets.token_hex(6)}"
+        # From the key's claim: a retry after the rule was stored but before the answer was finds it.
+        rule_id = f"cr-{idem.number.lower()}"
         async with unit_of_work(factory) as session:
+            stored = await session.get(CommissionRule, rule_id)
+            if stored is not None:
+                return repo.to_rule(stored)
             row = CommissionRule(id=rule_id, created_by=who.actor, active=True, **body.model_dump())
             session.add(row)
             await session.flush()

@@ -6,7 +6,6 @@ started or asked, and the flow hears only the merchant id and the application ve
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -61,13 +60,17 @@ async def apply(
     temporal: TemporalDep,
 ) -> Any:
     async def start() -> MerchantView:
-        merchant_id = f"m-{secrets.token_hex(6)}"
+        # From the key's claim: a retry of the same key applies for the same merchant, whose
+        # application may already be stored by the attempt that failed.
+        merchant_id = f"m-{idem.number.lower()}"
         async with unit_of_work(factory) as session:
             await _check_category(session, body)
-            await repo.store_application(
-                session, merchant_id, 1, body, FieldCipher(settings.field_encryption_key), who.actor
-            )
+            if await repo.next_version(session, merchant_id) == 1:
+                await repo.store_application(
+                    session, merchant_id, 1, body, FieldCipher(settings.field_encryption_key), who.actor
+                )
         inp = OnboardingInput(merchant_id=merchant_id, terms=onboarding_terms(settings))
+        idem.sending()
         return await start_and_ask(
             temporal,
             MerchantOnboardingWorkflow.run,
@@ -154,6 +157,7 @@ async def resubmit(
         except IntegrityError:
             raise ApiError(409, "CONCURRENT_RESUBMISSION", "another resubmission was just stored") from None
         handle = temporal.get_workflow_handle(f"onboarding-{merchant_id}")
+        idem.sending()
         try:
             view: MerchantView = await call_flow(
                 handle.execute_update("resubmit", Resubmission(version=version), result_type=MerchantView),

@@ -13,7 +13,7 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, en
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
-from api.terms import new_number, order_terms
+from api.terms import order_terms
 from db import orders as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
@@ -48,7 +48,8 @@ async def create_order(
     async def place() -> OrderCreated:
         async with unit_of_work(factory) as session:
             commission = await _admissible(session, body, settings)
-        suffix = new_number("")
+        # From the key's claim: a retry of the same key names the same order and payment.
+        suffix = idem.number
         inp = OrderInput(
             order_no=f"ORD{suffix}",
             payment_no=f"PAY{suffix}",
@@ -56,6 +57,7 @@ async def create_order(
             commission=commission,
             terms=order_terms(settings),
         )
+        idem.sending()
         return await start_and_ask(
             temporal, OrderWorkflow.run, inp, f"order-{inp.order_no}", "placed", OrderCreated, "placing the order"
         )

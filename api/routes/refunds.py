@@ -11,7 +11,7 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, re
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
-from api.terms import new_number, refund_terms
+from api.terms import refund_terms
 from db import refunds as repo
 from db.api_keys import Principal
 from db.audit import record
@@ -49,7 +49,7 @@ async def request_refund(
             raise ApiError(404, "ORDER_NOT_FOUND", f"order {order_no} does not exist")
         payment_no, _ = found
         inp = RefundInput(
-            refund_no=new_number("RF"),
+            refund_no=f"RF{idem.number}",  # a retry of the key names the same refund
             order_no=order_no,
             payment_no=payment_no,
             amount_minor=body.amount_minor,
@@ -59,6 +59,7 @@ async def request_refund(
             requested_by_key_id=who.key_id,
             terms=refund_terms(settings),
         )
+        idem.sending()
         return await start_and_ask(
             temporal,
             RefundWorkflow.run,

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -17,6 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
 from api.flows import call_flow
+from api.params import DbId
 from api.terms import settlement_terms
 from db import settlement as repo
 from db.api_keys import Principal
@@ -40,7 +41,10 @@ Reader = Annotated[Principal, Depends(require(Role.FINANCE, Role.MERCHANT, Role.
 
 
 class RunRequest(BaseModel):
-    cutoff: datetime | None = Field(default=None, description="settle orders settleable by then (default: now)")
+    # Aware only: a naive cutoff cannot be compared with "now" (it was a 500), nor does it name one instant.
+    cutoff: AwareDatetime | None = Field(
+        default=None, description="settle orders settleable by then, with a UTC offset (default: now)"
+    )
 
 
 class Note(BaseModel):
@@ -103,7 +107,7 @@ async def list_statements(
 
 @router.get("/v1/settlements/{statement_id}", summary="A statement with its lines (?format=csv for a spreadsheet)")
 async def get_statement(
-    statement_id: int, session: SessionDep, who: Reader, format: Literal["json", "csv"] = "json"
+    statement_id: DbId, session: SessionDep, who: Reader, format: Literal["json", "csv"] = "json"
 ) -> Any:
     st = await repo.statement(session, statement_id)
     if st is None:
@@ -172,21 +176,21 @@ async def _decide(
 
 @router.post("/v1/settlements/{statement_id}/approve", response_model=StatementOutcome)
 async def approve(
-    statement_id: int, body: Note, who: Finance, factory: SessionFactoryDep, temporal: TemporalDep
+    statement_id: DbId, body: Note, who: Finance, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> StatementOutcome:
     return await _decide("approve", statement_id, body.note, who, factory, temporal)
 
 
 @router.post("/v1/settlements/{statement_id}/reject", response_model=StatementOutcome)
 async def reject(
-    statement_id: int, body: Reason, who: Finance, factory: SessionFactoryDep, temporal: TemporalDep
+    statement_id: DbId, body: Reason, who: Finance, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> StatementOutcome:
     return await _decide("reject", statement_id, body.reason, who, factory, temporal)
 
 
 @router.post("/v1/settlements/{statement_id}/adjustments", summary="Move money between commission and merchant net")
 async def adjust(
-    statement_id: int, body: Adjustment, who: Finance, factory: SessionFactoryDep, temporal: TemporalDep
+    statement_id: DbId, body: Adjustment, who: Finance, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> dict[str, Any]:
     handle = await _statement_flow(factory, temporal, statement_id)
     adjustment = AdjustmentRecord(

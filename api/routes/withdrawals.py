@@ -13,7 +13,7 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, en
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
-from api.terms import new_number, payout_terms, withdrawal_terms
+from api.terms import payout_terms, withdrawal_terms
 from db import withdrawals as repo
 from db.api_keys import Principal
 from db.audit import record
@@ -93,13 +93,14 @@ async def request_withdrawal(
                 raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {merchant_id} does not exist")
         await ensure_batcher(temporal, settings)
         inp = WithdrawalInput(
-            withdrawal_id=new_number("WD"),
+            withdrawal_id=f"WD{idem.number}",  # a retry of the key names the same withdrawal
             merchant_id=merchant_id,
             amount_minor=body.amount_minor,
             requested_by=who.actor,
             requested_by_key_id=who.key_id,
             terms=withdrawal_terms(settings),
         )
+        idem.sending()
         return await start_and_ask(
             temporal,
             WithdrawalWorkflow.run,

@@ -34,6 +34,10 @@ class IdempotencyRecord(Base):
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(500))
     request_hash: Mapped[str] = mapped_column(String(64))
+    # The business number minted with the claim: every retry of the key re-uses it (same flow id).
+    number: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    # While a request holds the claim; past it, a retry may take the unfinished claim over.
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     response_body: Mapped[Any | None] = mapped_column(JSONB, nullable=True)
     created_at: Mapped[datetime] = created_at_column()

@@ -1,4 +1,4 @@
-"""The reusable Idempotency-Key dependency, on a route of a throwaway app against the real database."""
+"""The Idempotency-Key dependency on routes of a throwaway app, then on the real create routes."""
 
 from __future__ import annotations
 
@@ -10,18 +10,23 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 
 from api import errors
 from api.deps import require
-from api.idempotency import IdempotencyDep
+from api.idempotency import IdempotencyDep, request_hash
 from api.temporal_handle import TemporalHandle
-from db.api_keys import issue_key
+from db import idempotency as store
+from db.api_keys import issue_key, resolve_key
 from db.engine import unit_of_work
+from db.models import IdempotencyRecord, MerchantApplication, Order, Withdrawal
 from domain.access import Role
+from domain.ledger import merchant_account
 from domain.settings import Settings
-from tests.support.shop import bearer
+from tests.support.shop import application_body, bearer, payee, withdraw
 
 CALLS: list[int] = []
+NUMBERS: list[str] = []
 
 
 class Thing(BaseModel):
@@ -33,7 +38,9 @@ async def client(sessions) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[
     app = FastAPI()
     errors.install(app)
     app.state.session_factory = sessions
-    app.state.settings = Settings(idempotency_ttl_seconds=3600)
+    app.state.settings = Settings(
+        idempotency_ttl_seconds=3600, idempotency_lease_seconds=30, api_flow_timeout_seconds=1
+    )
     app.state.temporal = TemporalHandle(app.state.settings)
 
     @app.post("/things", dependencies=[Depends(require(Role.SERVICE))])
@@ -47,7 +54,25 @@ async def client(sessions) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[
 
         return await idem.run(201, handler)
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    @app.post("/numbered", dependencies=[Depends(require(Role.SERVICE))])
+    async def numbered(body: Thing, idem: IdempotencyDep):  # type: ignore[no-untyped-def]
+        """Answers the key's business number; its first attempt fails after the start was "sent"
+        (amount 21: an error, 22: no answer in time), as a flow call that went out and came back badly."""
+
+        async def handler() -> dict[str, object]:
+            NUMBERS.append(idem.number)
+            idem.sending()
+            if len(NUMBERS) == 1 and body.amount_minor == 21:
+                raise RuntimeError("the answer was lost")
+            if len(NUMBERS) == 1 and body.amount_minor == 22:
+                await asyncio.sleep(5)
+            return {"number": idem.number}
+
+        return await idem.run(201, handler)
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+    ) as c:
         yield c
 
 
@@ -106,3 +131,150 @@ async def test_missing_key_is_400_and_nothing_runs(client, keys):
     r = await client.post("/things", json={"amount_minor": 5}, headers=bearer(keys[Role.SERVICE]))
     assert r.status_code == 400 and "Idempotency-Key" in r.json()["detail"]
     assert CALLS == []
+
+
+@pytest.mark.parametrize(("amount", "status"), [(21, 500), (22, 503)])
+async def test_a_failure_after_the_start_was_sent_keeps_the_key_and_its_number(client, keys, amount, status):
+    h = {**bearer(keys[Role.SERVICE]), "Idempotency-Key": uuid.uuid4().hex}
+    NUMBERS.clear()
+    first = await client.post("/numbered", json={"amount_minor": amount}, headers=h)
+    assert first.status_code == status, first.text
+    if status == 503:
+        assert first.headers["Retry-After"] and "same Idempotency-Key" in first.json()["detail"]
+    retry = await client.post("/numbered", json={"amount_minor": amount}, headers=h)
+    assert retry.status_code == 201, retry.text
+    assert len(NUMBERS) == 2 and NUMBERS[0] == NUMBERS[1] == retry.json()["number"]
+    replay = await client.post("/numbered", json={"amount_minor": amount}, headers=h)
+    assert replay.json() == retry.json() and replay.headers["Idempotent-Replayed"] == "true"
+
+
+async def claim_as_a_crashed_api(sessions, service_key: str, key: str, lease_seconds: int) -> str:  # type: ignore[no-untyped-def]
+    """Claim `key` as an API process would that then died mid-request (the claim stays unfinished)."""
+    async with unit_of_work(sessions) as session:
+        principal = await resolve_key(session, service_key)
+        assert principal is not None
+        claim = await store.claim(
+            session,
+            principal=str(principal.key_id),
+            key=key,
+            method="POST",
+            path="/numbered",
+            request_hash=request_hash("POST", "/numbered", b'{"amount_minor": 24}'),
+            ttl_seconds=3600,
+            lease_seconds=lease_seconds,
+            number=f"CRASHED{uuid.uuid4().hex[:8].upper()}",
+        )
+    assert claim.state is store.ClaimState.NEW and claim.number
+    return claim.number
+
+
+async def test_an_unfinished_claim_is_409_while_leased_and_taken_over_with_its_number_after(client, keys, sessions):
+    leased = uuid.uuid4().hex
+    await claim_as_a_crashed_api(sessions, keys[Role.SERVICE], leased, lease_seconds=3600)
+    h = {**bearer(keys[Role.SERVICE]), "Idempotency-Key": leased}
+    r = await client.post("/numbered", json={"amount_minor": 24}, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "IDEMPOTENCY_IN_PROGRESS"
+
+    expired = uuid.uuid4().hex
+    number = await claim_as_a_crashed_api(sessions, keys[Role.SERVICE], expired, lease_seconds=0)
+    h = {**bearer(keys[Role.SERVICE]), "Idempotency-Key": expired}
+    NUMBERS.clear()
+    both = await asyncio.gather(*(client.post("/numbered", json={"amount_minor": 24}, headers=h) for _ in range(2)))
+    assert {r.status_code for r in both} <= {201, 409} and 201 in {r.status_code for r in both}
+    assert all(r.json() == {"number": number} for r in both if r.status_code == 201)
+    assert NUMBERS == [number]  # one retry took it over, not both
+
+
+# ---- the real create routes -------------------------------------------------------------------
+async def orders_of(shop, customer_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    async with unit_of_work(shop.sessions) as session:
+        rows = await session.execute(select(Order.order_no).where(Order.customer_id == customer_id))
+        return [r[0] for r in rows]
+
+
+async def test_concurrent_same_key_orders_give_one_order(shop):
+    merchant_id = await shop.merchant()
+    customer, key = f"c-{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+    results = await asyncio.gather(*(shop.place(merchant_id, key=key, customer_id=customer) for _ in range(4)))
+    assert {r.status_code for r in results} <= {201, 409} and 201 in {r.status_code for r in results}
+    order_nos = {r.json()["order_no"] for r in results if r.status_code == 201}
+    assert len(order_nos) == 1
+    again = await shop.place(merchant_id, key=key, customer_id=customer)
+    assert again.status_code == 201 and again.json()["order_no"] in order_nos
+    await shop.reaches(again.json()["order_no"], "AWAITING_PAYMENT")
+    assert await orders_of(shop, customer) == list(order_nos)
+
+
+async def test_a_retry_after_the_order_flow_did_not_answer_is_the_same_order(shop):
+    """The start is sent while no worker runs: the flow exists but cannot answer, so the API answers 503.
+    The retry with the same key (worker back) must attach to that flow, not place a second order."""
+    merchant_id = await shop.merchant()
+    customer, key = f"c-{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+    shop.services.children["worker"].kill()
+    try:
+        first = await shop.place(merchant_id, key=key, customer_id=customer)
+    finally:
+        shop.services.start("worker")
+    assert first.status_code == 503, first.text
+    assert first.headers["content-type"].startswith("application/problem+json") and first.headers["Retry-After"]
+    async with unit_of_work(shop.sessions) as session:
+        claim = (await session.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).scalar_one()
+    assert claim.number and claim.response_status is None  # kept, with the number the flow was started with
+    retry = await shop.place(merchant_id, key=key, customer_id=customer)
+    assert retry.status_code == 201, retry.text
+    order_no = retry.json()["order_no"]
+    assert order_no == f"ORD{claim.number}"
+    await shop.reaches(order_no, "AWAITING_PAYMENT")
+    assert await orders_of(shop, customer) == [order_no]
+
+
+async def test_concurrent_same_key_applications_give_one_merchant(shop):
+    body = application_body()
+    h = {**shop.as_(Role.SERVICE), "Idempotency-Key": uuid.uuid4().hex}
+    results = await asyncio.gather(*(shop.api.post("/v1/merchants", json=body, headers=h) for _ in range(3)))
+    assert {r.status_code for r in results} <= {201, 409} and 201 in {r.status_code for r in results}
+    ids = {r.json()["merchant_id"] for r in results if r.status_code == 201}
+    again = await shop.api.post("/v1/merchants", json=body, headers=h)
+    assert len(ids) == 1 and again.json()["merchant_id"] in ids
+    async with unit_of_work(shop.sessions) as session:
+        stored = (
+            await session.execute(
+                select(func.count(func.distinct(MerchantApplication.merchant_id))).where(
+                    MerchantApplication.bank_account_last4 == body["bank_account_no"][-4:],
+                    MerchantApplication.legal_person_id_last4 == body["legal_person_id_no"][-4:],
+                )
+            )
+        ).scalar_one()
+    assert stored == 1
+
+
+async def withdrawals_of(shop, merchant_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    async with unit_of_work(shop.sessions) as session:
+        rows = await session.execute(select(Withdrawal.withdrawal_id).where(Withdrawal.merchant_id == merchant_id))
+        return [r[0] for r in rows]
+
+
+async def test_concurrent_same_key_withdrawals_freeze_once(shop):
+    m, key = await payee(shop, 10_000), uuid.uuid4().hex
+    results = await asyncio.gather(*(withdraw(shop, m, 3_000, key=key) for _ in range(3)))
+    assert {r.status_code for r in results} <= {202, 409} and 202 in {r.status_code for r in results}
+    ids = {r.json()["withdrawal_id"] for r in results if r.status_code == 202}
+    assert len(ids) == 1 and await withdrawals_of(shop, m) == list(ids)
+    assert await shop.balance(merchant_account(m, "available")) == 7_000
+
+
+async def test_a_withdrawal_retried_after_its_flow_did_not_answer_freezes_once(shop):
+    m, key = await payee(shop, 10_000), uuid.uuid4().hex
+    shop.services.children["worker"].kill()
+    try:
+        first = await withdraw(shop, m, 4_000, key=key)
+    finally:
+        shop.services.start("worker")
+    assert first.status_code == 503, first.text
+    retry = await withdraw(shop, m, 4_000, key=key)
+    assert retry.status_code == 202, retry.text
+    async with unit_of_work(shop.sessions) as session:
+        claim = (await session.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).scalar_one()
+    assert retry.json()["withdrawal_id"] == f"WD{claim.number}"
+    assert await withdrawals_of(shop, m) == [retry.json()["withdrawal_id"]]
+    assert await shop.balance(merchant_account(m, "available")) == 6_000

@@ -136,7 +136,7 @@ async def test_refusals_are_4xx_with_a_reason_and_freeze_nothing(shop):
         (indebted, 1_000, None, 409, "BALANCE_NEGATIVE"),
         (inactive, 1_000, None, 409, "MERCHANT_NOT_ACTIVE"),
         (unverified, 1_000, None, 409, "NO_VERIFIED_BANK_ACCOUNT"),
-        (rich, 1_000, shop.merchant_keys[poor], 403, "FORBIDDEN"),
+        (rich, 1_000, shop.merchant_keys[poor], 404, "NOT_FOUND"),
         (rich, 10, None, 422, "AMOUNT_OUT_OF_RANGE"),
     ]
     for merchant_id, amount, as_key, status, code in cases:

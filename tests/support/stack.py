@@ -33,6 +33,9 @@ TEST_DURATIONS = {
     "BACKOFFICE_PAYOUT_BATCH_SECONDS": "1",
     "BACKOFFICE_PAYOUT_BATCH_MAX_ITEMS": "50",
     "BACKOFFICE_PAYOUT_UNKNOWN_ESCALATE_SECONDS": "10",
+    # A create request whose flow does not answer (no worker) gets its 503 within a test's patience.
+    "BACKOFFICE_API_FLOW_TIMEOUT_SECONDS": "10",
+    "BACKOFFICE_IDEMPOTENCY_LEASE_SECONDS": "15",
 }
 
 
