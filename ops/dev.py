@@ -80,6 +80,9 @@ def run(settings: Settings) -> int:
             api_port=settings.api_port,
             sandbox_port=settings.sandbox_port,
             sandbox_db=data / "sandbox.sqlite3",
+            # The children are handed the servers' URLs, so they cannot tell embedded from external:
+            # they get the environment decided here (dev only when both servers are the embedded ones).
+            extra_env={"BACKOFFICE_ENV": settings.environment},
         )
         ui = f"http://localhost:{settings.temporal_ui_port}" if temporal else "(your cluster's UI)"
         print(
