@@ -120,16 +120,16 @@ async def test_callbacks_about_another_partys_payment_or_another_amount_are_refu
     assert placed["payment"]["channel"] == "wechat"
 
     def paid(party: str, **extra: object) -> bytes:
-        return notification(
-            event_id=f"evt-{party}-{uuid.uuid4().hex}",
-            party=party,
-            out_trade_no=payment_no,
-            amount_minor=amount,
-            currency="CNY",
-            status="SUCCESS",
-            channel_txn_id="txn-forged",
-            **extra,
-        )
+        fields: dict[str, object] = {
+            "event_id": f"evt-{party}-{uuid.uuid4().hex}",
+            "party": party,
+            "out_trade_no": payment_no,
+            "amount_minor": amount,
+            "currency": "CNY",
+            "status": "SUCCESS",
+            "channel_txn_id": "txn-forged",
+        }
+        return notification(**{**fields, **extra})
 
     attempts = [
         ("wechat", paid("wechat", amount_minor=amount - 1), f"asked for {amount} CNY"),
