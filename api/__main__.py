@@ -2,11 +2,12 @@
 
 import uvicorn
 
-from domain.settings import get_settings
+from domain.settings import ensure_safe_to_start, get_settings
 
 
 def main() -> None:
     settings = get_settings()
+    ensure_safe_to_start(settings, "the API")
     uvicorn.run(
         "api.app:create_app",
         factory=True,

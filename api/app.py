@@ -26,11 +26,13 @@ from api.routes import (
 )
 from api.temporal_handle import TemporalHandle, TemporalUnavailable
 from db.engine import make_engine, make_session_factory
-from domain.settings import Settings, get_settings
+from domain.settings import Settings, ensure_safe_to_start, get_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    if settings is None:  # started from the environment (`python -m api`, `uvicorn --factory`)
+        settings = get_settings()
+        ensure_safe_to_start(settings, "the API")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

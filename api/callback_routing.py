@@ -1,10 +1,16 @@
-"""Which flow a party's notification belongs to: workflow ids are business keys (DESIGN §5)."""
+"""Which flow a party's notification belongs to (workflow ids are business keys, DESIGN §5), and what
+the platform asked that party for, from its own records, so the notification can be checked against it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Payment, PaymentAttempt, Refund, Withdrawal
+from domain.callbacks import MONEY_KINDS, AskedFor, event_kind
 from domain.withdrawals import BATCHER_WORKFLOW_ID
 
 # The signal each flow exposes for notifications from outside.
@@ -40,3 +46,37 @@ def route_for(party: str, event_type: str, payload: dict[str, Any]) -> Route | N
     if not isinstance(ref, str) or not ref:
         return None
     return Route(workflow_id=f"{kind}-{ref}", signal=NOTIFICATION_SIGNAL, subject_ref=ref)
+
+
+def subject_number(event_type: str, payload: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, the platform's number) of a notification about money the platform asked to move."""
+    kind = event_kind(event_type)
+    field = MONEY_KINDS.get(kind)
+    number = payload.get(field) if field else None
+    return (kind, number) if isinstance(number, str) and number else None
+
+
+async def asked_for(session: AsyncSession, kind: str, number: str) -> AskedFor | None:
+    """What the platform asked for under `number`, or None when it has no such record."""
+    if kind == "payment":
+        payment = await session.get(Payment, number)
+        if payment is None:
+            return None
+        # Every channel an order was opened at may report it (a fail-over leaves several).
+        channels = set(
+            (await session.execute(select(PaymentAttempt.channel).where(PaymentAttempt.payment_no == number))).scalars()
+        )
+        if payment.channel:
+            channels.add(payment.channel)
+        return AskedFor(kind, number, frozenset(channels), payment.amount_minor, payment.currency)
+    if kind == "refund":
+        refund = await session.get(Refund, number)
+        if refund is None:
+            return None
+        return AskedFor(kind, number, frozenset({refund.channel}), refund.amount_minor, refund.currency)
+    if kind == "payout":
+        withdrawal = await session.get(Withdrawal, number)
+        if withdrawal is None:
+            return None
+        return AskedFor(kind, number, frozenset({"bank"}), withdrawal.amount_minor, withdrawal.currency)
+    return None

@@ -25,10 +25,17 @@ DEV_PARTY_SECRETS = {
 }
 
 
+DEV = "dev"
+PRODUCTION = "production"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BACKOFFICE_", extra="ignore")
 
     # --- where things run -------------------------------------------------------------------
+    env: str | None = None
+    """`dev` or `production`. Unset: `dev` when both the database and Temporal are the embedded ones,
+    `production` otherwise. Outside `dev` no process starts while a secret or key is a dev default."""
     data_dir: Path = Path(".backoffice")
     database_url: str | None = None
     """External PostgreSQL (postgresql+psycopg://...). Unset: the embedded server is started."""
@@ -145,8 +152,40 @@ class Settings(BaseSettings):
     def embedded_temporal(self) -> bool:
         return self.temporal_address is None
 
+    @property
+    def environment(self) -> str:
+        if self.env:
+            return self.env.strip().lower()
+        return DEV if self.embedded_database and self.embedded_temporal else PRODUCTION
+
     def secret_for(self, party: str) -> str | None:
         return self.party_secrets.get(party)
+
+
+def dev_defaults_in_use(settings: Settings) -> list[str]:
+    """The settings that still hold a secret or key published in this source code, with what is wrong."""
+    published = set(DEV_PARTY_SECRETS.values())
+    parties = sorted(p for p, secret in settings.party_secrets.items() if secret in published)
+    found = []
+    if parties:
+        found.append(f"BACKOFFICE_PARTY_SECRETS (the dev secret of {', '.join(parties)})")
+    if DEV_FIELD_KEY in (k.strip() for k in settings.field_encryption_key.split(",")):
+        found.append("BACKOFFICE_FIELD_ENCRYPTION_KEY (the dev key)")
+    return found
+
+
+def ensure_safe_to_start(settings: Settings, process: str) -> None:
+    """Refuse to start `process` outside dev while anyone who reads this source could forge a
+    party's callback or decrypt the numbers at rest. Called by every entry point (API, worker, sandbox)."""
+    if settings.environment == DEV:
+        return
+    unsafe = dev_defaults_in_use(settings)
+    if unsafe:
+        raise SystemExit(
+            f"refusing to start {process}: BACKOFFICE_ENV is {settings.environment!r} but "
+            + "; ".join(unsafe)
+            + " is a published dev default. Set your own values, or BACKOFFICE_ENV=dev for a local stack."
+        )
 
 
 @lru_cache

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
-from domain.settings import Settings
+from domain.settings import Settings, ensure_safe_to_start
 from ops.dev_keys import ensure_dev_keys
 from ops.embedded import EmbeddedPostgres, EmbeddedTemporal
 from ops.schedules import SETTLEMENT_SCHEDULE_ID, ensure_schedules
@@ -40,6 +40,8 @@ async def _prepare(settings: Settings, database_url: str, temporal_address: str,
 
 
 def run(settings: Settings) -> int:
+    # Refuse here, before anything starts, rather than watching each child refuse in turn.
+    ensure_safe_to_start(settings, "the stack")
     started = time.monotonic()
     data = settings.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -80,6 +82,9 @@ def run(settings: Settings) -> int:
             api_port=settings.api_port,
             sandbox_port=settings.sandbox_port,
             sandbox_db=data / "sandbox.sqlite3",
+            # The children are handed the servers' URLs, so they cannot tell embedded from external:
+            # they get the environment decided here (dev only when both servers are the embedded ones).
+            extra_env={"BACKOFFICE_ENV": settings.environment},
         )
         ui = f"http://localhost:{settings.temporal_ui_port}" if temporal else "(your cluster's UI)"
         print(

@@ -11,7 +11,7 @@ import httpx
 from temporalio.worker import Worker
 
 from db.engine import make_engine, make_session_factory
-from domain.settings import get_settings
+from domain.settings import ensure_safe_to_start, get_settings
 from workers import queues, registry
 from workers.temporal import connect
 
@@ -20,6 +20,7 @@ log = logging.getLogger("workers")
 
 async def serve() -> None:
     settings = get_settings()
+    ensure_safe_to_start(settings, "the worker")
     if not settings.database_url:
         raise SystemExit("BACKOFFICE_DATABASE_URL is not set (`ops dev` sets it for the embedded server)")
     engine = make_engine(settings.database_url)

@@ -28,11 +28,10 @@ class SignedPartyClient:
         if not secret:
             raise ChannelRejected("PARTY_NOT_CONFIGURED", f"no secret configured for {self.party!r}")
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", **signed_headers(secret, body)}
+        url = f"{self.base_url}/{self.party}{path}"
+        headers = {"Content-Type": "application/json", **signed_headers(secret, method, url, body)}
         try:
-            resp = await self._http.request(
-                method, f"{self.base_url}/{self.party}{path}", content=body, headers=headers, timeout=self.timeout
-            )
+            resp = await self._http.request(method, url, content=body, headers=headers, timeout=self.timeout)
         except httpx.HTTPError as exc:
             raise ChannelUnavailable(f"{self.party} {method} {path}: {type(exc).__name__}: {exc}") from exc
         data = _json(resp)

@@ -1,7 +1,7 @@
 """The platform's client for payment channels (wechat, alipay; the sandbox in dev and tests).
 
 Every request carries the platform's own number (payment_no / refund_no) so the channel deduplicates
-retries, and is HMAC-signed with that channel's shared secret over the raw body.
+retries, and is HMAC-signed with that channel's shared secret over method, path, timestamp, nonce and raw body.
 """
 
 from __future__ import annotations
@@ -95,7 +95,12 @@ class PaymentChannelClient:
         resp = await self._call("GET", channel, f"/v1/orders/{payment_no}")
         if resp.status_code == 404:
             return None
-        return self._parse(ChannelOrder, self._ok(resp))
+        order = self._parse(ChannelOrder, self._ok(resp))
+        if order.out_trade_no != payment_no:
+            # An answer about another order says nothing about ours (the flow also compares amount and
+            # currency with what it asked for before it believes a success): ask again later.
+            raise ChannelUnavailable(f"{channel} answered a query for {payment_no} with {order.out_trade_no}")
+        return order
 
     async def close_order(self, channel: str, payment_no: str) -> ChannelOrder:
         resp = await self._call("POST", channel, f"/v1/orders/{payment_no}/close", {})
@@ -131,7 +136,10 @@ class PaymentChannelClient:
         resp = await self._call("GET", channel, f"/v1/refunds/{refund_no}")
         if resp.status_code == 404:
             return None
-        return self._parse(ChannelRefund, self._ok(resp))
+        refund = self._parse(ChannelRefund, self._ok(resp))
+        if refund.out_refund_no != refund_no:
+            raise ChannelUnavailable(f"{channel} answered a query for {refund_no} with {refund.out_refund_no}")
+        return refund
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -143,11 +151,10 @@ class PaymentChannelClient:
             # A configuration gap, not an outage: retrying cannot fix it.
             raise ChannelRejected("CHANNEL_NOT_CONFIGURED", f"no secret configured for channel {channel!r}")
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", **signed_headers(secret, body)}
+        url = f"{self.base_url}/{channel}{path}"
+        headers = {"Content-Type": "application/json", **signed_headers(secret, method, url, body)}
         try:
-            return await self._http.request(
-                method, f"{self.base_url}/{channel}{path}", content=body, headers=headers, timeout=self.timeout
-            )
+            return await self._http.request(method, url, content=body, headers=headers, timeout=self.timeout)
         except httpx.HTTPError as exc:
             # Includes timeouts: the channel may or may not have acted, and the retry (same number)
             # is safe because the channel deduplicates on it.

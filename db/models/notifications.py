@@ -25,3 +25,16 @@ class InboundNotification(Base):
     received_at: Mapped[datetime] = created_at_column()
     routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     route_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    refused_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why the notification was refused (another party's subject, another amount...): never acted on."""
+
+
+class CallbackNonce(Base):
+    """Signature nonces accepted from each party within the freshness window: the same signed request
+    is accepted once, even by another API process."""
+
+    __tablename__ = "callback_nonces"
+
+    party: Mapped[str] = mapped_column(String(20), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -49,7 +49,7 @@ def own_stack(prefix: str, extra_env: dict[str, str]) -> Iterator[OwnStack]:
             logs,
             api_port=free_port(),
             sandbox_port=free_port(),
-            extra_env={**extra_env, "BACKOFFICE_DATA_DIR": str(root / "data")},
+            extra_env={**extra_env, "BACKOFFICE_ENV": "dev", "BACKOFFICE_DATA_DIR": str(root / "data")},
         )
         yield OwnStack(root, database_url, address, services)
         succeeded = True

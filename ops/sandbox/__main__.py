@@ -7,12 +7,13 @@ from pathlib import Path
 
 import uvicorn
 
-from domain.settings import get_settings
+from domain.settings import ensure_safe_to_start, get_settings
 from ops.sandbox.app import create_app
 
 
 def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
+    ensure_safe_to_start(settings, "the sandbox")
     parser = argparse.ArgumentParser(
         prog="python -m ops.sandbox", description="Run the sandbox: the stand-in outside world."
     )

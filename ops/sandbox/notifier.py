@@ -69,8 +69,9 @@ class Notifier:
         if secret is None:
             error = f"no secret configured for {note['party']}"
         else:
-            # Signed at send time: a retry hours later must still pass the receiver's freshness check.
-            headers = {"Content-Type": "application/json", **signed_headers(secret, body)}
+            # Signed at send time, with a fresh nonce: a retry hours later must still pass the receiver's
+            # freshness and replay checks.
+            headers = {"Content-Type": "application/json", **signed_headers(secret, "POST", note["notify_url"], body)}
             try:
                 resp = await http.post(note["notify_url"], content=body, headers=headers)
                 ok = 200 <= resp.status_code < 300

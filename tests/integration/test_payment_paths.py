@@ -62,8 +62,8 @@ async def test_forged_or_stale_callbacks_change_nothing(shop):
         }
     ).encode()
     for headers in (
-        signed_headers("guessed-secret", body),
-        signed_headers(DEV_PARTY_SECRETS["wechat"], body, now=time.time() - 600),
+        signed_headers("guessed-secret", "POST", "/v1/callbacks/wechat", body),
+        signed_headers(DEV_PARTY_SECRETS["wechat"], "POST", "/v1/callbacks/wechat", body, now=time.time() - 600),
     ):
         r = await shop.api.post("/v1/callbacks/wechat", content=body, headers=headers)
         assert r.status_code == 401

@@ -213,7 +213,9 @@ async def test_money_paid_twice_through_two_channels_is_refunded_once(shop):
         }
     )
     created = await shop.outside.post(
-        "/wechat/v1/orders", content=body, headers=signed_headers(DEV_PARTY_SECRETS["wechat"], body.encode())
+        "/wechat/v1/orders",
+        content=body,
+        headers=signed_headers(DEV_PARTY_SECRETS["wechat"], "POST", "/wechat/v1/orders", body.encode()),
     )
     assert created.status_code == 200, created.text
     assert (await shop.pay(created.json()["pay_url"])).status_code == 200

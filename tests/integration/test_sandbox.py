@@ -15,7 +15,7 @@ import pytest
 
 from activities.channels.errors import ChannelRejected, ChannelUnavailable, OrderAlreadyPaid
 from activities.channels.payment import PaymentChannelClient
-from domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers, verify
+from domain.signing import signed_headers, verify
 from ops.sandbox.faults import PARTIES
 from tests.support.sandbox_receiver import CallbackReceiver, SandboxProcess, SandboxWorld, new_no
 
@@ -66,13 +66,7 @@ async def test_pay_sends_one_signed_callback(w: SandboxWorld) -> None:
     first = await w.pay(order)
     assert first.status_code == 200 and first.json()["status"] == "SUCCESS"
     [delivery] = await w.receiver.wait_for(path, 1)
-    verify(
-        SECRETS["wechat"],
-        delivery.headers.get(TIMESTAMP_HEADER),
-        delivery.headers.get(SIGNATURE_HEADER),
-        delivery.body,
-        max_age_seconds=300,
-    )
+    verify(SECRETS["wechat"], "POST", path, delivery.headers, delivery.body, max_age_seconds=300)
     event = delivery.json()
     assert event["event_type"] == "payment.succeeded" and event["party"] == "wechat"
     assert event["out_trade_no"] == order.out_trade_no and event["amount_minor"] == 1000
@@ -144,13 +138,14 @@ async def test_duplicate_callbacks_carry_the_same_event_id(w: SandboxWorld) -> N
 
 async def test_bad_signatures_are_refused(w: SandboxWorld) -> None:
     body = b'{"out_trade_no":"X1","amount_minor":1,"currency":"CNY","notify_url":"http://x/"}'
-    stale = signed_headers(SECRETS["wechat"], body, now=time.time() - 400)
+    url = "/wechat/v1/orders"
+    stale = signed_headers(SECRETS["wechat"], "POST", url, body, now=time.time() - 400)
     for headers in (
         {},
-        signed_headers("wrong-secret", body),
+        signed_headers("wrong-secret", "POST", url, body),
         stale,
-        signed_headers(SECRETS["wechat"], b"{}"),
-        signed_headers(SECRETS["alipay"], body),
+        signed_headers(SECRETS["wechat"], "POST", url, b"{}"),
+        signed_headers(SECRETS["alipay"], "POST", url, body),
     ):  # another channel's secret is not this one's
         resp = await w.http.post("/wechat/v1/orders", content=body, headers=headers)
         assert resp.status_code == 401 and resp.json()["code"] == "SIGNATURE_INVALID", headers

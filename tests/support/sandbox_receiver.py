@@ -125,6 +125,7 @@ class SandboxProcess:
         self.log = log
         self.env = {
             **os.environ,
+            "BACKOFFICE_ENV": "dev",  # a stand-in outside world for tests (default field key)
             "BACKOFFICE_PARTY_SECRETS": json.dumps(secrets),
             "SANDBOX_RETRY_BASE_MS": str(retry_base_ms),
             "PYTHONPATH": str(REPO_ROOT),

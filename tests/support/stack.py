@@ -62,7 +62,13 @@ def start_services(database_url: str, temporal_address: str, logs: Path) -> Iter
         logs,
         api_port=free_port(),
         sandbox_port=free_port(),
-        extra_env={**TEST_DURATIONS, "BACKOFFICE_DATA_DIR": str(logs), "SANDBOX_RETRY_BASE_MS": "200"},
+        # The test stack runs with the published dev secrets on purpose: it is dev by definition.
+        extra_env={
+            **TEST_DURATIONS,
+            "BACKOFFICE_ENV": "dev",
+            "BACKOFFICE_DATA_DIR": str(logs),
+            "SANDBOX_RETRY_BASE_MS": "200",
+        },
     )
     try:
         yield services
