@@ -1,0 +1,83 @@
+"""The clawback of refunds after settlement: exact across any sequence of partial refunds, per party."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.commission import Split, clawback, refunded_share, split
+
+
+@st.composite
+def settled_and_refunds(draw: st.DrawFn) -> tuple[Split, list[int]]:
+    gross = draw(st.integers(min_value=1, max_value=10**9))
+    refunded_before_settlement = draw(st.integers(min_value=0, max_value=gross - 1))
+    floor = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=gross)))
+    cap = draw(st.one_of(st.none(), st.integers(min_value=floor or 0, max_value=2 * gross)))
+    settled = split(
+        gross,
+        refunded_before_settlement,
+        rate_bps=draw(st.integers(min_value=0, max_value=10_000)),
+        floor_minor=floor,
+        cap_minor=cap,
+        promoter_bps=draw(st.integers(min_value=0, max_value=10_000)),
+    )
+    left = settled.base_minor
+    refunds = []
+    for _ in range(draw(st.integers(min_value=1, max_value=8))):
+        if left == 0:
+            break
+        amount = draw(st.integers(min_value=1, max_value=left))
+        refunds.append(amount)
+        left -= amount
+    if draw(st.booleans()) and left:
+        refunds.append(left)  # and often the rest, so the order ends fully refunded
+    return settled, refunds
+
+
+@given(settled_and_refunds())
+def test_partial_refunds_never_claw_back_more_than_was_settled_per_party(case: tuple[Split, list[int]]) -> None:
+    settled, refunds = case
+    taken = {"merchant": 0, "commission": 0, "promoter": 0}
+    before = 0
+    for amount in refunds:
+        part = clawback(settled, before, amount)
+        assert part.base_minor == amount
+        assert part.merchant_net_minor + part.commission_minor + part.promoter_minor == amount
+        taken["merchant"] += part.merchant_net_minor
+        taken["commission"] += part.commission_minor
+        taken["promoter"] += part.promoter_minor
+        before += amount
+        assert 0 <= taken["merchant"] <= settled.merchant_net_minor
+        assert 0 <= taken["commission"] <= settled.commission_minor
+        assert 0 <= taken["promoter"] <= settled.promoter_minor
+        # whatever the sequence, the total taken is the share of the total refunded
+        total = refunded_share(settled, before)
+        assert (taken["merchant"], taken["commission"], taken["promoter"]) == (
+            total.merchant_net_minor,
+            total.commission_minor,
+            total.promoter_minor,
+        )
+    if before == settled.base_minor:
+        assert taken == {
+            "merchant": settled.merchant_net_minor,
+            "commission": settled.commission_minor,
+            "promoter": settled.promoter_minor,
+        }
+
+
+def test_two_halves_of_a_451_commission_claw_back_451_not_452() -> None:
+    settled = split(9000, 0, rate_bps=501, floor_minor=None, cap_minor=None, promoter_bps=200)
+    assert (settled.commission_minor, settled.promoter_minor, settled.merchant_net_minor) == (451, 180, 8369)
+    first, second = clawback(settled, 0, 4500), clawback(settled, 4500, 4500)
+    assert (first.commission_minor, second.commission_minor) == (226, 225)
+    assert (first.promoter_minor, second.promoter_minor) == (90, 90)
+    assert first.merchant_net_minor + second.merchant_net_minor == 8369
+
+
+def test_a_refund_beyond_what_was_settled_is_refused() -> None:
+    settled = split(1000, 0, rate_bps=500, floor_minor=None, cap_minor=None, promoter_bps=0)
+    try:
+        clawback(settled, 600, 500)
+    except ValueError as exc:
+        assert "outside" in str(exc)
+    else:
+        raise AssertionError("a clawback beyond the settled base was accepted")
