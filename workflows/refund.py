@@ -172,6 +172,7 @@ class RefundWorkflow(ChannelFollowing):
         """The channel made the refund while it waited for finance: complete it as the channel's and
         cancel the manual transfer (an approval from now on is refused)."""
         self._awaiting_approval = False
+        await self._note("channel", "SUCCEEDED", f"refunded by {channel} while waiting for finance")
         await self._note("manual", "CANCELLED", f"{channel} refunded it after all: no manual transfer")
         await db_step(RefundActivities.complete, RefundCompletion(refund_no=self._inp.refund_no))
         result = self._finish(RefundStatus.SUCCEEDED, f"refunded through {channel}; manual transfer cancelled")
