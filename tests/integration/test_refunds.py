@@ -20,7 +20,7 @@ from domain.refunds import RefundCompletion, RefundInput, RefundOpened, RefundOr
 from domain.settings import DEV_PARTY_SECRETS
 from domain.signing import signed_headers
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import bearer, stage_of
+from tests.support.shop import bearer, record_history, stage_of
 from workflows.refund import RefundWorkflow
 
 
@@ -289,9 +289,11 @@ async def test_a_refund_still_processing_at_the_poll_deadline_is_polled_on_until
     await shop.refunded(order["order_no"], 800)
     channel = await shop.channel_refunds("wechat", order["payments"][0]["payment_no"])
     assert [(r["out_refund_no"], r["status"]) for r in channel] == [(refund_no, "SUCCESS")]
+    await temporal.get_workflow_handle(f"refund-{refund_no}").result()
+    await record_history(temporal, f"refund-{refund_no}", "refund_polled_past_deadline_succeeded")
 
 
-async def test_a_create_refused_on_retry_after_it_landed_is_asked_about_and_completes(shop):
+async def test_a_create_refused_on_retry_after_it_landed_is_asked_about_and_completes(shop, temporal):
     order = await delivered_order(shop)
     await shop.faults("wechat", refund_retry_refused=True, callback_delay_ms=2000)
     r = await shop.request_refund(order["order_no"], 700)
@@ -302,6 +304,8 @@ async def test_a_create_refused_on_retry_after_it_landed_is_asked_about_and_comp
     await shop.refunded(order["order_no"], 700)
     channel = await shop.channel_refunds("wechat", order["payments"][0]["payment_no"])
     assert [(x["out_refund_no"], x["status"]) for x in channel] == [(refund_no, "SUCCESS")]
+    await temporal.get_workflow_handle(f"refund-{refund_no}").result()
+    await record_history(temporal, f"refund-{refund_no}", "refund_refused_retry_succeeded")
 
 
 async def test_a_query_404_for_a_refund_the_channel_accepted_is_not_a_failure(shop):
@@ -343,6 +347,8 @@ async def test_a_channel_success_while_finance_decides_cancels_the_manual_transf
     assert await shop.ledger_entries(refund_no) == 1
     assert await shop.balance(bank_payout("platform")) == bank_before
     assert (await shop.order(order["order_no"]))["refunded_minor"] == 1200
+    await temporal.get_workflow_handle(f"refund-{refund_no}").result()
+    await record_history(temporal, f"refund-{refund_no}", "refund_channel_success_cancels_manual")
 
 
 # ---- refunds after settlement: exact clawback ---------------------------------------------------
