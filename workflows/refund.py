@@ -50,6 +50,7 @@ class RefundWorkflow(ChannelFollowing):
         self._inbox: list[RefundNotification] = []
         self._approval: ManualApproval | None = None
         self._awaiting_approval = False
+        self._channel_made_it = False  # while waiting for finance: the manual transfer is then cancelled
         self._attempts = 0
         self._done: RefundResult | None = None
 
@@ -78,7 +79,7 @@ class RefundWorkflow(ChannelFollowing):
         self._approval = approval
         await workflow.wait_condition(lambda: self._done is not None)
         assert self._done is not None
-        if self._done.status is RefundStatus.SUCCEEDED:
+        if self._channel_made_it:
             raise self._made_by_channel()  # the channel's success came in while finance approved
         return self._done
 
@@ -91,7 +92,7 @@ class RefundWorkflow(ChannelFollowing):
 
     @approve_manual.validator
     def _check_approval(self, approval: ManualApproval) -> None:
-        if self._done is not None and self._done.status is RefundStatus.SUCCEEDED:
+        if self._channel_made_it:
             raise self._made_by_channel()
         if not self._awaiting_approval or self._approval is not None:
             raise refused("this refund is not waiting for a manual transfer approval", "NOT_AWAITING_APPROVAL")
@@ -172,6 +173,7 @@ class RefundWorkflow(ChannelFollowing):
         """The channel made the refund while it waited for finance: complete it as the channel's and
         cancel the manual transfer (an approval from now on is refused)."""
         self._awaiting_approval = False
+        self._channel_made_it = True
         await self._note("channel", "SUCCEEDED", f"refunded by {channel} while waiting for finance")
         await self._note("manual", "CANCELLED", f"{channel} refunded it after all: no manual transfer")
         await db_step(RefundActivities.complete, RefundCompletion(refund_no=self._inp.refund_no))

@@ -81,3 +81,39 @@ def test_a_refund_beyond_what_was_settled_is_refused() -> None:
         assert "outside" in str(exc)
     else:
         raise AssertionError("a clawback beyond the settled base was accepted")
+
+
+def test_the_clawback_posting_debits_each_party_and_credits_a_handed_back_unit() -> None:
+    from domain import ledger as rules
+
+    posting = rules.refund_after_settlement(
+        "k",
+        "RF1",
+        "CNY",
+        channel="wechat",
+        merchant_id="m1",
+        from_available=-1,
+        from_clawback=0,
+        commission_share=3,
+        promoter_id="p1",
+        promoter_share=1,
+        paid_from=rules.bank_payout("platform"),
+    )
+    assert posting.code is rules.TxCode.MANUAL_REFUND_AFTER_SETTLEMENT
+    assert {(ln.account, ln.side.value, ln.amount_minor) for ln in posting.lines} == {
+        ("merchant:m1:available", "C", 1),
+        ("platform:commission_revenue", "D", 3),
+        ("promoter:p1:payable", "D", 1),
+        ("bank:platform:payout_clearing", "C", 3),
+    }
+
+
+def test_a_rounding_unit_can_come_back_to_a_party_but_the_parts_always_add_up() -> None:
+    # settled 5 as commission 1, promoter 1, merchant 3: refunding the 3rd unit tips the commission's
+    # rounding up and the promoter's (taken with the 2nd) back down; the total stays exact.
+    settled = split(5, 0, rate_bps=1000, floor_minor=None, cap_minor=None, promoter_bps=1000)
+    assert (settled.commission_minor, settled.promoter_minor, settled.merchant_net_minor) == (1, 1, 3)
+    parts = [clawback(settled, before, 1) for before in range(5)]
+    assert [(p.commission_minor, p.promoter_minor, p.merchant_net_minor) for p in parts][2] == (1, -1, 1)
+    assert sum(p.commission_minor for p in parts) == 1 and sum(p.promoter_minor for p in parts) == 1
+    assert sum(p.merchant_net_minor for p in parts) == 3
