@@ -14,8 +14,9 @@ from activities.orders import add_event
 from activities.refusals import refuse
 from db import ledger
 from db.engine import unit_of_work
-from db.models import Capture, Order, Refund, RefundAttempt, SettlementLine, SettlementStatement
+from db.models import Capture, JournalEntry, Order, Refund, RefundAttempt, SettlementLine, SettlementStatement
 from domain import ledger as rules
+from domain.commission import Split, clawback
 from domain.orders import OrderStatus
 from domain.refunds import (
     HOLDING,
@@ -30,6 +31,8 @@ from domain.refunds import (
 from domain.settlement import StatementStatus
 
 AFTER_SALE = (OrderStatus.DELIVERED.value, OrderStatus.COMPLETED.value)
+AFTER_SETTLEMENT_CODES = (rules.TxCode.REFUND_AFTER_SETTLEMENT.value, rules.TxCode.MANUAL_REFUND_AFTER_SETTLEMENT.value)
+DONE = (RefundStatus.SUCCEEDED.value, RefundStatus.MANUAL_PAID.value)
 
 
 async def _capture(session: AsyncSession, inp: RefundInput) -> Capture | None:
@@ -38,10 +41,12 @@ async def _capture(session: AsyncSession, inp: RefundInput) -> Capture | None:
     return (await session.execute(q.with_for_update())).scalar_one_or_none()
 
 
-async def _clawback(session: AsyncSession, refund: Refund, order: Order) -> rules.Posting:
-    """A settled order's refund comes back from the merchant and the platform in the shares they were
-    settled: commission pro rata to the settlement line, the rest from the merchant's available balance
-    and, where that does not reach, from its clawback account (the merchant then owes the platform)."""
+async def _clawback(session: AsyncSession, refund: Refund, order: Order, paid_from: str | None) -> rules.Posting:
+    """A settled order's refund comes back from those the settlement paid, in the shares it paid them
+    (domain.commission.clawback, cumulative over the order's refunds after settlement so rounding never
+    takes back more than was settled): the merchant's share from its available balance and, where that
+    does not reach, from its clawback account (the merchant then owes the platform), the commission, and
+    the promoter's share. The caller holds the order's row lock, so refunds completing together queue."""
     line = (
         await session.execute(
             select(SettlementLine)
@@ -57,15 +62,29 @@ async def _clawback(session: AsyncSession, refund: Refund, order: Order) -> rule
             )
         )
     ).scalar_one()
-    base = line.gross_minor - line.refunded_minor
-    commission_share = min(
-        line.commission_minor, (refund.amount_minor * line.commission_minor * 2 + base) // (2 * base)
+    clawed_before = (
+        await session.execute(
+            select(func.coalesce(func.sum(Refund.amount_minor), 0))
+            .join(JournalEntry, JournalEntry.id == Refund.ledger_entry_id)
+            .where(
+                Refund.order_no == order.order_no,
+                Refund.refund_no != refund.refund_no,
+                JournalEntry.tx_code.in_(AFTER_SETTLEMENT_CODES),
+            )
+        )
+    ).scalar_one()
+    settled = Split(
+        base_minor=line.gross_minor - line.refunded_minor,
+        commission_minor=line.commission_minor,
+        promoter_minor=line.promoter_minor,
+        merchant_net_minor=line.net_minor,
     )
-    merchant_share = refund.amount_minor - commission_share
+    part = clawback(settled, int(clawed_before), refund.amount_minor)
+    merchant_share = part.merchant_net_minor
     available = await ledger.balance_of(
         session, rules.merchant_account(order.merchant_id, "available"), refund.currency
     )
-    from_available = min(merchant_share, max(available, 0))
+    from_available = min(merchant_share, max(available, 0)) if merchant_share > 0 else merchant_share
     return rules.refund_after_settlement(
         f"refund:{refund.refund_no}",
         refund.refund_no,
@@ -74,7 +93,10 @@ async def _clawback(session: AsyncSession, refund: Refund, order: Order) -> rule
         merchant_id=order.merchant_id,
         from_available=from_available,
         from_clawback=merchant_share - from_available,
-        commission_share=commission_share,
+        commission_share=part.commission_minor,
+        promoter_id=line.promoter_id,
+        promoter_share=part.promoter_minor,
+        paid_from=paid_from,
     )
 
 
@@ -189,19 +211,26 @@ class RefundActivities:
 
     @activity.defn(name="refunds.complete")
     async def complete(self, c: RefundCompletion) -> None:
-        """Post the refund and record it on the refund and its order, all or nothing."""
+        """Post the refund and record it on the refund and its order, all or nothing. A refund completes
+        once, whichever way (channel or manual transfer) comes first: a second completion of any kind
+        changes nothing and posts nothing (checked under the refund's row lock)."""
         async with unit_of_work(self._sessions) as session:
             refund = await session.get(Refund, c.refund_no, with_for_update=True)
             if refund is None:
                 raise RuntimeError(f"refund {c.refund_no} was never opened")
             done = RefundStatus.MANUAL_PAID if c.manual else RefundStatus.SUCCEEDED
-            if refund.status == done.value:
+            if refund.status in DONE:
                 return
             capture = await session.get(Capture, refund.capture_id)
             assert capture is not None
-            order = await session.get(Order, refund.order_no)
+            # Locked: the clawback of a settled order depends on the refunds completed before this one.
+            order = await session.get(Order, refund.order_no, with_for_update=True)
             assert order is not None
-            if c.manual:
+            bank = rules.bank_payout(c.bank or "platform") if c.manual else None
+            if order.settled and not capture.extra:
+                # Settled money is no longer in escrow, whichever way it goes back to the customer.
+                posting = await _clawback(session, refund, order, bank)
+            elif c.manual:
                 posting = rules.manual_refund_paid(
                     f"manual-refund:{c.refund_no}",
                     c.refund_no,
@@ -209,8 +238,6 @@ class RefundActivities:
                     refund.amount_minor,
                     c.bank or "platform",
                 )
-            elif order.settled and not capture.extra:
-                posting = await _clawback(session, refund, order)
             else:
                 posting = rules.refund_before_settlement(
                     f"refund:{c.refund_no}", c.refund_no, refund.currency, refund.amount_minor, refund.channel

@@ -120,3 +120,43 @@ def split(
         promoter_minor=promoter,
         merchant_net_minor=base - commission - promoter,
     )
+
+
+def _half_up(numerator: int, denominator: int) -> int:
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def refunded_share(settled: Split, refunded_minor: int) -> Split:
+    """Who gives back `refunded_minor` (all refunds of a settled order so far, together), in proportion
+    to how its settlement released the money. Always computed on the cumulative amount, never per
+    refund: rounding each partial refund on its own can take back more than a party was paid (two
+    halves of 451 round to 226 + 226). Commission and commission + promoter are each rounded once;
+    the merchant gets the rest, so the parts add up to `refunded_minor` and reach exactly what was
+    settled when everything is refunded."""
+    if not 0 <= refunded_minor <= settled.base_minor:
+        raise ValueError(f"refunded {refunded_minor} is outside 0..{settled.base_minor} that was settled")
+    if refunded_minor == settled.base_minor:
+        return settled
+    commission = _half_up(refunded_minor * settled.commission_minor, settled.base_minor)
+    platform = _half_up(refunded_minor * (settled.commission_minor + settled.promoter_minor), settled.base_minor)
+    return Split(
+        base_minor=refunded_minor,
+        commission_minor=commission,
+        promoter_minor=platform - commission,
+        merchant_net_minor=refunded_minor - platform,
+    )
+
+
+def clawback(settled: Split, refunded_before_minor: int, amount_minor: int) -> Split:
+    """What one refund of a settled order takes back from each party: the share of everything refunded
+    after it minus the share of what was refunded before it, so any sequence of partial refunds claws
+    back exactly the share of their total. A part can be −1 (rounding hands back a unit an earlier
+    refund took); the parts always add up to `amount_minor`."""
+    before = refunded_share(settled, refunded_before_minor)
+    after = refunded_share(settled, refunded_before_minor + amount_minor)
+    return Split(
+        base_minor=amount_minor,
+        commission_minor=after.commission_minor - before.commission_minor,
+        promoter_minor=after.promoter_minor - before.promoter_minor,
+        merchant_net_minor=after.merchant_net_minor - before.merchant_net_minor,
+    )

@@ -38,6 +38,7 @@ class TxCode(StrEnum):
     WITHDRAWAL_FAILED = "WITHDRAWAL_FAILED"
     DEPOSIT_PAID = "DEPOSIT_PAID"
     MANUAL_REFUND_PAID = "MANUAL_REFUND_PAID"
+    MANUAL_REFUND_AFTER_SETTLEMENT = "MANUAL_REFUND_AFTER_SETTLEMENT"
     RECON_SUSPENSE = "RECON_SUSPENSE"
     RECON_ADJUST = "RECON_ADJUST"
 
@@ -283,24 +284,34 @@ def refund_after_settlement(
     from_available: int,
     from_clawback: int,
     commission_share: int,
+    promoter_id: str | None = None,
+    promoter_share: int = 0,
+    paid_from: str | None = None,
 ) -> Posting:
     """Claw back a refund of a settled order: the merchant's share from its available balance and, for
-    what that cannot cover, from its clawback account (a debt the merchant owes), plus the commission."""
-    debits = []
+    what that cannot cover, from its clawback account (a debt the merchant owes), plus the commission and
+    the promoter's share. The money leaves through the channel, or through the bank (`paid_from`) when
+    finance transfers it by hand (MANUAL_REFUND_AFTER_SETTLEMENT). A negative share (a rounding unit an
+    earlier partial refund took) is credited back to its account."""
+    legs = []
     for account, amount in (
         (merchant_account(merchant_id, "available"), from_available),
         (merchant_account(merchant_id, "clawback"), from_clawback),
         (COMMISSION, commission_share),
+        (promoter_payable(promoter_id) if promoter_id else "", promoter_share),
     ):
         if amount:
-            debits.append(Line(account=account, side=Side.DEBIT, amount_minor=amount))
-    total = from_available + from_clawback + commission_share
+            if not account:
+                raise ValueError("a promoter share needs the promoter")
+            side = Side.DEBIT if amount > 0 else Side.CREDIT
+            legs.append(Line(account=account, side=side, amount_minor=abs(amount)))
+    total = from_available + from_clawback + commission_share + promoter_share
     return Posting(
-        code=TxCode.REFUND_AFTER_SETTLEMENT,
+        code=TxCode.MANUAL_REFUND_AFTER_SETTLEMENT if paid_from else TxCode.REFUND_AFTER_SETTLEMENT,
         idempotency_key=key,
         reference=ref,
         currency=currency,
-        lines=[*debits, Line(account=channel_clearing(channel), side=Side.CREDIT, amount_minor=total)],
+        lines=[*legs, Line(account=paid_from or channel_clearing(channel), side=Side.CREDIT, amount_minor=total)],
     )
 
 

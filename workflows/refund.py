@@ -33,20 +33,24 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import policies, stages
     from workflows.calls import db_step, refused, wait_until
+    from workflows.refund_channel import ChannelFollowing
 
 T = TypeVar("T")
 # Polls of a refund's result back off to at most this interval; real channels take days.
 MAX_POLL_INTERVAL_SECONDS = 3600
+# Flows started before it escalated unknown outcomes (old histories replay the old path).
+UNKNOWN_IS_NOT_FAILED = "refund-unknown-is-not-failed"
 
 
 @workflow.defn(name="RefundWorkflow")
-class RefundWorkflow:
+class RefundWorkflow(ChannelFollowing):
     def __init__(self) -> None:
         self._opened: OpenedRefund | None = None
         self._refusal: ApplicationError | None = None
         self._inbox: list[RefundNotification] = []
         self._approval: ManualApproval | None = None
         self._awaiting_approval = False
+        self._channel_made_it = False  # while waiting for finance: the manual transfer is then cancelled
         self._attempts = 0
         self._done: RefundResult | None = None
 
@@ -75,10 +79,21 @@ class RefundWorkflow:
         self._approval = approval
         await workflow.wait_condition(lambda: self._done is not None)
         assert self._done is not None
+        if self._channel_made_it:
+            raise self._made_by_channel()  # the channel's success came in while finance approved
         return self._done
+
+    def _made_by_channel(self) -> ApplicationError:
+        return refused(
+            f"refund {self._inp.refund_no} was made by the channel after all: its manual transfer is "
+            "cancelled and must not be paid",
+            "ALREADY_REFUNDED",
+        )
 
     @approve_manual.validator
     def _check_approval(self, approval: ManualApproval) -> None:
+        if self._channel_made_it:
+            raise self._made_by_channel()
         if not self._awaiting_approval or self._approval is not None:
             raise refused("this refund is not waiting for a manual transfer approval", "NOT_AWAITING_APPROVAL")
         if approval.approver_key_id == self._inp.requested_by_key_id:
@@ -87,6 +102,7 @@ class RefundWorkflow:
     @workflow.run
     async def run(self, inp: RefundInput) -> RefundResult:
         self._inp = inp
+        self._patient = workflow.patched(UNKNOWN_IS_NOT_FAILED)
         stages.identify("refund", order_no=inp.order_no, amount_minor=inp.amount_minor)
         stages.enter("OPENING", f"checking what order {inp.order_no} can still refund")
         try:
@@ -105,9 +121,11 @@ class RefundWorkflow:
             "PROCESSING",
             f"refunding {inp.amount_minor} {opened.currency} of order {inp.order_no} through {opened.channel}",
         )
-        failure = await self._through_channel(
-            opened.channel, workflow.now() + timedelta(seconds=inp.terms.poll_max_seconds)
-        )
+        deadline = workflow.now() + timedelta(seconds=inp.terms.poll_max_seconds)
+        if self._patient:
+            failure = await self._follow_channel(opened.channel, deadline)
+        else:
+            failure = await self._through_channel(opened.channel, deadline)
         if failure is None:
             await db_step(RefundActivities.complete, RefundCompletion(refund_no=inp.refund_no))
             return self._finish(RefundStatus.SUCCEEDED, f"refunded through {opened.channel}")
@@ -122,12 +140,20 @@ class RefundWorkflow:
         )
         stages.enter("AWAITING_FINANCE_APPROVAL", waiting)
         self._awaiting_approval = True
-        reminders = 0
-        while not await wait_until(lambda: self._approval is not None, inp.terms.approval_remind_seconds):
-            reminders += 1
+
+        def remind(reminders: int) -> None:
             stages.say(
                 f"{waiting} (reminder {reminders}, waiting since {reminders * inp.terms.approval_remind_seconds}s)"
             )
+
+        if self._patient:
+            if await self._channel_refunds_meanwhile(opened.channel, lambda: self._approval is not None, remind):
+                return await self._channel_after_escalation(opened.channel)
+        else:
+            reminders = 0
+            while not await wait_until(lambda: self._approval is not None, inp.terms.approval_remind_seconds):
+                reminders += 1
+                remind(reminders)
         approval = self._approval
         assert approval is not None
         await self._note("manual", "APPROVED", f"approved by {approval.approver}: {approval.note}")
@@ -143,8 +169,21 @@ class RefundWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
+    async def _channel_after_escalation(self, channel: str) -> RefundResult:
+        """The channel made the refund while it waited for finance: complete it as the channel's and
+        cancel the manual transfer (an approval from now on is refused)."""
+        self._awaiting_approval = False
+        self._channel_made_it = True
+        await self._note("channel", "SUCCEEDED", f"refunded by {channel} while waiting for finance")
+        await self._note("manual", "CANCELLED", f"{channel} refunded it after all: no manual transfer")
+        await db_step(RefundActivities.complete, RefundCompletion(refund_no=self._inp.refund_no))
+        result = self._finish(RefundStatus.SUCCEEDED, f"refunded through {channel}; manual transfer cancelled")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return result
+
     async def _through_channel(self, channel: str, deadline: datetime) -> str | None:
-        """None when the channel refunded; otherwise why it could not."""
+        """None when the channel refunded; otherwise why it could not. (Flows started before
+        UNKNOWN_IS_NOT_FAILED; new ones use ChannelFollowing._follow_channel.)"""
         inp = self._inp
         await self._note("channel", "REQUESTED", f"refund requested at {channel}")
         try:

@@ -17,7 +17,15 @@ from db.api_keys import Principal
 from db.audit import record
 from db.engine import unit_of_work
 from domain.access import Role
-from domain.refunds import ManualApproval, RefundInput, RefundOpened, RefundOrigin, RefundRequest, RefundResult
+from domain.refunds import (
+    ManualApproval,
+    RefundInput,
+    RefundOpened,
+    RefundOrigin,
+    RefundRequest,
+    RefundResult,
+    RefundStatus,
+)
 from workflows.refund import RefundWorkflow
 
 router = APIRouter(tags=["refunds"])
@@ -98,8 +106,16 @@ async def approve_manual_transfer(
     who: Annotated[Principal, Depends(require(Role.FINANCE))],
 ) -> RefundResult:
     async with unit_of_work(factory) as session:
-        if await repo.refund_view(session, refund_no) is None:
-            raise ApiError(404, "REFUND_NOT_FOUND", f"refund {refund_no} does not exist")
+        view = await repo.refund_view(session, refund_no)
+    if view is None:
+        raise ApiError(404, "REFUND_NOT_FOUND", f"refund {refund_no} does not exist")
+    if view["status"] == RefundStatus.SUCCEEDED:  # its flow has ended: say why rather than "not running"
+        raise ApiError(
+            409,
+            "ALREADY_REFUNDED",
+            f"refund {refund_no} was made by the channel after all: its manual transfer is cancelled "
+            "and must not be paid",
+        )
     approval = ManualApproval(approver=who.actor, approver_key_id=who.key_id, note=body.note)
     handle = temporal.get_workflow_handle(f"refund-{refund_no}")
     result: RefundResult = await call_flow(

@@ -77,5 +77,5 @@ async def create_refund(channel: str, request: Request) -> dict[str, Any]:
 
 @router.get("/{channel}/v1/refunds/{out_refund_no}")
 async def query_refund(channel: str, out_refund_no: str, request: Request) -> dict[str, Any]:
-    ctx, _, _ = await _signed(request, channel)
-    return ctx.book.query_refund(channel, out_refund_no)
+    ctx, faults, _ = await _signed(request, channel)
+    return ctx.book.query_refund(channel, out_refund_no, faults)

@@ -34,6 +34,11 @@ class Faults(BaseModel):
     # Only the query API fails (503) while create/close/pay work: real channels lose one API at a time,
     # and it is how a test makes a payment invisible to polling until the deadline.
     query_down: StrictBool = False
+    # The first request of a refund lands but its answer is lost (503), and a repeat of that refund
+    # number is refused (409 REFUND_EXISTS) instead of answered again, as some channels do.
+    refund_retry_refused: StrictBool = False
+    # The refund query answers 404 even for refunds the channel has (its query side lags behind).
+    refund_query_missing: StrictBool = False
 
 
 def merge(current: Faults, patch: Any) -> Faults:

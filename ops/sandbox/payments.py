@@ -204,6 +204,7 @@ class PaymentBook:
 
     def create_refund(self, channel: str, req: CreateRefund, faults: Faults) -> dict[str, Any]:
         now = time.time()
+        lost = False
         with self.store.tx() as db:
             key = (channel, req.out_refund_no)
             existing = db.execute("SELECT * FROM refunds" + BY_REFUND, key).fetchone()
@@ -215,6 +216,10 @@ class PaymentBook:
                         "OUT_REFUND_NO_CONFLICT",
                         f"out_refund_no {req.out_refund_no!r} already used for "
                         f"{existing['amount_minor']} on {existing['out_trade_no']!r}",
+                    )
+                if faults.refund_retry_refused:
+                    raise SandboxError(
+                        409, "REFUND_EXISTS", f"out_refund_no {req.out_refund_no!r} was already requested"
                     )
                 db.execute("UPDATE refunds SET request_calls = request_calls + 1" + BY_REFUND, key)
             else:
@@ -263,6 +268,10 @@ class PaymentBook:
                         iso(now),
                     ),
                 )
+                if faults.refund_retry_refused:
+                    lost = True
+        if lost:  # after the commit: the refund is recorded, only its answer is lost
+            raise SandboxError(503, "SYSTEM_ERROR", "refund accepted but the answer was lost (sandbox fault)")
         return self.refund_view(self._refund(channel, req.out_refund_no))
 
     def _refund(self, channel: str, out_refund_no: str) -> dict[str, Any]:
@@ -271,10 +280,12 @@ class PaymentBook:
             raise SandboxError(404, "REFUND_NOT_EXIST", f"no refund with out_refund_no {out_refund_no!r}")
         return row
 
-    def query_refund(self, channel: str, out_refund_no: str) -> dict[str, Any]:
+    def query_refund(self, channel: str, out_refund_no: str, faults: Faults | None = None) -> dict[str, Any]:
         self.resolve_due_refunds()  # a query right at resolve_at must not see a stale PROCESSING
         with self.store.tx() as db:
             db.execute("UPDATE refunds SET query_calls = query_calls + 1" + BY_REFUND, (channel, out_refund_no))
+        if faults is not None and faults.refund_query_missing:
+            raise SandboxError(404, "REFUND_NOT_EXIST", f"no refund with out_refund_no {out_refund_no!r}")
         return self.refund_view(self._refund(channel, out_refund_no))
 
     def list_refunds(self, channel: str, out_trade_no: str | None) -> list[dict[str, Any]]:

@@ -8,15 +8,20 @@ import uuid
 
 from sqlalchemy import func, select
 
+from activities.refunds import RefundActivities
+from api.flows import start_and_ask
+from api.terms import new_number
 from db.api_keys import issue_key
 from db.engine import unit_of_work
-from db.models import AuditEvent, Refund
+from db.models import AuditEvent, JournalEntry, JournalLine, LedgerAccount, Refund
 from domain.access import Role
-from domain.ledger import bank_payout
+from domain.ledger import ESCROW, bank_payout
+from domain.refunds import RefundCompletion, RefundInput, RefundOpened, RefundOrigin, RefundTerms
 from domain.settings import DEV_PARTY_SECRETS
 from domain.signing import signed_headers
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import bearer, stage_of
+from tests.support.shop import bearer, record_history, stage_of
+from workflows.refund import RefundWorkflow
 
 
 async def delivered_order(shop, channel: str = "wechat") -> dict:  # type: ignore[no-untyped-def,type-arg]
@@ -237,3 +242,216 @@ async def test_money_paid_twice_through_two_channels_is_refunded_once(shop):
     assert await shop.ledger_entries(payment_no, "PAYMENT_CAPTURED") == 2
     order = await shop.order(placed["order_no"])
     assert order["paid_minor"] == amount and order["refunded_minor"] == 0  # the order keeps its one payment
+
+
+# ---- unknown is not failed --------------------------------------------------------------------
+
+
+def statuses(refund: dict) -> list[str]:  # type: ignore[type-arg]
+    return [a["status"] for a in refund["attempts"]]
+
+
+async def refund_reaches(shop, refund_no: str, status: str, within: float = 30) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    async def check() -> dict | None:  # type: ignore[type-arg]
+        refund = await shop.refund(refund_no)
+        return refund if refund["status"] == status else None
+
+    result: dict = await eventually(check, within)  # type: ignore[type-arg]
+    return result
+
+
+async def test_a_refund_still_processing_at_the_poll_deadline_is_polled_on_until_the_channel_answers(shop, temporal):
+    """The poll window (2s here) passes while the channel still says PROCESSING and its callback is lost:
+    the flow keeps polling instead of handing the refund to finance, and completes when the channel does."""
+    order = await delivered_order(shop)
+    await shop.faults("wechat", callback_delay_ms=5000, drop_callbacks=True)
+    refund_no = new_number("RF")
+    inp = RefundInput(
+        refund_no=refund_no,
+        order_no=order["order_no"],
+        payment_no=order["payments"][0]["payment_no"],
+        amount_minor=800,
+        reason="late channel",
+        origin=RefundOrigin.API,
+        requested_by="test",
+        terms=RefundTerms(
+            poll_initial_seconds=1,
+            poll_max_seconds=2,
+            approval_remind_seconds=60,
+            notify_url=f"{shop.services.api_url}/v1/callbacks",
+            manual_bank="platform",
+        ),
+    )
+    opened = await start_and_ask(
+        temporal, RefundWorkflow.run, inp, f"refund-{refund_no}", "opened", RefundOpened, "test refund"
+    )
+    assert opened.status == "PROCESSING"
+    refund = await refund_reaches(shop, refund_no, "SUCCEEDED", within=40)
+    assert statuses(refund) == ["REQUESTED", "SUCCEEDED"]  # never FAILED, never ESCALATED
+    await shop.refunded(order["order_no"], 800)
+    channel = await shop.channel_refunds("wechat", order["payments"][0]["payment_no"])
+    assert [(r["out_refund_no"], r["status"]) for r in channel] == [(refund_no, "SUCCESS")]
+    await temporal.get_workflow_handle(f"refund-{refund_no}").result()
+    await record_history(temporal, f"refund-{refund_no}", "refund_polled_past_deadline_succeeded")
+
+
+async def test_a_create_refused_on_retry_after_it_landed_is_asked_about_and_completes(shop, temporal):
+    order = await delivered_order(shop)
+    await shop.faults("wechat", refund_retry_refused=True, callback_delay_ms=2000)
+    r = await shop.request_refund(order["order_no"], 700)
+    assert r.status_code == 202, r.text
+    refund_no = r.json()["refund_no"]
+    refund = await refund_reaches(shop, refund_no, "SUCCEEDED")
+    assert statuses(refund) == ["REQUESTED", "REFUSED", "SUCCEEDED"]
+    await shop.refunded(order["order_no"], 700)
+    channel = await shop.channel_refunds("wechat", order["payments"][0]["payment_no"])
+    assert [(x["out_refund_no"], x["status"]) for x in channel] == [(refund_no, "SUCCESS")]
+    await temporal.get_workflow_handle(f"refund-{refund_no}").result()
+    await record_history(temporal, f"refund-{refund_no}", "refund_refused_retry_succeeded")
+
+
+async def test_a_query_404_for_a_refund_the_channel_accepted_is_not_a_failure(shop):
+    order = await delivered_order(shop)
+    await shop.faults("wechat", refund_query_missing=True, callback_delay_ms=4000)
+    r = await shop.request_refund(order["order_no"], 600)
+    refund_no = r.json()["refund_no"]
+    refund = await refund_reaches(shop, refund_no, "SUCCEEDED")
+    assert statuses(refund) == ["REQUESTED", "SUCCEEDED"]
+    await shop.refunded(order["order_no"], 600)
+
+
+async def test_a_channel_success_while_finance_decides_cancels_the_manual_transfer(shop, temporal):
+    """Refused on retry and unknown to the channel's (lagging) query: a definite failure by what we can
+    see, so finance is asked. The channel then reports the refund made: it completes as the channel's,
+    finance's approval is refused with the reason, and nothing is posted twice."""
+    async with unit_of_work(shop.sessions) as session:
+        _, carol = await issue_key(session, role=Role.FINANCE, name="carol")
+    order = await delivered_order(shop)
+    await shop.faults("wechat", refund_retry_refused=True, refund_query_missing=True, callback_delay_ms=6000)
+    r = await shop.request_refund(order["order_no"], 1200)
+    refund_no = r.json()["refund_no"]
+    pending = await refund_reaches(shop, refund_no, "MANUAL_PENDING", within=20)
+    assert statuses(pending) == ["REQUESTED", "REFUSED", "FAILED", "ESCALATED"]
+    await stage_of(temporal, f"refund-{refund_no}", "AWAITING_FINANCE_APPROVAL")
+    bank_before = await shop.balance(bank_payout("platform"))
+    refund = await refund_reaches(shop, refund_no, "SUCCEEDED", within=30)
+    assert statuses(refund)[-2:] == ["SUCCEEDED", "CANCELLED"]
+    await shop.refunded(order["order_no"], 1200)
+    url = f"/v1/refunds/{refund_no}/manual-transfer/approve"
+    late = await shop.api.post(url, json={"note": "paid it"}, headers=bearer(carol))
+    assert late.status_code == 409, late.text
+    assert "made by the channel" in late.json()["detail"]
+    # A manual completion arriving anyway (a retried activity, a race) changes nothing.
+    await RefundActivities(shop.sessions).complete(
+        RefundCompletion(refund_no=refund_no, manual=True, approved_by="carol", bank="platform")
+    )
+    assert (await shop.refund(refund_no))["status"] == "SUCCEEDED"
+    assert await shop.ledger_entries(refund_no) == 1
+    assert await shop.balance(bank_payout("platform")) == bank_before
+    assert (await shop.order(order["order_no"]))["refunded_minor"] == 1200
+    await temporal.get_workflow_handle(f"refund-{refund_no}").result()
+    await record_history(temporal, f"refund-{refund_no}", "refund_channel_success_cancels_manual")
+
+
+# ---- refunds after settlement: exact clawback ---------------------------------------------------
+
+
+async def settled_order(shop, *, promoter_id: str, rate_bps: int) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """An order of 9000 with a promoter, under a merchant rule of `rate_bps`, lived end to end and settled."""
+    from tests.integration.test_settlement import cycle_reaches, run_cycle
+
+    merchant_id = await shop.merchant()
+    rule = {"scope": "merchant", "scope_value": merchant_id, "rate_bps": rate_bps, "valid_from": "2020-01-01T00:00:00Z"}
+    r = await shop.api.post(
+        "/v1/commission-rules", json=rule, headers={**shop.as_(Role.FINANCE), "Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert r.status_code == 201, r.text
+    placed = await shop.placed(merchant_id, promoter_id=promoter_id)
+    await shop.pay(placed["payment"]["pay_url"])
+    order = await shop.reaches(placed["order_no"], "AWAITING_MERCHANT")
+    assert (await shop.accept(order)).status_code == 200
+    provider = await shop.offered_provider(order["order_no"])
+    for event in ("provider_accepted", "delivered"):
+        assert (await shop.fulfil(order["order_no"], event, provider)).status_code == 200
+    confirm = await shop.api.post(f"/v1/orders/{order['order_no']}/confirm", headers=shop.as_(Role.SERVICE))
+    assert confirm.status_code == 200
+    await shop.reaches(order["order_no"], "COMPLETED", within=20, settleable=True)
+    cycle = await run_cycle(shop)
+    await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    return await shop.reaches(order["order_no"], "COMPLETED", settled=True)
+
+
+async def moves(shop, refund_no: str) -> tuple[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+    """(tx code, signed amount per account: + debit, − credit) of the entry that posted a refund."""
+    async with unit_of_work(shop.sessions) as session:
+        rows = (
+            await session.execute(
+                select(JournalEntry.tx_code, LedgerAccount.code, JournalLine.side, JournalLine.amount_minor)
+                .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
+                .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+                .where(JournalEntry.reference == refund_no)
+            )
+        ).all()
+    assert len({r[0] for r in rows}) == 1, rows
+    out: dict[str, int] = {}
+    for _, account, side, amount in rows:
+        out[account] = out.get(account, 0) + (amount if side == "D" else -amount)
+    return rows[0][0], out
+
+
+async def test_partial_refunds_after_settlement_claw_back_exactly_what_each_party_was_settled(shop):
+    promoter = f"p-{uuid.uuid4().hex[:8]}"
+    order = await settled_order(shop, promoter_id=promoter, rate_bps=501)
+    m = order["merchant_id"]
+    assert order["paid_minor"] == 9000
+    # settled: commission 9000 × 5.01% = 451, promoter 2% = 180, merchant 8369
+    assert await shop.balance(f"merchant:{m}:available") == 8369
+    assert await shop.balance(f"promoter:{promoter}:payable") == 180
+    taken = {"commission": 0, "merchant": 0, "promoter": 0}
+    for _ in range(2):
+        r = await shop.request_refund(order["order_no"], 4500, role=Role.FINANCE, reason="half back")
+        assert r.status_code == 202, r.text
+        await refund_reaches(shop, r.json()["refund_no"], "SUCCEEDED")
+        code, lines = await moves(shop, r.json()["refund_no"])
+        assert code == "REFUND_AFTER_SETTLEMENT" and lines["channel:wechat:clearing"] == -4500
+        assert ESCROW not in lines
+        taken["commission"] += lines.get("platform:commission_revenue", 0)
+        taken["merchant"] += lines.get(f"merchant:{m}:available", 0) + lines.get(f"merchant:{m}:clawback", 0)
+        taken["promoter"] += lines.get(f"promoter:{promoter}:payable", 0)
+    assert taken == {"commission": 451, "merchant": 8369, "promoter": 180}
+    assert await shop.balance(f"merchant:{m}:available") == 0
+    assert await shop.balance(f"merchant:{m}:clawback") == 0
+    assert await shop.balance(f"promoter:{promoter}:payable") == 0
+    assert (await shop.order(order["order_no"]))["refunded_minor"] == 9000
+
+
+async def test_a_manual_refund_of_a_settled_order_is_clawed_back_not_paid_out_of_escrow(shop):
+    async with unit_of_work(shop.sessions) as session:
+        _, dave = await issue_key(session, role=Role.FINANCE, name="dave")
+        _, erin = await issue_key(session, role=Role.FINANCE, name="erin")
+    promoter = f"p-{uuid.uuid4().hex[:8]}"
+    order = await settled_order(shop, promoter_id=promoter, rate_bps=500)
+    m = order["merchant_id"]
+    await shop.faults("wechat", refund_failure="permanent")
+    r = await shop.request_refund(order["order_no"], 3000, as_key=dave, reason="account closed")
+    assert r.status_code == 202, r.text
+    refund_no = r.json()["refund_no"]
+    await refund_reaches(shop, refund_no, "MANUAL_PENDING", within=20)
+    bank_before = await shop.balance(bank_payout("platform"))
+    ok = await shop.api.post(
+        f"/v1/refunds/{refund_no}/manual-transfer/approve", json={"note": "wired"}, headers=bearer(erin)
+    )
+    assert ok.status_code == 200 and ok.json()["status"] == "MANUAL_PAID", ok.text
+    code, lines = await moves(shop, refund_no)
+    # settled 9000: commission 450, promoter 180, merchant 8370; a third of each comes back
+    assert code == "MANUAL_REFUND_AFTER_SETTLEMENT"
+    assert lines == {
+        f"merchant:{m}:available": 2790,
+        "platform:commission_revenue": 150,
+        f"promoter:{promoter}:payable": 60,
+        bank_payout("platform"): -3000,
+    }
+    assert await shop.balance(bank_payout("platform")) == bank_before - 3000
+    assert await shop.balance(f"merchant:{m}:available") == 8370 - 2790
+    assert await shop.balance(f"promoter:{promoter}:payable") == 120
+    assert (await shop.order(order["order_no"]))["refunded_minor"] == 3000
