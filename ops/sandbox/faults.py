@@ -34,6 +34,10 @@ class Faults(BaseModel):
     # Only the query API fails (503) while create/close/pay work: real channels lose one API at a time,
     # and it is how a test makes a payment invisible to polling until the deadline.
     query_down: StrictBool = False
+    # Bank payouts: the first submit of a batch is recorded but its answer is lost (504), and a batch
+    # number the bank already holds is refused (409): how a retried submit meets a 4xx after it landed.
+    payout_answer_lost: StrictBool = False
+    payout_resubmit_refused: StrictBool = False
 
 
 def merge(current: Faults, patch: Any) -> Faults:
