@@ -34,6 +34,7 @@ def _view(w: Withdrawal, batch: PayoutBatch | None) -> dict[str, Any]:
         "bank_ref": w.bank_ref,
         "failure_reason": w.failure_reason,
         "resolved_by": w.resolved_by,
+        "bank_conflict": w.bank_conflict,
         "created_at": w.created_at,
         "updated_at": w.updated_at,
     }
