@@ -3,13 +3,16 @@ come after UNKNOWN are all settled by asking the bank, and money moves once, as 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.access import Role
-from domain.withdrawals import BATCHER_WORKFLOW_ID
+from domain.withdrawals import BATCHER_WORKFLOW_ID, BatcherInput, OpenBatch
 from tests.integration.test_withdrawals import available, bank, bank_payouts, entries, withdrawing
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import payee, withdraw, withdrawal, withdrawal_reaches
+from workers.queues import MAIN
+from workflows.payout_batch import PayoutBatchWorkflow
 
 FINAL = ("PAID", "FAILED")
 
@@ -133,3 +136,31 @@ async def test_a_late_bank_result_that_contradicts_finance_is_surfaced_and_moves
     assert w["status"] == "PAID" and "FAILED" in w["bank_conflict"] and "NAME_MISMATCH" in w["bank_conflict"]
     assert await entries(shop, wid, "WITHDRAWAL_PAID") == 1 and await entries(shop, wid, "WITHDRAWAL_FAILED") == 0
     assert (await shop.balance(available(m)), await shop.balance(withdrawing(m))) == (25_000, 0)
+
+
+async def test_a_batch_carried_over_continue_as_new_is_asked_about_not_refused_into_failure(shop, temporal):
+    """What a new run of the batcher gets after continue-as-new, made by hand: the batch in its input."""
+    m = await payee(shop, 50_000)
+    await bank(shop, callback_delay_ms=5000, payout_resubmit_refused=True)
+    try:
+        wid = (await withdraw(shop, m, 20_000)).json()["withdrawal_id"]
+        batch_id = (await withdrawal_reaches(shop, wid, "SUBMITTED"))["batch"]["batch_id"]
+        await at_bank(shop, wid)
+        handle = temporal.get_workflow_handle(BATCHER_WORKFLOW_ID)
+        started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+        [previous] = await temporal.data_converter.decode(started.input.payloads, [BatcherInput])
+        await handle.terminate(reason="test: the next run takes over")
+        carried = OpenBatch(batch_id=batch_id, withdrawal_ids=[wid], opened_at=datetime.now(UTC))
+        await temporal.start_workflow(
+            PayoutBatchWorkflow.run,
+            BatcherInput(terms=previous.terms, open_batches=[carried], batches_so_far=previous.batches_so_far),
+            id=BATCHER_WORKFLOW_ID,
+            task_queue=MAIN,
+        )
+        done = await settled(shop, wid)
+    finally:
+        await shop.outside.delete("/_sandbox/faults/bank")
+    assert done["status"] == "PAID", done
+    assert (await at_bank(shop, wid))["submit_calls"] == 1  # asked about, never resubmitted
+    assert await entries(shop, wid, "WITHDRAWAL_PAID") == 1 and await entries(shop, wid, "WITHDRAWAL_FAILED") == 0
+    assert (await shop.balance(available(m)), await shop.balance(withdrawing(m))) == (30_000, 0)
