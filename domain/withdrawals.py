@@ -176,6 +176,17 @@ def nothing_was_paid(answer: BankBatchAnswer | None) -> bool:
     return answer is not None and not answer.known
 
 
+def batches_to_follow(carried: list[OpenBatch], stored: list[OpenBatch]) -> list[OpenBatch]:
+    """The batches a starting batcher follows: those its previous run carried over and those the database
+    has at the bank (all of them when the batcher was lost), each with the withdrawals of both."""
+    batches = {b.batch_id: b for b in carried}
+    for b in stored:
+        known = batches.get(b.batch_id)
+        ids = sorted(set(b.withdrawal_ids) | set(known.withdrawal_ids if known else []))
+        batches[b.batch_id] = (known or b).model_copy(update={"withdrawal_ids": ids})
+    return list(batches.values())
+
+
 LateVerdict = Literal["OPEN", "AGREES", "CONFLICT"]
 
 

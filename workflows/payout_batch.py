@@ -5,14 +5,11 @@ Every `batch_seconds`, or as soon as `max_items` withdrawals wait (each queued w
 it claims the oldest queued withdrawals into a new batch and follows that batch on its own coroutine:
 submit (the bank deduplicates on batch and payout numbers, so a retry after a worker crash pays nobody
 twice), then results by callback or by polling, each signalled to its withdrawal flow, which posts the
-ledger. Payouts still unanswered after `unknown_escalate_seconds` are reported UNKNOWN and followed on,
-slowly, until the bank answers or finance resolves them: a late result still settles the withdrawal.
-
-Unknown is not failed: a refused submit (the first one may have landed and lost its answer) is followed
-by asking the bank for the batch, and only its "no such batch" fails the payouts. Every run starts by
-rebuilding the batches at the bank from the database (with those carried over continue-as-new) and asks
-the bank about each before submitting it again. History stays bounded: the flow continues as new after
-`TICKS_PER_RUN` ticks or when Temporal suggests it.
+ledger. Payouts unanswered after `unknown_escalate_seconds` are reported UNKNOWN and followed on, slowly,
+until the bank answers or finance resolves them. Unknown is not failed: a refused submit (the first may
+have landed and lost its answer) is followed by asking the bank for the batch; only its "no such batch"
+fails the payouts. Each run rebuilds the batches at the bank from the database (with those carried over
+continue-as-new, which bounds the history) and asks the bank about each before submitting it again.
 """
 
 from __future__ import annotations
@@ -37,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         ClaimRequest,
         OpenBatch,
         PayoutOutcome,
+        batches_to_follow,
         nothing_was_paid,
     )
     from workflows import policies, stages
@@ -129,12 +127,7 @@ class PayoutBatchWorkflow:
         stored = await workflow.execute_activity_method(
             PayoutActivities.open_batches, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
         )
-        batches = {b.batch_id: b for b in inp.open_batches}
-        for b in stored:
-            known = batches.get(b.batch_id)
-            ids = sorted(set(b.withdrawal_ids) | set(known.withdrawal_ids if known else []))
-            batches[b.batch_id] = (known or b).model_copy(update={"withdrawal_ids": ids})
-        for b in batches.values():
+        for b in batches_to_follow(inp.open_batches, stored):
             self._start_following(b, carried=True)
         self._late = list(inp.late_notifications)
         for batch_no in [n for n in self._inbox if n not in self._open]:  # signals that came before the run
@@ -153,12 +146,7 @@ class PayoutBatchWorkflow:
             items = await self._hand_over(b, carried)
         else:
             try:
-                items = await workflow.execute_activity_method(
-                    PayoutActivities.submit,
-                    args=[b.batch_id, t.notify_url],
-                    start_to_close_timeout=BANK_TIMEOUT,
-                    retry_policy=BANK_SUBMIT,
-                )
+                items = await self._submit(b)
             except ActivityError as err:
                 reason = f"the bank refused payout batch {b.batch_id}: {err.cause or err}"
                 items = [BankPayoutItem(payout_no=w, status="FAILED", failure_reason=reason) for w in b.withdrawal_ids]
@@ -173,26 +161,14 @@ class PayoutBatchWorkflow:
                 items = self._arrived(b)
             else:
                 delay = min(delay * 2, MAX_POLL_SECONDS)
-                try:
-                    items = await workflow.execute_activity_method(
-                        PayoutActivities.query,
-                        b.batch_id,
-                        start_to_close_timeout=BANK_TIMEOUT,
-                        retry_policy=BANK_QUERY,
-                    )
-                except ActivityError:
+                if (polled := await self._query(b)) is None:
                     continue  # the next poll or the callback will tell
+                items = polled
             await self._report(b, items, pending, counts)
         if pending:  # before holding anything as UNKNOWN: what arrived meanwhile, and one last question
             await self._report(b, self._arrived(b), pending, counts)
-        if pending:
-            try:
-                items = await workflow.execute_activity_method(
-                    PayoutActivities.query, b.batch_id, start_to_close_timeout=BANK_TIMEOUT, retry_policy=BANK_QUERY
-                )
-                await self._report(b, items, pending, counts)
-            except ActivityError:
-                pass  # no answer is what UNKNOWN means
+        if pending:  # no answer is what UNKNOWN means
+            await self._report(b, await self._query(b) or [], pending, counts)
         for wid in sorted(pending):
             await self._tell(PayoutOutcome(withdrawal_id=wid, status="UNKNOWN", batch_id=b.batch_id))
         await workflow.execute_activity_method(
@@ -213,19 +189,32 @@ class PayoutBatchWorkflow:
             if answer is not None and answer.known:
                 return answer.items
         try:
-            items: list[BankPayoutItem] = await workflow.execute_activity_method(
-                PayoutActivities.submit,
-                args=[b.batch_id, self._terms.notify_url],
-                start_to_close_timeout=BANK_TIMEOUT,
-                retry_policy=BANK_SUBMIT,
-            )
-            return items
+            return await self._submit(b)
         except ActivityError as err:  # refused; but the first submit may have landed and lost its answer
             answer = await self._ask(b)
             if not nothing_was_paid(answer):
                 return answer.items if answer is not None else []  # followed like any batch at the bank
             reason = f"the bank refused payout batch {b.batch_id} and holds no such batch: {err.cause or err}"
             return [BankPayoutItem(payout_no=w, status="FAILED", failure_reason=reason) for w in b.withdrawal_ids]
+
+    async def _submit(self, b: OpenBatch) -> list[BankPayoutItem]:
+        items: list[BankPayoutItem] = await workflow.execute_activity_method(
+            PayoutActivities.submit,
+            args=[b.batch_id, self._terms.notify_url],
+            start_to_close_timeout=BANK_TIMEOUT,
+            retry_policy=BANK_SUBMIT,
+        )
+        return items
+
+    async def _query(self, b: OpenBatch) -> list[BankPayoutItem] | None:
+        """What the bank says about the batch's payouts; None when it did not answer."""
+        try:
+            items: list[BankPayoutItem] = await workflow.execute_activity_method(
+                PayoutActivities.query, b.batch_id, start_to_close_timeout=BANK_TIMEOUT, retry_policy=BANK_QUERY
+            )
+            return items
+        except ActivityError:
+            return None
 
     async def _ask(self, b: OpenBatch) -> BankBatchAnswer | None:
         """The bank's answer about the batch (through its outages); None when it refused the question."""
@@ -244,12 +233,7 @@ class PayoutBatchWorkflow:
             if await self._wait(lambda: bool(self._inbox.get(b.batch_id)), MAX_POLL_SECONDS):
                 items = self._arrived(b)
             else:
-                try:
-                    items = await workflow.execute_activity_method(
-                        PayoutActivities.query, b.batch_id, start_to_close_timeout=BANK_TIMEOUT, retry_policy=BANK_QUERY
-                    )
-                except ActivityError:
-                    items = []
+                items = await self._query(b) or []
                 still = await workflow.execute_activity_method(
                     PayoutActivities.still_open,
                     b.batch_id,
