@@ -10,7 +10,7 @@ from domain.access import Role
 from domain.withdrawals import BATCHER_WORKFLOW_ID, BatcherInput, OpenBatch
 from tests.integration.test_withdrawals import available, bank, bank_payouts, entries, withdrawing
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import payee, withdraw, withdrawal, withdrawal_reaches
+from tests.support.shop import payee, record_history, withdraw, withdrawal, withdrawal_reaches
 from workers.queues import MAIN
 from workflows.payout_batch import PayoutBatchWorkflow
 
@@ -75,9 +75,10 @@ async def test_a_restarted_batcher_follows_the_batch_at_the_bank_to_its_result(s
     assert await entries(shop, wid, "WITHDRAWAL_PAID") == 1
     assert await shop.balance(withdrawing(m)) == 0
     assert await shop.balance(available(m)) == 30_000
+    await record_history(temporal, BATCHER_WORKFLOW_ID, "payout_batch_rebuilt_after_restart")
 
 
-async def test_a_bank_result_after_unknown_resolves_the_withdrawal_once(shop):
+async def test_a_bank_result_after_unknown_resolves_the_withdrawal_once(shop, temporal):
     m = await payee(shop, 40_000)
     n = await payee(shop, 40_000)
     await bank(shop, payout_failure="unknown", duplicate_callbacks=True)
@@ -106,6 +107,7 @@ async def test_a_bank_result_after_unknown_resolves_the_withdrawal_once(shop):
         f"/v1/withdrawals/{paid}/resolve", json={"outcome": "FAILED", "reason": "x"}, headers=shop.as_(Role.FINANCE)
     )
     assert again.status_code == 409, again.text
+    await record_history(temporal, f"withdrawal-{paid}", "withdrawal_unknown_then_paid_by_the_bank")
 
 
 async def test_a_late_bank_result_that_contradicts_finance_is_surfaced_and_moves_no_money(shop):
