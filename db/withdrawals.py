@@ -49,9 +49,11 @@ async def withdrawal_view(session: AsyncSession, withdrawal_id: str) -> dict[str
 
 
 async def withdrawals(
-    session: AsyncSession, *, merchant_id: str | None, status: str | None, limit: int = 200
+    session: AsyncSession, *, merchant_id: str | None, status: str | None, conflict: bool = False, limit: int = 200
 ) -> list[dict[str, Any]]:
     q = select(Withdrawal).order_by(Withdrawal.created_at.desc()).limit(limit)
+    if conflict:  # bank results that contradict the recorded outcome, for finance to settle with the bank
+        q = q.where(Withdrawal.bank_conflict.is_not(None))
     if merchant_id:
         q = q.where(Withdrawal.merchant_id == merchant_id)
     if status:

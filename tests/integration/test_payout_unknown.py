@@ -138,6 +138,8 @@ async def test_a_late_bank_result_that_contradicts_finance_is_surfaced_and_moves
     assert w["status"] == "PAID" and "FAILED" in w["bank_conflict"] and "NAME_MISMATCH" in w["bank_conflict"]
     assert await entries(shop, wid, "WITHDRAWAL_PAID") == 1 and await entries(shop, wid, "WITHDRAWAL_FAILED") == 0
     assert (await shop.balance(available(m)), await shop.balance(withdrawing(m))) == (25_000, 0)
+    listed = await shop.api.get("/v1/withdrawals", params={"conflict": "true"}, headers=shop.as_(Role.FINANCE))
+    assert listed.status_code == 200 and wid in [x["withdrawal_id"] for x in listed.json()], listed.text
 
 
 async def test_a_batch_carried_over_continue_as_new_is_asked_about_not_refused_into_failure(shop, temporal):
