@@ -255,15 +255,7 @@ class PayoutBatchWorkflow:
             if n.batch_no in self._open:
                 self._inbox.setdefault(n.batch_no, []).append(n)
             elif n.status in ("PAID", "FAILED"):
-                await self._settle(
-                    PayoutOutcome(
-                        withdrawal_id=n.payout_no,
-                        status="PAID" if n.status == "PAID" else "FAILED",
-                        batch_id=n.batch_no,
-                        bank_ref=n.bank_ref,
-                        reason=n.failure_reason,
-                    )
-                )
+                await self._settle(_outcome(n.batch_no, _item(n)))
             self._late.pop(0)
 
     async def _settle(self, outcome: PayoutOutcome) -> None:
@@ -276,10 +268,7 @@ class PayoutBatchWorkflow:
             )
 
     def _arrived(self, b: OpenBatch) -> list[BankPayoutItem]:
-        return [
-            BankPayoutItem(payout_no=n.payout_no, status=n.status, failure_reason=n.failure_reason, bank_ref=n.bank_ref)
-            for n in self._inbox.pop(b.batch_id, [])
-        ]
+        return [_item(n) for n in self._inbox.pop(b.batch_id, [])]
 
     async def _report(
         self, b: OpenBatch, items: list[BankPayoutItem], pending: set[str], counts: dict[str, int]
@@ -288,13 +277,7 @@ class PayoutBatchWorkflow:
             if item.payout_no in pending and item.status in ("PAID", "FAILED"):
                 pending.discard(item.payout_no)
                 counts[item.status] += 1
-                outcome = PayoutOutcome(
-                    withdrawal_id=item.payout_no,
-                    status="PAID" if item.status == "PAID" else "FAILED",
-                    batch_id=b.batch_id,
-                    bank_ref=item.bank_ref,
-                    reason=item.failure_reason,
-                )
+                outcome = _outcome(b.batch_id, item)
                 if self._v2:
                     self._open[b.batch_id] = b.model_copy(update={"withdrawal_ids": sorted(pending)})
                     await self._settle(outcome)
@@ -315,3 +298,18 @@ class PayoutBatchWorkflow:
             return True
         except TimeoutError:
             return False
+
+
+def _item(n: BankNotification) -> BankPayoutItem:
+    return BankPayoutItem(payout_no=n.payout_no, status=n.status, failure_reason=n.failure_reason, bank_ref=n.bank_ref)
+
+
+def _outcome(batch_id: str, item: BankPayoutItem) -> PayoutOutcome:
+    """A final bank result (PAID or FAILED) as told to the withdrawal flow."""
+    return PayoutOutcome(
+        withdrawal_id=item.payout_no,
+        status="PAID" if item.status == "PAID" else "FAILED",
+        batch_id=batch_id,
+        bank_ref=item.bank_ref,
+        reason=item.failure_reason,
+    )
