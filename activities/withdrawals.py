@@ -1,40 +1,33 @@
-"""Withdrawal records and payout batches.
+"""Withdrawal records: the activities of the withdrawal flow.
 
-`WithdrawalActivities` belong to the withdrawal flow: open (checks and freeze under a lock on the
-merchant), finance's decision, the outcome with its posting. `PayoutActivities` belong to the payout
-batch flow: claim queued withdrawals into a batch, hand it to the bank, ask the bank, close the batch.
-Database activities are one transaction each and idempotent on the withdrawal id or the batch id; bank
-calls carry the batch and payout numbers, on which the bank deduplicates.
+Open (checks and freeze under a lock on the merchant), finance's decision, the outcome with its posting,
+and the comparison of a bank result that comes after the outcome was recorded. Each is one transaction,
+idempotent on the withdrawal id. The payout batch's activities are in `activities.payouts`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.channels.bank import BankClient
-from activities.channels.errors import ChannelRejected, ChannelUnavailable
 from activities.refusals import refuse
 from db import ledger
 from db.engine import unit_of_work
-from db.models import KycCheckResult, Merchant, MerchantApplication, MerchantOnboarding, PayoutBatch, Withdrawal
+from db.models import KycCheckResult, Merchant, MerchantApplication, MerchantOnboarding, Withdrawal
 from domain import ledger as rules
-from domain.crypto import FieldCipher
 from domain.withdrawals import (
     COUNTING,
-    BankPayoutItem,
-    BatchClosing,
-    ClaimedBatch,
-    ClaimRequest,
     DecisionRecord,
+    LateVerdict,
     PayoutOutcome,
     WithdrawalInput,
     WithdrawalOpened,
     WithdrawalStatus,
+    conflict_note,
+    late_result,
 )
 
 
@@ -211,113 +204,17 @@ class WithdrawalActivities:
             w.batch_id, w.resolved_by = o.batch_id or w.batch_id, o.resolved_by
             return WithdrawalStatus(w.status)
 
-
-def _bank_error(exc: Exception) -> ApplicationError:
-    if isinstance(exc, ChannelRejected):
-        return ApplicationError(f"the bank refused: {exc}", exc.code, type="PARTY_REJECTED", non_retryable=True)
-    return ApplicationError(f"the bank is unavailable: {exc}", type="PARTY_UNAVAILABLE")
-
-
-class PayoutActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cipher: FieldCipher, bank: BankClient) -> None:
-        self._sessions = sessions
-        self._cipher = cipher
-        self._bank = bank
-
-    @activity.defn(name="payouts.claim")
-    async def claim(self, req: ClaimRequest) -> ClaimedBatch:
-        """Put the oldest queued withdrawals into batch `batch_id`; run again, it returns the same batch."""
+    @activity.defn(name="withdrawals.compare_late_result")
+    async def compare_late_result(self, o: PayoutOutcome) -> LateVerdict:
+        """A bank result for a withdrawal whose flow may have finished (finance resolved it first). It never
+        posts: a result that contradicts the recorded outcome is kept, the first one only, for finance."""
         async with unit_of_work(self._sessions) as session:
-            batch = await session.get(PayoutBatch, req.batch_id)
-            if batch is None:
-                rows = (
-                    (
-                        await session.execute(
-                            select(Withdrawal)
-                            .where(Withdrawal.status == WithdrawalStatus.QUEUED.value, Withdrawal.batch_id.is_(None))
-                            .order_by(Withdrawal.queued_at, Withdrawal.withdrawal_id)
-                            .limit(req.max_items)
-                            .with_for_update(skip_locked=True)
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-                if rows:
-                    for w in rows:
-                        w.batch_id, w.status = req.batch_id, WithdrawalStatus.SUBMITTED.value
-                    session.add(
-                        PayoutBatch(
-                            batch_id=req.batch_id,
-                            status="SUBMITTED",
-                            item_count=len(rows),
-                            total_minor=sum(w.amount_minor for w in rows),
-                            paid=0,
-                            failed=0,
-                            unknown=0,
-                        )
-                    )
-                    await session.flush()
-            ids = (
-                (
-                    await session.execute(
-                        select(Withdrawal.withdrawal_id)
-                        .where(Withdrawal.batch_id == req.batch_id)
-                        .order_by(Withdrawal.withdrawal_id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            waiting = (
-                await session.execute(
-                    select(func.count()).where(
-                        Withdrawal.status == WithdrawalStatus.QUEUED.value, Withdrawal.batch_id.is_(None)
-                    )
-                )
-            ).scalar_one()
-            return ClaimedBatch(batch_id=req.batch_id, withdrawal_ids=list(ids), waiting=int(waiting))
-
-    @activity.defn(name="payouts.submit")
-    async def submit(self, batch_id: str, notify_url: str) -> list[BankPayoutItem]:
-        async with unit_of_work(self._sessions) as session:
-            rows = (
-                (
-                    await session.execute(
-                        select(Withdrawal).where(Withdrawal.batch_id == batch_id).order_by(Withdrawal.withdrawal_id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        items = [
-            {
-                "payout_no": w.withdrawal_id,
-                "amount_minor": w.amount_minor,
-                "currency": w.currency,
-                "account_name": w.bank_account_name,
-                "account_no": self._cipher.decrypt(w.bank_account_enc),
-                "bank_name": w.bank_name,
-            }
-            for w in rows
-        ]
-        try:
-            return await self._bank.submit_batch(batch_id, items, notify_url)
-        except (ChannelRejected, ChannelUnavailable) as exc:
-            raise _bank_error(exc) from exc
-
-    @activity.defn(name="payouts.query")
-    async def query(self, batch_id: str) -> list[BankPayoutItem]:
-        try:
-            return await self._bank.query_batch(batch_id) or []
-        except (ChannelRejected, ChannelUnavailable) as exc:
-            raise _bank_error(exc) from exc
-
-    @activity.defn(name="payouts.close")
-    async def close(self, c: BatchClosing) -> None:
-        async with unit_of_work(self._sessions) as session:
-            await session.execute(
-                update(PayoutBatch)
-                .where(PayoutBatch.batch_id == c.batch_id, PayoutBatch.status != "CLOSED")
-                .values(status="CLOSED", paid=c.paid, failed=c.failed, unknown=c.unknown, closed_at=func.now())
-            )
+            w = await session.get(Withdrawal, o.withdrawal_id, with_for_update=True)
+            if w is None:
+                activity.logger.warning("a bank result for payout %s, which is no withdrawal", o.withdrawal_id)
+                return "OPEN"
+            recorded = WithdrawalStatus(w.status)
+            verdict = late_result(recorded, o.status)
+            if verdict == "CONFLICT" and w.bank_conflict is None:
+                w.bank_conflict = conflict_note(recorded, o.status, o.reason, o.bank_ref)
+            return verdict

@@ -34,6 +34,7 @@ def _view(w: Withdrawal, batch: PayoutBatch | None) -> dict[str, Any]:
         "bank_ref": w.bank_ref,
         "failure_reason": w.failure_reason,
         "resolved_by": w.resolved_by,
+        "bank_conflict": w.bank_conflict,
         "created_at": w.created_at,
         "updated_at": w.updated_at,
     }
@@ -48,9 +49,11 @@ async def withdrawal_view(session: AsyncSession, withdrawal_id: str) -> dict[str
 
 
 async def withdrawals(
-    session: AsyncSession, *, merchant_id: str | None, status: str | None, limit: int = 200
+    session: AsyncSession, *, merchant_id: str | None, status: str | None, conflict: bool = False, limit: int = 200
 ) -> list[dict[str, Any]]:
     q = select(Withdrawal).order_by(Withdrawal.created_at.desc()).limit(limit)
+    if conflict:  # bank results that contradict the recorded outcome, for finance to settle with the bank
+        q = q.where(Withdrawal.bank_conflict.is_not(None))
     if merchant_id:
         q = q.where(Withdrawal.merchant_id == merchant_id)
     if status:

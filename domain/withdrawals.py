@@ -31,6 +31,8 @@ COUNTING = (
     WithdrawalStatus.UNKNOWN,
 )
 FINAL = (WithdrawalStatus.PAID, WithdrawalStatus.FAILED, WithdrawalStatus.REJECTED)
+# Handed to the bank and not yet answered for good: the payout batcher follows these, across restarts.
+AT_THE_BANK = (WithdrawalStatus.SUBMITTED, WithdrawalStatus.UNKNOWN)
 
 
 class WithdrawalRequest(BaseModel):
@@ -118,10 +120,22 @@ class OpenBatch(BaseModel):
     opened_at: datetime
 
 
+class BankNotification(BaseModel):
+    event_id: str
+    event_type: str
+    batch_no: str
+    payout_no: str
+    status: str
+    failure_reason: str | None = None
+    bank_ref: str | None = None
+
+
 class BatcherInput(BaseModel):
     terms: PayoutTerms
     open_batches: list[OpenBatch] = Field(default_factory=list)
     batches_so_far: int = 0
+    # Results for batches no longer followed, not yet passed on when the batcher continued as new.
+    late_notifications: list[BankNotification] = Field(default_factory=list)
 
 
 class ClaimRequest(BaseModel):
@@ -149,11 +163,42 @@ class BankPayoutItem(BaseModel):
     bank_ref: str | None = None
 
 
-class BankNotification(BaseModel):
-    event_id: str
-    event_type: str
-    batch_no: str
-    payout_no: str
-    status: str
-    failure_reason: str | None = None
-    bank_ref: str | None = None
+class BankBatchAnswer(BaseModel):
+    """The bank asked about a batch: `known` False is its definite "no such batch"."""
+
+    known: bool
+    items: list[BankPayoutItem] = Field(default_factory=list)
+
+
+def nothing_was_paid(answer: BankBatchAnswer | None) -> bool:
+    """After a refused submit, only the bank saying it holds no such batch proves nothing was paid; a refusal
+    alone does not (the first submit may have landed and lost its answer), nor does a question it refused."""
+    return answer is not None and not answer.known
+
+
+def batches_to_follow(carried: list[OpenBatch], stored: list[OpenBatch]) -> list[OpenBatch]:
+    """The batches a starting batcher follows: those its previous run carried over and those the database
+    has at the bank (all of them when the batcher was lost), each with the withdrawals of both."""
+    batches = {b.batch_id: b for b in carried}
+    for b in stored:
+        known = batches.get(b.batch_id)
+        ids = sorted(set(b.withdrawal_ids) | set(known.withdrawal_ids if known else []))
+        batches[b.batch_id] = (known or b).model_copy(update={"withdrawal_ids": ids})
+    return list(batches.values())
+
+
+LateVerdict = Literal["OPEN", "AGREES", "CONFLICT"]
+
+
+def late_result(recorded: WithdrawalStatus, reported: str) -> LateVerdict:
+    """A bank result (PAID or FAILED) for a withdrawal: OPEN while the withdrawal still waits for it; once the
+    withdrawal is final (finance resolved it first), the result either agrees or contradicts it. A
+    contradiction moves no money: it is surfaced for finance to settle with the bank."""
+    if recorded not in FINAL:
+        return "OPEN"
+    return "AGREES" if recorded.value == reported else "CONFLICT"
+
+
+def conflict_note(recorded: WithdrawalStatus, reported: str, reason: str | None, bank_ref: str | None) -> str:
+    said = f"{reported}" + (f" ({reason})" if reason else "") + (f", bank ref {bank_ref}" if bank_ref else "")
+    return f"the bank reported {said} after the withdrawal was recorded {recorded.value}"

@@ -17,10 +17,11 @@ from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities, VerificationActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
+from activities.payouts import PayoutActivities
 from activities.refunds import RefundActivities
 from activities.settlement import SettlementActivities
 from activities.statements import StatementActivities
-from activities.withdrawals import PayoutActivities, WithdrawalActivities
+from activities.withdrawals import WithdrawalActivities
 from domain.crypto import FieldCipher
 from domain.settings import Settings
 from workflows.onboarding import MerchantOnboardingWorkflow
@@ -103,8 +104,12 @@ def activities(
         withdrawals.open,
         withdrawals.decide,
         withdrawals.record_outcome,
+        withdrawals.compare_late_result,
         payouts.claim,
         payouts.submit,
         payouts.query,
+        payouts.ask,
+        payouts.open_batches,
+        payouts.still_open,
         payouts.close,
     ]

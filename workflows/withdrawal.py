@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import policies, stages
 
 T = TypeVar("T")
+# Runs that started before it drop a bank result that came together with finance's resolution (replay).
+COMPARE_LEFTOVERS = "withdrawal-compare-leftover-results"
 
 
 def _refused(message: str, type_: str) -> ApplicationError:
@@ -166,6 +168,10 @@ class WithdrawalWorkflow:
                 stages.enter(
                     self._status.value, f"withdrawal {inp.withdrawal_id}: {self._status.value} ({how}; {detail})"
                 )
+        leftovers = [o for o in self._inbox if o.status in ("PAID", "FAILED")]
+        if leftovers and workflow.patched(COMPARE_LEFTOVERS):
+            for o in leftovers:  # the bank answered as finance resolved: compared and surfaced, never posted
+                await self._act(WithdrawalActivities.compare_late_result, o)
 
     async def _act_outcome(self, outcome: PayoutOutcome) -> WithdrawalStatus:
         status: WithdrawalStatus = await workflow.execute_activity_method(

@@ -114,16 +114,21 @@ async def request_withdrawal(
     return await idem.run(202, open_withdrawal)
 
 
-@router.get("/v1/withdrawals", summary="Withdrawals, newest first (finance filters status=UNKNOWN to resolve)")
+@router.get(
+    "/v1/withdrawals",
+    summary="Withdrawals, newest first (finance filters status=UNKNOWN to resolve, conflict=true for bank "
+    "results that contradict a resolution)",
+)
 async def list_withdrawals(
     session: SessionDep,
     who: Annotated[Principal, Depends(require(Role.FINANCE, Role.OPERATOR, Role.MERCHANT))],
     merchant_id: str | None = None,
     status: str | None = None,
+    conflict: bool = False,
 ) -> list[dict[str, Any]]:
     if who.role is Role.MERCHANT:
         merchant_id = who.merchant_id
-    return await repo.withdrawals(session, merchant_id=merchant_id, status=status)
+    return await repo.withdrawals(session, merchant_id=merchant_id, status=status, conflict=conflict)
 
 
 @router.get("/v1/withdrawals/{withdrawal_id}", summary="A withdrawal with its payout batch and bank reference")

@@ -36,6 +36,9 @@ class Withdrawal(Base):
     bank_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # A bank result that came after the outcome was recorded (by finance) and contradicts it: no money
+    # moves on it; finance settles it with the bank.
+    bank_conflict: Mapped[str | None] = mapped_column(Text, nullable=True)
     freeze_entry_id: Mapped[int] = mapped_column(BigInteger)
     outcome_entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

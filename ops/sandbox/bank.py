@@ -6,6 +6,9 @@ payout number the bank has seen changes nothing when it comes again (in the same
 a platform that resubmits after a crash pays nobody twice. Knob ``payout_failure``, fixed when an item
 is first submitted: ``transient`` refuses the whole request with a 503 (nothing recorded), ``permanent``
 fails the item with a reason, ``unknown`` leaves it PROCESSING forever (until a test settles it).
+Knobs ``payout_answer_lost`` (the first submit of a batch is recorded, then answered 504) and
+``payout_resubmit_refused`` (a batch number already held is refused with a 409, as many banks do) make
+a retried submit meet a refusal although the batch landed. ``GET`` of an unknown batch is a 404.
 """
 
 from __future__ import annotations
@@ -88,6 +91,9 @@ async def submit_batch(request: Request) -> dict[str, Any]:
         raise SandboxError(503, "SYSTEM_ERROR", "payout service temporarily unavailable (sandbox fault)")
     now = time.time()
     with store.tx() as db:
+        known = db.execute("SELECT 1 FROM bank_payouts WHERE batch_no = ? LIMIT 1", (req.batch_no,)).fetchone()
+        if known is not None and faults.payout_resubmit_refused:
+            raise SandboxError(409, "BATCH_NO_DUPLICATE", f"payout batch {req.batch_no!r} was submitted before")
         for item in req.items:
             seen = db.execute("SELECT * FROM bank_payouts WHERE payout_no = ?", (item.payout_no,)).fetchone()
             if seen is not None:
@@ -121,6 +127,8 @@ async def submit_batch(request: Request) -> dict[str, Any]:
                     iso(now),
                 ),
             )
+    if known is None and faults.payout_answer_lost:
+        raise SandboxError(504, "GATEWAY_TIMEOUT", "the answer to this payout batch was lost (sandbox fault)")
     rows = [_row(store, i.payout_no) for i in req.items]
     return {"batch_no": req.batch_no, "items": [_view(r) for r in rows]}
 

@@ -39,6 +39,10 @@ class Faults(BaseModel):
     refund_retry_refused: StrictBool = False
     # The refund query answers 404 even for refunds the channel has (its query side lags behind).
     refund_query_missing: StrictBool = False
+    # Bank payouts: the first submit of a batch is recorded but its answer is lost (504), and a batch
+    # number the bank already holds is refused (409): how a retried submit meets a 4xx after it landed.
+    payout_answer_lost: StrictBool = False
+    payout_resubmit_refused: StrictBool = False
 
 
 def merge(current: Faults, patch: Any) -> Faults:
