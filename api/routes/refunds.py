@@ -14,9 +14,8 @@ from api.idempotency import IdempotencyDep
 from api.terms import new_number, refund_terms
 from db import refunds as repo
 from db.api_keys import Principal
-from db.audit import record
 from db.engine import unit_of_work
-from domain.access import Role
+from domain.access import Role, same_person
 from domain.refunds import ManualApproval, RefundInput, RefundOpened, RefundOrigin, RefundRequest, RefundResult
 from workflows.refund import RefundWorkflow
 
@@ -55,7 +54,7 @@ async def request_refund(
             amount_minor=body.amount_minor,
             reason=body.reason,
             origin=RefundOrigin.FINANCE if who.role is Role.FINANCE else RefundOrigin.API,
-            requested_by=who.actor,
+            requested_by=who.who,
             requested_by_key_id=who.key_id,
             terms=refund_terms(settings),
         )
@@ -97,14 +96,18 @@ async def approve_manual_transfer(
     who: Annotated[Principal, Depends(require(Role.FINANCE))],
 ) -> RefundResult:
     async with unit_of_work(factory) as session:
-        if await repo.refund_view(session, refund_no) is None:
-            raise ApiError(404, "REFUND_NOT_FOUND", f"refund {refund_no} does not exist")
-    approval = ManualApproval(approver=who.actor, approver_key_id=who.key_id, note=body.note)
+        view = await repo.refund_view(session, refund_no)
+    if view is None:
+        raise ApiError(404, "REFUND_NOT_FOUND", f"refund {refund_no} does not exist")
+    # Maker-checker on people: the requester (a finance person for finance-initiated refunds) is fixed
+    # when the refund opens, so checking it here cannot race; the flow still refuses the same key.
+    if same_person(view["requested_by"], who.who):
+        raise ApiError(403, "SAME_PERSON", "whoever requested a refund cannot approve its manual transfer")
+    # The flow's activity writes the approval's transfer and its audit row in one transaction.
+    approval = ManualApproval(approver=who.who, approver_key_id=who.key_id, note=body.note)
     handle = temporal.get_workflow_handle(f"refund-{refund_no}")
     result: RefundResult = await call_flow(
         handle.execute_update("approve_manual", approval, result_type=RefundResult),
         f"approving the manual transfer of refund {refund_no}",
     )
-    async with unit_of_work(factory) as session:
-        await record(session, who, "refund.manual_transfer_approved", "refund", refund_no, note=body.note)
     return result
