@@ -184,11 +184,12 @@ async def list_categories(
 async def put_category(
     code: str,
     body: Category,
-    session: SessionDep,
+    factory: SessionFactoryDep,
     who: Annotated[Principal, Depends(require(Role.ADMIN))],
 ) -> dict[str, Any]:
     if body.code != code:
         raise ApiError(422, "CODE_MISMATCH", f"body code {body.code!r} differs from the path {code!r}")
-    view = await repo.put_category(session, body)
-    await record(session, who, "merchant_category.put", "merchant_category", code, **body.model_dump(mode="json"))
+    async with unit_of_work(factory) as session:  # change and audit row commit before the answer
+        view = await repo.put_category(session, body)
+        await record(session, who, "merchant_category.put", "merchant_category", code, **body.model_dump(mode="json"))
     return view
