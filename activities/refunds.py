@@ -13,6 +13,7 @@ from temporalio import activity
 from activities.orders import add_event
 from activities.refusals import refuse
 from db import ledger
+from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import Capture, JournalEntry, Order, Refund, RefundAttempt, SettlementLine, SettlementStatement
 from domain import ledger as rules
@@ -245,6 +246,17 @@ class RefundActivities:
             refund.ledger_entry_id = (await ledger.post(session, posting)).entry_id
             refund.status = done.value
             refund.approved_by = c.approved_by
+            if c.manual and c.approved_by is not None:  # finance's approval: audited with its transfer
+                await record_decision(
+                    session,
+                    person=c.approved_by,
+                    key_id=c.approved_by_key_id,
+                    role="finance",
+                    action="refund.manual_transfer_approved",
+                    subject_type="refund",
+                    subject_id=c.refund_no,
+                    note=c.note,
+                )
             if not capture.extra:  # money that was the order's comes off what the order kept
                 await session.execute(
                     update(Order)

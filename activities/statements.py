@@ -10,6 +10,7 @@ from temporalio import activity
 
 from activities.refusals import refuse
 from db import ledger
+from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import Order, SettlementLine, SettlementStatement
 from domain import ledger as rules
@@ -59,6 +60,20 @@ async def approve_statement(session: AsyncSession, st: SettlementStatement, by: 
     )
 
 
+async def _audit(session: AsyncSession, d: Decision | AdjustmentRecord, action: str, **details: object) -> None:
+    """Finance's decision on a statement and its audit row commit in the same transaction."""
+    await record_decision(
+        session,
+        person=d.by,
+        key_id=d.by_key_id,
+        role="finance",
+        action=action,
+        subject_type="settlement_statement",
+        subject_id=str(d.statement_id),
+        **details,
+    )
+
+
 class StatementActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -75,6 +90,7 @@ class StatementActivities:
             st = await self._pending(session, d.statement_id)
             if st is not None:
                 await approve_statement(session, st, d.by)
+                await _audit(session, d, "settlement.approved", note=d.note)
             final = await session.get(SettlementStatement, d.statement_id)
             assert final is not None
             return StatementOutcome(
@@ -90,6 +106,7 @@ class StatementActivities:
                 st.status = StatementStatus.REJECTED.value
                 st.rejected_reason = d.note
                 st.decided_at = datetime.now(UTC)
+                await _audit(session, d, "settlement.rejected", note=d.note)
                 await session.execute(
                     update(Order)
                     .where(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
@@ -112,3 +129,4 @@ class StatementActivities:
             st.adjustment_reason = a.reason
             st.adjusted_by = a.by
             st.adjusted_by_key_id = a.by_key_id
+            await _audit(session, a, "settlement.adjusted", amount_minor=a.amount_minor, reason=a.reason)

@@ -15,6 +15,7 @@ from temporalio import activity
 
 from activities.refusals import refuse
 from db import ledger
+from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import KycCheckResult, Merchant, MerchantApplication, MerchantOnboarding, Withdrawal
 from domain import ledger as rules
@@ -179,6 +180,17 @@ class WithdrawalActivities:
                     posted.entry_id,
                     d.note,
                 )
+            # Finance's decision and its audit row commit together (a retry above records nothing).
+            await record_decision(
+                session,
+                person=d.by,
+                key_id=d.by_key_id,
+                role="finance",
+                action="withdrawal.approved" if d.kind == "approve" else "withdrawal.rejected",
+                subject_type="withdrawal",
+                subject_id=w.withdrawal_id,
+                note=d.note,
+            )
             return WithdrawalStatus(w.status)
 
     @activity.defn(name="withdrawals.record_outcome")
@@ -202,6 +214,19 @@ class WithdrawalActivities:
             w.outcome_entry_id = (await ledger.post(session, posting)).entry_id
             w.status, w.bank_ref, w.failure_reason = o.status, o.bank_ref, o.reason
             w.batch_id, w.resolved_by = o.batch_id or w.batch_id, o.resolved_by
+            if o.resolved_by is not None:  # finance's resolution: audited in the same transaction
+                await record_decision(
+                    session,
+                    person=o.resolved_by,
+                    key_id=o.resolved_by_key_id,
+                    role="finance",
+                    action="withdrawal.resolved",
+                    subject_type="withdrawal",
+                    subject_id=ref,
+                    outcome=o.status,
+                    reason=o.reason,
+                    bank_ref=o.bank_ref,
+                )
             return WithdrawalStatus(w.status)
 
     @activity.defn(name="withdrawals.compare_late_result")

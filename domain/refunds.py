@@ -93,6 +93,8 @@ class RefundCompletion(BaseModel):
     refund_no: str
     manual: bool = False
     approved_by: str | None = None
+    approved_by_key_id: int | None = None  # with approved_by and note: the audit row of the approval
+    note: str = ""
     bank: str | None = None
 
 

@@ -97,6 +97,7 @@ class PayoutOutcome(BaseModel):
     bank_ref: str | None = None
     reason: str | None = None
     resolved_by: str | None = None
+    resolved_by_key_id: int | None = None
 
 
 class DecisionRecord(BaseModel):

@@ -8,7 +8,6 @@ import json
 import sys
 
 from db.engine import make_engine, make_session_factory, unit_of_work
-from domain.access import Role
 from domain.settings import get_settings
 
 
@@ -33,26 +32,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     upgrade(_database_url(), args.revision)
     print(f"migrated to {args.revision}")
-    return 0
-
-
-def cmd_api_key_create(args: argparse.Namespace) -> int:
-    from db.api_keys import issue_key
-
-    async def go() -> dict[str, object]:
-        engine = make_engine(_database_url(), pool_size=1)
-        try:
-            async with unit_of_work(make_session_factory(engine)) as session:
-                key_id, key = await issue_key(
-                    session, role=Role(args.role), name=args.name or f"cli-{args.role}", merchant_id=args.merchant_id
-                )
-        finally:
-            await engine.dispose()
-        return {"id": key_id, "role": args.role, "merchant_id": args.merchant_id, "key": key}
-
-    if (args.role == Role.MERCHANT.value) != bool(args.merchant_id):
-        sys.exit("--merchant-id is required for, and only for, --role merchant")
-    print(json.dumps(asyncio.run(go())))
     return 0
 
 
@@ -141,12 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply Alembic migrations to BACKOFFICE_DATABASE_URL")
     migrate.add_argument("--revision", default="head")
     migrate.set_defaults(func=cmd_migrate)
-    api_key = sub.add_parser("api-key", help="manage API keys").add_subparsers(dest="action", required=True)
-    create = api_key.add_parser("create", help="issue a key (printed once)")
-    create.add_argument("--role", required=True, choices=[r.value for r in Role])
-    create.add_argument("--merchant-id")
-    create.add_argument("--name")
-    create.set_defaults(func=cmd_api_key_create)
+    from ops.api_key_cmds import add_parsers as add_api_key_parsers
+
+    add_api_key_parsers(sub, _database_url)
     sub.add_parser("search-attributes", help="register the custom search attributes on TEMPORAL_ADDRESS").set_defaults(
         func=cmd_search_attributes
     )

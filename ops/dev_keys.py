@@ -24,7 +24,10 @@ async def ensure_dev_keys(factory: async_sessionmaker[AsyncSession], path: Path)
     keys = {}
     async with unit_of_work(factory) as session:
         for role in DEV_KEY_ROLES:
-            _, keys[role.value] = await issue_key(session, role=role, name=f"dev-{role.value}")
+            # One person per role: the dev finance person is never also the dev auditor or admin.
+            _, keys[role.value] = await issue_key(
+                session, role=role, name=f"dev-{role.value}", person=f"dev-{role.value}"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -64,12 +64,16 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 
 @pytest.fixture(scope="session")
 async def keys(sessions: async_sessionmaker[AsyncSession]) -> dict[Role, str]:
-    """One API key per role (the merchant key's merchant is `m-test`)."""
+    """One API key per role (the merchant key's merchant is `m-test`), each held by its own person."""
     out: dict[Role, str] = {}
     async with unit_of_work(sessions) as session:
         for role in Role:
             _, out[role] = await issue_key(
-                session, role=role, name=f"test-{role.value}", merchant_id="m-test" if role is Role.MERCHANT else None
+                session,
+                role=role,
+                name=f"test-{role.value}",
+                merchant_id="m-test" if role is Role.MERCHANT else None,
+                person=f"test-{role.value}",
             )
     return out
 

@@ -39,6 +39,11 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
+# Fulfilment events are judged again after the handler's wait, and the IN_SERVICE loop takes only
+# arrived/delivered: two identical events (an app retry) may both pass validation, and the second
+# must not be taken for the next step. Older histories replay without it.
+FULFILMENT_REJUDGED = "fulfilment-rejudged"
+
 
 @workflow.defn(name="OrderWorkflow")
 class OrderWorkflow:
@@ -58,6 +63,7 @@ class OrderWorkflow:
         self._refund_no: str | None = None
         self._fulfilment: list[FulfilmentRequest] = []
         self._handled = 0
+        self._fulfilment_refusals: dict[int, ApplicationError] = {}  # by ticket, set by the IN_SERVICE loop
 
     # --- what the outside world sends -----------------------------------------------------------
     @workflow.update(name="placed")
@@ -118,14 +124,24 @@ class OrderWorkflow:
         # A caller may have read the provider from the database a moment before the dispatch result
         # reached this flow: wait for it, then judge.
         await workflow.wait_condition(lambda: not self._dispatch_pending)
-        self._check_provider(req)
+        if workflow.patched(FULFILMENT_REJUDGED):
+            # Another update (the same event sent twice) may have been queued or taken meanwhile.
+            self._judge_fulfilment(req, provider_known=True)
+        else:
+            self._check_provider(req)
         self._fulfilment.append(req)
         ticket = self._handled + len(self._fulfilment)
         await workflow.wait_condition(lambda: self._handled >= ticket)
+        refusal = self._fulfilment_refusals.pop(ticket, None)
+        if refusal is not None:
+            raise refusal
         return self._view()
 
     @fulfilment.validator
     def _check_fulfilment(self, req: FulfilmentRequest) -> None:
+        self._judge_fulfilment(req, provider_known=not self._dispatch_pending)
+
+    def _judge_fulfilment(self, req: FulfilmentRequest, *, provider_known: bool) -> None:
         expected = (
             OrderStatus.DISPATCHING
             if req.event in (FulfilmentEvent.PROVIDER_ACCEPTED, FulfilmentEvent.PROVIDER_REJECTED)
@@ -133,7 +149,7 @@ class OrderWorkflow:
         )
         if self._status is not expected or self._fulfilment:
             raise refused(f"{req.event} is not expected while the order is {self._status}", "UNEXPECTED_EVENT")
-        if not self._dispatch_pending:
+        if provider_known:
             self._check_provider(req)
 
     def _check_provider(self, req: FulfilmentRequest) -> None:
@@ -227,8 +243,12 @@ class OrderWorkflow:
                     OrderActivities.transition,
                     Transition(order_no=inp.order_no, event="arrived", cause=f"provider {req.provider_id} arrived"),
                 )
-            else:
+            elif req.event is FulfilmentEvent.DELIVERED or not workflow.patched(FULFILMENT_REJUDGED):
                 await self._move(OrderStatus.DELIVERED, "delivered", f"provider {req.provider_id} delivered")
+            else:  # only delivery ends the service: anything else is refused and changes nothing
+                self._fulfilment_refusals[self._handled + 1] = refused(
+                    f"{req.event} is not expected while the order is {self._status}", "UNEXPECTED_EVENT"
+                )
             self._done_with(req)
 
         stages.enter(

@@ -160,7 +160,12 @@ class RefundWorkflow(ChannelFollowing):
         await db_step(
             RefundActivities.complete,
             RefundCompletion(
-                refund_no=inp.refund_no, manual=True, approved_by=approval.approver, bank=inp.terms.manual_bank
+                refund_no=inp.refund_no,
+                manual=True,
+                approved_by=approval.approver,
+                approved_by_key_id=approval.approver_key_id,
+                note=approval.note,
+                bank=inp.terms.manual_bank,
             ),
         )
         result = self._finish(

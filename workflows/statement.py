@@ -12,6 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.statements import StatementActivities
+    from domain.access import same_person
     from domain.settlement import (
         AdjustmentRecord,
         Decision,
@@ -28,6 +29,7 @@ class StatementWorkflow:
     def __init__(self) -> None:
         self._decision: tuple[str, Decision] | None = None
         self._adjusted_by_key_id: int | None = None
+        self._adjusted_by: str | None = None  # the person (from the API), compared with the approver
         self._adjusting = False
         self._outcome: StatementOutcome | None = None
 
@@ -38,7 +40,7 @@ class StatementWorkflow:
             await db_step(StatementActivities.adjust, record)
         finally:
             self._adjusting = False
-        self._adjusted_by_key_id = record.by_key_id
+        self._adjusted_by_key_id, self._adjusted_by = record.by_key_id, record.by
         stages.say(f"{self._waiting()}; adjusted by {record.amount_minor} by {record.by}: {record.reason}")
 
     @adjust.validator
@@ -59,7 +61,11 @@ class StatementWorkflow:
             raise refused(f"unknown decision {kind!r}", "BAD_DECISION")
         if self._decision is not None or self._adjusting:
             raise refused("the statement has already been decided", "NOT_PENDING")
-        if kind == "approve" and decision.by_key_id is not None and decision.by_key_id == self._adjusted_by_key_id:
+        # People, not keys: one person's second key is still the maker. (Validators do not run on
+        # replay, so this check needs no patch; the key comparison covers adjustments made before
+        # keys carried people.)
+        same_key = decision.by_key_id is not None and decision.by_key_id == self._adjusted_by_key_id
+        if kind == "approve" and (same_key or same_person(decision.by, self._adjusted_by)):
             raise refused("whoever adjusted a statement cannot approve it", "SAME_PERSON")
 
     @workflow.run

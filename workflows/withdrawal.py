@@ -144,6 +144,7 @@ class WithdrawalWorkflow:
                     bank_ref=r.bank_ref,
                     reason=r.reason or None,
                     resolved_by=r.by,
+                    resolved_by_key_id=r.by_key_id,  # for the audit row written with the outcome
                 )
             else:
                 outcome = self._inbox.pop(0)

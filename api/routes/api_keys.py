@@ -1,20 +1,35 @@
-from typing import Annotated
+"""API keys (admin): issue, list, revoke. Every key belongs to a person; maker-checker compares people."""
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, model_validator
+from typing import Annotated, Any
 
-from api.deps import SessionDep, require
-from db.api_keys import Principal, issue_key
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from api.deps import SessionDep, SessionFactoryDep, require
+from api.errors import ApiError
+from db.api_keys import Principal, issue_key, list_keys, revoke_key
 from db.audit import record
-from domain.access import Role
+from db.engine import unit_of_work
+from domain.access import PERSON_MAX_LENGTH, Role, normalize_person
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
 class CreateApiKey(BaseModel):
     role: Role
+    person: str = Field(
+        min_length=1,
+        max_length=PERSON_MAX_LENGTH,
+        description="who holds the key (e.g. an e-mail); two keys of one person are one maker or checker",
+    )
     name: str = Field(min_length=1, max_length=200)
     merchant_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("person")
+    @classmethod
+    def _person(cls, value: str) -> str:
+        return normalize_person(value)
 
     @model_validator(mode="after")
     def _merchant_binding(self) -> "CreateApiKey":
@@ -26,8 +41,10 @@ class CreateApiKey(BaseModel):
 
 
 class CreatedApiKey(BaseModel):
-    id: int
+    key_id: int
+    id: int = Field(description="the same as key_id (kept for older clients)")
     role: Role
+    person: str
     name: str
     merchant_id: str | None
     key: str = Field(description="Shown once; only its hash is stored.")
@@ -35,18 +52,49 @@ class CreatedApiKey(BaseModel):
 
 # No Idempotency-Key here on purpose: a stored replay would have to keep the clear key.
 @router.post("", status_code=201, response_model=CreatedApiKey, summary="Issue an API key (shown once)")
-async def create_api_key(
-    body: CreateApiKey, session: SessionDep, admin: Annotated[Principal, Depends(require(Role.ADMIN))]
-) -> CreatedApiKey:
-    key_id, key = await issue_key(session, role=body.role, name=body.name, merchant_id=body.merchant_id)
-    await record(
-        session,
-        admin,
-        "api_key.created",
-        "api_key",
-        str(key_id),
-        role=body.role.value,
+async def create_api_key(body: CreateApiKey, factory: SessionFactoryDep, admin: Admin) -> CreatedApiKey:
+    # Committed before answering (a request-scoped session would commit after the response is sent).
+    async with unit_of_work(factory) as session:
+        key_id, key = await issue_key(
+            session, role=body.role, name=body.name, merchant_id=body.merchant_id, person=body.person
+        )
+        await record(
+            session,
+            admin,
+            "api_key.created",
+            "api_key",
+            str(key_id),
+            role=body.role.value,
+            person=body.person,
+            name=body.name,
+            merchant_id=body.merchant_id,
+        )
+    return CreatedApiKey(
+        key_id=key_id,
+        id=key_id,
+        role=body.role,
+        person=body.person,
         name=body.name,
         merchant_id=body.merchant_id,
+        key=key,
     )
-    return CreatedApiKey(id=key_id, role=body.role, name=body.name, merchant_id=body.merchant_id, key=key)
+
+
+@router.get("", summary="API keys (never the keys themselves), oldest first")
+async def get_api_keys(session: SessionDep, _: Admin, include_revoked: bool = False) -> list[dict[str, Any]]:
+    return await list_keys(session, include_revoked=include_revoked)
+
+
+@router.delete("/{key_id}", summary="Revoke an API key: refused from the very next request on")
+async def delete_api_key(
+    key_id: Annotated[int, Path(ge=1, le=2**63 - 1)], factory: SessionFactoryDep, admin: Admin
+) -> dict[str, Any]:
+    # Committed before answering, so the key is refused from the caller's very next request on
+    # (keys are looked up on every request, never cached).
+    async with unit_of_work(factory) as session:
+        row, revoked_now = await revoke_key(session, key_id)
+        if row is None:
+            raise ApiError(404, "API_KEY_NOT_FOUND", f"API key {key_id} does not exist")
+        if revoked_now:  # the revocation and its audit row commit together; a repeat records nothing
+            await record(session, admin, "api_key.revoked", "api_key", str(key_id), person=row.person, role=row.role)
+        return {"key_id": row.id, "person": row.person, "role": row.role, "revoked_at": row.revoked_at}

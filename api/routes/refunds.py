@@ -14,9 +14,8 @@ from api.idempotency import IdempotencyDep
 from api.terms import refund_terms
 from db import refunds as repo
 from db.api_keys import Principal
-from db.audit import record
 from db.engine import unit_of_work
-from domain.access import Role
+from domain.access import Role, same_person
 from domain.refunds import (
     ManualApproval,
     RefundInput,
@@ -63,7 +62,7 @@ async def request_refund(
             amount_minor=body.amount_minor,
             reason=body.reason,
             origin=RefundOrigin.FINANCE if who.role is Role.FINANCE else RefundOrigin.API,
-            requested_by=who.actor,
+            requested_by=who.who,
             requested_by_key_id=who.key_id,
             terms=refund_terms(settings),
         )
@@ -116,12 +115,15 @@ async def approve_manual_transfer(
             f"refund {refund_no} was made by the channel after all: its manual transfer is cancelled "
             "and must not be paid",
         )
-    approval = ManualApproval(approver=who.actor, approver_key_id=who.key_id, note=body.note)
+    # Maker-checker on people: the requester (a finance person for finance-initiated refunds) is fixed
+    # when the refund opens, so checking it here cannot race; the flow still refuses the same key.
+    if same_person(view["requested_by"], who.who):
+        raise ApiError(403, "SAME_PERSON", "whoever requested a refund cannot approve its manual transfer")
+    # The flow's activity writes the approval's transfer and its audit row in one transaction.
+    approval = ManualApproval(approver=who.who, approver_key_id=who.key_id, note=body.note)
     handle = temporal.get_workflow_handle(f"refund-{refund_no}")
     result: RefundResult = await call_flow(
         handle.execute_update("approve_manual", approval, result_type=RefundResult),
         f"approving the manual transfer of refund {refund_no}",
     )
-    async with unit_of_work(factory) as session:
-        await record(session, who, "refund.manual_transfer_approved", "refund", refund_no, note=body.note)
     return result

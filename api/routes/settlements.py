@@ -21,7 +21,6 @@ from api.params import DbId
 from api.terms import settlement_terms
 from db import settlement as repo
 from db.api_keys import Principal
-from db.audit import record
 from db.engine import unit_of_work
 from domain.access import Role
 from domain.settlement import (
@@ -70,7 +69,7 @@ async def run_cycle(body: RunRequest, who: Finance, settings: SettingsDep, tempo
     try:
         await temporal.start_workflow(
             SettlementWorkflow.run,
-            CycleInput(cutoff=cutoff, triggered_by=who.actor, terms=settlement_terms(settings)),
+            CycleInput(cutoff=cutoff, triggered_by=who.who, terms=settlement_terms(settings)),
             id=f"settlement-{cycle_id}",
             task_queue=MAIN,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -164,13 +163,12 @@ async def _decide(
     kind: str, statement_id: int, note: str, who: Principal, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> StatementOutcome:
     handle = await _statement_flow(factory, temporal, statement_id)
-    decision = Decision(statement_id=statement_id, by=who.actor, by_key_id=who.key_id, note=note)
+    # The flow compares people (maker-checker); its activity writes the decision and its audit row together.
+    decision = Decision(statement_id=statement_id, by=who.who, by_key_id=who.key_id, note=note)
     outcome: StatementOutcome = await call_flow(
         handle.execute_update("decide", args=[kind, decision], result_type=StatementOutcome),
         f"{kind} statement {statement_id}",
     )
-    async with unit_of_work(factory) as session:
-        await record(session, who, f"settlement.{kind}d", "settlement_statement", str(statement_id), note=note)
     return outcome
 
 
@@ -197,20 +195,11 @@ async def adjust(
         statement_id=statement_id,
         amount_minor=body.amount_minor,
         reason=body.reason,
-        by=who.actor,
+        by=who.who,
         by_key_id=who.key_id,
     )
     await call_flow(handle.execute_update("adjust", adjustment), f"adjusting statement {statement_id}")
     async with unit_of_work(factory) as session:
-        await record(
-            session,
-            who,
-            "settlement.adjusted",
-            "settlement_statement",
-            str(statement_id),
-            amount_minor=body.amount_minor,
-            reason=body.reason,
-        )
         st = await repo.statement(session, statement_id)
         assert st is not None
         return repo.statement_view(st)

@@ -16,10 +16,9 @@ from api.idempotency import IdempotencyDep
 from api.terms import payout_terms, withdrawal_terms
 from db import withdrawals as repo
 from db.api_keys import Principal
-from db.audit import record
 from db.engine import unit_of_work
 from db.models import Merchant
-from domain.access import Role
+from domain.access import Role, same_person
 from domain.settings import Settings
 from domain.withdrawals import (
     BATCHER_WORKFLOW_ID,
@@ -96,7 +95,7 @@ async def request_withdrawal(
             withdrawal_id=f"WD{idem.number}",  # a retry of the key names the same withdrawal
             merchant_id=merchant_id,
             amount_minor=body.amount_minor,
-            requested_by=who.actor,
+            requested_by=who.who,
             requested_by_key_id=who.key_id,
             terms=withdrawal_terms(settings),
         )
@@ -144,8 +143,9 @@ async def get_withdrawal(
 
 
 async def _update(
-    factory: Any, temporal: Client, who: Principal, withdrawal_id: str, update: str, arg: Any, action: str, **audit: Any
+    factory: Any, temporal: Client, withdrawal_id: str, update: str, arg: Any, action: str
 ) -> WithdrawalResult:
+    """Hand finance's decision to the flow; its activity writes the decision and its audit row together."""
     async with unit_of_work(factory) as session:
         if await repo.withdrawal_view(session, withdrawal_id) is None:
             raise ApiError(404, "WITHDRAWAL_NOT_FOUND", f"withdrawal {withdrawal_id} does not exist")
@@ -153,8 +153,6 @@ async def _update(
     result: WithdrawalResult = await call_flow(
         handle.execute_update(update, arg, result_type=WithdrawalResult), f"{action} of withdrawal {withdrawal_id}"
     )
-    async with unit_of_work(factory) as session:
-        await record(session, who, f"withdrawal.{action}", "withdrawal", withdrawal_id, **audit)
     return result
 
 
@@ -168,8 +166,8 @@ async def approve(
     who: Finance,
 ) -> WithdrawalResult:
     await ensure_batcher(temporal, settings)
-    decision = Decision(kind="approve", by=who.actor, by_key_id=who.key_id, note=body.note)
-    return await _update(factory, temporal, who, withdrawal_id, "decide", decision, "approved", note=body.note)
+    decision = Decision(kind="approve", by=who.who, by_key_id=who.key_id, note=body.note)
+    return await _update(factory, temporal, withdrawal_id, "decide", decision, "approval")
 
 
 @router.post(
@@ -178,29 +176,28 @@ async def approve(
 async def reject(
     withdrawal_id: str, body: Reason, factory: SessionFactoryDep, temporal: TemporalDep, who: Finance
 ) -> WithdrawalResult:
-    decision = Decision(kind="reject", by=who.actor, by_key_id=who.key_id, note=body.reason)
-    return await _update(factory, temporal, who, withdrawal_id, "decide", decision, "rejected", reason=body.reason)
+    decision = Decision(kind="reject", by=who.who, by_key_id=who.key_id, note=body.reason)
+    return await _update(factory, temporal, withdrawal_id, "decide", decision, "rejection")
 
 
 @router.post(
     "/v1/withdrawals/{withdrawal_id}/resolve",
     response_model=WithdrawalResult,
-    summary="Finance settles an UNKNOWN payout once the bank has confirmed it paid or failed",
+    summary="Finance settles an UNKNOWN payout once the bank has confirmed it paid or failed "
+    "(never the person who approved the withdrawal)",
 )
 async def resolve(
     withdrawal_id: str, body: ResolveRequest, factory: SessionFactoryDep, temporal: TemporalDep, who: Finance
 ) -> WithdrawalResult:
+    # The checker of a payout is not its maker: whoever approved the withdrawal cannot also declare
+    # what became of it. The approver is recorded before the payout left, so this cannot race.
+    async with unit_of_work(factory) as session:
+        view = await repo.withdrawal_view(session, withdrawal_id)
+    if view is None:
+        raise ApiError(404, "WITHDRAWAL_NOT_FOUND", f"withdrawal {withdrawal_id} does not exist")
+    if same_person(view["decided_by"], who.who):
+        raise ApiError(403, "SAME_PERSON", "whoever approved a withdrawal cannot resolve its payout")
     resolution = Resolution(
-        outcome=body.outcome, by=who.actor, by_key_id=who.key_id, reason=body.reason, bank_ref=body.bank_ref
+        outcome=body.outcome, by=who.who, by_key_id=who.key_id, reason=body.reason, bank_ref=body.bank_ref
     )
-    return await _update(
-        factory,
-        temporal,
-        who,
-        withdrawal_id,
-        "resolve",
-        resolution,
-        "resolved",
-        outcome=body.outcome,
-        reason=body.reason,
-    )
+    return await _update(factory, temporal, withdrawal_id, "resolve", resolution, "resolution")

@@ -15,6 +15,8 @@ class ApiKey(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The person holding the key: maker-checker compares people, never keys.
+    person: Mapped[str] = mapped_column(String(100), index=True)
     role: Mapped[str] = mapped_column(String(20))
     merchant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # sha256 of the secret: a leaked table does not leak usable keys.

@@ -39,7 +39,9 @@ async def test_missing_unknown_and_malformed_keys_are_401(api):
 async def test_a_wrong_role_is_403(api, keys):
     assert_problem(await api.get("/v1/ledger/trial-balance", headers=bearer(keys[Role.SERVICE])), 403, says="service")
     assert_problem(
-        await api.post("/v1/api-keys", json={"role": "finance", "name": "x"}, headers=bearer(keys[Role.FINANCE])),
+        await api.post(
+            "/v1/api-keys", json={"role": "finance", "name": "x", "person": "x"}, headers=bearer(keys[Role.FINANCE])
+        ),
         403,
         says="finance",
     )
@@ -53,10 +55,14 @@ async def test_trial_balance_for_finance(api, keys):
 
 
 async def test_admin_issues_a_key_that_works_and_the_decision_is_audited(api, keys, sessions):
-    r = await api.post("/v1/api-keys", json={"role": "finance", "name": "alice"}, headers=bearer(keys[Role.ADMIN]))
+    r = await api.post(
+        "/v1/api-keys",
+        json={"role": "finance", "person": "alice@example.com", "name": "alice"},
+        headers=bearer(keys[Role.ADMIN]),
+    )
     assert r.status_code == 201, r.text
     issued = r.json()
-    assert issued["role"] == "finance" and issued["key"].startswith("bo_")
+    assert issued["role"] == "finance" and issued["person"] == "alice@example.com" and issued["key"].startswith("bo_")
     ok = await api.get("/v1/ledger/trial-balance", headers=bearer(issued["key"]))
     assert ok.status_code == 200
     async with unit_of_work(sessions) as session:
@@ -72,6 +78,7 @@ async def test_admin_issues_a_key_that_works_and_the_decision_is_audited(api, ke
             .all()
         )
     assert len(events) == 1 and events[0].details["name"] == "alice" and events[0].role == "admin"
+    assert events[0].details["person"] == "alice@example.com"
 
 
 async def test_bad_api_key_requests_are_422_with_reasons_and_create_nothing(api, keys, sessions):
@@ -79,11 +86,13 @@ async def test_bad_api_key_requests_are_422_with_reasons_and_create_nothing(api,
     async with unit_of_work(sessions) as session:
         before = len((await session.execute(select(AuditEvent))).scalars().all())
     cases = [
-        ({"role": "superuser", "name": "x"}, "role"),
-        ({"role": "merchant", "name": "x"}, "needs merchant_id"),
-        ({"role": "finance", "name": "x", "merchant_id": "m1"}, "only a merchant key"),
-        ({"role": "finance", "name": ""}, "name"),
-        ({"role": "finance"}, "name"),
+        ({"role": "superuser", "name": "x", "person": "p"}, "role"),
+        ({"role": "merchant", "name": "x", "person": "p"}, "needs merchant_id"),
+        ({"role": "finance", "name": "x", "person": "p", "merchant_id": "m1"}, "only a merchant key"),
+        ({"role": "finance", "name": "", "person": "p"}, "name"),
+        ({"role": "finance", "person": "p"}, "name"),
+        ({"role": "finance", "name": "x"}, "person"),
+        ({"role": "finance", "name": "x", "person": "no spaces"}, "person"),
     ]
     for body, says in cases:
         assert_problem(await api.post("/v1/api-keys", json=body, headers=admin), 422, says=says)

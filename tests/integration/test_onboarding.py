@@ -85,7 +85,7 @@ async def test_a_food_merchant_goes_straight_to_active_and_takes_orders(shop, au
     # Once active, an admin issues its key and the merchant takes orders.
     r = await shop.api.post(
         "/v1/api-keys",
-        json={"role": "merchant", "merchant_id": merchant_id, "name": "noodles"},
+        json={"role": "merchant", "merchant_id": merchant_id, "name": "noodles", "person": "noodles-owner"},
         headers=shop.as_(Role.ADMIN),
     )
     assert r.status_code == 201, r.text

@@ -71,7 +71,7 @@ class Shop:
         async with unit_of_work(self.sessions) as session:
             merchant_id = await demo.create_active_merchant(session, **kwargs)
             _, self.merchant_keys[merchant_id] = await issue_key(
-                session, role=Role.MERCHANT, name=merchant_id, merchant_id=merchant_id
+                session, role=Role.MERCHANT, name=merchant_id, merchant_id=merchant_id, person=f"owner-{merchant_id}"
             )
         return merchant_id
 
