@@ -1,6 +1,6 @@
 """idempotency claims keep their business number and a lease
 
-Revision ID: 0007_idem
+Revision ID: 0007
 Revises: 0006
 """
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_idem"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

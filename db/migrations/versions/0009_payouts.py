@@ -1,7 +1,7 @@
 """payouts: a bank result that contradicts a withdrawal's recorded outcome is kept for finance
 
-Revision ID: 0007_payouts
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_payouts"
-down_revision: str | None = "0006"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
