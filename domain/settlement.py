@@ -38,6 +38,7 @@ class SettlementTerms(BaseModel):
     auto_approve_max_minor: int
     remind_seconds: int
     page_size: int = 5000
+    children_page: int = 200  # statement children a cycle run starts before it continues as new
 
 
 class CycleResume(BaseModel):

@@ -2,10 +2,10 @@
 
 Claiming and aggregation are separate activities (aggregation closes claiming under the cycle's lock,
 so a timed-out claim attempt can no longer add orders that no statement covers). Statement children are
-started at most CHILD_PAGE per run; the cycle then continues as new carrying the cursor, so its history
-stays bounded with 10k statements. The children are abandoned on continue-as-new (they outlive the run
-that started them) and the last run waits for every statement to be decided in one heartbeating
-activity rather than awaiting each child. Deterministic workflow code.
+started at most `terms.children_page` per run (about 4 history events each); the cycle then continues
+as new carrying the cursor, so its history stays bounded with 10k statements. The children are
+abandoned on continue-as-new (they outlive the run that started them) and the last run waits for every
+statement to be decided in one heartbeating activity rather than awaiting each child. Deterministic.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
 
 PAGED_TIMEOUT = timedelta(hours=2)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-CHILD_PAGE = 200  # statement children started per run: about 4 history events each
 # Finance may take weeks; the waiting activity heartbeats, so a dead worker is noticed within a minute.
 DECIDED_TIMEOUT = timedelta(days=366)
 DECIDED_HEARTBEAT = timedelta(seconds=60)
@@ -91,7 +90,7 @@ async def run_v2(inp: CycleInput) -> CycleResult:
         )
     page = await workflow.execute_activity_method(
         SettlementActivities.pending_page,
-        args=[cycle_id, resume.after_id, CHILD_PAGE],
+        args=[cycle_id, resume.after_id, inp.terms.children_page],
         start_to_close_timeout=policies.DB_TIMEOUT,
         retry_policy=policies.DB,
     )
@@ -102,7 +101,7 @@ async def run_v2(inp: CycleInput) -> CycleResult:
             id=f"statement-{ref.statement_id}",
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
-    if len(page) == CHILD_PAGE:
+    if len(page) == inp.terms.children_page:
         stages.enter("STARTING_STATEMENTS", f"cycle {cycle_id}: started statements up to {page[-1].statement_id}")
         nxt = resume.model_copy(update={"after_id": page[-1].statement_id})
         workflow.continue_as_new(inp.model_copy(update={"resume": nxt}))
