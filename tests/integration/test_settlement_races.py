@@ -21,7 +21,7 @@ from domain.refunds import RefundInput, RefundOrigin, RefundTerms
 from domain.settlement import CycleInput, SettlementTerms, cycle_id_for
 from tests.integration.test_settlement import cycle_reaches, run_cycle, seeded, statements_of
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import stage_of
+from tests.support.shop import record_history, stage_of
 from workers.queues import MAIN
 from workflows.settlement import SettlementWorkflow
 
@@ -204,6 +204,9 @@ async def test_a_statement_that_cannot_be_posted_fails_alone_and_finance_rejects
     )
     assert r.status_code == 200 and r.json()["status"] == "REJECTED", r.text
     await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    await temporal.get_workflow_handle(f"settlement-{cycle['cycle_id']}").result()
+    await record_history(temporal, f"statement-{bad['id']}", "statement_posting_failed_rejected")
+    await record_history(temporal, f"settlement-{cycle['cycle_id']}", "settlement_cycle_v2_failed_statement")
     assert await orders_where(shop, odd_orders, Order.settlement_cycle.is_(None), ~Order.settled) == 2
     assert await shop.balance(merchant_account(odd, "available")) == 0
     async with unit_of_work(shop.sessions) as session:  # keep the odd orders out of later tests' cycles
@@ -251,3 +254,4 @@ async def test_a_cycle_starts_its_statement_children_in_bounded_runs(shop, tempo
     assert len(started) == 2
     for m in merchants:
         assert await shop.balance(merchant_account(m, "available")) == 950
+    await record_history(temporal, f"settlement-{cycle_id}", "settlement_cycle_v2_continued_as_new")
