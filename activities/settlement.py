@@ -174,9 +174,7 @@ class SettlementActivities:
                             .where(SettlementStatement.cycle_id == cycle_id)
                             .group_by(SettlementStatement.status)
                         )
-                    )
-                    .tuples()
-                    .all()
+                    ).all()
                 )
             if not any(counts.get(s.value) for s in UNDECIDED):
                 return Decided(

@@ -34,7 +34,7 @@ async def _promoters(session: AsyncSession, st: SettlementStatement) -> dict[str
         )
         .group_by(SettlementLine.promoter_id)
     )
-    return {str(p): int(v) for p, v in rows.tuples().all()}
+    return {str(p): int(v) for p, v in rows.all()}
 
 
 def statement_orders(st: SettlementStatement) -> Select[Any]:

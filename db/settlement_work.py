@@ -248,19 +248,15 @@ async def problems(session: AsyncSession, cycle_id: str) -> tuple[list[str], int
     if mismatched:
         found.append(f"{mismatched} statements disagree with their lines")
     releases = (
-        (
-            await session.execute(
-                select(
-                    SettlementStatement.currency,
-                    func.sum(SettlementStatement.gross_minor - SettlementStatement.refunded_minor),
-                )
-                .where(SettlementStatement.cycle_id == cycle_id)
-                .group_by(SettlementStatement.currency)
+        await session.execute(
+            select(
+                SettlementStatement.currency,
+                func.sum(SettlementStatement.gross_minor - SettlementStatement.refunded_minor),
             )
+            .where(SettlementStatement.cycle_id == cycle_id)
+            .group_by(SettlementStatement.currency)
         )
-        .tuples()
-        .all()
-    )
+    ).all()
     for currency, amount in releases:
         escrow = await ledger.balance_of(session, rules.ESCROW, currency)
         if amount > escrow:

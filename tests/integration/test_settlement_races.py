@@ -197,6 +197,10 @@ async def test_a_statement_that_cannot_be_posted_fails_alone_and_finance_rejects
     assert "promo:42" in bad["failure"] and "chart of accounts" in bad["failure"]
     details = await stage_of(temporal, f"statement-{bad['id']}", "POSTING_FAILED")
     assert "promo:42" in details and odd in details
+    listed = await shop.api.get(
+        "/v1/settlements", params={"status": "FAILED", "cycle_id": cycle["cycle_id"]}, headers=shop.as_(Role.FINANCE)
+    )
+    assert [st["id"] for st in listed.json()] == [bad["id"]], listed.text
     approve = await shop.api.post(f"/v1/settlements/{bad['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
     assert approve.status_code == 409 and "only be rejected" in approve.json()["detail"]
     r = await shop.api.post(
