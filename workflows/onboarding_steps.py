@@ -149,7 +149,8 @@ class ContractAndDeposit:
             if (await payment).status is PaymentStatus.SUCCEEDED:  # paid while the payment was closing
                 return True
             stages.say(f"deposit payment {self._payment_no} ended unpaid ({event.reason if event else '?'})")
-            # Asked only at the cap, so flows that passed it before the patch keep looping as they did.
+            # Asked only at the cap: recorded histories replay as they ran; a running flow already past the
+            # cap stops at its next unpaid attempt.
             if attempt >= MAX_DEPOSIT_ATTEMPTS and workflow.patched(DEPOSIT_CAP_PATCH):
                 return False
             if event is not None and event.kind is PaymentEventKind.FAILED:
