@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -13,51 +14,67 @@ from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import Order, SettlementLine, SettlementStatement
-from domain import ledger as rules
-from domain.settlement import AdjustmentRecord, Decision, StatementOutcome, StatementStatus
+from domain.settlement import (
+    UNDECIDED,
+    AdjustmentRecord,
+    Decision,
+    StatementOutcome,
+    StatementPostingError,
+    StatementStatus,
+    statement_posting,
+)
 
 
-async def post_statement(session: AsyncSession, st: SettlementStatement) -> int:
-    """SETTLEMENT for one statement: escrow released to merchant net, commission and each promoter."""
-    promoters = dict(
-        (
-            await session.execute(
-                select(SettlementLine.promoter_id, func.sum(SettlementLine.promoter_minor))
-                .where(
-                    SettlementLine.cycle_id == st.cycle_id,
-                    SettlementLine.merchant_id == st.merchant_id,
-                    SettlementLine.promoter_id.is_not(None),
-                )
-                .group_by(SettlementLine.promoter_id)
-            )
+async def _promoters(session: AsyncSession, st: SettlementStatement) -> dict[str, int]:
+    rows = await session.execute(
+        select(SettlementLine.promoter_id, func.sum(SettlementLine.promoter_minor))
+        .where(
+            SettlementLine.cycle_id == st.cycle_id,
+            SettlementLine.merchant_id == st.merchant_id,
+            SettlementLine.promoter_id.is_not(None),
         )
-        .tuples()
-        .all()
+        .group_by(SettlementLine.promoter_id)
     )
-    posting = rules.settlement(
-        f"settlement:{st.id}",
-        f"statement-{st.id}",
-        st.currency,
-        merchant_id=st.merchant_id,
-        merchant_net=st.net_minor + st.adjustment_minor,
-        commission=st.commission_minor - st.adjustment_minor,
-        promoters={str(p): int(v) for p, v in promoters.items()},
-    )
-    return (await ledger.post(session, posting)).entry_id
+    return {str(p): int(v) for p, v in rows.all()}
 
 
-async def approve_statement(session: AsyncSession, st: SettlementStatement, by: str) -> None:
-    """Post the statement (orders refunded in full release nothing and post nothing) and settle its orders."""
+def statement_orders(st: SettlementStatement) -> Select[Any]:
+    """The orders a statement covers: its own lines, never "whatever the cycle claimed for the merchant"."""
+    return select(SettlementLine.order_no).where(
+        SettlementLine.cycle_id == st.cycle_id, SettlementLine.merchant_id == st.merchant_id
+    )
+
+
+async def approve_statement(session: AsyncSession, st: SettlementStatement, by: str) -> bool:
+    """Post the statement (orders refunded in full release nothing and post nothing) and settle its orders.
+
+    A statement whose entry cannot be built is marked FAILED with the reason instead (False): that is a
+    fact about this statement alone, so it must not fail the transaction or stop the others."""
     if st.gross_minor > st.refunded_minor:
-        st.ledger_entry_id = await post_statement(session, st)
+        try:
+            posting = statement_posting(
+                st.id,
+                st.currency,
+                merchant_id=st.merchant_id,
+                net_minor=st.net_minor,
+                commission_minor=st.commission_minor,
+                adjustment_minor=st.adjustment_minor,
+                promoters=await _promoters(session, st),
+            )
+        except StatementPostingError as exc:
+            st.status = StatementStatus.FAILED.value
+            st.failure = f"the settlement entry cannot be posted: {exc}"
+            return False
+        st.ledger_entry_id = (await ledger.post(session, posting)).entry_id
     st.status = StatementStatus.APPROVED.value
     st.approved_by = by
     st.decided_at = datetime.now(UTC)
     await session.execute(
         update(Order)
-        .where(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
+        .where(Order.settlement_cycle == st.cycle_id, Order.order_no.in_(statement_orders(st)))
         .values(settled=True)
     )
+    return True
 
 
 async def _audit(session: AsyncSession, d: Decision | AdjustmentRecord, action: str, **details: object) -> None:
@@ -78,11 +95,14 @@ class StatementActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def _pending(self, session: AsyncSession, statement_id: int) -> SettlementStatement | None:
+    async def _pending(
+        self, session: AsyncSession, statement_id: int, *, failed_too: bool = False
+    ) -> SettlementStatement | None:
         st = await session.get(SettlementStatement, statement_id, with_for_update=True)
         if st is None:
             raise RuntimeError(f"statement {statement_id} does not exist")
-        return st if st.status == StatementStatus.PENDING_APPROVAL.value else None
+        waiting = [s.value for s in UNDECIDED] if failed_too else [StatementStatus.PENDING_APPROVAL.value]
+        return st if st.status in waiting else None
 
     @activity.defn(name="settlement.approve")
     async def approve(self, d: Decision) -> StatementOutcome:
@@ -94,14 +114,17 @@ class StatementActivities:
             final = await session.get(SettlementStatement, d.statement_id)
             assert final is not None
             return StatementOutcome(
-                statement_id=d.statement_id, status=StatementStatus(final.status), by=final.approved_by or d.by
+                statement_id=d.statement_id,
+                status=StatementStatus(final.status),
+                by=final.approved_by or d.by,
+                failure=final.failure,
             )
 
     @activity.defn(name="settlement.reject")
     async def reject(self, d: Decision) -> StatementOutcome:
-        """The statement is void; its orders go back to the queue for the next cycle."""
+        """The statement is void; its orders go back to the queue for the next cycle (a FAILED one too)."""
         async with unit_of_work(self._sessions) as session:
-            st = await self._pending(session, d.statement_id)
+            st = await self._pending(session, d.statement_id, failed_too=True)
             if st is not None:
                 st.status = StatementStatus.REJECTED.value
                 st.rejected_reason = d.note
@@ -109,7 +132,11 @@ class StatementActivities:
                 await _audit(session, d, "settlement.rejected", note=d.note)
                 await session.execute(
                     update(Order)
-                    .where(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
+                    .where(
+                        Order.settlement_cycle == st.cycle_id,
+                        Order.order_no.in_(statement_orders(st)),
+                        Order.settled.is_(False),
+                    )
                     .values(settlement_cycle=None)
                 )
             return StatementOutcome(statement_id=d.statement_id, status=StatementStatus.REJECTED, by=d.by)

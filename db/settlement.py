@@ -54,6 +54,7 @@ def statement_view(st: SettlementStatement) -> dict[str, Any]:
         "adjusted_by": st.adjusted_by,
         "approved_by": st.approved_by,
         "rejected_reason": st.rejected_reason,
+        "failure": st.failure,
         "created_at": st.created_at,
         "decided_at": st.decided_at,
     }

@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.payments import PaymentEvent, PaymentEventKind
     from workflows import policies, stages
     from workflows.calls import db_step, refused, wait_until
-    from workflows.onboarding_steps import PARTY, ContractAndDeposit
+    from workflows.onboarding_steps import MAX_DEPOSIT_ATTEMPTS, PARTY, ContractAndDeposit
 
 T = TypeVar("T")
 S = MerchantStatus
@@ -153,8 +153,9 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
                 return await self._end(S.EXPIRED, "not resubmitted within the resubmission window")
         if not await self._sign_contract():
             return await self._end(S.EXPIRED, "contract not signed within the signing window")
-        if self._terms.deposit_minor > 0:
-            await self._collect_deposit()
+        if self._terms.deposit_minor > 0 and not await self._collect_deposit():
+            reason = f"security deposit not paid in {MAX_DEPOSIT_ATTEMPTS} payment attempts; apply again"
+            return await self._end(S.EXPIRED, reason)
         return await self._end(S.ACTIVE, "onboarded: the merchant can take orders")
 
     async def _verify(self) -> str:

@@ -29,6 +29,10 @@ PARTY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=["PARTY_REJECTED", "APPLICATION_NOT_FOUND"],
 )
+# Each deposit attempt is a child payment (a dozen history events and a payment timeout): a merchant who
+# never pays would otherwise grow the flow's history without end. After this many, onboarding expires.
+MAX_DEPOSIT_ATTEMPTS = 10
+DEPOSIT_CAP_PATCH = "onboarding-deposit-attempts-cap"
 
 
 class ContractAndDeposit:
@@ -91,8 +95,9 @@ class ContractAndDeposit:
             return None
         return found if found is not None and found.status == "SIGNED" else None
 
-    async def _collect_deposit(self) -> None:
-        """Open a deposit payment (a child payment flow) and wait until it is paid; a new one when it expires."""
+    async def _collect_deposit(self) -> bool:
+        """Open a deposit payment (a child payment flow) and wait until it is paid; a new one when it expires,
+        at most MAX_DEPOSIT_ATTEMPTS times (False: never paid)."""
         inp, terms = self._inp, self._terms
         attempt = 0
         while True:
@@ -140,9 +145,13 @@ class ContractAndDeposit:
                 await workflow.wait_condition(lambda: self._payment is not None)
             event = self._payment
             if event is not None and event.kind is PaymentEventKind.SUCCEEDED:
-                return
+                return True
             if (await payment).status is PaymentStatus.SUCCEEDED:  # paid while the payment was closing
-                return
+                return True
             stages.say(f"deposit payment {self._payment_no} ended unpaid ({event.reason if event else '?'})")
+            # Asked only at the cap: recorded histories replay as they ran; a running flow already past the
+            # cap stops at its next unpaid attempt.
+            if attempt >= MAX_DEPOSIT_ATTEMPTS and workflow.patched(DEPOSIT_CAP_PATCH):
+                return False
             if event is not None and event.kind is PaymentEventKind.FAILED:
                 await workflow.sleep(timedelta(seconds=inp.terms.payment_poll_max_seconds))

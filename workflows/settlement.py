@@ -4,6 +4,10 @@ Started by the daily Temporal Schedule (cutoff: when it starts) or by finance wi
 cycle id comes from the cutoff and the database keeps one cycle per cutoff, so a second start for
 the same cutoff settles nothing twice. Statements over the auto-approval threshold each wait in
 their own StatementWorkflow child, so operators can find every one waiting for finance.
+
+Since patch CYCLE_V2 a cycle claims and aggregates in separate steps, and starts its statement
+children a bounded page per run, continuing as new with the cursor, then waits for every statement to
+be decided in one heartbeating activity: the history stays small however many statements there are.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ with workflow.unsafe.imports_passed_through():
         cycle_id_for,
     )
     from workflows import policies, stages
+    from workflows.settlement_v2 import run_v2
     from workflows.statement import StatementWorkflow
 
 # Long set-based activities prove they are alive by heartbeating; a silent one is retried elsewhere.
 PAGED_TIMEOUT = timedelta(hours=2)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 PENDING_PAGE = 500
+CYCLE_V2 = "settlement-cycle-v2"
 
 
 @workflow.defn(name="SettlementWorkflow")
@@ -38,6 +44,8 @@ class SettlementWorkflow:
     @workflow.run
     async def run(self, inp: CycleInput) -> CycleResult:
         cutoff = (inp.cutoff or workflow.now()).replace(microsecond=0)
+        if workflow.patched(CYCLE_V2):
+            return await run_v2(inp.model_copy(update={"cutoff": cutoff}))
         cycle_id = cycle_id_for(cutoff)
         stages.identify("settlement")
         stages.enter("BUILDING", f"cycle {cycle_id}: claiming orders settleable by {cutoff:%Y-%m-%d %H:%M:%S} UTC")

@@ -1,7 +1,9 @@
 """StatementWorkflow (`statement-{id}`): one merchant's settlement statement waiting for finance.
 
 Finance may adjust it, approve it (never the person who adjusted it: maker-checker) or reject it
-(its orders return to the next cycle). A reminder goes out when it waits too long.
+(its orders return to the next cycle). A reminder goes out when it waits too long. A statement whose
+entry cannot be posted (e.g. an invalid promoter id) waits at POSTING_FAILED with the reason: finance can
+only reject it, and the cycle's other statements go on without it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class StatementWorkflow:
         self._adjusted_by: str | None = None  # the person (from the API), compared with the approver
         self._adjusting = False
         self._outcome: StatementOutcome | None = None
+        self._failure: str | None = None
+        # One result per decision taken, so an update waiting on its own decision never misses it when a
+        # failed approval sends the statement back to waiting.
+        self._results: list[StatementOutcome] = []
 
     @workflow.update(name="adjust")
     async def adjust(self, record: AdjustmentRecord) -> None:
@@ -47,13 +53,15 @@ class StatementWorkflow:
     def _check_adjust(self, record: AdjustmentRecord) -> None:
         if self._decision is not None or self._adjusting:
             raise refused("the statement is being decided; it can no longer be adjusted", "NOT_PENDING")
+        if self._failure is not None:
+            raise refused(f"the statement failed ({self._failure}); it can only be rejected", "NOT_PENDING")
 
     @workflow.update(name="decide")
     async def decide(self, kind: str, decision: Decision) -> StatementOutcome:
+        mine = len(self._results)
         self._decision = (kind, decision)
-        await workflow.wait_condition(lambda: self._outcome is not None)
-        assert self._outcome is not None
-        return self._outcome
+        await workflow.wait_condition(lambda: len(self._results) > mine)
+        return self._results[mine]
 
     @decide.validator
     def _check_decide(self, kind: str, decision: Decision) -> None:
@@ -61,6 +69,8 @@ class StatementWorkflow:
             raise refused(f"unknown decision {kind!r}", "BAD_DECISION")
         if self._decision is not None or self._adjusting:
             raise refused("the statement has already been decided", "NOT_PENDING")
+        if kind == "approve" and self._failure is not None:
+            raise refused(f"the statement failed ({self._failure}); it can only be rejected", "STATEMENT_FAILED")
         # People, not keys: one person's second key is still the maker. (Validators do not run on
         # replay, so this check needs no patch; the key comparison covers adjustments made before
         # keys carried people.)
@@ -74,7 +84,29 @@ class StatementWorkflow:
         st = inp.statement
         stages.identify("settlement", merchant_id=st.merchant_id, amount_minor=st.net_minor)
         self._since = workflow.now()
-        stages.enter("AWAITING_FINANCE_APPROVAL", self._waiting())
+        self._failure = st.failure
+        if self._failure is None:
+            stages.enter("AWAITING_FINANCE_APPROVAL", self._waiting())
+        else:
+            stages.enter("POSTING_FAILED", self._waiting())
+        while True:
+            kind, decision = await self._next_decision(inp)
+            activity = StatementActivities.approve if kind == "approve" else StatementActivities.reject
+            outcome = await db_step(activity, decision)
+            self._results.append(outcome)
+            if outcome.status is not StatementStatus.FAILED:
+                break
+            # The approval could not be posted: the statement now waits for finance to reject it.
+            self._failure, self._decision, self._since = outcome.failure, None, workflow.now()
+            stages.enter("POSTING_FAILED", self._waiting())
+        self._outcome = outcome
+        status = outcome.status.value
+        done = f"statement {st.statement_id} of merchant {st.merchant_id}: {status.lower()} by {decision.by}"
+        stages.enter(status, done)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome
+
+    async def _next_decision(self, inp: StatementInput) -> tuple[str, Decision]:
         reminders = 0
         while True:
             try:
@@ -86,22 +118,14 @@ class StatementWorkflow:
                 reminders += 1
                 stages.say(f"{self._waiting()}; reminder {reminders} sent to finance")
         assert self._decision is not None
-        kind, decision = self._decision
-        activity = StatementActivities.approve if kind == "approve" else StatementActivities.reject
-        self._outcome = await db_step(activity, decision)
-        stages.enter(
-            self._outcome.status.value,
-            f"statement {st.statement_id} of merchant {st.merchant_id}: "
-            f"{self._outcome.status.value.lower()} by {decision.by}",
-        )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._outcome
+        return self._decision
 
     def _waiting(self) -> str:
         st = self._inp.statement
+        failed = f"; its posting failed ({self._failure}): reject it" if self._failure is not None else ""
         return (
             f"statement {st.statement_id} of merchant {st.merchant_id} in cycle {self._inp.cycle_id}: net "
-            f"{st.net_minor} {st.currency}, waiting for finance since {self._since:%Y-%m-%d %H:%M:%S} UTC"
+            f"{st.net_minor} {st.currency}, waiting for finance since {self._since:%Y-%m-%d %H:%M:%S} UTC{failed}"
         )
 
 

@@ -94,7 +94,7 @@ async def get_cycle(
 async def list_statements(
     session: SessionDep,
     who: Reader,
-    status: Literal["PENDING_APPROVAL", "APPROVED", "REJECTED"] | None = None,
+    status: Literal["PENDING_APPROVAL", "APPROVED", "REJECTED", "FAILED"] | None = None,
     merchant_id: str | None = None,
     cycle_id: str | None = None,
     limit: int = Query(default=100, ge=1, le=1000),

@@ -42,6 +42,8 @@ class SettlementCycle(Base):
     triggered_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at_column()
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Claiming ends when the statements are aggregated: a late page (a timed-out attempt) may not commit.
+    aggregated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class SettlementStatement(Base):
@@ -52,7 +54,7 @@ class SettlementStatement(Base):
     cycle_id: Mapped[str] = mapped_column(String(40), index=True)
     merchant_id: Mapped[str] = mapped_column(String(64), index=True)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(20), index=True)  # PENDING_APPROVAL, APPROVED, REJECTED
+    status: Mapped[str] = mapped_column(String(20), index=True)  # PENDING_APPROVAL, APPROVED, REJECTED, FAILED
     order_count: Mapped[int] = mapped_column(Integer)
     gross_minor: Mapped[int] = mapped_column(BigInteger)
     refunded_minor: Mapped[int] = mapped_column(BigInteger)
@@ -66,6 +68,7 @@ class SettlementStatement(Base):
     adjusted_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     rejected_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)  # why its posting could not be built
     ledger_entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = created_at_column()
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -61,7 +61,8 @@ class Report:
         return self.orders // self.page_size + 1
 
     def summary(self) -> dict[str, object]:
-        build = self.activity_seconds.get("settlement.build", math.nan)
+        # Cycles since patch settlement-cycle-v2 claim in `settlement.claim` (aggregation is its own step).
+        build = self.activity_seconds.get("settlement.build", self.activity_seconds.get("settlement.claim", math.nan))
         return {
             "orders_per_s": round(self.orders_per_s, 1),
             "baseline_per_s": round(self.baseline.per_second, 1),

@@ -1,0 +1,280 @@
+"""The set-based steps of a settlement cycle: claim a page, aggregate statements, check, release.
+
+Every step that writes a cycle's claims or statements first takes the cycle's transaction-scoped
+advisory lock, so they are serialised per cycle: a claim page of an attempt that timed out either
+commits before the statements are aggregated (and is in them) or finds the cycle aggregated and writes
+nothing. Orders are claimed under the same row lock a refund is opened under.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import cast
+
+from sqlalchemy import Table, and_, exists, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import ledger
+from db.models import Order, Refund, SettlementCycle, SettlementLine, SettlementStatement
+from domain import ledger as rules
+from domain.commission import split
+from domain.refunds import RefundStatus
+from domain.settlement import BuildResult, StatementStatus
+
+LINES = cast(Table, SettlementLine.__table__)  # the Core table: inserting a list of rows is an executemany
+IN_FLIGHT = [RefundStatus.PROCESSING.value, RefundStatus.MANUAL_PENDING.value]
+
+
+async def lock_cycle(session: AsyncSession, cycle_id: str) -> SettlementCycle:
+    """Take the cycle's advisory lock (until the transaction ends) and read the cycle."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"settlement-cycle:{cycle_id}"})
+    cycle = (
+        await session.execute(
+            select(SettlementCycle).where(SettlementCycle.id == cycle_id).execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    return cycle
+
+
+async def claim_page(session: AsyncSession, cycle_id: str, page_size: int) -> tuple[int, int]:
+    """Claim one page of settleable orders and write their lines. Returns (candidates seen, claimed);
+    the cycle is done claiming when fewer candidates than a page are left. (0, 0) once aggregated."""
+    cycle = await lock_cycle(session, cycle_id)
+    if cycle.aggregated_at is not None:
+        return 0, 0
+    # 1. Lock a page of candidates with the row lock refunds.open takes on the order (skipping orders a
+    #    refund is being opened on right now).
+    candidates = (
+        (
+            await session.execute(
+                select(Order.order_no)
+                .where(
+                    # Spelled as the partial index ix_orders_settlement_queue is, so the planner can use it.
+                    Order.settleable,
+                    ~Order.settled,
+                    Order.settlement_cycle.is_(None),
+                    Order.settleable_at <= cycle.cutoff,
+                    ~exists().where(Refund.order_no == Order.order_no, Refund.status.in_(IN_FLIGHT)),
+                )
+                .order_by(Order.settleable_at, Order.order_no)
+                .limit(page_size)
+                .with_for_update(of=Order, skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not candidates:
+        return 0, 0
+    # 2. A new statement sees every refund committed before we got the locks: a refund opened just before
+    #    (whose transaction the first statement's snapshot did not see) keeps its order out of the cycle.
+    orders = (
+        await session.execute(
+            update(Order)
+            .where(
+                Order.order_no.in_(candidates),
+                Order.settlement_cycle.is_(None),
+                ~Order.settled,
+                ~exists().where(Refund.order_no == Order.order_no, Refund.status.in_(IN_FLIGHT)),
+            )
+            .values(settlement_cycle=cycle_id)
+            .returning(
+                Order.order_no,
+                Order.merchant_id,
+                Order.paid_minor,
+                Order.refunded_minor,
+                Order.promoter_id,
+                Order.promoter_bps,
+                Order.commission_rule_id,
+                Order.commission_bps,
+                Order.commission_snapshot,
+            )
+        )
+    ).all()
+    lines = []
+    for o in orders:
+        snap = o.commission_snapshot or {}
+        s = split(
+            o.paid_minor,
+            o.refunded_minor,
+            rate_bps=o.commission_bps,
+            floor_minor=snap.get("floor_minor"),
+            cap_minor=snap.get("cap_minor"),
+            promoter_bps=o.promoter_bps if o.promoter_id else 0,
+        )
+        lines.append(
+            {
+                "cycle_id": cycle_id,
+                "merchant_id": o.merchant_id,
+                "order_no": o.order_no,
+                "promoter_id": o.promoter_id,
+                "gross_minor": o.paid_minor,
+                "refunded_minor": o.refunded_minor,
+                "commission_minor": s.commission_minor,
+                "promoter_minor": s.promoter_minor,
+                "net_minor": s.merchant_net_minor,
+                "rule_id": o.commission_rule_id,
+                "rule": snap,
+            }
+        )
+    if lines:
+        # executemany of one prepared statement: a 5000-row VALUES list is re-parsed on every page.
+        await session.execute(insert(LINES).on_conflict_do_nothing(), lines)
+    return len(candidates), len(orders)
+
+
+async def aggregate(session: AsyncSession, cycle_id: str) -> BuildResult:
+    """One statement per merchant and currency from the cycle's lines; closes claiming. Idempotent."""
+    cycle = await lock_cycle(session, cycle_id)
+    if cycle.aggregated_at is None:
+        await session.execute(
+            insert(SettlementStatement)
+            .from_select(
+                [
+                    "cycle_id",
+                    "merchant_id",
+                    "currency",
+                    "status",
+                    "order_count",
+                    "gross_minor",
+                    "refunded_minor",
+                    "commission_minor",
+                    "promoter_minor",
+                    "net_minor",
+                    "adjustment_minor",
+                ],
+                select(
+                    SettlementLine.cycle_id,
+                    SettlementLine.merchant_id,
+                    Order.currency,
+                    literal(StatementStatus.PENDING_APPROVAL.value),
+                    func.count(),
+                    func.sum(SettlementLine.gross_minor),
+                    func.sum(SettlementLine.refunded_minor),
+                    func.sum(SettlementLine.commission_minor),
+                    func.sum(SettlementLine.promoter_minor),
+                    func.sum(SettlementLine.net_minor),
+                    literal(0),
+                )
+                .join(Order, Order.order_no == SettlementLine.order_no)
+                .where(SettlementLine.cycle_id == cycle_id)
+                .group_by(SettlementLine.cycle_id, SettlementLine.merchant_id, Order.currency),
+            )
+            .on_conflict_do_nothing()
+        )
+        cycle.orders = await _count(session, select(func.count()).where(SettlementLine.cycle_id == cycle_id))
+        cycle.statements = await _count(session, select(func.count()).where(SettlementStatement.cycle_id == cycle_id))
+        cycle.aggregated_at = datetime.now(UTC)
+    return BuildResult(orders=cycle.orders, statements=cycle.statements)
+
+
+async def _count(session: AsyncSession, q: object) -> int:
+    return int((await session.execute(q)).scalar_one())  # type: ignore[call-overload]
+
+
+async def problems(session: AsyncSession, cycle_id: str) -> tuple[list[str], int]:
+    """What keeps the cycle from posting anything, and the amount it will release from escrow."""
+    found = []
+    # Every order the cycle claimed has exactly one line, and every line is in exactly one statement
+    # (a page committed after aggregation would break both).
+    unlined = await _count(
+        session,
+        select(func.count()).where(
+            Order.settlement_cycle == cycle_id,
+            ~exists().where(SettlementLine.cycle_id == cycle_id, SettlementLine.order_no == Order.order_no),
+        ),
+    )
+    if unlined:
+        found.append(f"{unlined} claimed orders have no line")
+    orphans = await _count(
+        session,
+        select(func.count())
+        .select_from(SettlementLine)
+        .join(Order, Order.order_no == SettlementLine.order_no)
+        .where(
+            SettlementLine.cycle_id == cycle_id,
+            ~exists().where(
+                SettlementStatement.cycle_id == cycle_id,
+                SettlementStatement.merchant_id == SettlementLine.merchant_id,
+                SettlementStatement.currency == Order.currency,
+            ),
+        ),
+    )
+    if orphans:
+        found.append(f"{orphans} lines are in no statement")
+    bad_lines = await _count(
+        session,
+        select(func.count()).where(
+            SettlementLine.cycle_id == cycle_id,
+            (
+                SettlementLine.gross_minor - SettlementLine.refunded_minor
+                != SettlementLine.commission_minor + SettlementLine.promoter_minor + SettlementLine.net_minor
+            )
+            | (SettlementLine.net_minor < 0)
+            | (SettlementLine.commission_minor < 0)
+            | (SettlementLine.promoter_minor < 0),
+        ),
+    )
+    if bad_lines:
+        found.append(f"{bad_lines} lines do not add up")
+    sums = (
+        select(
+            SettlementLine.merchant_id.label("merchant_id"),
+            func.count().label("n"),
+            func.sum(SettlementLine.net_minor).label("net"),
+            func.sum(SettlementLine.commission_minor).label("com"),
+            func.sum(SettlementLine.gross_minor - SettlementLine.refunded_minor).label("base"),
+        )
+        .where(SettlementLine.cycle_id == cycle_id)
+        .group_by(SettlementLine.merchant_id)
+        .subquery()
+    )
+    mismatched = await _count(
+        session,
+        select(func.count())
+        .select_from(SettlementStatement)
+        .join(sums, sums.c.merchant_id == SettlementStatement.merchant_id, isouter=True)
+        .where(
+            SettlementStatement.cycle_id == cycle_id,
+            ~and_(
+                SettlementStatement.order_count == sums.c.n,
+                SettlementStatement.net_minor == sums.c.net,
+                SettlementStatement.commission_minor == sums.c.com,
+                SettlementStatement.gross_minor - SettlementStatement.refunded_minor == sums.c.base,
+            ),
+        ),
+    )
+    if mismatched:
+        found.append(f"{mismatched} statements disagree with their lines")
+    releases = (
+        await session.execute(
+            select(
+                SettlementStatement.currency,
+                func.sum(SettlementStatement.gross_minor - SettlementStatement.refunded_minor),
+            )
+            .where(SettlementStatement.cycle_id == cycle_id)
+            .group_by(SettlementStatement.currency)
+        )
+    ).all()
+    for currency, amount in releases:
+        escrow = await ledger.balance_of(session, rules.ESCROW, currency)
+        if amount > escrow:
+            found.append(f"the cycle would release {amount} {currency} but escrow holds {escrow}")
+    return found, sum(int(amount) for _, amount in releases)
+
+
+async def release(session: AsyncSession, cycle_id: str) -> None:
+    """A cycle that failed its checks posted nothing: its statements are void and its orders go back to
+    the queue for the next cycle (nothing stays claimed by a cycle that will never settle it)."""
+    await session.execute(
+        update(SettlementStatement)
+        .where(
+            SettlementStatement.cycle_id == cycle_id,
+            SettlementStatement.status == StatementStatus.PENDING_APPROVAL.value,
+        )
+        .values(status=StatementStatus.REJECTED.value, rejected_reason="the cycle failed its checks")
+    )
+    await session.execute(
+        update(Order).where(Order.settlement_cycle == cycle_id, Order.settled.is_(False)).values(settlement_cycle=None)
+    )

@@ -1,0 +1,263 @@
+"""Settlement races and failures: refunds against claims, late claim pages, failed checks, concurrent
+cycles, one statement that cannot be posted, and bounded cycle histories."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from activities.refunds import RefundActivities
+from db import settlement_work as work
+from db.engine import unit_of_work
+from db.models import Capture, Order, Refund, SettlementCycle, SettlementLine, SettlementStatement
+from domain.access import Role
+from domain.ledger import merchant_account
+from domain.refunds import RefundInput, RefundOrigin, RefundTerms
+from domain.settlement import CycleInput, SettlementTerms, cycle_id_for
+from tests.integration.test_settlement import cycle_reaches, run_cycle, seeded, statements_of
+from tests.support.sandbox_receiver import eventually
+from tests.support.shop import record_history, stage_of
+from workers.queues import MAIN
+from workflows.settlement import SettlementWorkflow
+
+TERMS = RefundTerms(
+    poll_initial_seconds=1, poll_max_seconds=2, approval_remind_seconds=2, notify_url="http://x", manual_bank="p"
+)
+
+
+async def lines_of(shop, orders: list[str]) -> dict[str, list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
+    """order_no -> [(cycle, statement status)] for every line of these orders."""
+    async with unit_of_work(shop.sessions) as session:
+        rows = (
+            await session.execute(
+                select(SettlementLine.order_no, SettlementLine.cycle_id, SettlementStatement.status)
+                .join(
+                    SettlementStatement,
+                    (SettlementStatement.cycle_id == SettlementLine.cycle_id)
+                    & (SettlementStatement.merchant_id == SettlementLine.merchant_id),
+                    isouter=True,
+                )
+                .where(SettlementLine.order_no.in_(orders))
+            )
+        ).all()
+    out: dict[str, list[tuple[str, str]]] = {o: [] for o in orders}
+    for order_no, cycle_id, status in rows:
+        out[order_no].append((cycle_id, status))
+    return out
+
+
+async def orders_where(shop, orders: list[str], *conditions) -> int:  # type: ignore[no-untyped-def]
+    async with unit_of_work(shop.sessions) as session:
+        q = select(func.count()).select_from(Order).where(Order.order_no.in_(orders), *conditions)
+        return int((await session.execute(q)).scalar_one())
+
+
+async def test_a_refund_opened_while_a_cycle_claims_never_settles_with_it(shop, temporal):
+    # Over the auto-approval threshold: the claimed orders stay claimed (unsettled) until finance approves,
+    # so every refund that reaches a claimed order must be refused, and every claimed order has no refund.
+    merchant_id, orders = await seeded(shop, 400, 6000)  # 200 claimed: net 1,140,000
+    async with unit_of_work(shop.sessions) as session:
+        for no in orders:  # the seed posted the escrow for the batch; the captures refunds lock
+            session.add(
+                Capture(
+                    order_no=no,
+                    payment_no=f"PAY{no}",
+                    channel="wechat",
+                    amount_minor=6000,
+                    currency="CNY",
+                    ledger_entry_id=0,
+                )
+            )
+    refunds = RefundActivities(shop.sessions)
+    gate = asyncio.Semaphore(8)  # refunds keep arriving while the cycle claims its pages
+
+    async def open_refund(no: str) -> bool:
+        async with gate:
+            return await _open(no)
+
+    async def _open(no: str) -> bool:
+        try:
+            await refunds.open(
+                RefundInput(
+                    refund_no=f"R{no}",
+                    order_no=no,
+                    payment_no=f"PAY{no}",
+                    amount_minor=1500,
+                    reason="race",
+                    origin=RefundOrigin.FINANCE,
+                    requested_by="finance",
+                    terms=TERMS,
+                )
+            )
+            return True
+        except Exception as exc:  # refused: the order is being settled
+            assert "BEING_SETTLED" in repr(exc) or "settlement cycle" in str(exc), exc
+            return False
+
+    cycle = await run_cycle(shop)
+    # Every other order gets a refund racing the claim; the rest is surely claimed (so a statement exists).
+    raced = orders[::2]
+    opened = await asyncio.gather(*(open_refund(no) for no in raced))
+    st = await eventually(lambda: _statement_in(shop, merchant_id, "PENDING_APPROVAL"), 30)
+    lines = await lines_of(shop, orders)
+    async with unit_of_work(shop.sessions) as session:
+        with_refund = set((await session.execute(select(Refund.order_no).where(Refund.order_no.in_(orders)))).scalars())
+    claimed = {no for no in orders if lines[no]}
+    assert claimed >= set(orders[1::2]) and len(claimed) == st["order_count"]
+    both = sorted(claimed & with_refund)
+    assert not both, f"{len(both)} orders were claimed while a refund of theirs was open: {both[:5]}"
+    assert with_refund == {no for no, ok in zip(raced, opened, strict=True) if ok}
+    assert claimed | with_refund == set(orders)  # a refused refund means the order was in the cycle
+    await stage_of(temporal, f"statement-{st['id']}", "AWAITING_FINANCE_APPROVAL", within=30)
+    r = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
+    assert r.status_code == 200 and r.json()["status"] == "APPROVED", r.text
+    await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    assert await orders_where(shop, sorted(claimed), Order.settled) == len(claimed)
+    assert await orders_where(shop, sorted(with_refund), Order.settlement_cycle.is_(None)) == len(with_refund)
+    assert await shop.balance(merchant_account(merchant_id, "available")) == len(claimed) * 5700
+
+
+async def test_a_claim_page_committing_after_aggregation_writes_nothing(shop):
+    """A claim attempt that timed out but still runs (a zombie) must not add orders no statement covers."""
+    _, orders = await seeded(shop, 3, 1000)
+    cycle_id = f"ZT{secrets.token_hex(6).upper()}"
+    async with unit_of_work(shop.sessions) as session:
+        session.add(
+            SettlementCycle(
+                id=cycle_id,
+                cutoff=datetime.now(UTC) + timedelta(microseconds=secrets.randbelow(999_999) + 1),
+                status="RUNNING",
+                triggered_by="test",
+            )
+        )
+    async with unit_of_work(shop.sessions) as session:
+        built = await work.aggregate(session, cycle_id)
+    async with unit_of_work(shop.sessions) as session:
+        assert await work.claim_page(session, cycle_id, 1000) == (0, 0)  # the zombie's page
+    assert await orders_where(shop, orders, Order.settlement_cycle == cycle_id) == 0
+    async with unit_of_work(shop.sessions) as session:
+        assert (await work.aggregate(session, cycle_id)) == built  # idempotent
+        problems, _ = await work.problems(session, cycle_id)
+        assert problems == []
+        # what the zombie of the old code left behind is caught before anything is posted
+        await session.execute(update(Order).where(Order.order_no == orders[0]).values(settlement_cycle=cycle_id))
+        problems, _ = await work.problems(session, cycle_id)
+        assert any("no line" in p for p in problems), problems
+        await work.release(session, cycle_id)
+    assert await orders_where(shop, orders, Order.settlement_cycle.is_(None)) == 3
+
+
+async def test_a_cycle_that_fails_its_checks_releases_its_claims_for_the_next_cycle(shop):
+    merchant_id, orders = await seeded(shop, 3, 1000)
+    _, [odd] = await seeded(shop, 1, 700)
+    async with unit_of_work(shop.sessions) as session:
+        # money in a currency escrow holds none of: the cycle cannot release it and must not post anything
+        await session.execute(update(Order).where(Order.order_no == odd).values(currency="XTS"))
+    cycle = await run_cycle(shop)
+    failed = await cycle_reaches(shop, cycle["cycle_id"], "FAILED")
+    assert "XTS" in failed["failure"] and "escrow" in failed["failure"]
+    assert await orders_where(shop, [*orders, odd], Order.settlement_cycle.is_(None), ~Order.settled) == 4
+    [st] = await statements_of(shop, merchant_id)
+    assert st["status"] == "REJECTED" and st["cycle_id"] == cycle["cycle_id"]
+    assert await shop.balance(merchant_account(merchant_id, "available")) == 0
+    async with unit_of_work(shop.sessions) as session:  # an operator takes the odd order out of settlement
+        await session.execute(update(Order).where(Order.order_no == odd).values(settleable=False))
+    nxt = await run_cycle(shop)
+    await cycle_reaches(shop, nxt["cycle_id"], "CLOSED")
+    assert await orders_where(shop, orders, Order.settlement_cycle == nxt["cycle_id"], Order.settled) == 3
+    assert await shop.balance(merchant_account(merchant_id, "available")) == 3 * 950
+
+
+async def test_concurrent_cycles_never_settle_an_order_twice(shop):
+    merchant_id, orders = await seeded(shop, 1500, 100)  # pages of 200: the cycles' claims interleave
+    await asyncio.sleep(3.2)  # every cutoff below (now-2s at the earliest) is after the seeding
+    now = datetime.now(UTC).replace(microsecond=0)
+    cycles = await asyncio.gather(*(run_cycle(shop, now - timedelta(seconds=i)) for i in range(3)))
+    assert len({c["cycle_id"] for c in cycles}) == 3
+    for c in cycles:
+        await cycle_reaches(shop, c["cycle_id"], "CLOSED", within=60)
+    lines = await lines_of(shop, orders)
+    assert all(len(v) == 1 and v[0][1] == "APPROVED" for v in lines.values()), [
+        (k, v) for k, v in lines.items() if len(v) != 1
+    ][:5]
+    assert await orders_where(shop, orders, Order.settled) == 1500
+    assert await shop.balance(merchant_account(merchant_id, "available")) == 1500 * 95
+
+
+async def test_a_statement_that_cannot_be_posted_fails_alone_and_finance_rejects_it(shop, temporal):
+    odd, odd_orders = await seeded(shop, 2, 1000, promoter_id="promo:42 推广", promoter_bps=200)
+    fine, _ = await seeded(shop, 2, 1000)
+    cycle = await run_cycle(shop)
+    await eventually(lambda: _statement_in(shop, fine, "APPROVED"), 30)
+    assert await shop.balance(merchant_account(fine, "available")) == 2 * 950
+    bad = await eventually(lambda: _statement_in(shop, odd, "FAILED"), 30)
+    assert "promo:42" in bad["failure"] and "chart of accounts" in bad["failure"]
+    details = await stage_of(temporal, f"statement-{bad['id']}", "POSTING_FAILED")
+    assert "promo:42" in details and odd in details
+    listed = await shop.api.get(
+        "/v1/settlements", params={"status": "FAILED", "cycle_id": cycle["cycle_id"]}, headers=shop.as_(Role.FINANCE)
+    )
+    assert [st["id"] for st in listed.json()] == [bad["id"]], listed.text
+    approve = await shop.api.post(f"/v1/settlements/{bad['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
+    assert approve.status_code == 409 and "only be rejected" in approve.json()["detail"]
+    r = await shop.api.post(
+        f"/v1/settlements/{bad['id']}/reject", json={"reason": "bad promoter id"}, headers=shop.as_(Role.FINANCE)
+    )
+    assert r.status_code == 200 and r.json()["status"] == "REJECTED", r.text
+    await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    await temporal.get_workflow_handle(f"settlement-{cycle['cycle_id']}").result()
+    await record_history(temporal, f"statement-{bad['id']}", "statement_posting_failed_rejected")
+    await record_history(temporal, f"settlement-{cycle['cycle_id']}", "settlement_cycle_v2_failed_statement")
+    assert await orders_where(shop, odd_orders, Order.settlement_cycle.is_(None), ~Order.settled) == 2
+    assert await shop.balance(merchant_account(odd, "available")) == 0
+    async with unit_of_work(shop.sessions) as session:  # keep the odd orders out of later tests' cycles
+        await session.execute(update(Order).where(Order.order_no.in_(odd_orders)).values(settleable=False))
+
+
+async def _statement_in(shop, merchant_id: str, status: str) -> dict | None:  # type: ignore[no-untyped-def,type-arg]
+    sts = [s for s in await statements_of(shop, merchant_id) if s["status"] == status]
+    return sts[0] if sts else None
+
+
+async def test_a_cycle_starts_its_statement_children_in_bounded_runs(shop, temporal: Client):
+    merchants = [(await seeded(shop, 1, 1000))[0] for _ in range(5)]
+    await asyncio.sleep(1.05)
+    cutoff = datetime.now(UTC).replace(microsecond=0)
+    cycle_id = cycle_id_for(cutoff)
+    terms = SettlementTerms(auto_approve_max_minor=0, remind_seconds=60, page_size=200, children_page=2)
+    handle = await temporal.start_workflow(
+        SettlementWorkflow.run,
+        CycleInput(cutoff=cutoff, triggered_by="test", terms=terms),
+        id=f"settlement-{cycle_id}",
+        task_queue=MAIN,
+    )
+    sts = []
+    for m in merchants:
+        st = await eventually(lambda m=m: _statement_in(shop, m, "PENDING_APPROVAL"), 30)
+        await stage_of(temporal, f"statement-{st['id']}", "AWAITING_FINANCE_APPROVAL", within=30)
+        sts.append(st)
+    pending = await shop.api.get(
+        "/v1/settlements",
+        params={"cycle_id": cycle_id, "status": "PENDING_APPROVAL"},
+        headers=shop.as_(Role.FINANCE),
+    )
+    for st in pending.json():  # leftovers of other tests in this cycle too
+        await stage_of(temporal, f"statement-{st['id']}", "AWAITING_FINANCE_APPROVAL", within=30)
+        r = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
+        assert r.status_code == 200, r.text
+    result = await handle.result()
+    assert result.approved >= 5 and result.statements >= 5
+    # the first run started two children and continued as new
+    first = temporal.get_workflow_handle(f"settlement-{cycle_id}", run_id=handle.result_run_id)
+    events = [e async for e in first.fetch_history_events()]
+    assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    started = [e for e in events if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
+    assert len(started) == 2
+    for m in merchants:
+        assert await shop.balance(merchant_account(m, "available")) == 950
+    await record_history(temporal, f"settlement-{cycle_id}", "settlement_cycle_v2_continued_as_new")
