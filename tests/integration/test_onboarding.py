@@ -315,3 +315,27 @@ async def test_a_worker_killed_mid_onboarding_finishes_it_exactly_once(shop, aud
     assert len(events) == len(set(events)) and events[-1] == "active"
     assert len(m["reviews"]) == 1 and len(m["kyc_checks"]) == 3
     assert await audit_actions(shop, merchant_id) == ["merchant.review.approve"]
+
+
+async def test_lost_kyc_and_esign_callbacks_are_found_by_polling(shop, auditors, temporal):
+    """Every KYC result and the signature reach the flow although the providers deliver no callback."""
+    await shop.faults("kyc", drop_callbacks=True)
+    await shop.faults("esign", drop_callbacks=True)
+    alice, _ = auditors
+    merchant_id, _ = await apply_merchant(shop)
+    m = await onboarding_reaches(shop, merchant_id, "IN_REVIEW", within=30)
+    assert sorted(c["status"] for c in m["kyc_checks"]) == ["PASS", "PASS", "PASS"]
+    r = await review_merchant(shop, merchant_id, "approve", alice)
+    assert r.status_code == 200, r.text
+    await sign(shop, merchant_id)
+    await onboarding_reaches(shop, merchant_id, "ACTIVE", within=30)
+    history = await temporal.get_workflow_handle(f"onboarding-{merchant_id}").fetch_history()
+    asked = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert asked.count("kyc.query") >= 3 and "esign.query_contract" in asked, asked
+    signals = [e for e in history.events if e.HasField("workflow_execution_signaled_event_attributes")]
+    assert not signals, "a callback reached the flow although every one was dropped"
+    await record_history(temporal, f"onboarding-{merchant_id}", "onboarding_callbacks_lost_found_by_polling")
