@@ -110,7 +110,7 @@ async def test_a_bank_result_after_unknown_resolves_the_withdrawal_once(shop, te
     await record_history(temporal, f"withdrawal-{paid}", "withdrawal_unknown_then_paid_by_the_bank")
 
 
-async def test_a_late_bank_result_that_contradicts_finance_is_surfaced_and_moves_no_money(shop):
+async def test_a_late_bank_result_that_contradicts_finance_is_surfaced_and_moves_no_money(shop, temporal):
     m = await payee(shop, 40_000)
     await bank(shop, payout_failure="unknown")
     try:
@@ -140,6 +140,8 @@ async def test_a_late_bank_result_that_contradicts_finance_is_surfaced_and_moves
     assert (await shop.balance(available(m)), await shop.balance(withdrawing(m))) == (25_000, 0)
     listed = await shop.api.get("/v1/withdrawals", params={"conflict": "true"}, headers=shop.as_(Role.FINANCE))
     assert listed.status_code == 200 and wid in [x["withdrawal_id"] for x in listed.json()], listed.text
+    # The batcher compared the late result with the finished withdrawal: keep that branch for replay.
+    await record_history(temporal, BATCHER_WORKFLOW_ID, "payout_batch_late_result_compared")
 
 
 async def test_a_batch_carried_over_continue_as_new_is_asked_about_not_refused_into_failure(shop, temporal):
