@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.ledger import open_accounts, post
-from db.models import Merchant, Order, ServiceProvider, SkuStock
+from db.models import Capture, Merchant, Order, ServiceProvider, SkuStock
 from domain.crypto import FieldCipher
 from domain.ledger import merchant_accounts, payment_captured, settlement
 
@@ -62,9 +62,12 @@ async def seed_settleable_orders(
     promoter_bps: int = 0,
     channel: str = "wechat",
     prefix: str = "SEED",
+    captures: bool = False,
 ) -> list[str]:
     """Completed orders past their after-sale window, with the money captured into escrow (one posting for
-    the batch): what a settlement cycle finds after a day of trade, without living through each order."""
+    the batch): what a settlement cycle finds after a day of trade, without living through each order.
+    With `captures`, each order gets the capture record and posting its payment would have left (what
+    refunds need), at the cost of a posting per order."""
     tag = secrets.token_hex(4).upper()
     order_nos = [f"{prefix}{tag}{i:07d}" for i in range(count)]
     rows = [
@@ -96,7 +99,28 @@ async def seed_settleable_orders(
     ]
     for start in range(0, count, 5000):
         await session.execute(insert(Order).values(rows[start : start + 5000]))
-    await post(session, payment_captured(f"seed-capture:{tag}", f"seed-{tag}", "CNY", amount_minor * count, channel))
+    if not captures:
+        await post(
+            session, payment_captured(f"seed-capture:{tag}", f"seed-{tag}", "CNY", amount_minor * count, channel)
+        )
+        return order_nos
+    for no in order_nos:
+        payment_no = f"PAY{no}"
+        posted = await post(
+            session,
+            payment_captured(f"payment-captured:{payment_no}:{channel}", payment_no, "CNY", amount_minor, channel),
+        )
+        session.add(
+            Capture(
+                order_no=no,
+                payment_no=payment_no,
+                channel=channel,
+                amount_minor=amount_minor,
+                currency="CNY",
+                ledger_entry_id=posted.entry_id,
+            )
+        )
+    await session.flush()
     return order_nos
 
 

@@ -278,11 +278,30 @@ async def test_a_refund_after_settlement_claws_back_merchant_net_and_commission(
     assert await shop.balance(COMMISSION) == commission - 50
     # The merchant has since moved most of its balance out (frozen for a withdrawal): a further
     # refund takes what is left and the rest becomes a debt on its clawback account.
+    # Seeded as the withdrawal flow's freeze writes it: the frozen record and its posting together (a
+    # withdrawal awaiting finance that no flow will move on).
     async with unit_of_work(shop.sessions) as session:
         from db.ledger import post
+        from db.models import Withdrawal
         from domain.ledger import withdrawal_requested
 
-        await post(session, withdrawal_requested(f"wd-{uuid.uuid4().hex}", "wd", "CNY", 7000, merchant_id))
+        wid = f"wd-{uuid.uuid4().hex[:20]}"
+        freeze = await post(session, withdrawal_requested(f"withdrawal-freeze:{wid}", wid, "CNY", 7000, merchant_id))
+        session.add(
+            Withdrawal(
+                withdrawal_id=wid,
+                merchant_id=merchant_id,
+                amount_minor=7000,
+                currency="CNY",
+                status="PENDING_APPROVAL",
+                bank_account_name="Seed",
+                bank_account_enc="-",
+                bank_account_last4="0000",
+                bank_name="Seed bank",
+                requested_by="test",
+                freeze_entry_id=freeze.entry_id,
+            )
+        )
     rest = await shop.request_refund(order["order_no"], paid - 1000, role=Role.FINANCE, reason="full refund")
     assert rest.status_code == 202, rest.text
     await eventually(lambda: _refund_done(shop, rest.json()["refund_no"]), 20)
@@ -296,7 +315,7 @@ async def test_a_refund_after_settlement_claws_back_merchant_net_and_commission(
     other = await shop.merchant()
     assert (
         await shop.api.get(f"/v1/merchants/{merchant_id}/balance", headers=bearer(shop.merchant_keys[other]))
-    ).status_code == 403
+    ).status_code == 404  # another merchant's resource does not exist for this one
 
 
 async def _refund_done(shop, refund_no: str) -> bool:  # type: ignore[no-untyped-def]

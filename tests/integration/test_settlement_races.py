@@ -14,7 +14,7 @@ from temporalio.client import Client
 from activities.refunds import RefundActivities
 from db import settlement_work as work
 from db.engine import unit_of_work
-from db.models import Capture, Order, Refund, SettlementCycle, SettlementLine, SettlementStatement
+from db.models import Order, Refund, SettlementCycle, SettlementLine, SettlementStatement
 from domain.access import Role
 from domain.ledger import merchant_account
 from domain.refunds import RefundInput, RefundOrigin, RefundTerms
@@ -60,19 +60,7 @@ async def orders_where(shop, orders: list[str], *conditions) -> int:  # type: ig
 async def test_a_refund_opened_while_a_cycle_claims_never_settles_with_it(shop, temporal):
     # Over the auto-approval threshold: the claimed orders stay claimed (unsettled) until finance approves,
     # so every refund that reaches a claimed order must be refused, and every claimed order has no refund.
-    merchant_id, orders = await seeded(shop, 400, 6000)  # 200 claimed: net 1,140,000
-    async with unit_of_work(shop.sessions) as session:
-        for no in orders:  # the seed posted the escrow for the batch; the captures refunds lock
-            session.add(
-                Capture(
-                    order_no=no,
-                    payment_no=f"PAY{no}",
-                    channel="wechat",
-                    amount_minor=6000,
-                    currency="CNY",
-                    ledger_entry_id=0,
-                )
-            )
+    merchant_id, orders = await seeded(shop, 400, 6000, captures=True)  # 200 claimed: net 1,140,000
     refunds = RefundActivities(shop.sessions)
     gate = asyncio.Semaphore(8)  # refunds keep arriving while the cycle claims its pages
 

@@ -25,6 +25,7 @@ _CHECKS = {
         FROM orders o
         LEFT JOIN refunds r ON r.order_no = o.order_no AND r.status IN ('SUCCEEDED', 'MANUAL_PAID')
             AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.id = r.capture_id AND c.extra)
+        WHERE EXISTS (SELECT 1 FROM captures c WHERE c.order_no = o.order_no)  -- orders the platform was paid for
         GROUP BY o.order_no, o.refunded_minor
         HAVING o.refunded_minor <> coalesce(sum(r.amount_minor), 0)
     """,
@@ -46,8 +47,8 @@ _CHECKS = {
 }
 
 
-async def ledger_disagreements(session: AsyncSession) -> list[str]:
-    found: list[str] = []
+async def ledger_disagreements(session: AsyncSession) -> set[str]:
+    found: set[str] = set()
     for what, sql in _CHECKS.items():
-        found += [f"{what}: {dict(row._mapping)}" for row in await session.execute(text(sql))]
+        found.update(f"{what}: {dict(row._mapping)}" for row in await session.execute(text(sql)))
     return found
