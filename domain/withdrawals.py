@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from domain.access import same_person
+
 # The long-lived flow that collects queued withdrawals into batches for the bank (one per namespace).
 BATCHER_WORKFLOW_ID = "payout-batcher"
 
@@ -67,6 +69,9 @@ class WithdrawalResult(BaseModel):
     withdrawal_id: str
     status: str  # a WithdrawalStatus, or REFUSED when nothing was frozen
     reason: str | None = None
+    # An UNKNOWN payout's resolution one finance person proposed and a second must confirm.
+    resolution_proposed: Literal["PAID", "FAILED"] | None = None
+    resolution_proposed_by: str | None = None
 
 
 class Decision(BaseModel):
@@ -86,6 +91,23 @@ class Resolution(BaseModel):
     by_key_id: int | None = None
     reason: str = ""
     bank_ref: str | None = None
+
+
+def confirmation_refusal(proposal: Resolution, confirmation: Resolution) -> tuple[str, str] | None:
+    """Maker-checker on an UNKNOWN payout: money is declared paid or returned only when a second finance
+    person confirms the first one's resolution. (message, refusal code), or None when it may proceed."""
+    if same_person(proposal.by, confirmation.by):
+        return (
+            f"{proposal.by} proposed this resolution; another finance person must confirm it",
+            "SAME_PERSON",
+        )
+    if proposal.outcome != confirmation.outcome:
+        return (
+            f"{proposal.by} proposed {proposal.outcome}, not {confirmation.outcome}: only the proposal can be "
+            "confirmed; while the two of you disagree the money stays frozen and the bank's own result still counts",
+            "RESOLUTION_CONFLICT",
+        )
+    return None
 
 
 class PayoutOutcome(BaseModel):

@@ -27,12 +27,15 @@ with workflow.unsafe.imports_passed_through():
         WithdrawalOpened,
         WithdrawalResult,
         WithdrawalStatus,
+        confirmation_refusal,
     )
     from workflows import policies, stages
 
 T = TypeVar("T")
 # Runs that started before it drop a bank result that came together with finance's resolution (replay).
 COMPARE_LEFTOVERS = "withdrawal-compare-leftover-results"
+# Runs that started before it took one finance person's resolution of an UNKNOWN payout as final.
+TWO_PERSON_RESOLVE = "withdrawal-two-person-resolve"
 
 
 def _refused(message: str, type_: str) -> ApplicationError:
@@ -47,6 +50,7 @@ class WithdrawalWorkflow:
         self._status: WithdrawalStatus | None = None
         self._decision: Decision | None = None
         self._resolution: Resolution | None = None
+        self._proposal: Resolution | None = None
         self._inbox: list[PayoutOutcome] = []
         self._done: WithdrawalResult | None = None
         self._reason: str | None = None
@@ -72,6 +76,18 @@ class WithdrawalWorkflow:
 
     @workflow.update(name="resolve")
     async def resolve(self, resolution: Resolution) -> WithdrawalResult:
+        if self._proposal is None and workflow.patched(TWO_PERSON_RESOLVE):
+            # The first finance person proposes; the money moves when a second one confirms.
+            self._proposal = resolution
+            stages.say(
+                f"the bank never answered for payout {self._inp.withdrawal_id}; {resolution.by} proposes "
+                f"{resolution.outcome} ({resolution.reason}), waiting for a second finance person to confirm"
+            )
+            return self._result()
+        if self._proposal is not None:
+            p = self._proposal
+            reason = f"{resolution.reason} (proposed by {p.by}: {p.reason}; confirmed by {resolution.by})"
+            resolution = resolution.model_copy(update={"reason": reason, "bank_ref": resolution.bank_ref or p.bank_ref})
         self._resolution = resolution
         await workflow.wait_condition(lambda: self._done is not None)
         return self._result()
@@ -80,6 +96,9 @@ class WithdrawalWorkflow:
     def _check_resolve(self, resolution: Resolution) -> None:
         if self._status is not WithdrawalStatus.UNKNOWN or self._resolution is not None or self._done is not None:
             raise _refused("only a withdrawal whose payout result is UNKNOWN can be resolved", "NOT_UNKNOWN")
+        refusal = confirmation_refusal(self._proposal, resolution) if self._proposal is not None else None
+        if refusal is not None:
+            raise _refused(*refusal)
 
     @workflow.signal(name="payout")
     def payout(self, outcome: PayoutOutcome) -> None:
@@ -188,7 +207,12 @@ class WithdrawalWorkflow:
             withdrawal_id=self._inp.withdrawal_id,
             status=(self._status or WithdrawalStatus.PENDING_APPROVAL).value,
             reason=self._reason,
+            resolution_proposed=self._proposal.outcome if self._proposal and self._open_unknown() else None,
+            resolution_proposed_by=self._proposal.by if self._proposal and self._open_unknown() else None,
         )
+
+    def _open_unknown(self) -> bool:
+        return self._status is WithdrawalStatus.UNKNOWN and self._resolution is None
 
     async def _wait(self, condition: Callable[[], bool], seconds: float) -> bool:
         try:

@@ -183,8 +183,8 @@ async def reject(
 @router.post(
     "/v1/withdrawals/{withdrawal_id}/resolve",
     response_model=WithdrawalResult,
-    summary="Finance settles an UNKNOWN payout once the bank has confirmed it paid or failed "
-    "(never the person who approved the withdrawal)",
+    summary="Finance settles an UNKNOWN payout once the bank has confirmed it paid or failed: one person "
+    "proposes, a second confirms (never the person who approved the withdrawal)",
 )
 async def resolve(
     withdrawal_id: str, body: ResolveRequest, factory: SessionFactoryDep, temporal: TemporalDep, who: Finance

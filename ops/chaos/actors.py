@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-STEP_TIMEOUT_S = 180.0
+STEP_TIMEOUT_S = 600.0  # a killed activity is retried only after its timeout: slow, not lost
 RETRY_S = 0.5
 
 

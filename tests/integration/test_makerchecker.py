@@ -96,7 +96,7 @@ async def test_merchant_categories_are_changed_by_admin_only(api, keys):
 
 
 async def test_two_keys_of_one_person_cannot_request_and_approve_a_manual_refund(shop):
-    staff = await people(shop, "alice", "alice2", "bob")
+    staff = await people(shop, "alice", "alice2", "bob", "bob2", "carol")
     order = await delivered_order(shop)
     await shop.faults("wechat", refund_failure="permanent")
     r = await shop.request_refund(order["order_no"], 900, as_key=staff["alice"][1], reason="damaged")
@@ -119,7 +119,7 @@ async def test_two_keys_of_one_person_cannot_request_and_approve_a_manual_refund
 
 
 async def test_two_keys_of_one_person_cannot_adjust_and_approve_a_statement(shop, temporal):
-    staff = await people(shop, "alice", "alice2", "bob")
+    staff = await people(shop, "alice", "alice2", "bob", "bob2", "carol")
     merchant_id, _ = await seeded(shop, 2, BIG)
     await run_cycle(shop)
 
@@ -149,7 +149,7 @@ async def test_two_keys_of_one_person_cannot_adjust_and_approve_a_statement(shop
 
 
 async def test_the_approver_of_a_withdrawal_cannot_resolve_its_unknown_payout(shop, temporal):
-    staff = await people(shop, "alice", "alice2", "bob")
+    staff = await people(shop, "alice", "alice2", "bob", "bob2", "carol")
     m = await payee(shop, 7_000_000)
     r = await withdraw(shop, m, 6_000_000)  # over the approval threshold
     assert r.status_code == 202 and r.json()["status"] == "PENDING_APPROVAL", r.text
@@ -169,11 +169,15 @@ async def test_the_approver_of_a_withdrawal_cannot_resolve_its_unknown_payout(sh
         own = await shop.api.post(f"/v1/withdrawals/{wid}/resolve", json=body, headers=bearer(staff["alice2"][1]))
         assert own.status_code == 403 and own.json()["code"] == "SAME_PERSON", own.text
         assert (await withdrawal_reaches(shop, wid, "UNKNOWN"))["resolved_by"] is None
-        done = await shop.api.post(f"/v1/withdrawals/{wid}/resolve", json=body, headers=bearer(staff["bob"][1]))
+        proposed = await shop.api.post(f"/v1/withdrawals/{wid}/resolve", json=body, headers=bearer(staff["bob"][1]))
+        assert proposed.status_code == 200 and proposed.json()["status"] == "UNKNOWN", proposed.text
+        again = await shop.api.post(f"/v1/withdrawals/{wid}/resolve", json=body, headers=bearer(staff["bob2"][1]))
+        assert again.status_code == 403 and again.json()["code"] == "SAME_PERSON", again.text
+        done = await shop.api.post(f"/v1/withdrawals/{wid}/resolve", json=body, headers=bearer(staff["carol"][1]))
         assert done.status_code == 200 and done.json()["status"] == "PAID", done.text
     finally:
         await shop.outside.delete("/_sandbox/faults/bank")
     assert await audit(shop, wid) == [
         ("withdrawal.approved", staff["alice"][0]),
-        ("withdrawal.resolved", staff["bob"][0]),
+        ("withdrawal.resolved", staff["carol"][0]),
     ]

@@ -10,7 +10,15 @@ from domain.access import Role
 from domain.withdrawals import BATCHER_WORKFLOW_ID, BatcherInput, OpenBatch
 from tests.integration.test_withdrawals import available, bank, bank_payouts, entries, withdrawing
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import payee, record_history, withdraw, withdrawal, withdrawal_reaches
+from tests.support.shop import (
+    payee,
+    record_history,
+    resolve_payout,
+    second_finance_person,
+    withdraw,
+    withdrawal,
+    withdrawal_reaches,
+)
 from workers.queues import MAIN
 from workflows.payout_batch import PayoutBatchWorkflow
 
@@ -118,11 +126,8 @@ async def test_a_late_bank_result_that_contradicts_finance_is_surfaced_and_moves
         await withdrawal_reaches(shop, wid, "UNKNOWN", within=30)
     finally:
         await shop.outside.delete("/_sandbox/faults/bank")
-    r = await shop.api.post(
-        f"/v1/withdrawals/{wid}/resolve",
-        json={"outcome": "PAID", "reason": "the bank's phone line said so", "bank_ref": "phone-1"},
-        headers=shop.as_(Role.FINANCE),
-    )
+    body = {"outcome": "PAID", "reason": "the bank's phone line said so", "bank_ref": "phone-1"}
+    r = await resolve_payout(shop, wid, body, shop.keys[Role.FINANCE], await second_finance_person(shop))
     assert r.status_code == 200 and r.json()["status"] == "PAID", r.text
     # ...then the bank's own result says the transfer failed.
     late = await shop.outside.post(

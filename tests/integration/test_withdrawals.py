@@ -14,7 +14,16 @@ from domain import ledger as rules
 from domain.access import Role
 from domain.withdrawals import BATCHER_WORKFLOW_ID
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import bearer, payee, record_history, stage_of, withdraw, withdrawal, withdrawal_reaches
+from tests.support.shop import (
+    bearer,
+    payee,
+    record_history,
+    second_finance_person,
+    stage_of,
+    withdraw,
+    withdrawal,
+    withdrawal_reaches,
+)
 
 
 def available(m: str) -> str:
@@ -198,11 +207,19 @@ async def test_an_unanswered_payout_is_held_unknown_and_resolved_by_finance(shop
     # The bank finally confirms the transfer went through; finance records it.
     settled = await shop.outside.post(f"/_sandbox/bank/payouts/{wid}/settle", json={"status": "PAID"})
     assert settled.status_code == 200, settled.text
-    r = await shop.api.post(
-        f"/v1/withdrawals/{wid}/resolve",
-        json={"outcome": "PAID", "reason": "bank statement line 42", "bank_ref": settled.json()["bank_ref"]},
-        headers=shop.as_(Role.FINANCE),
-    )
+    body = {"outcome": "PAID", "reason": "bank statement line 42", "bank_ref": settled.json()["bank_ref"]}
+    url = f"/v1/withdrawals/{wid}/resolve"
+    proposed = await shop.api.post(url, json=body, headers=shop.as_(Role.FINANCE))
+    assert proposed.status_code == 200, proposed.text
+    assert (proposed.json()["status"], proposed.json()["resolution_proposed"]) == ("UNKNOWN", "PAID")
+    # One person's proposal moves no money, and that person cannot confirm it.
+    assert await shop.balance(withdrawing(m)) == 25_000 and await entries(shop, wid, "WITHDRAWAL_PAID") == 0
+    own = await shop.api.post(url, json=body, headers=shop.as_(Role.FINANCE))
+    assert own.status_code == 403 and own.json()["code"] == "SAME_PERSON", own.text
+    checker = await second_finance_person(shop)
+    other = await shop.api.post(url, json={**body, "outcome": "FAILED"}, headers=bearer(checker))
+    assert other.status_code == 409 and other.json()["code"] == "RESOLUTION_CONFLICT", other.text
+    r = await shop.api.post(url, json=body, headers=bearer(checker))
     assert r.status_code == 200 and r.json()["status"] == "PAID", r.text
     done = await withdrawal(shop, wid)
     assert done["resolved_by"] and done["bank_ref"] == settled.json()["bank_ref"] and held["batch"]

@@ -310,6 +310,27 @@ async def withdraw(
     return await shop.api.post(url, json={"amount_minor": amount}, headers=headers)
 
 
+async def second_finance_person(shop: Shop) -> str:
+    """A finance key of a person other than the test's own finance key: the checker of a maker-checker."""
+    from db.api_keys import issue_key
+
+    name = f"checker-{uuid.uuid4().hex[:6]}"
+    async with unit_of_work(shop.sessions) as session:
+        _, key = await issue_key(session, role=Role.FINANCE, name=name, person=name)
+    return key
+
+
+async def resolve_payout(
+    shop: Shop, withdrawal_id: str, body: dict[str, Any], maker: str, checker: str
+) -> httpx.Response:
+    """Finance resolves an UNKNOWN payout: `maker` proposes, `checker` (another person) confirms."""
+    url = f"/v1/withdrawals/{withdrawal_id}/resolve"
+    proposed = await shop.api.post(url, json=body, headers=bearer(maker))
+    assert proposed.status_code == 200 and proposed.json()["status"] == "UNKNOWN", proposed.text
+    assert proposed.json()["resolution_proposed"] == body["outcome"], proposed.text
+    return await shop.api.post(url, json=body, headers=bearer(checker))
+
+
 async def withdrawal(shop: Shop, withdrawal_id: str) -> dict[str, Any]:
     r = await shop.api.get(f"/v1/withdrawals/{withdrawal_id}", headers=shop.as_(Role.FINANCE))
     assert r.status_code == 200, r.text
