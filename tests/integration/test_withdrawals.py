@@ -229,6 +229,7 @@ async def test_an_unanswered_payout_is_held_unknown_and_resolved_by_finance(shop
         f"/v1/withdrawals/{wid}/resolve", json={"outcome": "FAILED", "reason": "x"}, headers=shop.as_(Role.FINANCE)
     )
     assert again.status_code == 409
+    await record_history(temporal, f"withdrawal-{wid}", "withdrawal_unknown_resolved_by_two_people")
 
 
 async def test_a_worker_killed_between_submission_and_result_pays_each_withdrawal_once(shop, temporal):
