@@ -100,28 +100,33 @@ async def seed_settleable_orders(
     for start in range(0, count, 5000):
         await session.execute(insert(Order).values(rows[start : start + 5000]))
     if not captures:
-        await post(
-            session, payment_captured(f"seed-capture:{tag}", f"seed-{tag}", "CNY", amount_minor * count, channel)
-        )
-        return order_nos
-    for no in order_nos:
-        payment_no = f"PAY{no}"
-        posted = await post(
-            session,
-            payment_captured(f"payment-captured:{payment_no}:{channel}", payment_no, "CNY", amount_minor, channel),
-        )
-        session.add(
-            Capture(
-                order_no=no,
-                payment_no=payment_no,
-                channel=channel,
-                amount_minor=amount_minor,
-                currency="CNY",
-                ledger_entry_id=posted.entry_id,
-            )
-        )
+        # One capture record for the batch, so escrow still equals what its records say was captured.
+        await _captured(session, f"seed-{tag}", f"seed-{tag}", amount_minor * count, channel, key=f"seed-capture:{tag}")
+    else:
+        for no in order_nos:
+            await _captured(session, no, f"PAY{no}", amount_minor, channel)
     await session.flush()
     return order_nos
+
+
+async def _captured(
+    session: AsyncSession, order_no: str, payment_no: str, amount_minor: int, channel: str, *, key: str | None = None
+) -> None:
+    """The capture record and PAYMENT_CAPTURED posting a payment leaves behind."""
+    posted = await post(
+        session,
+        payment_captured(key or f"payment-captured:{payment_no}:{channel}", payment_no, "CNY", amount_minor, channel),
+    )
+    session.add(
+        Capture(
+            order_no=order_no,
+            payment_no=payment_no,
+            channel=channel,
+            amount_minor=amount_minor,
+            currency="CNY",
+            ledger_entry_id=posted.entry_id,
+        )
+    )
 
 
 async def record_verified_bank_account(
