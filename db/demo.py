@@ -63,6 +63,7 @@ async def seed_settleable_orders(
     channel: str = "wechat",
     prefix: str = "SEED",
     captures: bool = False,
+    currency: str = "CNY",
 ) -> list[str]:
     """Completed orders past their after-sale window, with the money captured into escrow (one posting for
     the batch): what a settlement cycle finds after a day of trade, without living through each order.
@@ -75,7 +76,7 @@ async def seed_settleable_orders(
             "order_no": no,
             "customer_id": "c-seed",
             "merchant_id": merchant_id,
-            "currency": "CNY",
+            "currency": currency,
             "goods_minor": amount_minor,
             "delivery_fee_minor": 0,
             "discount_minor": 0,
@@ -101,14 +102,14 @@ async def seed_settleable_orders(
         await session.execute(insert(Order).values(rows[start : start + 5000]))
     if not captures:
         await post(
-            session, payment_captured(f"seed-capture:{tag}", f"seed-{tag}", "CNY", amount_minor * count, channel)
+            session, payment_captured(f"seed-capture:{tag}", f"seed-{tag}", currency, amount_minor * count, channel)
         )
         return order_nos
     for no in order_nos:
         payment_no = f"PAY{no}"
         posted = await post(
             session,
-            payment_captured(f"payment-captured:{payment_no}:{channel}", payment_no, "CNY", amount_minor, channel),
+            payment_captured(f"payment-captured:{payment_no}:{channel}", payment_no, currency, amount_minor, channel),
         )
         session.add(
             Capture(
@@ -116,7 +117,7 @@ async def seed_settleable_orders(
                 payment_no=payment_no,
                 channel=channel,
                 amount_minor=amount_minor,
-                currency="CNY",
+                currency=currency,
                 ledger_entry_id=posted.entry_id,
             )
         )
