@@ -10,13 +10,22 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from db.api_keys import issue_key
 from db.engine import unit_of_work
 from db.models import InboundNotification, LedgerAccount
+from domain.access import Role
 from domain.signing import signed_headers
 from tests.integration.test_callbacks import signed
 from tests.integration.test_onboarding import entries, sign
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop, apply_merchant, onboarding, onboarding_reaches, review_merchant, stage_of
+
+
+@pytest.fixture
+async def auditor(shop) -> str:  # type: ignore[no-untyped-def]
+    async with unit_of_work(shop.sessions) as session:
+        _, key = await issue_key(session, role=Role.AUDITOR, name=f"auditor-{uuid.uuid4().hex[:6]}")
+    return key
 
 
 @pytest.fixture(autouse=True)
@@ -52,9 +61,9 @@ def events(m: dict[str, Any], name: str) -> list[dict[str, Any]]:
 
 
 async def test_a_contract_not_signed_within_its_window_expires_and_a_late_signature_changes_nothing(
-    shop, auditors, temporal
+    shop, auditor, temporal
 ):
-    merchant_id = await approved(shop, auditors[0])
+    merchant_id = await approved(shop, auditor)
     contracting = await onboarding_reaches(shop, merchant_id, "CONTRACTING")
     m = await onboarding_reaches(shop, merchant_id, "EXPIRED", within=30)  # the window is 8 s
     assert m["reason"] == "contract not signed within the signing window", m["reason"]
@@ -81,8 +90,8 @@ async def test_a_contract_not_signed_within_its_window_expires_and_a_late_signat
     assert await accounts_of(shop, merchant_id) == 0
 
 
-async def test_an_expired_deposit_payment_is_replaced_and_only_the_new_one_activates(shop, auditors):
-    merchant_id = await approved(shop, auditors[0], category="home_services")
+async def test_an_expired_deposit_payment_is_replaced_and_only_the_new_one_activates(shop, auditor):
+    merchant_id = await approved(shop, auditor, category="home_services")
     await sign(shop, merchant_id)
     first = (await onboarding_reaches(shop, merchant_id, "AWAITING_DEPOSIT"))["deposit"]
 
@@ -105,9 +114,9 @@ async def test_an_expired_deposit_payment_is_replaced_and_only_the_new_one_activ
     ]
 
 
-async def test_esign_down_when_the_contract_is_sent_is_waited_out_with_one_contract(shop, auditors):
+async def test_esign_down_when_the_contract_is_sent_is_waited_out_with_one_contract(shop, auditor):
     await shop.faults("esign", down=True)
-    merchant_id = await approved(shop, auditors[0])
+    merchant_id = await approved(shop, auditor)
     m = await onboarding(shop, merchant_id)
     assert m["contract"] is None
     # The provider is asked again through its outage (same request number); once back, one contract.
@@ -135,7 +144,7 @@ def kyc_result(merchant_id: str, request_no: str, result: str = "MISMATCH") -> b
     ).encode()
 
 
-async def test_forged_and_duplicated_kyc_and_esign_callbacks_change_nothing(shop, auditors):
+async def test_forged_and_duplicated_kyc_and_esign_callbacks_change_nothing(shop, auditor):
     await shop.faults("kyc", duplicate_callbacks=True)
     await shop.faults("esign", duplicate_callbacks=True)
     merchant_id, _ = await apply_merchant(shop)
@@ -161,7 +170,7 @@ async def test_forged_and_duplicated_kyc_and_esign_callbacks_change_nothing(shop
     assert m["status"] == "IN_REVIEW" and len(m["kyc_checks"]) == 3
     assert {c["status"] for c in m["kyc_checks"]} == {"PASS"}
 
-    r = await review_merchant(shop, merchant_id, "approve", auditors[0])
+    r = await review_merchant(shop, merchant_id, "approve", auditor)
     assert r.status_code == 200, r.text
     await sign(shop, merchant_id)
     m = await onboarding_reaches(shop, merchant_id, "ACTIVE")

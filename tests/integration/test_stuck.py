@@ -27,6 +27,7 @@ AWAITING_PAYMENT_SLA = 8 + 300
 DELIVERED_SLA = 5 + 300
 FINANCE_SLA = 2
 DEFAULT_SLA = 3600
+REFUND_POLL_SLA = 7 * 24 * 3600 + 300  # a refund's poll window (7 days) + 300 s
 
 PROBES = {  # name: (stage, seconds resting when started)
     "ancient": ("PROBE_STAGE", 30 * 24 * 3600.0),  # started first: visibility lists it last
@@ -37,8 +38,20 @@ PROBES = {  # name: (stage, seconds resting when started)
     "finance": ("AWAITING_FINANCE_APPROVAL", FINANCE_SLA + 58.0),
     "delivered-a": ("DELIVERED", DELIVERED_SLA + 20.2),
     "delivered-b": ("DELIVERED", DELIVERED_SLA + 20.7),  # half a second worse than a: listed before it
+    # A refund the channel still has not answered when its poll window ran out is polled on, not handed to
+    # finance; operators see it five minutes after the window.
+    "refund-polled-out": ("PROCESSING", REFUND_POLL_SLA + 40.0),
+    "refund-past-window-only": ("PROCESSING", REFUND_POLL_SLA - 200.0),
 }
-WORST_FIRST = ["ancient", "default-over", "finance", "delivered-b", "delivered-a", "payment-past-margin"]
+WORST_FIRST = [
+    "ancient",
+    "default-over",
+    "finance",
+    "refund-polled-out",
+    "delivered-b",
+    "delivered-a",
+    "payment-past-margin",
+]
 
 
 async def start_probes(temporal: Client, tag: str) -> dict[str, str]:
@@ -90,9 +103,12 @@ async def test_stuck_flows_are_listed_past_their_sla_worst_overrun_first(shop, t
         # The overrun is the time past the stage's SLA, exactly (bounded by when the list was made).
         for wid, f in mine.items():
             stage, resting = PROBES[by_id[wid]]
-            sla = {"AWAITING_PAYMENT": AWAITING_PAYMENT_SLA, "DELIVERED": DELIVERED_SLA}.get(
-                stage, FINANCE_SLA if stage == "AWAITING_FINANCE_APPROVAL" else DEFAULT_SLA
-            )
+            sla = {
+                "AWAITING_PAYMENT": AWAITING_PAYMENT_SLA,
+                "DELIVERED": DELIVERED_SLA,
+                "AWAITING_FINANCE_APPROVAL": FINANCE_SLA,
+                "PROCESSING": REFUND_POLL_SLA,
+            }.get(stage, DEFAULT_SLA)
             assert (f["stage"], f["sla_seconds"], f["flow"]) == (stage, sla, tag)
             assert resting - sla <= f["overrun_seconds"] <= resting + (answered - started) - sla, (by_id[wid], f)
         # The limit keeps the worst, not the first found.
