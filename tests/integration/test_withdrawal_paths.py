@@ -151,32 +151,52 @@ async def _delivered(shop: Shop, wid: str, times: int) -> bool:
     return any(n["deliveries"] >= times for n in notes)
 
 
-async def test_a_bank_failure_after_finance_resolved_it_failed_unfreezes_once(shop):
-    m = await payee(shop, 40_000)
+async def test_bank_results_after_finance_resolved_failed_never_unfreeze_or_pay_twice(shop):
+    """Two UNKNOWN payouts finance resolves as FAILED (money back to available). The bank then reports
+    one FAILED too (twice: a redelivery) and the other PAID: nothing moves again, the contradiction is
+    surfaced for finance."""
+    m, n = await payee(shop, 40_000), await payee(shop, 40_000)
     await bank(shop, payout_failure="unknown")
     try:
-        wid = (await withdraw(shop, m, 15_000)).json()["withdrawal_id"]
-        await withdrawal_reaches(shop, wid, "UNKNOWN", within=30)
+        agrees = (await withdraw(shop, m, 15_000)).json()["withdrawal_id"]
+        contradicts = (await withdraw(shop, n, 12_000)).json()["withdrawal_id"]
+        for wid in (agrees, contradicts):
+            await withdrawal_reaches(shop, wid, "UNKNOWN", within=30)
     finally:
         await no_bank_faults(shop)
     body = {"outcome": "FAILED", "reason": "the bank returned the transfer"}
-    r = await resolve_payout(shop, wid, body, shop.keys[Role.FINANCE], await second_finance_person(shop))
-    assert r.status_code == 200 and r.json()["status"] == "FAILED", r.text
-    assert (await shop.balance(available(m)), await shop.balance(withdrawing(m))) == (40_000, 0)
-    # ...then the bank's own result agrees, twice (a redelivery).
-    late = await shop.outside.post(
-        f"/_sandbox/bank/payouts/{wid}/settle", json={"status": "FAILED", "failure_reason": "ACCOUNT_FROZEN: z"}
+    checker = await second_finance_person(shop)
+    for wid in (agrees, contradicts):
+        r = await resolve_payout(shop, wid, body, shop.keys[Role.FINANCE], checker)
+        assert r.status_code == 200 and r.json()["status"] == "FAILED", r.text
+    assert (await shop.balance(available(m)), await shop.balance(available(n))) == (40_000, 40_000)
+
+    failed = await shop.outside.post(
+        f"/_sandbox/bank/payouts/{agrees}/settle", json={"status": "FAILED", "failure_reason": "ACCOUNT_FROZEN: z"}
     )
-    assert late.status_code == 200, late.text
-    await eventually(lambda: _delivered(shop, wid, times=1), 20)
-    notes = (await shop.outside.get("/_sandbox/notifications", params={"party": "bank", "ref": wid})).json()
-    [note] = [n for n in notes if n["event_type"] == "payout.failed"]
+    paid = await shop.outside.post(f"/_sandbox/bank/payouts/{contradicts}/settle", json={"status": "PAID"})
+    assert failed.status_code == paid.status_code == 200, (failed.text, paid.text)
+    await eventually(lambda: _delivered(shop, agrees, times=1), 20)
+    notes = (await shop.outside.get("/_sandbox/notifications", params={"party": "bank", "ref": agrees})).json()
+    [note] = [x for x in notes if x["event_type"] == "payout.failed"]
     assert (await shop.outside.post(f"/_sandbox/bank/notifications/{note['event_id']}/redeliver")).status_code == 200
-    await eventually(lambda: _delivered(shop, wid, times=2), 20)
-    w = await withdrawal(shop, wid)
-    assert w["status"] == "FAILED" and not w["bank_conflict"], w
-    assert await entries(shop, wid, "WITHDRAWAL_FAILED") == 1 and await entries(shop, wid, "WITHDRAWAL_PAID") == 0
+    await eventually(lambda: _delivered(shop, agrees, times=2), 20)
+
+    async def surfaced() -> dict[str, Any] | None:
+        w = await withdrawal(shop, contradicts)
+        return w if w["bank_conflict"] else None
+
+    conflict = await eventually(surfaced, 30)
+    assert conflict["status"] == "FAILED" and "PAID" in conflict["bank_conflict"], conflict
+    quiet = await withdrawal(shop, agrees)
+    assert quiet["status"] == "FAILED" and not quiet["bank_conflict"], quiet
+    for wid in (agrees, contradicts):
+        assert await entries(shop, wid, "WITHDRAWAL_FAILED") == 1 and await entries(shop, wid, "WITHDRAWAL_PAID") == 0
     assert (await shop.balance(available(m)), await shop.balance(withdrawing(m))) == (40_000, 0)
+    assert (await shop.balance(available(n)), await shop.balance(withdrawing(n))) == (40_000, 0)
+    listed = await shop.api.get("/v1/withdrawals", params={"conflict": "true"}, headers=shop.as_(Role.FINANCE))
+    ids = [x["withdrawal_id"] for x in listed.json()]
+    assert contradicts in ids and agrees not in ids, listed.text
 
 
 async def test_a_batch_never_holds_more_than_its_limit(shop):
