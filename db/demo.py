@@ -63,6 +63,7 @@ async def seed_settleable_orders(
     channel: str = "wechat",
     prefix: str = "SEED",
     captures: bool = False,
+    currency: str = "CNY",
 ) -> list[str]:
     """Completed orders past their after-sale window, with the money captured into escrow (one posting for
     the batch): what a settlement cycle finds after a day of trade, without living through each order.
@@ -75,7 +76,7 @@ async def seed_settleable_orders(
             "order_no": no,
             "customer_id": "c-seed",
             "merchant_id": merchant_id,
-            "currency": "CNY",
+            "currency": currency,
             "goods_minor": amount_minor,
             "delivery_fee_minor": 0,
             "discount_minor": 0,
@@ -101,29 +102,35 @@ async def seed_settleable_orders(
         await session.execute(insert(Order).values(rows[start : start + 5000]))
     if not captures:
         # One capture record for the batch, so escrow still equals what its records say was captured.
-        await _captured(session, f"seed-{tag}", f"seed-{tag}", amount_minor * count, channel, key=f"seed-capture:{tag}")
+        lump = f"seed-{tag}"
+        await _captured(session, lump, lump, amount_minor * count, currency, channel, key=f"seed-capture:{tag}")
     else:
         for no in order_nos:
-            await _captured(session, no, f"PAY{no}", amount_minor, channel)
+            await _captured(session, no, f"PAY{no}", amount_minor, currency, channel)
     await session.flush()
     return order_nos
 
 
 async def _captured(
-    session: AsyncSession, order_no: str, payment_no: str, amount_minor: int, channel: str, *, key: str | None = None
+    session: AsyncSession,
+    order_no: str,
+    payment_no: str,
+    amount_minor: int,
+    currency: str,
+    channel: str,
+    *,
+    key: str | None = None,
 ) -> None:
     """The capture record and PAYMENT_CAPTURED posting a payment leaves behind."""
-    posted = await post(
-        session,
-        payment_captured(key or f"payment-captured:{payment_no}:{channel}", payment_no, "CNY", amount_minor, channel),
-    )
+    key = key or f"payment-captured:{payment_no}:{channel}"
+    posted = await post(session, payment_captured(key, payment_no, currency, amount_minor, channel))
     session.add(
         Capture(
             order_no=order_no,
             payment_no=payment_no,
             channel=channel,
             amount_minor=amount_minor,
-            currency="CNY",
+            currency=currency,
             ledger_entry_id=posted.entry_id,
         )
     )
