@@ -30,6 +30,7 @@ from domain.recon.lines import (
     StatementLine,
     StatementRefused,
     StatementSummary,
+    parse_count,
     parse_decimal,
     parse_local_time,
 )
@@ -208,8 +209,8 @@ class AlipayBill:
                 continue
             header.check_width(record, line_no)
             expected: dict[str, tuple[Callable[[str], int], int]] = {
-                "交易订单总笔数": (int, totals["交易"][0]),
-                "退款订单总笔数": (int, totals["退款"][0]),
+                "交易订单总笔数": (parse_count, totals["交易"][0]),
+                "退款订单总笔数": (parse_count, totals["退款"][0]),
                 RECEIVED: (_signed_cents, totals["交易"][1] + totals["退款"][1]),
                 FEE: (_signed_cents, fee_cents),
             }

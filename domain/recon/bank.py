@@ -26,6 +26,7 @@ from domain.recon.lines import (
     StatementLine,
     StatementRefused,
     StatementSummary,
+    parse_count,
     parse_decimal,
     parse_local_time,
 )
@@ -55,12 +56,6 @@ def _currency(text: str) -> str:
     if not _CURRENCY.fullmatch(text):
         raise ValueError(f"{text!r} is not an ISO currency")
     return text
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise ValueError(f"{text!r} is not a count")
-    return int(text)
 
 
 class BankStatement:
@@ -119,15 +114,16 @@ class BankStatement:
     def _summary(records: Records, names: list[str], counts: dict[str, int], sums: dict[str, int]) -> StatementSummary:
         header = Header(names, BANK_SUMMARY, records.line_no)
         row = next(records, None)
-        if row is None:
-            raise StatementRefused(records.line_no + 1, None, "truncated: the summary header has no summary row")
+        if not row:
+            at = records.line_no + (row is None)
+            raise StatementRefused(at, None, "truncated: the summary header has no summary row")
         line_no = records.line_no
         header.check_width(row, line_no)
         expected = {
-            "total_count": (_count, counts["PAID"] + counts["FAILED"]),
-            "paid_count": (_count, counts["PAID"]),
+            "total_count": (parse_count, counts["PAID"] + counts["FAILED"]),
+            "paid_count": (parse_count, counts["PAID"]),
             "paid_amount": (lambda t: parse_decimal(t, 2), sums["PAID"]),
-            "failed_count": (_count, counts["FAILED"]),
+            "failed_count": (parse_count, counts["FAILED"]),
             "failed_amount": (lambda t: parse_decimal(t, 2), sums["FAILED"]),
         }
         for name, (convert, total) in expected.items():

@@ -73,7 +73,9 @@ class StatementRefused(ValueError):
         super().__init__(f"{where}: {reason}" if where else reason)
 
 
-_DECIMAL = re.compile(r"(-?)(\d+)(?:\.(\d+))?")
+# ASCII digits only: ``\d`` would also take full-width and other scripts' digits.
+_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+_COUNT = re.compile(r"[0-9]{1,12}")
 
 
 def parse_decimal(text: str, decimals: int, *, signed: bool = False) -> int:
@@ -90,6 +92,13 @@ def parse_decimal(text: str, decimals: int, *, signed: bool = False) -> int:
         raise ValueError(f"{text!r} has more than {decimals} decimals")
     value = int(whole) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
     return -value if sign else value
+
+
+def parse_count(text: str) -> int:
+    """A row count; unlike int() it refuses spaces, signs, underscores and non-ASCII digits."""
+    if not _COUNT.fullmatch(text):
+        raise ValueError(f"{text!r} is not a count")
+    return int(text)
 
 
 def format_decimal(value: int, decimals: int) -> str:

@@ -31,14 +31,15 @@ def chunks_of(source: Source) -> Iterator[bytes]:
 def text_lines(source: Source, encoding: str) -> Iterator[str]:
     """Decoded physical lines, each with its line ending (csv needs it to see quoted newlines)."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
+    shown = encoding.removesuffix("-sig")
     pending = ""
     line_no = 0
     for chunk in chunks_of(source):
         try:
             pending += decoder.decode(chunk)
         except UnicodeDecodeError as exc:
-            at = line_no + pending.count("\n") + 1
-            raise StatementRefused(at, None, f"not valid {encoding}: {exc.reason}") from None
+            at = line_no + pending.count("\n") + chunk[: max(exc.start, 0)].count(b"\n") + 1
+            raise StatementRefused(at, None, f"not valid {shown}: {exc.reason}") from None
         *complete, pending = pending.split("\n")
         for line in complete:
             line_no += 1
@@ -46,7 +47,7 @@ def text_lines(source: Source, encoding: str) -> Iterator[str]:
     try:
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise StatementRefused(line_no + 1, None, f"truncated {encoding} character: {exc.reason}") from None
+        raise StatementRefused(line_no + 1, None, f"truncated {shown} character: {exc.reason}") from None
     if pending:
         yield pending
 

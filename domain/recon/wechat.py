@@ -30,6 +30,7 @@ from domain.recon.lines import (
     StatementRefused,
     StatementSummary,
     format_decimal,
+    parse_count,
     parse_decimal,
     parse_local_time,
 )
@@ -169,14 +170,15 @@ class WechatBill:
     ) -> StatementSummary:
         header = Header(names, summary_map, records.line_no)
         row = next(records, None)
-        if row is None:
-            raise StatementRefused(records.line_no + 1, None, "truncated: the summary header has no summary row")
+        if not row:
+            at = records.line_no + (row is None)
+            raise StatementRefused(at, None, "truncated: the summary header has no summary row")
         line_no = records.line_no
         header.check_width(row, line_no)
         values = _unticked(row, line_no, header.names)
         for name, column in summary_map.items():
             if column is None:
-                found = field(values, header, name, line_no, int)
+                found = field(values, header, name, line_no, parse_count)
                 expected = count
             else:
                 found = field(values, header, name, line_no, _fee if column == FEE else _money)
