@@ -34,7 +34,7 @@ from domain.recon.lines import (
     parse_decimal,
     parse_local_time,
 )
-from domain.recon.stream import Header, chunks_of, field, nonempty, text_lines
+from domain.recon.stream import Header, StatementFile, chunks_of, field, nonempty, text_lines
 from domain.recon.stream import Source as Input
 
 DETAIL_SUFFIX = "_业务明细.csv"
@@ -59,14 +59,8 @@ def _untab(value: str) -> str:
     return value[:-1] if value.endswith("\t") else value
 
 
-class AlipayBill:
-    """Iterate for the lines; ``summary`` is set once iteration has finished (and checked)."""
-
+class AlipayBill(StatementFile):
     source = Source.ALIPAY
-
-    def __init__(self, data: Input) -> None:
-        self._data = data
-        self.summary: StatementSummary | None = None
 
     def __iter__(self) -> Iterator[StatementLine]:
         with self._seekable() as spooled, self._open(spooled) as zf:

@@ -16,7 +16,6 @@ The summary header and its one row close the file; anything missing or disagreei
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import date
 
@@ -27,23 +26,17 @@ from domain.recon.lines import (
     StatementRefused,
     StatementSummary,
     parse_count,
+    parse_currency,
     parse_decimal,
     parse_local_time,
+    parse_positive_minor,
 )
-from domain.recon.stream import Header, Records, field, nonempty, text_lines
+from domain.recon.stream import Header, Records, StatementFile, field, nonempty, nothing_after, summary_row, text_lines
 from domain.recon.stream import Source as Input
 
 BANK_COLUMNS = ["payout_no", "batch_no", "amount", "currency", "status", "bank_ref", "value_date", "finished_at"]
 BANK_SUMMARY = ["total_count", "paid_count", "paid_amount", "failed_count", "failed_amount"]
 STATUSES = frozenset({"PAID", "FAILED"})
-_CURRENCY = re.compile(r"[A-Z]{3}")
-
-
-def _amount(text: str) -> int:
-    value = parse_decimal(text, 2)
-    if value <= 0:
-        raise ValueError(f"{text!r} is not a positive amount")
-    return value
 
 
 def _status(text: str) -> str:
@@ -52,20 +45,8 @@ def _status(text: str) -> str:
     return text
 
 
-def _currency(text: str) -> str:
-    if not _CURRENCY.fullmatch(text):
-        raise ValueError(f"{text!r} is not an ISO currency")
-    return text
-
-
-class BankStatement:
-    """Iterate for the lines; ``summary`` is set once iteration has finished (and checked)."""
-
+class BankStatement(StatementFile):
     source = Source.BANK
-
-    def __init__(self, data: Input) -> None:
-        self._data = data
-        self.summary: StatementSummary | None = None
 
     def __iter__(self) -> Iterator[StatementLine]:
         records = Records(text_lines(self._data, "utf-8"))
@@ -104,21 +85,15 @@ class BankStatement:
             order_ref=None,
             party_no=bank_ref,
             status=status,
-            amount_minor=field(r, h, "amount", line_no, _amount),
+            amount_minor=field(r, h, "amount", line_no, parse_positive_minor),
             fee=0,
-            currency=field(r, h, "currency", line_no, _currency),
+            currency=field(r, h, "currency", line_no, parse_currency),
             occurred_at=finished,
         )
 
     @staticmethod
     def _summary(records: Records, names: list[str], counts: dict[str, int], sums: dict[str, int]) -> StatementSummary:
-        header = Header(names, BANK_SUMMARY, records.line_no)
-        row = next(records, None)
-        if not row:
-            at = records.line_no + (row is None)
-            raise StatementRefused(at, None, "truncated: the summary header has no summary row")
-        line_no = records.line_no
-        header.check_width(row, line_no)
+        header, row, line_no = summary_row(records, names, BANK_SUMMARY)
         expected = {
             "total_count": (parse_count, counts["PAID"] + counts["FAILED"]),
             "paid_count": (parse_count, counts["PAID"]),
@@ -129,9 +104,7 @@ class BankStatement:
         for name, (convert, total) in expected.items():
             if field(row, header, name, line_no, convert) != total:
                 raise StatementRefused(line_no, name, f"the summary says {row[header.index[name]]}, the rows disagree")
-        for extra in records:
-            if any(extra):
-                raise StatementRefused(records.line_no, None, "content after the summary row")
+        nothing_after(records)
         return StatementSummary(
             source=Source.BANK,
             count=counts["PAID"] + counts["FAILED"],

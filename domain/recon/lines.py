@@ -76,6 +76,7 @@ class StatementRefused(ValueError):
 # ASCII digits only: ``\d`` would also take full-width and other scripts' digits.
 _DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 _COUNT = re.compile(r"[0-9]{1,12}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def parse_decimal(text: str, decimals: int, *, signed: bool = False) -> int:
@@ -99,6 +100,20 @@ def parse_count(text: str) -> int:
     if not _COUNT.fullmatch(text):
         raise ValueError(f"{text!r} is not a count")
     return int(text)
+
+
+def parse_positive_minor(text: str) -> int:
+    """An unsigned amount of the major unit with up to 2 decimals, in minor units, above zero."""
+    value = parse_decimal(text, 2)
+    if value <= 0:
+        raise ValueError(f"{text!r} is not a positive amount")
+    return value
+
+
+def parse_currency(text: str) -> str:
+    if not _CURRENCY.fullmatch(text):
+        raise ValueError(f"{text!r} is not an ISO currency")
+    return text
 
 
 def format_decimal(value: int, decimals: int) -> str:

@@ -12,7 +12,7 @@ import csv
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, TypeVar, cast
 
-from domain.recon.lines import StatementRefused
+from domain.recon.lines import StatementLine, StatementRefused, StatementSummary
 
 CHUNK = 1 << 16
 Source = Iterable[bytes] | BinaryIO
@@ -92,6 +92,23 @@ class Header:
             raise StatementRefused(line_no, None, f"{len(record)} columns where the header has {len(self.names)}")
 
 
+def summary_row(records: Records, names: list[str], required: Iterable[str]) -> tuple[Header, list[str], int]:
+    """The summary header just read and the one summary row under it (refused if missing or short)."""
+    header = Header(names, required, records.line_no)
+    row = next(records, None)
+    if not row:
+        at = records.line_no + (row is None)
+        raise StatementRefused(at, None, "truncated: the summary header has no summary row")
+    header.check_width(row, records.line_no)
+    return header, row, records.line_no
+
+
+def nothing_after(records: Records) -> None:
+    for extra in records:
+        if any(extra):
+            raise StatementRefused(records.line_no, None, "content after the summary row")
+
+
 def field(record: list[str], header: Header, name: str, line_no: int, convert: Callable[[str], T]) -> T:
     """One value converted, or a refusal naming the line, the column and why."""
     raw = record[header.index[name]]
@@ -105,3 +122,15 @@ def nonempty(text: str) -> str:
     if not text:
         raise ValueError("empty value")
     return text
+
+
+class StatementFile:
+    """A parsed statement: iterate for its lines (once); ``summary`` is set when iteration has
+    finished, after the file's own totals were checked against its rows."""
+
+    def __init__(self, data: Source) -> None:
+        self._data = data
+        self.summary: StatementSummary | None = None
+
+    def __iter__(self) -> Iterator[StatementLine]:
+        raise NotImplementedError

@@ -31,10 +31,12 @@ from domain.recon.lines import (
     StatementSummary,
     format_decimal,
     parse_count,
+    parse_currency,
     parse_decimal,
     parse_local_time,
+    parse_positive_minor,
 )
-from domain.recon.stream import Header, Records, field, nonempty, text_lines
+from domain.recon.stream import Header, Records, StatementFile, field, nonempty, nothing_after, summary_row, text_lines
 from domain.recon.stream import Source as Input
 
 PAYMENT_STATUSES = frozenset({"SUCCESS", "REVOKED"})
@@ -59,18 +61,11 @@ SUMMARY_LEGACY = {
 }
 REQUIRED = ("交易时间", "微信订单号", "商户订单号", "交易状态", "货币种类", FEE)
 _RATE = re.compile(r"\d{1,3}(\.\d{1,4})?%")
-_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def _rate(text: str) -> str:
     if not _RATE.fullmatch(text):
         raise ValueError(f"{text!r} is not a rate like 0.60%")
-    return text
-
-
-def _currency(text: str) -> str:
-    if not _CURRENCY.fullmatch(text):
-        raise ValueError(f"{text!r} is not an ISO currency")
     return text
 
 
@@ -82,13 +77,6 @@ def _fee(text: str) -> int:
     return parse_decimal(text, FEE_DECIMALS, signed=True)
 
 
-def _positive(text: str) -> int:
-    value = _money(text)
-    if value <= 0:
-        raise ValueError(f"{text!r} is not a positive amount")
-    return value
-
-
 def _unticked(record: list[str], line_no: int, names: list[str]) -> list[str]:
     values = []
     for name, raw in zip(names, record, strict=True):
@@ -98,14 +86,11 @@ def _unticked(record: list[str], line_no: int, names: list[str]) -> list[str]:
     return values
 
 
-class WechatBill:
-    """Iterate for the lines; ``summary`` is set once iteration has finished (and checked)."""
-
+class WechatBill(StatementFile):
     source = Source.WECHAT
 
     def __init__(self, data: Input) -> None:
-        self._data = data
-        self.summary: StatementSummary | None = None
+        super().__init__(data)
         self.legacy = False
 
     def __iter__(self) -> Iterator[StatementLine]:
@@ -159,22 +144,16 @@ class WechatBill:
             order_ref=field(v, h, "商户订单号", line_no, nonempty) if refund else None,
             party_no=field(v, h, "微信订单号", line_no, nonempty),
             status=refund_status if refund else status,
-            amount_minor=field(v, h, amount_column, line_no, _positive),
+            amount_minor=field(v, h, amount_column, line_no, parse_positive_minor),
             fee=field(v, h, FEE, line_no, _fee),
-            currency=field(v, h, "货币种类", line_no, _currency),
+            currency=field(v, h, "货币种类", line_no, parse_currency),
             occurred_at=field(v, h, when, line_no, parse_local_time),
         )
 
     def _summary(
         self, records: Records, names: list[str], summary_map: dict[str, str | None], totals: dict[str, int], count: int
     ) -> StatementSummary:
-        header = Header(names, summary_map, records.line_no)
-        row = next(records, None)
-        if not row:
-            at = records.line_no + (row is None)
-            raise StatementRefused(at, None, "truncated: the summary header has no summary row")
-        line_no = records.line_no
-        header.check_width(row, line_no)
+        header, row, line_no = summary_row(records, names, summary_map)
         values = _unticked(row, line_no, header.names)
         for name, column in summary_map.items():
             if column is None:
@@ -190,9 +169,7 @@ class WechatBill:
                 raise StatementRefused(
                     line_no, name, f"the summary says {values[header.index[name]]}, the rows add up to {shown}"
                 )
-        for extra in records:
-            if any(extra):
-                raise StatementRefused(records.line_no, None, "content after the summary row")
+        nothing_after(records)
         refund_total = totals["退款金额"]
         return StatementSummary(
             source=Source.WECHAT,

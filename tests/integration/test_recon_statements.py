@@ -28,6 +28,7 @@ from domain.recon.wechat import parse_wechat
 from domain.settings import Settings
 from domain.signing import signed_headers, target_of
 from ops.sandbox.statements import ALIPAY_METHOD
+from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop, payee, withdraw, withdrawal_reaches
 
 RATE_BP = 60  # the sandbox's default fee rate for both channels
@@ -172,3 +173,89 @@ async def test_statements_carry_every_payment_refund_and_payout_the_platform_rec
     assert (line.kind, line.status, line.party_no, line.amount_minor, line.currency) == (
         LineKind.PAYOUT, "PAID", payout.bank_ref, 23_456, payout.currency
     )  # fmt: skip
+
+
+def today() -> date:
+    return datetime.now(SHANGHAI).date()
+
+
+async def ours(shop: Shop, fetch: Any, number: str, *days: date) -> list[StatementLine]:
+    """The lines of these days' statements that carry one of the platform's numbers."""
+    return [x for day in days for x in await fetch(shop, day) if number in (x.our_no, x.order_ref)]
+
+
+async def test_each_divergence_knob_shows_on_the_statement_while_the_platform_hears_otherwise(shop: Shop) -> None:
+    m = await shop.merchant()
+    # LONG: the customer pays, WeChat never says so (no callback; query and close answer "not paid").
+    await shop.faults("wechat", hide_payment=True)
+    hidden = await shop.placed(m, channel="wechat")
+    assert (await shop.pay(hidden["payment"]["pay_url"])).status_code == 200
+    # Cross-day: the next payment is billed on the next day.
+    await shop.faults("wechat", hide_payment=False, bill_next_day=True)
+    late = await shop.placed(m, channel="wechat")
+    assert (await shop.pay(late["payment"]["pay_url"])).status_code == 200
+    await shop.faults("wechat", bill_next_day=False)
+    # AMOUNT_MISMATCH and DUPLICATE_PAYMENT: Alipay bills 1.00 more, twice, under two 交易号.
+    await shop.faults("alipay", bill_amount_delta_minor=100, duplicate_payment=True)
+    doubled = await shop.placed(m, channel="alipay")
+    assert (await shop.pay(doubled["payment"]["pay_url"])).status_code == 200
+    # STATUS_MISMATCH: the refund the order starts when the merchant never accepts succeeds at Alipay,
+    # which keeps telling the platform PROCESSING.
+    await shop.faults("alipay", bill_amount_delta_minor=0, duplicate_payment=False, refund_stuck_processing=True)
+    captured = await shop.reaches(doubled["order_no"], "AWAITING_MERCHANT")
+    assert captured["paid_minor"] == doubled["payable_minor"]  # the platform captured what it asked for
+    await shop.reaches(doubled["order_no"], "CANCELLED", within=30)
+
+    async def refund_started() -> list[dict[str, Any]]:
+        refunds: list[dict[str, Any]] = (await shop.order(doubled["order_no"]))["refunds"]
+        return refunds
+
+    [refund] = await eventually(refund_started, within=30)
+
+    async def asked_after_success() -> dict[str, Any] | None:
+        at_channel = await shop.channel_refunds("alipay", doubled["payment"]["payment_no"])
+        done = [x for x in at_channel if x["status"] == "SUCCESS" and x["query_calls"] >= 2]
+        return done[0] if done else None
+
+    await eventually(asked_after_success, within=30)
+    await shop.faults("alipay", refund_stuck_processing=False)
+    assert (await shop.refund(refund["refund_no"]))["status"] == "PROCESSING"
+
+    # The hidden payment: the platform closed it at its deadline, the channel has it paid.
+    gone = await shop.reaches(hidden["order_no"], "CANCELLED", within=30)
+    assert gone["paid_minor"] == 0 and gone["payments"][0]["status"] == "CLOSED"
+    truth = await shop.channel_order("wechat", hidden["payment"]["payment_no"])
+    assert truth["status"] == "SUCCESS" and truth["close_calls"] >= 1
+
+    day = today()
+    [long] = await ours(shop, wechat_lines, hidden["payment"]["payment_no"], day)
+    assert (long.kind, long.status, long.amount_minor) == (LineKind.PAYMENT, "SUCCESS", hidden["payable_minor"])
+    assert long.party_no == truth["channel_txn_id"]
+    # The late payment's order refunded itself (no merchant): that refund is on today's bill as usual.
+    await shop.refunded(late["order_no"], late["payable_minor"], within=30)
+    late_no = late["payment"]["payment_no"]
+    on_today = await ours(shop, wechat_lines, late_no, day)
+    assert [(x.kind, x.order_ref) for x in on_today] == [(LineKind.REFUND, late_no)]
+    [next_day] = await ours(shop, wechat_lines, late_no, day + timedelta(days=1))
+    assert (next_day.kind, next_day.amount_minor) == (LineKind.PAYMENT, late["payable_minor"])
+    assert next_day.occurred_at.date() == day  # dated when it was paid, billed a day late
+
+    billed = await ours(shop, alipay_lines, doubled["payment"]["payment_no"], day)
+    payments = [x for x in billed if x.kind is LineKind.PAYMENT]
+    assert [x.amount_minor for x in payments] == [doubled["payable_minor"] + 100] * 2
+    assert len({x.party_no for x in payments}) == 2
+    [stuck] = [x for x in billed if x.kind is LineKind.REFUND]
+    assert (stuck.our_no, stuck.status, stuck.amount_minor) == (refund["refund_no"], "退款", doubled["payable_minor"])
+
+    # STATUS_MISMATCH (bank): PAID at the bank, never reported, UNKNOWN on the platform.
+    await shop.outside.put("/_sandbox/faults/bank", json={"payout_paid_unreported": True})
+    try:
+        payee_id = await payee(shop, 50_000)
+        r = await withdraw(shop, payee_id, 12_345)
+        assert r.status_code == 202, r.text
+        unknown = await withdrawal_reaches(shop, r.json()["withdrawal_id"], "UNKNOWN", within=40)
+    finally:
+        await shop.outside.delete("/_sandbox/faults/bank")
+    assert unknown["bank_ref"] is None
+    [paid] = [x for x in await bank_lines(shop, today()) if x.our_no == unknown["withdrawal_id"]]
+    assert (paid.status, paid.amount_minor) == ("PAID", 12_345) and paid.party_no.startswith("bkp_")
