@@ -259,3 +259,47 @@ async def test_each_divergence_knob_shows_on_the_statement_while_the_platform_he
     assert unknown["bank_ref"] is None
     [paid] = [x for x in await bank_lines(shop, today()) if x.our_no == unknown["withdrawal_id"]]
     assert (paid.status, paid.amount_minor) == ("PAID", 12_345) and paid.party_no.startswith("bkp_")
+
+
+async def test_statement_apis_are_signed_wait_while_creating_and_serve_each_layout_and_rate(shop: Shop) -> None:
+    m = await shop.merchant()
+    placed = await shop.placed(m, channel="wechat")
+    assert (await shop.pay(placed["payment"]["pay_url"])).status_code == 200
+    await shop.reaches(placed["order_no"], "AWAITING_MERCHANT")
+    payment_no, payable = placed["payment"]["payment_no"], placed["payable_minor"]
+    day = today()
+    url = f"/wechat/v3/bill/tradebill?bill_date={day}&bill_type=ALL"
+
+    unsigned = await shop.outside.get(url)
+    assert unsigned.status_code == 401 and unsigned.json()["code"] == "SIGNATURE_INVALID"
+    forged = await shop.outside.get(url, headers=signed_headers("not-the-secret", "GET", url, b""))
+    assert forged.status_code == 401
+    for party, path in (("alipay", f"/alipay/gateway.do?method={ALIPAY_METHOD}&bill_date={day}"),
+                        ("bank", f"/bank/v1/statements/payouts?date={day}")):  # fmt: skip
+        assert (await shop.outside.get(path)).status_code == 401, party
+
+    await shop.faults("wechat", bill_creating=True)
+    creating = await signed_get(shop, "wechat", url)
+    assert (creating.status_code, creating.json()) == (400, {"code": "STATEMENT_CREATING", "message": "Bill Creating"})
+    await shop.faults("wechat", bill_creating=False)
+    empty = await signed_get(shop, "wechat", "/wechat/v3/bill/tradebill?bill_date=2001-01-01&bill_type=ALL")
+    assert (empty.status_code, empty.json()) == (400, {"code": "NO_STATEMENT_EXIST", "message": "No Bill Exist"})
+
+    # The same day twice (nothing changed in between) is the same file: a re-run reads the same bytes.
+    first, again = (await signed_get(shop, "wechat", url)).json(), (await signed_get(shop, "wechat", url)).json()
+    assert first == again
+
+    # SUCCESS lists payments only; REFUND has no row for an order nobody refunded.
+    success = await signed_get(shop, "wechat", f"/wechat/v3/bill/tradebill?bill_date={day}&bill_type=SUCCESS")
+    lines = list(parse_wechat([(await signed_get(shop, "wechat", success.json()["download_url"])).content]))
+    assert {x.kind for x in lines} == {LineKind.PAYMENT} and payment_no in {x.our_no for x in lines}
+
+    # An older merchant gets the legacy 24-column layout; a channel charging 0.38% bills at that rate.
+    await shop.faults("wechat", legacy_bill=True, fee_rate_bp=38)
+    announced = (await signed_get(shop, "wechat", url)).json()
+    file = (await signed_get(shop, "wechat", announced["download_url"])).content
+    assert file.decode("utf-8-sig").split("\r\n", 1)[0].split(",")[3] == "子商户号"
+    parsed = parse_wechat([file])
+    [line] = [x for x in parsed if x.our_no == payment_no]
+    assert parsed.legacy and line.amount_minor == payable
+    assert line.fee == apply_bps(payable, 38) * FEE_UNITS_PER_MINOR
