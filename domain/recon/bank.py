@@ -39,6 +39,13 @@ BANK_SUMMARY = ["total_count", "paid_count", "paid_amount", "failed_count", "fai
 STATUSES = frozenset({"PAID", "FAILED"})
 
 
+def _value_date(text: str) -> date:
+    # date.fromisoformat alone would also take 20261201 or 2026-W48-2.
+    if len(text) != 10 or text[4] != "-" or text[7] != "-":
+        raise ValueError(f"{text!r} is not a date YYYY-MM-DD")
+    return date.fromisoformat(text)
+
+
 def _status(text: str) -> str:
     if text not in STATUSES:
         raise ValueError(f"unknown status {text!r} (PAID or FAILED)")
@@ -75,7 +82,7 @@ class BankStatement(StatementFile):
         if status == "PAID" and not bank_ref:
             raise StatementRefused(line_no, "bank_ref", "a PAID payout without the bank's reference")
         finished = field(r, h, "finished_at", line_no, parse_local_time)
-        if field(r, h, "value_date", line_no, date.fromisoformat) != finished.date():
+        if field(r, h, "value_date", line_no, _value_date) != finished.date():
             raise StatementRefused(line_no, "value_date", "is not the date the payout finished")
         return StatementLine(
             source=Source.BANK,

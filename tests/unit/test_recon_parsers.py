@@ -202,7 +202,7 @@ REFUSALS = [
     (parse_wechat, wechat_with("`CNY,`90.00", "`CNY,`0.00"), 2, "应结订单金额", "not a positive amount"),
     (parse_wechat, wechat_with("`0.54000,", "`0.540001,"), 2, "手续费", "more than 5 decimals"),
     (parse_wechat, wechat_with("`0.54000,`0.60%", "`0.54000,`0.6"), 2, "费率", "not a rate"),
-    (parse_wechat, wechat_with("`2026-12-01 12:30:45", "`2026-12-01 25:30:45"), 3, "交易时间", "does not match"),
+    (parse_wechat, wechat_with("`2026-12-01 12:30:45", "`2026-12-01 25:30:45"), 3, "交易时间", "is not a time"),
     (parse_wechat, wechat_with(",`JSAPI,`SUCCESS,`OTHERS", ",JSAPI,`SUCCESS,`OTHERS"), 2, "交易类型", "backtick"),
     (parse_wechat, wechat_with("商户订单号,", "商户单号,"), 1, "商户订单号", "lacks this column"),
     (parse_wechat, wechat_with("`4,`223.45,`30.00,`0.00,`1.10070,`223.45,`30.00", ""), 7, None, "no summary row"),
@@ -258,6 +258,7 @@ REFUSALS = [
         "not the date",
     ),
     (parse_bank, bank_with("1234.56,CNY", "1234.5.6,CNY"), 4, "amount", "not a decimal"),
+    (parse_bank, bank_with("bkp_0a1b2c,2026-12-01", "bkp_0a1b2c,20261201"), 2, "value_date", "not a date"),
     (parse_bank, bank_with(",CNY,FAILED", ",cny,FAILED"), 3, "currency", "not an ISO currency"),
 ]
 
