@@ -109,7 +109,7 @@ async def seeded(sessions: async_sessionmaker[AsyncSession], services: Services)
         await create_active_merchant(session, merchant_id=MERCHANT)
         await record_verified_bank_account(session, MERCHANT, FieldCipher(Settings().field_encryption_key))
         await fund_merchant(session, MERCHANT, 1_000_000)
-        orders = await seed_settleable_orders(session, MERCHANT, 3, amount_minor=10_000, prefix="FUZZ")
+        orders = await seed_settleable_orders(session, MERCHANT, 3, amount_minor=10_000, prefix="FUZZ", captures=True)
     known: dict[str, list[Any]] = {"merchant_id": [MERCHANT], "code": ["food"], "order_no": orders}
     known |= {"statement_id": [1], "key_id": [1]}
     return Seeded(keys, known)
