@@ -14,6 +14,10 @@ class CurrencyTotals(BaseModel):
 
 
 class TrialBalance(BaseModel):
-    balanced: bool
+    balanced: bool  # the ledger agrees with itself: entries balance, balances are the sum of their lines
     currencies: list[CurrencyTotals]
     problems: list[str]
+    # The ledger against the business records it books (escrow, captures, refunds, withdrawing balances):
+    # one sentence per disagreement, empty when they agree.
+    records_agree: bool
+    disagreements: list[str]

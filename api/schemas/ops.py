@@ -15,6 +15,7 @@ class StuckFlow(BaseModel):
     since: datetime
     resting_seconds: int
     sla_seconds: int
+    overrun_seconds: float  # how far past its SLA: the list is sorted by it, worst first
     order_no: str | None
     merchant_id: str | None
     amount_minor: int | None
