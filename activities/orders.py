@@ -17,6 +17,7 @@ from activities.refusals import refuse
 from db.engine import unit_of_work
 from db.models import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
 from domain.orders import DispatchRequest, OrderInput, OrderStatus, Transition, can_move
+from domain.refusals import Refusal
 
 MERCHANT_ACTIVE = "ACTIVE"
 
@@ -58,10 +59,10 @@ class OrderActivities:
         async with unit_of_work(self._sessions) as session:
             merchant = await session.get(Merchant, req.merchant_id, with_for_update={"read": True})
             if merchant is None or merchant.status != MERCHANT_ACTIVE:
-                raise refuse(f"merchant {req.merchant_id} is not active", "MERCHANT_NOT_ACTIVE")
+                raise refuse(Refusal.MERCHANT_NOT_ACTIVE, f"merchant {req.merchant_id} is not active")
             if merchant.currency != req.currency:
                 raise refuse(
-                    f"merchant {req.merchant_id} takes {merchant.currency}, not {req.currency}", "WRONG_CURRENCY"
+                    Refusal.WRONG_CURRENCY, f"merchant {req.merchant_id} takes {merchant.currency}, not {req.currency}"
                 )
             created = await session.execute(
                 insert(Order)
@@ -135,7 +136,7 @@ class OrderActivities:
                 tracked = await session.get(SkuStock, item.sku_id)
                 if tracked is None or tracked.merchant_id != order.request.merchant_id:
                     continue
-                raise refuse(f"not enough stock: sku {item.sku_id} has {tracked.available} left", "OUT_OF_STOCK")
+                raise refuse(Refusal.OUT_OF_STOCK, f"not enough stock: sku {item.sku_id} has {tracked.available} left")
             session.add(
                 StockReservation(order_no=order.order_no, sku_id=item.sku_id, quantity=item.quantity, status="RESERVED")
             )
@@ -146,10 +147,10 @@ class OrderActivities:
         async with unit_of_work(self._sessions) as session:
             order = await session.get(Order, t.order_no, with_for_update=True)
             if order is None:
-                raise refuse(f"order {t.order_no} does not exist", "ORDER_NOT_FOUND")
+                raise refuse(Refusal.ORDER_NOT_FOUND, f"order {t.order_no} does not exist")
             current = OrderStatus(order.status)
             if t.to is not None and current is not t.to and not can_move(current, t.to):
-                raise refuse(f"order {t.order_no} cannot move from {current} to {t.to}", "ILLEGAL_TRANSITION")
+                raise refuse(Refusal.ILLEGAL_TRANSITION, f"order {t.order_no} cannot move from {current} to {t.to}")
             if not await add_event(
                 session,
                 t.order_no,

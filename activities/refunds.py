@@ -29,6 +29,7 @@ from domain.refunds import (
     RefundOrigin,
     RefundStatus,
 )
+from domain.refusals import Refusal
 from domain.settlement import StatementStatus
 
 AFTER_SALE = (OrderStatus.DELIVERED.value, OrderStatus.COMPLETED.value)
@@ -112,7 +113,7 @@ class RefundActivities:
         async with unit_of_work(self._sessions) as session:
             order = await session.get(Order, inp.order_no, with_for_update=True)
             if order is None:
-                raise refuse(f"order {inp.order_no} does not exist", "ORDER_NOT_FOUND")
+                raise refuse(Refusal.ORDER_NOT_FOUND, f"order {inp.order_no} does not exist")
             capture = await _capture(session, inp)
             existing = await session.get(Refund, inp.refund_no)
             if existing is not None:
@@ -123,22 +124,22 @@ class RefundActivities:
                     merchant_id=existing.merchant_id,
                 )
             if capture is None:
-                raise refuse(f"order {inp.order_no} has no captured payment to refund", "NOTHING_PAID")
+                raise refuse(Refusal.NOTHING_PAID, f"order {inp.order_no} has no captured payment to refund")
             if inp.origin is RefundOrigin.API:
                 if order.status not in AFTER_SALE:
                     raise refuse(
+                        Refusal.NOT_REFUNDABLE_NOW,
                         f"after-sale refunds are for delivered or completed orders; order {inp.order_no} "
                         f"is {order.status}",
-                        "NOT_REFUNDABLE_NOW",
                     )
                 if order.settleable:
-                    raise refuse(f"the after-sale window of order {inp.order_no} has closed", "AFTER_SALE_CLOSED")
+                    raise refuse(Refusal.AFTER_SALE_CLOSED, f"the after-sale window of order {inp.order_no} has closed")
             if order.settlement_cycle is not None and not order.settled:
                 # Its split is being decided: refunding now would release the same money twice.
                 raise refuse(
+                    Refusal.BEING_SETTLED,
                     f"order {inp.order_no} is in settlement cycle {order.settlement_cycle}; refund it once "
                     "the statement is decided",
-                    "BEING_SETTLED",
                 )
             held = (
                 await session.execute(
@@ -150,9 +151,9 @@ class RefundActivities:
             refundable = capture.amount_minor - int(held)
             if inp.amount_minor > refundable:
                 raise refuse(
+                    Refusal.REFUND_EXCEEDS_REFUNDABLE,
                     f"refund of {inp.amount_minor} exceeds what is refundable on order {inp.order_no} "
                     f"({refundable} of {capture.amount_minor} {capture.currency})",
-                    "REFUND_EXCEEDS_REFUNDABLE",
                 )
             session.add(
                 Refund(

@@ -21,6 +21,7 @@ from activities.statements import approve_statement
 from db import settlement_work as work
 from db.engine import unit_of_work
 from db.models import SettlementCycle, SettlementStatement
+from domain.refusals import Refusal
 from domain.settlement import (
     AUTO,
     UNDECIDED,
@@ -98,7 +99,7 @@ class SettlementActivities:
                     cycle.closed_at = datetime.now(UTC)
                     await work.release(session, cycle_id)
         if problems:
-            raise refuse(f"cycle {cycle_id} does not add up: " + "; ".join(problems), "SETTLEMENT_MISMATCH")
+            raise refuse(Refusal.SETTLEMENT_MISMATCH, f"cycle {cycle_id} does not add up: " + "; ".join(problems))
         return released
 
     @activity.defn(name="settlement.auto_approve")

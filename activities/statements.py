@@ -14,6 +14,7 @@ from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import Order, SettlementLine, SettlementStatement
+from domain.refusals import Refusal
 from domain.settlement import (
     UNDECIDED,
     AdjustmentRecord,
@@ -146,11 +147,11 @@ class StatementActivities:
         async with unit_of_work(self._sessions) as session:
             st = await self._pending(session, a.statement_id)
             if st is None:
-                raise refuse(f"statement {a.statement_id} is no longer pending", "NOT_PENDING")
+                raise refuse(Refusal.NOT_PENDING, f"statement {a.statement_id} is no longer pending")
             if st.commission_minor - a.amount_minor < 0 or st.net_minor + a.amount_minor < 0:
                 raise refuse(
+                    Refusal.ADJUSTMENT_TOO_LARGE,
                     f"an adjustment of {a.amount_minor} would make the commission or the net negative",
-                    "ADJUSTMENT_TOO_LARGE",
                 )
             st.adjustment_minor = a.amount_minor
             st.adjustment_reason = a.reason

@@ -19,6 +19,7 @@ from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import KycCheckResult, Merchant, MerchantApplication, MerchantOnboarding, Withdrawal
 from domain import ledger as rules
+from domain.refusals import Refusal
 from domain.withdrawals import (
     COUNTING,
     DecisionRecord,
@@ -81,30 +82,31 @@ class WithdrawalActivities:
         async with unit_of_work(self._sessions) as session:
             merchant = await session.get(Merchant, inp.merchant_id, with_for_update=True)
             if merchant is None:
-                raise refuse(f"merchant {inp.merchant_id} does not exist", "MERCHANT_NOT_FOUND")
+                raise refuse(Refusal.MERCHANT_NOT_FOUND, f"merchant {inp.merchant_id} does not exist")
             existing = await session.get(Withdrawal, inp.withdrawal_id)
             if existing is not None:
                 return _opened(existing)
             if merchant.status != "ACTIVE":
-                raise refuse(f"merchant {merchant.id} is {merchant.status}, not ACTIVE", "MERCHANT_NOT_ACTIVE")
+                raise refuse(Refusal.MERCHANT_NOT_ACTIVE, f"merchant {merchant.id} is {merchant.status}, not ACTIVE")
             account = await verified_account(session, merchant.id)
             if account is None:
                 raise refuse(
-                    f"merchant {merchant.id} has no settlement bank account verified by KYC", "NO_VERIFIED_BANK_ACCOUNT"
+                    Refusal.NO_VERIFIED_BANK_ACCOUNT,
+                    f"merchant {merchant.id} has no settlement bank account verified by KYC",
                 )
             cur = merchant.currency
             available = await ledger.balance_of(session, rules.merchant_account(merchant.id, "available"), cur)
             owed = await ledger.balance_of(session, rules.merchant_account(merchant.id, "clawback"), cur)
             if owed < 0:
                 raise refuse(
+                    Refusal.BALANCE_NEGATIVE,
                     f"merchant {merchant.id} owes the platform {-owed} {cur} (clawed-back refunds); "
                     "withdrawals wait until that is covered",
-                    "BALANCE_NEGATIVE",
                 )
             if inp.amount_minor > available:
                 raise refuse(
+                    Refusal.INSUFFICIENT_BALANCE,
                     f"withdrawal of {inp.amount_minor} exceeds the available balance of {available} {cur}",
-                    "INSUFFICIENT_BALANCE",
                 )
             today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             used = (
@@ -118,9 +120,9 @@ class WithdrawalActivities:
             ).scalar_one()
             if int(used) + inp.amount_minor > inp.terms.daily_limit_minor:
                 raise refuse(
+                    Refusal.DAILY_LIMIT_EXCEEDED,
                     f"withdrawal of {inp.amount_minor} would exceed the daily limit of "
                     f"{inp.terms.daily_limit_minor} {cur} ({used} already requested today)",
-                    "DAILY_LIMIT_EXCEEDED",
                 )
             try:
                 frozen = await ledger.post(
@@ -130,7 +132,7 @@ class WithdrawalActivities:
                     ),
                 )
             except ledger.NegativeBalance as exc:  # the ledger's own guard, should the checks above ever miss
-                raise refuse(str(exc), "INSUFFICIENT_BALANCE") from None
+                raise refuse(Refusal.INSUFFICIENT_BALANCE, str(exc)) from None
             needs_approval = inp.amount_minor >= inp.terms.approval_min_minor
             w = Withdrawal(
                 withdrawal_id=inp.withdrawal_id,

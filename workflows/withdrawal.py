@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.withdrawals import WithdrawalActivities
+    from domain.refusals import Refusal
     from domain.withdrawals import (
         BATCHER_WORKFLOW_ID,
         Decision,
@@ -30,16 +31,13 @@ with workflow.unsafe.imports_passed_through():
         confirmation_refusal,
     )
     from workflows import policies, stages
+    from workflows.calls import passed_on, refused
 
 T = TypeVar("T")
 # Runs that started before it drop a bank result that came together with finance's resolution (replay).
 COMPARE_LEFTOVERS = "withdrawal-compare-leftover-results"
 # Runs that started before it took one finance person's resolution of an UNKNOWN payout as final.
 TWO_PERSON_RESOLVE = "withdrawal-two-person-resolve"
-
-
-def _refused(message: str, type_: str) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
 
 
 @workflow.defn(name="WithdrawalWorkflow")
@@ -72,7 +70,7 @@ class WithdrawalWorkflow:
     @decide.validator
     def _check_decide(self, decision: Decision) -> None:
         if self._status is not WithdrawalStatus.PENDING_APPROVAL or self._decision is not None:
-            raise _refused("this withdrawal is not waiting for finance's approval", "NOT_AWAITING_APPROVAL")
+            raise refused(Refusal.NOT_AWAITING_APPROVAL, "this withdrawal is not waiting for finance's approval")
 
     @workflow.update(name="resolve")
     async def resolve(self, resolution: Resolution) -> WithdrawalResult:
@@ -95,10 +93,10 @@ class WithdrawalWorkflow:
     @resolve.validator
     def _check_resolve(self, resolution: Resolution) -> None:
         if self._status is not WithdrawalStatus.UNKNOWN or self._resolution is not None or self._done is not None:
-            raise _refused("only a withdrawal whose payout result is UNKNOWN can be resolved", "NOT_UNKNOWN")
+            raise refused(Refusal.NOT_UNKNOWN, "only a withdrawal whose payout result is UNKNOWN can be resolved")
         refusal = confirmation_refusal(self._proposal, resolution) if self._proposal is not None else None
         if refusal is not None:
-            raise _refused(*refusal)
+            raise refused(refusal.code, refusal.detail)
 
     @workflow.signal(name="payout")
     def payout(self, outcome: PayoutOutcome) -> None:
@@ -112,8 +110,7 @@ class WithdrawalWorkflow:
         try:
             self._opened = await self._act(WithdrawalActivities.open, inp)
         except ActivityError as err:
-            cause = err.cause if isinstance(err.cause, ApplicationError) else None
-            self._refusal = _refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            self._refusal = passed_on(err)
             stages.enter("REFUSED", self._refusal.message)
             await workflow.wait_condition(workflow.all_handlers_finished)
             return WithdrawalResult(withdrawal_id=inp.withdrawal_id, status="REFUSED", reason=self._refusal.message)

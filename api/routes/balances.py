@@ -15,6 +15,7 @@ from db.api_keys import Principal
 from db.models import Merchant, Order
 from domain.access import Role
 from domain.ledger import merchant_account
+from domain.refusals import Refusal
 
 router = APIRouter(tags=["merchants"])
 
@@ -39,7 +40,7 @@ async def balance(
     ensure_merchant_scope(who, merchant_id)
     merchant = await session.get(Merchant, merchant_id)
     if merchant is None:
-        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {merchant_id} does not exist")
+        raise ApiError(Refusal.MERCHANT_NOT_FOUND, f"merchant {merchant_id} does not exist")
     cur = merchant.currency
 
     async def of(purpose: str) -> int:

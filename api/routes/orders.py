@@ -29,6 +29,7 @@ from domain.orders import (
     OrderInput,
     TransitionResult,
 )
+from domain.refusals import Refusal
 from domain.settings import Settings
 from workflows.order import OrderWorkflow
 
@@ -100,19 +101,19 @@ async def _admissible(session: AsyncSession, body: CreateOrderRequest, settings:
     """Refuse what the flow would refuse, before any flow starts; answer the commission rule that applies."""
     merchant = await repo.merchant(session, body.merchant_id)
     if merchant is None:
-        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {body.merchant_id} does not exist")
+        raise ApiError(Refusal.MERCHANT_NOT_FOUND, f"merchant {body.merchant_id} does not exist")
     if merchant.status != "ACTIVE":
-        raise ApiError(409, "MERCHANT_NOT_ACTIVE", f"merchant {body.merchant_id} is {merchant.status}, not ACTIVE")
+        raise ApiError(Refusal.MERCHANT_NOT_ACTIVE, f"merchant {body.merchant_id} is {merchant.status}, not ACTIVE")
     if merchant.currency != body.currency:
         raise ApiError(
-            422, "WRONG_CURRENCY", f"merchant {body.merchant_id} takes {merchant.currency}, not {body.currency}"
+            Refusal.WRONG_CURRENCY, f"merchant {body.merchant_id} takes {merchant.currency}, not {body.currency}"
         )
     if body.channel is not None and settings.channel_weights.get(body.channel, 0) <= 0:
         enabled = ", ".join(c for c, w in settings.channel_weights.items() if w > 0)
-        raise ApiError(422, "UNKNOWN_CHANNEL", f"channel {body.channel!r} is not enabled (enabled: {enabled})")
+        raise ApiError(Refusal.UNKNOWN_CHANNEL, f"channel {body.channel!r} is not enabled (enabled: {enabled})")
     short = await repo.short_stock(session, body.merchant_id, {i.sku_id: i.quantity for i in body.items})
     if short:
-        raise ApiError(409, "OUT_OF_STOCK", "not enough stock: " + "; ".join(short))
+        raise ApiError(Refusal.OUT_OF_STOCK, "not enough stock: " + "; ".join(short))
     return await price_commission(session, body, settings, merchant.category)
 
 
@@ -136,7 +137,7 @@ async def _check(factory: SessionFactoryDep, order_no: str, who: Principal) -> N
 async def _order_for(session: AsyncSession, order_no: str, who: Principal) -> str:
     merchant_id = await repo.order_merchant(session, order_no)
     if merchant_id is None:
-        raise ApiError(404, "ORDER_NOT_FOUND", f"order {order_no} does not exist")
+        raise ApiError(Refusal.ORDER_NOT_FOUND, f"order {order_no} does not exist")
     ensure_merchant_scope(who, merchant_id)
     return merchant_id
 

@@ -25,6 +25,7 @@ from domain.refunds import (
     RefundResult,
     RefundStatus,
 )
+from domain.refusals import Refusal
 from workflows.refund import RefundWorkflow
 
 router = APIRouter(tags=["refunds"])
@@ -53,7 +54,7 @@ async def request_refund(
         async with unit_of_work(factory) as session:
             found = await repo.payment_of(session, order_no)
         if found is None:
-            raise ApiError(404, "ORDER_NOT_FOUND", f"order {order_no} does not exist")
+            raise ApiError(Refusal.ORDER_NOT_FOUND, f"order {order_no} does not exist")
         payment_no, _ = found
         inp = RefundInput(
             refund_no=f"RF{idem.number}",  # a retry of the key names the same refund
@@ -88,7 +89,7 @@ async def get_refund(
 ) -> dict[str, Any]:
     view = await repo.refund_view(session, refund_no)
     if view is None:
-        raise ApiError(404, "REFUND_NOT_FOUND", f"refund {refund_no} does not exist")
+        raise ApiError(Refusal.REFUND_NOT_FOUND, f"refund {refund_no} does not exist")
     return view
 
 
@@ -107,18 +108,17 @@ async def approve_manual_transfer(
     async with unit_of_work(factory) as session:
         view = await repo.refund_view(session, refund_no)
     if view is None:
-        raise ApiError(404, "REFUND_NOT_FOUND", f"refund {refund_no} does not exist")
+        raise ApiError(Refusal.REFUND_NOT_FOUND, f"refund {refund_no} does not exist")
     if view["status"] == RefundStatus.SUCCEEDED:  # its flow has ended: say why rather than "not running"
         raise ApiError(
-            409,
-            "ALREADY_REFUNDED",
+            Refusal.ALREADY_REFUNDED,
             f"refund {refund_no} was made by the channel after all: its manual transfer is cancelled "
             "and must not be paid",
         )
     # Maker-checker on people: the requester (a finance person for finance-initiated refunds) is fixed
     # when the refund opens, so checking it here cannot race; the flow still refuses the same key.
     if same_person(view["requested_by"], who.who):
-        raise ApiError(403, "SAME_PERSON", "whoever requested a refund cannot approve its manual transfer")
+        raise ApiError(Refusal.SAME_PERSON, "whoever requested a refund cannot approve its manual transfer")
     # The flow's activity writes the approval's transfer and its audit row in one transaction.
     approval = ManualApproval(approver=who.who, approver_key_id=who.key_id, note=body.note)
     handle = temporal.get_workflow_handle(f"refund-{refund_no}")
