@@ -13,13 +13,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.refusals import refuse
+from activities.refusals import carried, refuse
 from db.engine import unit_of_work
 from db.models import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
+from db.orders import merchant_facts
+from domain.admission import admit_merchant, admit_stock
 from domain.orders import DispatchRequest, OrderInput, OrderStatus, Transition, can_move
 from domain.refusals import Refusal
-
-MERCHANT_ACTIVE = "ACTIVE"
 
 
 async def add_event(
@@ -58,12 +58,8 @@ class OrderActivities:
         req = order.request
         async with unit_of_work(self._sessions) as session:
             merchant = await session.get(Merchant, req.merchant_id, with_for_update={"read": True})
-            if merchant is None or merchant.status != MERCHANT_ACTIVE:
-                raise refuse(Refusal.MERCHANT_NOT_ACTIVE, f"merchant {req.merchant_id} is not active")
-            if merchant.currency != req.currency:
-                raise refuse(
-                    Refusal.WRONG_CURRENCY, f"merchant {req.merchant_id} takes {merchant.currency}, not {req.currency}"
-                )
+            with carried():
+                admit_merchant(req.merchant_id, merchant_facts(merchant), req.currency)
             created = await session.execute(
                 insert(Order)
                 .values(
@@ -136,7 +132,8 @@ class OrderActivities:
                 tracked = await session.get(SkuStock, item.sku_id)
                 if tracked is None or tracked.merchant_id != order.request.merchant_id:
                     continue
-                raise refuse(Refusal.OUT_OF_STOCK, f"not enough stock: sku {item.sku_id} has {tracked.available} left")
+                with carried():
+                    admit_stock({item.sku_id: item.quantity}, {item.sku_id: tracked.available})
             session.add(
                 StockReservation(order_no=order.order_no, sku_id=item.sku_id, quantity=item.quantity, status="RESERVED")
             )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from temporalio.exceptions import ApplicationError
 
 from activities.channels.errors import ChannelRejected
@@ -17,6 +20,15 @@ def refuse(code: Refusal, detail: str) -> ApplicationError:
 def refusal(exc: Refused) -> ApplicationError:
     """A rule's `Refused`, carried unchanged: same code, same detail."""
     return refuse(exc.code, exc.detail)
+
+
+@contextmanager
+def carried() -> Iterator[None]:
+    """Around a rule's call: its `Refused` leaves the activity as the matching ApplicationError."""
+    try:
+        yield
+    except Refused as exc:
+        raise refusal(exc) from None
 
 
 def party_failure(

@@ -19,6 +19,7 @@ from db.api_keys import Principal
 from db.engine import unit_of_work
 from db.settlement import active_rules
 from domain.access import Role
+from domain.admission import admit_order, quantities
 from domain.commission import OrderFacts, route
 from domain.orders import (
     CancelRequest,
@@ -100,20 +101,18 @@ async def price_commission(
 async def _admissible(session: AsyncSession, body: CreateOrderRequest, settings: Settings) -> CommissionSnapshot:
     """Refuse what the flow would refuse, before any flow starts; answer the commission rule that applies."""
     merchant = await repo.merchant(session, body.merchant_id)
-    if merchant is None:
-        raise ApiError(Refusal.MERCHANT_NOT_FOUND, f"merchant {body.merchant_id} does not exist")
-    if merchant.status != "ACTIVE":
-        raise ApiError(Refusal.MERCHANT_NOT_ACTIVE, f"merchant {body.merchant_id} is {merchant.status}, not ACTIVE")
-    if merchant.currency != body.currency:
-        raise ApiError(
-            Refusal.WRONG_CURRENCY, f"merchant {body.merchant_id} takes {merchant.currency}, not {body.currency}"
-        )
-    if body.channel is not None and settings.channel_weights.get(body.channel, 0) <= 0:
-        enabled = ", ".join(c for c, w in settings.channel_weights.items() if w > 0)
-        raise ApiError(Refusal.UNKNOWN_CHANNEL, f"channel {body.channel!r} is not enabled (enabled: {enabled})")
-    short = await repo.short_stock(session, body.merchant_id, {i.sku_id: i.quantity for i in body.items})
-    if short:
-        raise ApiError(Refusal.OUT_OF_STOCK, "not enough stock: " + "; ".join(short))
+    wanted = quantities((i.sku_id, i.quantity) for i in body.items)
+    tracked = await repo.tracked_stock(session, body.merchant_id, list(wanted))
+    admit_order(
+        body.merchant_id,
+        repo.merchant_facts(merchant),
+        body.currency,
+        body.channel,
+        settings.channel_weights,
+        wanted,
+        tracked,
+    )
+    assert merchant is not None  # admitted: it exists
     return await price_commission(session, body, settings, merchant.category)
 
 

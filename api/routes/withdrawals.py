@@ -21,6 +21,7 @@ from db.models import Merchant
 from domain.access import Role, same_person
 from domain.refusals import Refusal
 from domain.settings import Settings
+from domain.withdrawal_eligibility import check_amount
 from domain.withdrawals import (
     BATCHER_WORKFLOW_ID,
     BatcherInput,
@@ -80,11 +81,7 @@ async def request_withdrawal(
     who: Annotated[Principal, Depends(require(Role.MERCHANT))],
 ) -> Any:
     ensure_merchant_scope(who, merchant_id)
-    if not settings.withdrawal_min_minor <= body.amount_minor <= settings.withdrawal_max_minor:
-        raise ApiError(
-            Refusal.AMOUNT_OUT_OF_RANGE,
-            f"a withdrawal is between {settings.withdrawal_min_minor} and {settings.withdrawal_max_minor}",
-        )
+    check_amount(body.amount_minor, settings.withdrawal_min_minor, settings.withdrawal_max_minor)
 
     async def open_withdrawal() -> WithdrawalOpened:
         async with unit_of_work(factory) as session:
