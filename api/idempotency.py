@@ -26,12 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import SessionFactoryDep, SettingsDep, get_principal
 from api.errors import ApiError, status_of
-from api.terms import new_number
 from db import idempotency as store
 from db.api_keys import Principal
 from db.engine import unit_of_work
 from domain.refusals import Refusal, Refused
 from domain.settings import Settings
+from flows.terms import new_number
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:

@@ -15,7 +15,6 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, en
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
-from api.terms import onboarding_terms
 from db import merchants as repo
 from db.api_keys import Principal
 from db.audit import record
@@ -35,6 +34,7 @@ from domain.merchants import (
     ReviewRequest,
 )
 from domain.refusals import Refusal
+from flows.terms import onboarding_terms
 from workflows.onboarding import MerchantOnboardingWorkflow
 
 router = APIRouter(tags=["merchants"])

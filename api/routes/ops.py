@@ -5,7 +5,7 @@ from fastapi import APIRouter, Depends, Query
 from api.deps import SettingsDep, TemporalDep, require
 from db.api_keys import Principal
 from domain.access import Role
-from ops.stuck import stuck_flows
+from flows.stuck import stuck_flows
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"])
 

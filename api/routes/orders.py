@@ -13,7 +13,6 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, en
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
-from api.terms import order_terms
 from db import orders as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
@@ -32,6 +31,7 @@ from domain.orders import (
 )
 from domain.refusals import Refusal
 from domain.settings import Settings
+from flows.terms import order_terms
 from workflows.order import OrderWorkflow
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])

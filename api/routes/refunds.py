@@ -11,7 +11,6 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, re
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
-from api.terms import refund_terms
 from db import refunds as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
@@ -26,6 +25,7 @@ from domain.refunds import (
     RefundStatus,
 )
 from domain.refusals import Refusal
+from flows.terms import refund_terms
 from workflows.refund import RefundWorkflow
 
 router = APIRouter(tags=["refunds"])

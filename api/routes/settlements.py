@@ -18,7 +18,6 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, en
 from api.errors import ApiError
 from api.flows import call_flow
 from api.params import DbId
-from api.terms import settlement_terms
 from db import settlement as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
@@ -32,6 +31,7 @@ from domain.settlement import (
     StatementOutcome,
     cycle_id_for,
 )
+from flows.terms import settlement_terms
 from workers.queues import MAIN
 from workflows.settlement import SettlementWorkflow
 

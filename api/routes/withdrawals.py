@@ -13,7 +13,6 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, en
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
-from api.terms import payout_terms, withdrawal_terms
 from db import withdrawals as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
@@ -32,6 +31,7 @@ from domain.withdrawals import (
     WithdrawalRequest,
     WithdrawalResult,
 )
+from flows.terms import payout_terms, withdrawal_terms
 from workers.queues import MAIN
 from workflows.payout_batch import PayoutBatchWorkflow
 from workflows.withdrawal import WithdrawalWorkflow
