@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import db_step, passed_on, refused, wait_until
     from workflows.onboarding_steps import MAX_DEPOSIT_ATTEMPTS, PARTY, ContractAndDeposit
 
-T = TypeVar("T")
 S = MerchantStatus
 DONE = ("PASS", "MISMATCH")
 

@@ -9,7 +9,6 @@ Updates with validators, so a refused one changes nothing and says why.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -37,8 +36,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payment import PaymentWorkflow
     from workflows.refund import RefundWorkflow
 
-
-T = TypeVar("T")
 
 # Fulfilment events are judged again after the handler's wait, and the IN_SERVICE loop takes only
 # arrived/delivered: two identical events (an app retry) may both pass validation, and the second

@@ -8,7 +8,6 @@ refund was accepted) and by the order and payment flows (money they cannot keep)
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -36,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import db_step, passed_on, refused, wait_until
     from workflows.refund_channel import ChannelFollowing
 
-T = TypeVar("T")
 # Polls of a refund's result back off to at most this interval; real channels take days.
 MAX_POLL_INTERVAL_SECONDS = 3600
 # Flows started before it escalated unknown outcomes (old histories replay the old path).

@@ -8,10 +8,6 @@ never answers is held as UNKNOWN (still frozen) until finance resolves it with t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Any, TypeVar
-
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
@@ -31,9 +27,8 @@ with workflow.unsafe.imports_passed_through():
         confirmation_refusal,
     )
     from workflows import policies, stages
-    from workflows.calls import passed_on, refused
+    from workflows.calls import db_step, passed_on, refused, wait_until
 
-T = TypeVar("T")
 # Runs that started before it drop a bank result that came together with finance's resolution (replay).
 COMPARE_LEFTOVERS = "withdrawal-compare-leftover-results"
 # Runs that started before it took one finance person's resolution of an UNKNOWN payout as final.
@@ -108,7 +103,7 @@ class WithdrawalWorkflow:
         stages.identify("withdrawal", merchant_id=inp.merchant_id, amount_minor=inp.amount_minor)
         stages.enter("OPENING", f"checking merchant {inp.merchant_id} may withdraw {inp.amount_minor}")
         try:
-            self._opened = await self._act(WithdrawalActivities.open, inp)
+            self._opened = await db_step(WithdrawalActivities.open, inp)
         except ActivityError as err:
             self._refusal = passed_on(err)
             stages.enter("REFUSED", self._refusal.message)
@@ -131,12 +126,12 @@ class WithdrawalWorkflow:
         )
         stages.enter("AWAITING_FINANCE_APPROVAL", waiting)
         reminders = 0
-        while not await self._wait(lambda: self._decision is not None, inp.terms.approval_remind_seconds):
+        while not await wait_until(lambda: self._decision is not None, inp.terms.approval_remind_seconds):
             reminders += 1
             stages.say(f"{waiting} (reminder {reminders})")
         decision = self._decision
         assert decision is not None
-        self._status = await self._act(
+        self._status = await db_step(
             WithdrawalActivities.decide, DecisionRecord(withdrawal_id=inp.withdrawal_id, decision=decision)
         )
         if self._status is WithdrawalStatus.REJECTED:
@@ -188,7 +183,7 @@ class WithdrawalWorkflow:
         leftovers = [o for o in self._inbox if o.status in ("PAID", "FAILED")]
         if leftovers and workflow.patched(COMPARE_LEFTOVERS):
             for o in leftovers:  # the bank answered as finance resolved: compared and surfaced, never posted
-                await self._act(WithdrawalActivities.compare_late_result, o)
+                await db_step(WithdrawalActivities.compare_late_result, o)
 
     async def _act_outcome(self, outcome: PayoutOutcome) -> WithdrawalStatus:
         status: WithdrawalStatus = await workflow.execute_activity_method(
@@ -210,16 +205,3 @@ class WithdrawalWorkflow:
 
     def _open_unknown(self) -> bool:
         return self._status is WithdrawalStatus.UNKNOWN and self._resolution is None
-
-    async def _wait(self, condition: Callable[[], bool], seconds: float) -> bool:
-        try:
-            await workflow.wait_condition(condition, timeout=timedelta(seconds=seconds))
-            return True
-        except TimeoutError:
-            return False
-
-    async def _act(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
-        result: T = await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
-        )
-        return result

@@ -36,12 +36,27 @@ async def temporal() -> AsyncIterator[Client]:
 
 
 class Flow:
-    """A worker on a task queue of its own, serving one workflow type with the given doubles."""
+    """Workers on a task queue of their own, serving one workflow type with the given doubles.
+
+    Nothing is cached between workflow tasks (each task replays the history so far, which also checks
+    the flow is deterministic), so a flow can move from one worker to the next without waiting out a
+    sticky queue's timeout."""
 
     def __init__(self, client: Client, workflow: type, activities: Sequence[Callable[..., Any]]) -> None:
         self.client = client
         self.queue = f"wf-test-{uuid.uuid4().hex[:8]}"
-        self.worker = Worker(client, task_queue=self.queue, workflows=[workflow], activities=activities)
+        self._workflow = workflow
+        self._activities = activities
+        self.worker = self.new_worker()
+
+    def new_worker(self) -> Worker:
+        return Worker(
+            self.client,
+            task_queue=self.queue,
+            workflows=[self._workflow],
+            activities=self._activities,
+            max_cached_workflows=0,
+        )
 
     def workflow_id(self, prefix: str) -> str:
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
