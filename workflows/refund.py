@@ -15,6 +15,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.channel_calls import ChannelActivities
     from activities.refunds import RefundActivities
+    from activities.refusals import carried
+    from domain.maker_checker import Who, check_refund_approver
     from domain.payments import poll_delay
     from domain.refunds import (
         ChannelRefundRequest,
@@ -95,8 +97,11 @@ class RefundWorkflow(ChannelFollowing):
             raise self._made_by_channel()
         if not self._awaiting_approval or self._approval is not None:
             raise refused(Refusal.NOT_AWAITING_APPROVAL, "this refund is not waiting for a manual transfer approval")
-        if approval.approver_key_id == self._inp.requested_by_key_id:
-            raise refused(Refusal.SAME_PERSON, "whoever requested a refund cannot approve its manual transfer")
+        with carried():
+            check_refund_approver(
+                Who(self._inp.requested_by, self._inp.requested_by_key_id),
+                Who(approval.approver, approval.approver_key_id),
+            )
 
     @workflow.run
     async def run(self, inp: RefundInput) -> RefundResult:

@@ -13,8 +13,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.refusals import carried
     from activities.statements import StatementActivities
-    from domain.access import same_person
+    from domain.maker_checker import Who, check_statement_approver
     from domain.refusals import Refusal
     from domain.settlement import (
         AdjustmentRecord,
@@ -72,12 +73,12 @@ class StatementWorkflow:
             raise refused(Refusal.NOT_PENDING, "the statement has already been decided")
         if kind == "approve" and self._failure is not None:
             raise refused(Refusal.STATEMENT_FAILED, f"the statement failed ({self._failure}); it can only be rejected")
-        # People, not keys: one person's second key is still the maker. (Validators do not run on
-        # replay, so this check needs no patch; the key comparison covers adjustments made before
-        # keys carried people.)
-        same_key = decision.by_key_id is not None and decision.by_key_id == self._adjusted_by_key_id
-        if kind == "approve" and (same_key or same_person(decision.by, self._adjusted_by)):
-            raise refused(Refusal.SAME_PERSON, "whoever adjusted a statement cannot approve it")
+        # (Validators do not run on replay, so this check needs no patch.)
+        if kind == "approve":
+            with carried():
+                check_statement_approver(
+                    Who(self._adjusted_by, self._adjusted_by_key_id), Who(decision.by, decision.by_key_id)
+                )
 
     @workflow.run
     async def run(self, inp: StatementInput) -> StatementOutcome:

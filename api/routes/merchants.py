@@ -25,13 +25,13 @@ from domain.crypto import FieldCipher
 from domain.merchants import (
     Application,
     Category,
-    MerchantStatus,
     MerchantView,
     OnboardingInput,
     Resubmission,
     Reviewer,
     ReviewInput,
     ReviewRequest,
+    check_resubmission,
 )
 from domain.refusals import Refusal
 from flows.terms import onboarding_terms
@@ -140,10 +140,7 @@ async def resubmit(
     async def send() -> MerchantView:
         async with unit_of_work(factory) as session:
             merchant = await _merchant(session, merchant_id)
-            if merchant.status != MerchantStatus.CHANGES_REQUESTED.value:
-                raise ApiError(Refusal.NOT_AWAITING_CHANGES, f"merchant {merchant_id} is {merchant.status}")
-            if body.category != merchant.category:
-                raise ApiError(Refusal.CATEGORY_CHANGED, "a different category is a new application, not a correction")
+            check_resubmission(merchant_id, merchant.status, merchant.category, body.category)
             version = await repo.next_version(session, merchant_id)
         try:
             async with unit_of_work(factory) as session:

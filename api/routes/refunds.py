@@ -14,7 +14,8 @@ from api.idempotency import IdempotencyDep
 from db import refunds as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
-from domain.access import Role, same_person
+from domain.access import Role
+from domain.maker_checker import Who, check_refund_approver
 from domain.refunds import (
     ManualApproval,
     RefundInput,
@@ -117,8 +118,7 @@ async def approve_manual_transfer(
         )
     # Maker-checker on people: the requester (a finance person for finance-initiated refunds) is fixed
     # when the refund opens, so checking it here cannot race; the flow still refuses the same key.
-    if same_person(view["requested_by"], who.who):
-        raise ApiError(Refusal.SAME_PERSON, "whoever requested a refund cannot approve its manual transfer")
+    check_refund_approver(Who(view["requested_by"]), Who(who.who))
     # The flow's activity writes the approval's transfer and its audit row in one transaction.
     approval = ManualApproval(approver=who.who, approver_key_id=who.key_id, note=body.note)
     handle = temporal.get_workflow_handle(f"refund-{refund_no}")

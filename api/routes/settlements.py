@@ -29,6 +29,7 @@ from domain.settlement import (
     CycleInput,
     Decision,
     StatementOutcome,
+    check_cutoff,
     cycle_id_for,
 )
 from flows.terms import settlement_terms
@@ -58,8 +59,8 @@ class Reason(BaseModel):
 @router.post("/v1/settlement-runs", status_code=202, summary="Run a settlement cycle now (one cycle per cutoff)")
 async def run_cycle(body: RunRequest, who: Finance, settings: SettingsDep, temporal: TemporalDep) -> dict[str, Any]:
     now = datetime.now(UTC)
-    if body.cutoff is not None and body.cutoff > now + timedelta(seconds=1):
-        raise ApiError(Refusal.CUTOFF_IN_FUTURE, "a cycle cannot settle orders that are not settleable yet")
+    if body.cutoff is not None:
+        check_cutoff(body.cutoff, now)
     # Cutoffs are whole seconds (they name the cycle); "now" rounds up so it includes this very moment.
     cutoff = (
         body.cutoff.astimezone(UTC).replace(microsecond=0)

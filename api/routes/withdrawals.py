@@ -17,7 +17,8 @@ from db import withdrawals as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
 from db.models import Merchant
-from domain.access import Role, same_person
+from domain.access import Role
+from domain.maker_checker import Who, check_payout_resolver
 from domain.refusals import Refusal
 from domain.settings import Settings
 from domain.withdrawal_eligibility import check_amount
@@ -192,8 +193,7 @@ async def resolve(
         view = await repo.withdrawal_view(session, withdrawal_id)
     if view is None:
         raise ApiError(Refusal.WITHDRAWAL_NOT_FOUND, f"withdrawal {withdrawal_id} does not exist")
-    if same_person(view["decided_by"], who.who):
-        raise ApiError(Refusal.SAME_PERSON, "whoever approved a withdrawal cannot resolve its payout")
+    check_payout_resolver(Who(view["decided_by"]), Who(who.who))
     resolution = Resolution(
         outcome=body.outcome, by=who.who, by_key_id=who.key_id, reason=body.reason, bank_ref=body.bank_ref
     )
