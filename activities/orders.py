@@ -18,7 +18,7 @@ from db.engine import unit_of_work
 from db.models import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
 from db.orders import merchant_facts
 from domain.admission import admit_merchant, admit_stock
-from domain.orders import DispatchRequest, OrderInput, OrderStatus, Transition, can_move
+from domain.orders import DispatchRequest, OrderInput, OrderStatus, ReservationStatus, Transition, can_move
 from domain.refusals import Refusal
 
 
@@ -135,7 +135,12 @@ class OrderActivities:
                 with carried():
                     admit_stock({item.sku_id: item.quantity}, {item.sku_id: tracked.available})
             session.add(
-                StockReservation(order_no=order.order_no, sku_id=item.sku_id, quantity=item.quantity, status="RESERVED")
+                StockReservation(
+                    order_no=order.order_no,
+                    sku_id=item.sku_id,
+                    quantity=item.quantity,
+                    status=ReservationStatus.RESERVED.value,
+                )
             )
         await session.flush()
 
@@ -173,7 +178,10 @@ class OrderActivities:
         held = (
             await session.execute(
                 select(StockReservation)
-                .where(StockReservation.order_no == order_no, StockReservation.status == "RESERVED")
+                .where(
+                    StockReservation.order_no == order_no,
+                    StockReservation.status == ReservationStatus.RESERVED.value,
+                )
                 .order_by(StockReservation.sku_id)
             )
         ).scalars()
@@ -183,7 +191,7 @@ class OrderActivities:
                 .where(SkuStock.sku_id == reservation.sku_id)
                 .values(available=SkuStock.available + reservation.quantity)
             )
-            reservation.status = "RELEASED"
+            reservation.status = ReservationStatus.RELEASED.value
 
     @activity.defn(name="orders.dispatch")
     async def dispatch(self, req: DispatchRequest) -> str | None:

@@ -19,7 +19,7 @@ from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import KycCheckResult, Merchant, MerchantApplication, MerchantOnboarding, Withdrawal
 from domain import ledger as rules
-from domain.merchants import KycCheck
+from domain.merchants import KycCheck, KycStatus
 from domain.refusals import Refusal
 from domain.withdrawal_eligibility import WithdrawalFacts, check_eligible, day_start, opening_status
 from domain.withdrawals import (
@@ -46,7 +46,7 @@ async def verified_account(session: AsyncSession, merchant_id: str) -> MerchantA
                 KycCheckResult.merchant_id == merchant_id,
                 KycCheckResult.version == state.application_version,
                 KycCheckResult.kind == KycCheck.BANK.value,
-                KycCheckResult.status == "PASS",
+                KycCheckResult.status == KycStatus.PASS.value,
             )
         )
     ).first()

@@ -47,6 +47,12 @@ class KycCheck(StrEnum):
 KYC_CHECKS = (KycCheck.LICENCE, KycCheck.IDENTITY, KycCheck.BANK)
 
 
+class KycStatus(StrEnum):
+    PROCESSING = "PROCESSING"
+    PASS = "PASS"
+    MISMATCH = "MISMATCH"
+
+
 class ReviewDecision(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
