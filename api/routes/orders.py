@@ -19,7 +19,7 @@ from db.engine import unit_of_work
 from db.settlement import active_rules
 from domain.access import Role
 from domain.admission import admit_order, quantities
-from domain.commission import OrderFacts, route
+from domain.commission import OrderFacts, price
 from domain.orders import (
     CancelRequest,
     CommissionSnapshot,
@@ -70,31 +70,20 @@ async def create_order(
 async def price_commission(
     session: AsyncSession, body: CreateOrderRequest, settings: Settings, merchant_category: str
 ) -> CommissionSnapshot:
-    """Route the most specific valid commission rule and snapshot it with the facts it was chosen on."""
+    """The commission rule that applies (domain.commission.price), from the rules valid now."""
     facts = OrderFacts(
         merchant_id=body.merchant_id,
         sku_ids=[i.sku_id for i in body.items],
         category_ids=[merchant_category, *(i.category_id for i in body.items)],
         campaign_id=body.campaign_id,
     )
-    rule = route(await active_rules(session), facts, datetime.now(UTC))
-    promoter_bps = settings.promoter_commission_bps if body.promoter_id else 0
-    chosen_on: dict[str, str | list[str]] = {k: v for k, v in facts.model_dump().items() if v}
-    if rule is None:
-        return CommissionSnapshot(
-            rule_id="platform-default",
-            rate_bps=settings.default_commission_bps,
-            promoter_bps=promoter_bps,
-            chosen_on=chosen_on,
-        )
-    return CommissionSnapshot(
-        rule_id=rule.rule_id,
-        rate_bps=rule.rate_bps,
-        scope=rule.scope.value,
-        floor_minor=rule.floor_minor,
-        cap_minor=rule.cap_minor,
-        promoter_bps=promoter_bps,
-        chosen_on=chosen_on,
+    return price(
+        await active_rules(session),
+        facts,
+        datetime.now(UTC),
+        default_bps=settings.default_commission_bps,
+        promoter_bps=settings.promoter_commission_bps,
+        has_promoter=body.promoter_id is not None,
     )
 
 
