@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.refusals import Refusal
     from workflows import policies, stages
     from workflows.calls import db_step, passed_on, refused, wait_until
-    from workflows.onboarding_steps import MAX_DEPOSIT_ATTEMPTS, PARTY, ContractAndDeposit
+    from workflows.onboarding_steps import MAX_DEPOSIT_ATTEMPTS, ContractAndDeposit
 
 S = MerchantStatus
 DONE = ("PASS", "MISMATCH")
@@ -179,7 +179,7 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
                     VerificationActivities.submit_check,
                     req,
                     start_to_close_timeout=policies.CHANNEL_TIMEOUT,
-                    retry_policy=PARTY,
+                    retry_policy=policies.PARTY,
                 )
             except ActivityError as err:  # the provider refused outright: the auditor must look
                 r = KycResult(check=check, request_no=req.request_no, status="MISMATCH", findings=str(err.cause or err))
