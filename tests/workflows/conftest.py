@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -77,3 +78,13 @@ async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 1
 async def stage_of(handle: WorkflowHandle[Any, Any]) -> str | None:
     desc = await handle.describe()
     return desc.typed_search_attributes.get(BO_STAGE)
+
+
+async def refusal_of(pending: Awaitable[Any]) -> str | None:
+    """The refusal code an update was answered with (its validator's or its handler's), None if accepted."""
+    try:
+        await pending
+    except WorkflowUpdateFailedError as exc:
+        assert isinstance(exc.cause, ApplicationError), exc.cause
+        return exc.cause.type
+    return None

@@ -30,7 +30,7 @@ from domain.refunds import (
     RefundTerms,
 )
 from domain.refusals import Refusal
-from tests.workflows.conftest import Flow, eventually, stage_of
+from tests.workflows.conftest import Flow, eventually, refusal_of, stage_of
 from workflows.refund import RefundWorkflow
 
 REQUESTER_KEY = 7
@@ -121,15 +121,6 @@ async def start(client: Client, flow: Flow, inp: RefundInput) -> RefundOpened:
     return opened
 
 
-async def refusal_of(pending: Any) -> str | None:
-    try:
-        await pending
-    except WorkflowUpdateFailedError as exc:
-        assert isinstance(exc.cause, ApplicationError)
-        return exc.cause.type
-    return None
-
-
 async def test_a_refusal_at_opening_reaches_the_caller_unchanged_and_nothing_is_asked_of_the_channel(
     temporal: Client,
 ) -> None:
@@ -204,11 +195,7 @@ async def test_a_refund_still_processing_past_the_poll_window_is_not_failed(temp
         await eventually(lambda: _polled(channel, 3), within=15)
         assert await stage_of(handle) == "PROCESSING"
         assert "refunds.escalate" not in channel.names()
-        channel.queries = ["SUCCESS"]
-        await handle.signal(
-            RefundWorkflow.notification,
-            {"event_id": "e-1", "event_type": "REFUND", "out_refund_no": inp.refund_no, "status": "SUCCESS"},
-        )
+        await channel_made_it(handle, inp.refund_no)  # the callback, not a poll: the channel still says PROCESSING
         result = await handle.result()
     assert result.status is RefundStatus.SUCCEEDED
 
@@ -221,15 +208,18 @@ async def test_the_channel_succeeding_while_finance_decides_cancels_the_manual_t
         await start(temporal, flow, inp)
         handle = temporal.get_workflow_handle_for(RefundWorkflow.run, f"refund-{inp.refund_no}")
         await eventually(lambda: _at(handle, "AWAITING_FINANCE_APPROVAL"))
-        await handle.signal(
-            RefundWorkflow.notification,
-            {"event_id": "e-2", "event_type": "REFUND", "out_refund_no": inp.refund_no, "status": "SUCCESS"},
-        )
+        await channel_made_it(handle, inp.refund_no)
         result = await handle.result()
     assert result.status is RefundStatus.SUCCEEDED
     assert ("manual", "CANCELLED") in channel.attempts()
     completions = [c for n, c in channel.calls if n == "refunds.complete"]
     assert len(completions) == 1 and not completions[0].manual
+
+
+async def channel_made_it(handle: Any, refund_no: str) -> None:
+    """The channel's signed callback, as the API signals it to the flow: the refund was made."""
+    notification = {"event_id": f"e-{refund_no}", "event_type": "REFUND", "out_refund_no": refund_no}
+    await handle.signal(RefundWorkflow.notification, {**notification, "status": "SUCCESS"})
 
 
 async def _at(handle: Any, stage: str) -> bool:

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
 
 from activities.refusals import refuse
 from domain.refusals import Refusal
@@ -27,7 +26,7 @@ from domain.withdrawals import (
     WithdrawalStatus,
     WithdrawalTerms,
 )
-from tests.workflows.conftest import Flow, eventually, stage_of
+from tests.workflows.conftest import Flow, eventually, refusal_of, stage_of
 from workflows.withdrawal import WithdrawalWorkflow
 
 APPROVAL_MIN = 50_000
@@ -103,15 +102,6 @@ async def open_withdrawal(
     )
     opened = await client.execute_update_with_start_workflow(WithdrawalWorkflow.opened, start_workflow_operation=op)
     return client.get_workflow_handle_for(WithdrawalWorkflow.run, f"withdrawal-{inp.withdrawal_id}"), opened
-
-
-async def refusal_of(pending: Any) -> str | None:
-    try:
-        await pending
-    except WorkflowUpdateFailedError as exc:
-        assert isinstance(exc.cause, ApplicationError)
-        return exc.cause.type
-    return None
 
 
 def bank(handle: WorkflowHandle[Any, Any], status: str, **extra: Any) -> Any:
