@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -107,7 +107,8 @@ def refund_input(refund_no: str, *, poll_max_seconds: int = 30, remind_seconds: 
     )
 
 
-async def start(client: Client, flow: Flow, inp: RefundInput) -> RefundOpened:
+async def start(client: Client, flow: Flow, inp: RefundInput) -> tuple[WorkflowHandle[Any, RefundResult], RefundOpened]:
+    """Open the refund as the API does (update-with-start): the caller hears at once whether it was taken."""
     op = WithStartWorkflowOperation(
         RefundWorkflow.run,
         inp,
@@ -115,10 +116,8 @@ async def start(client: Client, flow: Flow, inp: RefundInput) -> RefundOpened:
         task_queue=flow.queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    opened: RefundOpened = await client.execute_update_with_start_workflow(
-        RefundWorkflow.opened, start_workflow_operation=op
-    )
-    return opened
+    opened = await client.execute_update_with_start_workflow(RefundWorkflow.opened, start_workflow_operation=op)
+    return client.get_workflow_handle_for(RefundWorkflow.run, f"refund-{inp.refund_no}"), opened
 
 
 async def test_a_refusal_at_opening_reaches_the_caller_unchanged_and_nothing_is_asked_of_the_channel(
@@ -139,9 +138,9 @@ async def test_a_refund_the_channel_makes_completes_without_finance(temporal: Cl
     flow = Flow(temporal, RefundWorkflow, channel.doubles())
     inp = refund_input(flow.workflow_id("rf"))
     async with flow.worker:
-        opened = await start(temporal, flow, inp)
+        handle, opened = await start(temporal, flow, inp)
         assert opened.status is RefundStatus.PROCESSING
-        result = await temporal.get_workflow_handle_for(RefundWorkflow.run, f"refund-{inp.refund_no}").result()
+        result = await handle.result()
     assert result.status is RefundStatus.SUCCEEDED
     assert "refunds.escalate" not in channel.names()
     assert channel.names().count("channel.query_refund") == 2
@@ -155,8 +154,7 @@ async def test_a_rejected_request_the_channel_has_no_record_of_escalates_and_fin
     flow = Flow(temporal, RefundWorkflow, channel.doubles())
     inp = refund_input(flow.workflow_id("rf"))
     async with flow.worker:
-        await start(temporal, flow, inp)
-        handle = temporal.get_workflow_handle_for(RefundWorkflow.run, f"refund-{inp.refund_no}")
+        handle, _ = await start(temporal, flow, inp)
         await eventually(lambda: _at(handle, "AWAITING_FINANCE_APPROVAL"))
         # Maker-checker: the requester cannot approve the transfer of its own refund.
         same = ManualApproval(approver="alice again", approver_key_id=REQUESTER_KEY)
@@ -190,8 +188,7 @@ async def test_a_refund_still_processing_past_the_poll_window_is_not_failed(temp
     flow = Flow(temporal, RefundWorkflow, channel.doubles())
     inp = refund_input(flow.workflow_id("rf"), poll_max_seconds=2)
     async with flow.worker:
-        await start(temporal, flow, inp)
-        handle = temporal.get_workflow_handle_for(RefundWorkflow.run, f"refund-{inp.refund_no}")
+        handle, _ = await start(temporal, flow, inp)
         await eventually(lambda: _polled(channel, 3), within=15)
         assert await stage_of(handle) == "PROCESSING"
         assert "refunds.escalate" not in channel.names()
@@ -205,8 +202,7 @@ async def test_the_channel_succeeding_while_finance_decides_cancels_the_manual_t
     flow = Flow(temporal, RefundWorkflow, channel.doubles())
     inp = refund_input(flow.workflow_id("rf"), remind_seconds=1)
     async with flow.worker:
-        await start(temporal, flow, inp)
-        handle = temporal.get_workflow_handle_for(RefundWorkflow.run, f"refund-{inp.refund_no}")
+        handle, _ = await start(temporal, flow, inp)
         await eventually(lambda: _at(handle, "AWAITING_FINANCE_APPROVAL"))
         await channel_made_it(handle, inp.refund_no)
         result = await handle.result()
