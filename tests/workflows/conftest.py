@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import pytest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -61,6 +62,14 @@ class Flow:
 
     def workflow_id(self, prefix: str) -> str:
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+    async def start_and_ask(self, run: Any, inp: Any, workflow_id: str, update: Any) -> Any:
+        """Start the flow as the API does (update-with-start, attaching to a running one) and ask it
+        `update` in the same call: the caller hears at once whether the flow took the request."""
+        op = WithStartWorkflowOperation(
+            run, inp, id=workflow_id, task_queue=self.queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
+        )
+        return await self.client.execute_update_with_start_workflow(update, start_workflow_operation=op)
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 10) -> T:

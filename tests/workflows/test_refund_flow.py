@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -109,15 +108,9 @@ def refund_input(refund_no: str, *, poll_max_seconds: int = 30, remind_seconds: 
 
 async def start(client: Client, flow: Flow, inp: RefundInput) -> tuple[WorkflowHandle[Any, RefundResult], RefundOpened]:
     """Open the refund as the API does (update-with-start): the caller hears at once whether it was taken."""
-    op = WithStartWorkflowOperation(
-        RefundWorkflow.run,
-        inp,
-        id=f"refund-{inp.refund_no}",
-        task_queue=flow.queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    opened = await client.execute_update_with_start_workflow(RefundWorkflow.opened, start_workflow_operation=op)
-    return client.get_workflow_handle_for(RefundWorkflow.run, f"refund-{inp.refund_no}"), opened
+    workflow_id = f"refund-{inp.refund_no}"
+    opened = await flow.start_and_ask(RefundWorkflow.run, inp, workflow_id, RefundWorkflow.opened)
+    return client.get_workflow_handle_for(RefundWorkflow.run, workflow_id), opened
 
 
 async def test_a_refusal_at_opening_reaches_the_caller_unchanged_and_nothing_is_asked_of_the_channel(

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client, WorkflowHandle
 
 from activities.refusals import refuse
 from domain.refusals import Refusal
@@ -93,15 +92,9 @@ async def open_withdrawal(
     client: Client, flow: Flow, amount_minor: int
 ) -> tuple[WorkflowHandle[Any, WithdrawalResult], WithdrawalOpened]:
     inp = withdrawal(flow.workflow_id("WD"), amount_minor)
-    op = WithStartWorkflowOperation(
-        WithdrawalWorkflow.run,
-        inp,
-        id=f"withdrawal-{inp.withdrawal_id}",
-        task_queue=flow.queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    opened = await client.execute_update_with_start_workflow(WithdrawalWorkflow.opened, start_workflow_operation=op)
-    return client.get_workflow_handle_for(WithdrawalWorkflow.run, f"withdrawal-{inp.withdrawal_id}"), opened
+    workflow_id = f"withdrawal-{inp.withdrawal_id}"
+    opened = await flow.start_and_ask(WithdrawalWorkflow.run, inp, workflow_id, WithdrawalWorkflow.opened)
+    return client.get_workflow_handle_for(WithdrawalWorkflow.run, workflow_id), opened
 
 
 def bank(handle: WorkflowHandle[Any, Any], status: str, **extra: Any) -> Any:
