@@ -89,11 +89,20 @@ async def stage_of(handle: WorkflowHandle[Any, Any]) -> str | None:
     return desc.typed_search_attributes.get(BO_STAGE)
 
 
+async def at_stage(handle: WorkflowHandle[Any, Any], stage: str) -> bool:
+    """Whether the flow shows `stage` to operators (BoStage) now."""
+    return await stage_of(handle) == stage
+
+
 async def refusal_of(pending: Awaitable[Any]) -> str | None:
-    """The refusal code an update was answered with (its validator's or its handler's), None if accepted."""
+    """The refusal code an update was answered with (its validator's, its handler's, or an activity's the
+    handler passed on, as the API reads it), None if accepted."""
     try:
         await pending
     except WorkflowUpdateFailedError as exc:
-        assert isinstance(exc.cause, ApplicationError), exc.cause
-        return exc.cause.type
+        cause: BaseException | None = exc.cause
+        while cause is not None and not isinstance(cause, ApplicationError):
+            cause = cause.__cause__
+        assert isinstance(cause, ApplicationError), exc
+        return cause.type
     return None

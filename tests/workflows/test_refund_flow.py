@@ -29,7 +29,7 @@ from domain.refunds import (
     RefundTerms,
 )
 from domain.refusals import Refusal
-from tests.workflows.conftest import Flow, eventually, refusal_of, stage_of
+from tests.workflows.conftest import Flow, at_stage, eventually, refusal_of, stage_of
 from workflows.refund import RefundWorkflow
 
 REQUESTER_KEY = 7
@@ -148,7 +148,7 @@ async def test_a_rejected_request_the_channel_has_no_record_of_escalates_and_fin
     inp = refund_input(flow.workflow_id("rf"))
     async with flow.worker:
         handle, _ = await start(temporal, flow, inp)
-        await eventually(lambda: _at(handle, "AWAITING_FINANCE_APPROVAL"))
+        await eventually(lambda: at_stage(handle, "AWAITING_FINANCE_APPROVAL"))
         # Maker-checker: the requester cannot approve the transfer of its own refund.
         same = ManualApproval(approver="alice again", approver_key_id=REQUESTER_KEY)
         assert await refusal_of(handle.execute_update(RefundWorkflow.approve_manual, same)) == Refusal.SAME_PERSON
@@ -196,7 +196,7 @@ async def test_the_channel_succeeding_while_finance_decides_cancels_the_manual_t
     inp = refund_input(flow.workflow_id("rf"), remind_seconds=1)
     async with flow.worker:
         handle, _ = await start(temporal, flow, inp)
-        await eventually(lambda: _at(handle, "AWAITING_FINANCE_APPROVAL"))
+        await eventually(lambda: at_stage(handle, "AWAITING_FINANCE_APPROVAL"))
         await channel_made_it(handle, inp.refund_no)
         result = await handle.result()
     assert result.status is RefundStatus.SUCCEEDED
@@ -209,10 +209,6 @@ async def channel_made_it(handle: Any, refund_no: str) -> None:
     """The channel's signed callback, as the API signals it to the flow: the refund was made."""
     notification = {"event_id": f"e-{refund_no}", "event_type": "REFUND", "out_refund_no": refund_no}
     await handle.signal(RefundWorkflow.notification, {**notification, "status": "SUCCESS"})
-
-
-async def _at(handle: Any, stage: str) -> bool:
-    return await stage_of(handle) == stage
 
 
 async def _polled(channel: Channel, times: int) -> bool:

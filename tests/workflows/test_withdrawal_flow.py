@@ -25,7 +25,7 @@ from domain.withdrawals import (
     WithdrawalStatus,
     WithdrawalTerms,
 )
-from tests.workflows.conftest import Flow, eventually, refusal_of, stage_of
+from tests.workflows.conftest import Flow, at_stage, eventually, refusal_of
 from workflows.withdrawal import WithdrawalWorkflow
 
 APPROVAL_MIN = 50_000
@@ -122,7 +122,7 @@ async def test_a_small_withdrawal_goes_to_the_bank_and_is_paid(temporal: Client)
             Refusal.NOT_AWAITING_APPROVAL
         )
         await bank(handle, "SUBMITTED", batch_id="B1")
-        await eventually(lambda: _at(handle, "SUBMITTED"))
+        await eventually(lambda: at_stage(handle, "SUBMITTED"))
         await bank(handle, "PAID", batch_id="B1", bank_ref="REF-1")
         result = await handle.result()
     assert result.status == WithdrawalStatus.PAID
@@ -136,7 +136,7 @@ async def test_finance_decides_a_large_withdrawal_once(temporal: Client) -> None
     async with flow.worker:
         handle, opened = await open_withdrawal(temporal, flow, APPROVAL_MIN)
         assert opened.status is WithdrawalStatus.PENDING_APPROVAL
-        await eventually(lambda: _at(handle, "AWAITING_FINANCE_APPROVAL"))
+        await eventually(lambda: at_stage(handle, "AWAITING_FINANCE_APPROVAL"))
         rejected = await handle.execute_update(
             WithdrawalWorkflow.decide, Decision(kind="reject", by="fin-1", note="no")
         )
@@ -196,9 +196,5 @@ async def unknown_payout(client: Client, flow: Flow) -> WorkflowHandle[Any, With
     # Not UNKNOWN yet: nothing to resolve.
     assert await refusal_of(handle.execute_update(WithdrawalWorkflow.resolve, PROPOSAL)) == Refusal.NOT_UNKNOWN
     await bank(handle, "UNKNOWN", batch_id="B2")
-    await eventually(lambda: _at(handle, "UNKNOWN"))
+    await eventually(lambda: at_stage(handle, "UNKNOWN"))
     return handle
-
-
-async def _at(handle: WorkflowHandle[Any, Any], stage: str) -> bool:
-    return await stage_of(handle) == stage
