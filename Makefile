@@ -2,6 +2,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Test files run on two workers, each with a whole stack of its own (files share nothing across
+# workers). With servers of your own (BACKOFFICE_TEST_*), run on one: PYTEST_WORKERS=0.
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint venv clean-data
 
@@ -19,7 +22,7 @@ run: $(STAMP)
 
 ## Run the whole test suite (starts its own Postgres and Temporal).
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.heartbeat import beating
 from activities.refusals import refuse
 from activities.statements import approve_statement
 from db import settlement_work as work
@@ -88,7 +89,7 @@ class SettlementActivities:
         """Claims, lines, statement totals and the escrow to be released (per currency) must agree before
         anything is posted. Returns the amount the cycle will release from escrow. A cycle that does not
         add up fails and releases its claims (in the same transaction) so the orders settle next time."""
-        async with unit_of_work(self._sessions) as session:
+        async with beating(), unit_of_work(self._sessions) as session:
             cycle = await work.lock_cycle(session, cycle_id)
             if cycle.status == CycleStatus.FAILED.value:
                 problems = [cycle.failure or "failed"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import errors
@@ -24,8 +24,11 @@ from api.routes import (
     settlements,
     withdrawals,
 )
+from api.schemas.problem import ERROR_RESPONSES
 from api.temporal_handle import TemporalHandle, TemporalUnavailable
+from api.text_guard import refuse_unstorable_text
 from db.engine import make_engine, make_session_factory
+from domain.refusals import Refusal
 from domain.settings import Settings, ensure_safe_to_start, get_settings
 
 
@@ -53,13 +56,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Orders, payments, refunds, merchant onboarding, settlement and withdrawals, "
         "run as Temporal workflows over a double-entry ledger.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_unstorable_text)],
     )
     errors.install(app)
     app.add_middleware(BodyLimit, prefix="/v1/callbacks", max_bytes=settings.callback_max_body_bytes)
 
     @app.exception_handler(TemporalUnavailable)
     async def _temporal_down(_: Request, exc: TemporalUnavailable) -> JSONResponse:
-        return errors.problem(503, str(exc), code="TEMPORAL_UNAVAILABLE")
+        return errors.refusal(Refusal.TEMPORAL_UNAVAILABLE, str(exc))
 
     for module in (
         health,
@@ -75,5 +79,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         withdrawals,
         ops,
     ):
-        app.include_router(module.router)
+        # Every route documents the problem+json answers it may give; a route's own entries win.
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     return app

@@ -46,7 +46,9 @@ STATUS: dict[Refusal, int] = {
     R.STATEMENT_NOT_FOUND: 404,
     R.WITHDRAWAL_NOT_FOUND: 404,
     R.UNKNOWN_PARTY: 404,
+    R.BODY_TOO_LARGE: 413,
     R.INVALID_REQUEST: 422,
+    R.UNSTORABLE_TEXT: 422,
     R.IDEMPOTENCY_KEY_REUSED: 422,
     R.NOTIFICATION_REFUSED: 422,
     R.CODE_MISMATCH: 422,
@@ -70,6 +72,11 @@ STATUS: dict[Refusal, int] = {
 
 def status_of(code: str) -> int:
     return STATUS.get(code, 409)  # type: ignore[call-overload]
+
+
+def refusal(code: Refusal, detail: str, **extra: Any) -> JSONResponse:
+    """The problem+json answer to a refusal, its status from the table."""
+    return problem(status_of(code), detail, code=code, **extra)
 
 
 class ApiError(Refused):
@@ -115,12 +122,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Refused)
     async def _refused(_: Request, exc: Refused) -> JSONResponse:
         extra = exc.extra if isinstance(exc, ApiError) else {}
-        return problem(status_of(exc.code), exc.detail, code=exc.code, **extra)
+        return refusal(exc.code, exc.detail, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return problem(422, _describe(errors), code=R.INVALID_REQUEST, errors=errors)
+        return refusal(R.INVALID_REQUEST, _describe(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -130,16 +137,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TimeoutError)
     async def _no_answer(request: Request, exc: Exception) -> JSONResponse:
         log.warning("no answer in time on %s %s: %r", request.method, request.url.path, exc)
-        return problem(503, "no answer in time; retry (with the same Idempotency-Key)", code=R.NO_ANSWER)
+        return refusal(R.NO_ANSWER, "no answer in time; retry (with the same Idempotency-Key)")
 
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, exc: RPCError) -> JSONResponse:
         if exc.status in UNAVAILABLE_RPC:
-            return problem(503, f"Temporal did not answer ({exc.status.name}); retry", code=R.TEMPORAL_UNAVAILABLE)
+            return refusal(R.TEMPORAL_UNAVAILABLE, f"Temporal did not answer ({exc.status.name}); retry")
         log.exception("Temporal refused %s %s", request.method, request.url.path)
-        return problem(500, "internal error; it has been logged", code=R.INTERNAL)
+        return refusal(R.INTERNAL, "internal error; it has been logged")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal error; it has been logged", code=R.INTERNAL)
+        return refusal(R.INTERNAL, "internal error; it has been logged")

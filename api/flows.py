@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
@@ -35,6 +35,10 @@ async def call_flow(pending: Awaitable[T], what: str) -> T:
             # The flow's refusal, carried unchanged: its code decides the status (api/errors.py).
             raise ApiError(_code(cause.type), cause.message) from None
         raise ApiError(Refusal.REFUSED, f"{what} was refused: {exc}") from None
+    except WorkflowAlreadyStartedError:
+        raise ApiError(
+            Refusal.FLOW_FINISHED, f"{what}: its flow has already finished; read the outcome from its resource"
+        ) from None
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise ApiError(
@@ -53,11 +57,22 @@ async def start_and_ask(
     what: str,
 ) -> T:
     """Start the flow `workflow_id` (or attach to it if it runs: ids are business keys) and ask it, in
-    the same call, the Update `update` whose answer the caller needs (update-with-start)."""
+    the same call, the Update `update` whose answer the caller needs (update-with-start).
+
+    A client retrying a request whose answer it never got must reach the same flow and the same answer,
+    even if that flow has finished since: a finished id is never started again (REJECT_DUPLICATE), and
+    the Update's id is fixed by the flow's id, so Temporal answers a repeat with the first outcome."""
     start = WithStartWorkflowOperation(
-        run, inp, id=workflow_id, task_queue=MAIN, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
+        run,
+        inp,
+        id=workflow_id,
+        task_queue=MAIN,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     return await call_flow(
-        temporal.execute_update_with_start_workflow(update, start_workflow_operation=start, result_type=result_type),
+        temporal.execute_update_with_start_workflow(
+            update, start_workflow_operation=start, result_type=result_type, id=f"{update}:{workflow_id}"
+        ),
         what,
     )

@@ -63,6 +63,7 @@ async def seed_settleable_orders(
     channel: str = "wechat",
     prefix: str = "SEED",
     captures: bool = False,
+    currency: str = "CNY",
 ) -> list[str]:
     """Completed orders past their after-sale window, with the money captured into escrow (one posting for
     the batch): what a settlement cycle finds after a day of trade, without living through each order.
@@ -75,7 +76,7 @@ async def seed_settleable_orders(
             "order_no": no,
             "customer_id": "c-seed",
             "merchant_id": merchant_id,
-            "currency": "CNY",
+            "currency": currency,
             "goods_minor": amount_minor,
             "delivery_fee_minor": 0,
             "discount_minor": 0,
@@ -100,28 +101,39 @@ async def seed_settleable_orders(
     for start in range(0, count, 5000):
         await session.execute(insert(Order).values(rows[start : start + 5000]))
     if not captures:
-        await post(
-            session, payment_captured(f"seed-capture:{tag}", f"seed-{tag}", "CNY", amount_minor * count, channel)
-        )
-        return order_nos
-    for no in order_nos:
-        payment_no = f"PAY{no}"
-        posted = await post(
-            session,
-            payment_captured(f"payment-captured:{payment_no}:{channel}", payment_no, "CNY", amount_minor, channel),
-        )
-        session.add(
-            Capture(
-                order_no=no,
-                payment_no=payment_no,
-                channel=channel,
-                amount_minor=amount_minor,
-                currency="CNY",
-                ledger_entry_id=posted.entry_id,
-            )
-        )
+        # One capture record for the batch, so escrow still equals what its records say was captured.
+        lump = f"seed-{tag}"
+        await _captured(session, lump, lump, amount_minor * count, currency, channel, key=f"seed-capture:{tag}")
+    else:
+        for no in order_nos:
+            await _captured(session, no, f"PAY{no}", amount_minor, currency, channel)
     await session.flush()
     return order_nos
+
+
+async def _captured(
+    session: AsyncSession,
+    order_no: str,
+    payment_no: str,
+    amount_minor: int,
+    currency: str,
+    channel: str,
+    *,
+    key: str | None = None,
+) -> None:
+    """The capture record and PAYMENT_CAPTURED posting a payment leaves behind."""
+    key = key or f"payment-captured:{payment_no}:{channel}"
+    posted = await post(session, payment_captured(key, payment_no, currency, amount_minor, channel))
+    session.add(
+        Capture(
+            order_no=order_no,
+            payment_no=payment_no,
+            channel=channel,
+            amount_minor=amount_minor,
+            currency=currency,
+            ledger_entry_id=posted.entry_id,
+        )
+    )
 
 
 async def record_verified_bank_account(

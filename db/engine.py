@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -29,3 +30,9 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """One database transaction: commits when the block ends, rolls back if it raises."""
     async with factory() as session, session.begin():
         yield session
+
+
+async def ping(factory: async_sessionmaker[AsyncSession]) -> None:
+    """Raises unless the database answers a trivial query (the health check)."""
+    async with factory() as session:
+        await session.execute(text("SELECT 1"))

@@ -16,6 +16,7 @@ from db.models import (
     MerchantEvent,
     MerchantOnboarding,
     MerchantReview,
+    Order,
 )
 from domain.crypto import FieldCipher
 from domain.merchants import Application, Category, MerchantStatus, last4, masked
@@ -174,3 +175,15 @@ async def merchant_view(session: AsyncSession, merchant_id: str) -> dict[str, An
             for e in events
         ],
     }
+
+
+async def unsettled_minor(session: AsyncSession, merchant_id: str) -> int:
+    """Paid, not refunded, not yet settled: still in escrow, on its way to this merchant."""
+    unsettled = (
+        await session.execute(
+            select(func.coalesce(func.sum(Order.paid_minor - Order.refunded_minor), 0)).where(
+                Order.merchant_id == merchant_id, Order.settled.is_(False), Order.status != "CANCELLED"
+            )
+        )
+    ).scalar_one()
+    return int(unsettled)

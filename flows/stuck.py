@@ -19,7 +19,7 @@ async def stuck_flows(client: Client, settings: Settings, *, limit: int = 200) -
     shortest = min([settings.stuck_after_seconds, *slas.values()])
     since = (now - timedelta(seconds=shortest)).isoformat().replace("+00:00", "Z")
     query = f'ExecutionStatus = "Running" AND BoStageSince < "{since}"'
-    found: list[dict[str, Any]] = []
+    found: list[tuple[float, dict[str, Any]]] = []
     async for wf in client.list_workflows(query, page_size=200):
         attrs = wf.typed_search_attributes
         stage, entered = attrs.get(BO_STAGE), attrs.get(BO_STAGE_SINCE)
@@ -27,22 +27,28 @@ async def stuck_flows(client: Client, settings: Settings, *, limit: int = 200) -
             continue
         sla = sla_for(stage, slas, settings.stuck_after_seconds)
         resting = (now - entered).total_seconds()
-        if resting <= sla:
+        overrun = resting - sla
+        if overrun <= 0:
             continue
         found.append(
-            {
-                "workflow_id": wf.id,
-                "type": wf.workflow_type,
-                "flow": attrs.get(BO_FLOW),
-                "stage": stage,
-                "since": entered,
-                "resting_seconds": int(resting),
-                "sla_seconds": sla,
-                "order_no": attrs.get(BO_ORDER_NO),
-                "merchant_id": attrs.get(BO_MERCHANT_ID),
-                "amount_minor": attrs.get(BO_AMOUNT_MINOR),
-            }
+            (
+                overrun,
+                {
+                    "workflow_id": wf.id,
+                    "type": wf.workflow_type,
+                    "flow": attrs.get(BO_FLOW),
+                    "stage": stage,
+                    "since": entered,
+                    "resting_seconds": int(resting),
+                    "sla_seconds": sla,
+                    "overrun_seconds": round(overrun, 3),
+                    "order_no": attrs.get(BO_ORDER_NO),
+                    "merchant_id": attrs.get(BO_MERCHANT_ID),
+                    "amount_minor": attrs.get(BO_AMOUNT_MINOR),
+                },
+            )
         )
-        if len(found) >= limit:
-            break
-    return sorted(found, key=lambda f: -int(f["resting_seconds"] / max(f["sla_seconds"], 1)))
+    # Worst first by how far past its SLA each flow is (exactly, not rounded); the limit applies after
+    # sorting so the worst flows are never cut off by the order visibility happens to list them in.
+    found.sort(key=lambda f: -f[0])
+    return [f for _, f in found[:limit]]

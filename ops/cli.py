@@ -102,7 +102,10 @@ def cmd_stuck(args: argparse.Namespace) -> int:
 
     flows = asyncio.run(go())
     for f in flows:
-        print(f"{f['workflow_id']:<48} {f['stage']:<28} resting {f['resting_seconds']}s (SLA {f['sla_seconds']}s)")
+        print(
+            f"{f['workflow_id']:<48} {f['stage']:<28} resting {f['resting_seconds']}s "
+            f"(SLA {f['sla_seconds']}s, over by {f['overrun_seconds']}s)"
+        )
     print(json.dumps({"stuck": len(flows)}))
     return 0
 

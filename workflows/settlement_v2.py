@@ -71,6 +71,7 @@ async def run_v2(inp: CycleInput) -> CycleResult:
                 SettlementActivities.verify,
                 cycle_id,
                 start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,  # a dead worker's attempt is retried within seconds
                 retry_policy=policies.DB,
             )
         except ActivityError as err:

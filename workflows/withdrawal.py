@@ -33,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
 COMPARE_LEFTOVERS = "withdrawal-compare-leftover-results"
 # Runs that started before it took one finance person's resolution of an UNKNOWN payout as final.
 TWO_PERSON_RESOLVE = "withdrawal-two-person-resolve"
+# Runs that started before it ended when a retried `open` found the payout already in the batcher's hands.
+FOLLOW_REOPENED = "withdrawal-follow-reopened"
 
 
 @workflow.defn(name="WithdrawalWorkflow")
@@ -112,7 +114,10 @@ class WithdrawalWorkflow:
         self._status = self._opened.status
         if self._status is WithdrawalStatus.PENDING_APPROVAL:
             await self._await_finance()
-        if self._status is WithdrawalStatus.QUEUED:
+        # A retried `open` (the worker died after its first attempt committed) answers the withdrawal as it
+        # is now: the batcher may already have submitted it, and the bank's answer must still be followed.
+        in_flight = (WithdrawalStatus.SUBMITTED, WithdrawalStatus.UNKNOWN)
+        if self._status is WithdrawalStatus.QUEUED or (self._status in in_flight and workflow.patched(FOLLOW_REOPENED)):
             await self._through_bank()
         self._done = self._result()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -140,11 +145,15 @@ class WithdrawalWorkflow:
 
     async def _through_bank(self) -> None:
         inp = self._inp
-        stages.enter("QUEUED", f"withdrawal {inp.withdrawal_id} of {inp.amount_minor} waits for the next payout batch")
-        try:  # a hint only: the batcher also finds queued withdrawals in the database at every tick
-            await workflow.get_external_workflow_handle(BATCHER_WORKFLOW_ID).signal("queued")
-        except FailureError:
-            workflow.logger.warning("payout batcher not running; the withdrawal waits for its next start")
+        if self._status is WithdrawalStatus.QUEUED:
+            waiting = f"withdrawal {inp.withdrawal_id} of {inp.amount_minor} waits for the next payout batch"
+            stages.enter("QUEUED", waiting)
+            try:  # a hint only: the batcher also finds queued withdrawals in the database at every tick
+                await workflow.get_external_workflow_handle(BATCHER_WORKFLOW_ID).signal("queued")
+            except FailureError:
+                workflow.logger.warning("payout batcher not running; the withdrawal waits for its next start")
+        else:
+            stages.enter(str(self._status), f"withdrawal {inp.withdrawal_id} is with the bank, waiting for its result")
         while self._status is not WithdrawalStatus.PAID and self._status is not WithdrawalStatus.FAILED:
             await workflow.wait_condition(lambda: bool(self._inbox) or self._resolution is not None)
             if self._resolution is not None:

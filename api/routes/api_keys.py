@@ -2,11 +2,13 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from api.deps import SessionDep, SessionFactoryDep, require
 from api.errors import ApiError
+from api.params import DbId
+from api.schemas.api_keys import ApiKeyView, CreatedApiKey, RevokedKey
 from db.api_keys import Principal, issue_key, list_keys, revoke_key
 from db.audit import record
 from db.engine import unit_of_work
@@ -41,16 +43,6 @@ class CreateApiKey(BaseModel):
         return self
 
 
-class CreatedApiKey(BaseModel):
-    key_id: int
-    id: int = Field(description="the same as key_id (kept for older clients)")
-    role: Role
-    person: str
-    name: str
-    merchant_id: str | None
-    key: str = Field(description="Shown once; only its hash is stored.")
-
-
 # No Idempotency-Key here on purpose: a stored replay would have to keep the clear key.
 @router.post("", status_code=201, response_model=CreatedApiKey, summary="Issue an API key (shown once)")
 async def create_api_key(body: CreateApiKey, factory: SessionFactoryDep, admin: Admin) -> CreatedApiKey:
@@ -81,15 +73,15 @@ async def create_api_key(body: CreateApiKey, factory: SessionFactoryDep, admin: 
     )
 
 
-@router.get("", summary="API keys (never the keys themselves), oldest first")
+@router.get("", response_model=list[ApiKeyView], summary="API keys (never the keys themselves), oldest first")
 async def get_api_keys(session: SessionDep, _: Admin, include_revoked: bool = False) -> list[dict[str, Any]]:
     return await list_keys(session, include_revoked=include_revoked)
 
 
-@router.delete("/{key_id}", summary="Revoke an API key: refused from the very next request on")
-async def delete_api_key(
-    key_id: Annotated[int, Path(ge=1, le=2**63 - 1)], factory: SessionFactoryDep, admin: Admin
-) -> dict[str, Any]:
+@router.delete(
+    "/{key_id}", response_model=RevokedKey, summary="Revoke an API key: refused from the very next request on"
+)
+async def delete_api_key(key_id: DbId, factory: SessionFactoryDep, admin: Admin) -> dict[str, Any]:
     # Committed before answering, so the key is refused from the caller's very next request on
     # (keys are looked up on every request, never cached).
     async with unit_of_work(factory) as session:

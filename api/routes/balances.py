@@ -5,28 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
-from sqlalchemy import func, select
 
 from api.deps import SessionDep, ensure_merchant_scope, require
 from api.errors import ApiError
+from api.params import MerchantId
+from api.schemas.merchants import Balance
 from db import ledger
 from db.api_keys import Principal
-from db.models import Merchant, Order
+from db.merchants import unsettled_minor
+from db.models import Merchant
 from domain.access import Role
 from domain.ledger import merchant_account
 from domain.refusals import Refusal
 
 router = APIRouter(tags=["merchants"])
-
-
-class Balance(BaseModel):
-    merchant_id: str
-    currency: str
-    available_minor: int
-    withdrawing_minor: int
-    deposit_minor: int
-    unsettled_minor: int
 
 
 @router.get(
@@ -35,7 +27,9 @@ class Balance(BaseModel):
     summary="Available (after clawbacks), being withdrawn, security deposit, and not yet settled",
 )
 async def balance(
-    merchant_id: str, session: SessionDep, who: Annotated[Principal, Depends(require(Role.MERCHANT, Role.FINANCE))]
+    merchant_id: MerchantId,
+    session: SessionDep,
+    who: Annotated[Principal, Depends(require(Role.MERCHANT, Role.FINANCE))],
 ) -> Balance:
     ensure_merchant_scope(who, merchant_id)
     merchant = await session.get(Merchant, merchant_id)
@@ -46,14 +40,6 @@ async def balance(
     async def of(purpose: str) -> int:
         return await ledger.balance_of(session, merchant_account(merchant_id, purpose), cur)
 
-    # Paid, not refunded, not yet settled: still in escrow, on its way to this merchant.
-    unsettled = (
-        await session.execute(
-            select(func.coalesce(func.sum(Order.paid_minor - Order.refunded_minor), 0)).where(
-                Order.merchant_id == merchant_id, Order.settled.is_(False), Order.status != "CANCELLED"
-            )
-        )
-    ).scalar_one()
     return Balance(
         merchant_id=merchant_id,
         currency=cur,
@@ -61,5 +47,5 @@ async def balance(
         available_minor=await of("available") + await of("clawback"),
         withdrawing_minor=await of("withdrawing"),
         deposit_minor=await of("deposit"),
-        unsettled_minor=int(unsettled),
+        unsettled_minor=await unsettled_minor(session, merchant_id),
     )

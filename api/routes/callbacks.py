@@ -28,6 +28,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.callback_routing import asked_for, route_for, subject_number
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, require
 from api.errors import ApiError
+from api.params import Party
+from api.schemas.callbacks import CallbackAck, RefusedNotification
+from db import notifications
 from db.api_keys import Principal
 from db.engine import unit_of_work
 from db.models import InboundNotification
@@ -49,8 +52,12 @@ class Envelope(BaseModel):
     event_type: str = Field(min_length=1, max_length=50)
 
 
-@router.post("/{party}", summary="Signed asynchronous notification from a payment channel, bank, KYC or e-sign party")
-async def receive(party: str, request: Request, settings: SettingsDep, factory: SessionFactoryDep) -> JSONResponse:
+@router.post(
+    "/{party}",
+    response_model=CallbackAck,
+    summary="Signed asynchronous notification from a payment channel, bank, KYC or e-sign party",
+)
+async def receive(party: Party, request: Request, settings: SettingsDep, factory: SessionFactoryDep) -> JSONResponse:
     secret = settings.secret_for(party)
     if secret is None:
         raise ApiError(Refusal.UNKNOWN_PARTY, f"no callbacks are accepted from {party!r}")
@@ -134,26 +141,14 @@ async def _remember_nonce(
             raise SignatureError("signature nonce was already used (replayed request)")
 
 
-class RefusedNotification(BaseModel):
-    party: str
-    event_id: str
-    event_type: str
-    subject_ref: str
-    reason: str
-    received_at: datetime
-
-
 @router.get("/refused", summary="Notifications refused after their signature verified (for operators)")
 async def refused(
     session: SessionDep,
     _: Annotated[Principal, Depends(require(Role.OPERATOR, Role.FINANCE))],
-    subject_ref: str | None = None,
+    subject_ref: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[RefusedNotification]:
-    q = select(InboundNotification).where(InboundNotification.refused_reason.is_not(None))
-    if subject_ref:
-        q = q.where(InboundNotification.subject_ref == subject_ref)
-    rows = (await session.execute(q.order_by(InboundNotification.id.desc()).limit(limit))).scalars()
+    rows = await notifications.refused(session, subject_ref=subject_ref, limit=limit)
     return [
         RefusedNotification(
             party=r.party,

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from api.deps import SessionDep, SessionFactoryDep, require
 from api.errors import ApiError
 from api.idempotency import IdempotencyDep
+from api.params import RuleId
 from db import settlement as repo
 from db.api_keys import Principal
 from db.audit import record
@@ -51,7 +52,7 @@ async def list_rules(
 
 
 @router.post("/{rule_id}/disable", response_model=Rule, summary="Stop a rule applying to new orders")
-async def disable_rule(rule_id: str, who: Finance, session: SessionDep) -> Any:
+async def disable_rule(rule_id: RuleId, who: Finance, session: SessionDep) -> Any:
     row = await session.get(CommissionRule, rule_id, with_for_update=True)
     if row is None:
         raise ApiError(Refusal.RULE_NOT_FOUND, f"commission rule {rule_id} does not exist")

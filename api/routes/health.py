@@ -2,19 +2,24 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from api.deps import SessionFactoryDep
+from api.schemas.health import Health
+from db.engine import ping
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness of the API and what it depends on (503 when either is down)")
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "the database or Temporal is down"}},
+    summary="Liveness of the API and what it depends on (503 when either is down)",
+)
 async def health(request: Request, factory: SessionFactoryDep) -> JSONResponse:
     database = temporal = "ok"
     try:
-        async with factory() as session:
-            await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=3)
+        await asyncio.wait_for(ping(factory), timeout=3)
     except Exception as exc:
         database = f"down: {type(exc).__name__}"
     try:

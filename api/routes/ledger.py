@@ -1,28 +1,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
 from api.deps import SessionDep, require
+from api.schemas.ledger import TrialBalance
 from db.api_keys import Principal
 from db.ledger import trial_balance
 from domain.access import Role
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
-
-
-class CurrencyTotals(BaseModel):
-    currency: str
-    debits_minor: int
-    credits_minor: int
-    entries: int
-    balanced: bool
-
-
-class TrialBalance(BaseModel):
-    balanced: bool
-    currencies: list[CurrencyTotals]
-    problems: list[str]
 
 
 @router.get("/trial-balance", response_model=TrialBalance, summary="Ledger totals and every invariant it checks")

@@ -15,6 +15,8 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, en
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
+from api.params import CategoryCode, MerchantId
+from api.schemas.merchants import MerchantDetail
 from db import merchants as repo
 from db.api_keys import Principal
 from db.audit import record
@@ -90,9 +92,13 @@ async def _merchant(session: SessionDep, merchant_id: str) -> Merchant:
     return merchant
 
 
-@router.get("/v1/merchants/{merchant_id}", summary="Status, applications (masked), KYC, reviews, contract, deposit")
+@router.get(
+    "/v1/merchants/{merchant_id}",
+    response_model=MerchantDetail,
+    summary="Status, applications (masked), KYC, reviews, contract, deposit",
+)
 async def get_merchant(
-    merchant_id: str,
+    merchant_id: MerchantId,
     session: SessionDep,
     who: Annotated[Principal, Depends(require(Role.SERVICE, Role.AUDITOR, Role.FINANCE, Role.OPERATOR, Role.MERCHANT))],
 ) -> dict[str, Any]:
@@ -105,7 +111,7 @@ async def get_merchant(
 
 @router.post("/v1/merchants/{merchant_id}/review", response_model=MerchantView, summary="An auditor decides")
 async def review(
-    merchant_id: str,
+    merchant_id: MerchantId,
     body: ReviewRequest,
     factory: SessionFactoryDep,
     temporal: TemporalDep,
@@ -129,7 +135,7 @@ async def review(
 
 @router.post("/v1/merchants/{merchant_id}/resubmit", response_model=MerchantView, summary="Corrected application")
 async def resubmit(
-    merchant_id: str,
+    merchant_id: MerchantId,
     body: Application,
     who: Service,
     idem: IdempotencyDep,
@@ -164,7 +170,9 @@ async def resubmit(
     return await idem.run(200, send)
 
 
-@router.get("/v1/merchant-categories", summary="Categories: risk level and security deposit")
+@router.get(
+    "/v1/merchant-categories", response_model=list[Category], summary="Categories: risk level and security deposit"
+)
 async def list_categories(
     session: SessionDep,
     _: Annotated[Principal, Depends(require(Role.SERVICE, Role.AUDITOR, Role.OPERATOR, Role.ADMIN, Role.FINANCE))],
@@ -174,10 +182,12 @@ async def list_categories(
 
 # Admin only: a category's risk level decides whether a second auditor and a deposit are required.
 @router.put(
-    "/v1/merchant-categories/{code}", summary="Create or change a category (admin; applies to new applications)"
+    "/v1/merchant-categories/{code}",
+    response_model=Category,
+    summary="Create or change a category (admin; applies to new applications)",
 )
 async def put_category(
-    code: str,
+    code: CategoryCode,
     body: Category,
     factory: SessionFactoryDep,
     who: Annotated[Principal, Depends(require(Role.ADMIN))],

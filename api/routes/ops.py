@@ -3,6 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import SettingsDep, TemporalDep, require
+from api.schemas.ops import StuckFlow
 from db.api_keys import Principal
 from domain.access import Role
 from flows.stuck import stuck_flows
@@ -10,7 +11,11 @@ from flows.stuck import stuck_flows
 router = APIRouter(prefix="/v1/ops", tags=["operations"])
 
 
-@router.get("/stuck", summary="Running flows resting in their stage longer than it should last, worst first")
+@router.get(
+    "/stuck",
+    response_model=list[StuckFlow],
+    summary="Running flows resting in their stage longer than it should last, worst first",
+)
 async def stuck(
     settings: SettingsDep,
     temporal: TemporalDep,

@@ -13,6 +13,8 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, en
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
+from api.params import OrderNo
+from api.schemas.orders import OrderView
 from db import orders as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
@@ -130,9 +132,9 @@ async def _order_for(session: AsyncSession, order_no: str, who: Principal) -> st
     return merchant_id
 
 
-@router.get("/{order_no}", summary="Status, amounts, provider, payments and timeline")
+@router.get("/{order_no}", response_model=OrderView, summary="Status, amounts, provider, payments and timeline")
 async def get_order(
-    order_no: str,
+    order_no: OrderNo,
     session: SessionDep,
     who: Annotated[Principal, Depends(require(Role.SERVICE, Role.MERCHANT, Role.OPERATOR))],
 ) -> dict[str, Any]:
@@ -144,7 +146,7 @@ async def get_order(
 
 @router.post("/{order_no}/cancel", response_model=TransitionResult, summary="Cancel an order awaiting payment")
 async def cancel_order(
-    order_no: str, body: CancelRequest, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
+    order_no: OrderNo, body: CancelRequest, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> TransitionResult:
     await _check(factory, order_no, who)
     return await _decide(temporal, order_no, "cancel", body, f"cancelling order {order_no}")
@@ -152,7 +154,7 @@ async def cancel_order(
 
 @router.post("/{order_no}/accept", response_model=TransitionResult, summary="The merchant accepts a paid order")
 async def accept_order(
-    order_no: str,
+    order_no: OrderNo,
     factory: SessionFactoryDep,
     temporal: TemporalDep,
     who: Annotated[Principal, Depends(require(Role.MERCHANT))],
@@ -167,7 +169,7 @@ async def accept_order(
     summary="A service provider accepted, declined, arrived or delivered",
 )
 async def fulfilment_event(
-    order_no: str, body: FulfilmentRequest, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
+    order_no: OrderNo, body: FulfilmentRequest, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> TransitionResult:
     await _check(factory, order_no, who)
     return await _decide(temporal, order_no, "fulfilment", body, f"{body.event.value} on {order_no}")
@@ -175,7 +177,7 @@ async def fulfilment_event(
 
 @router.post("/{order_no}/confirm", response_model=TransitionResult, summary="The customer confirms receipt")
 async def confirm_order(
-    order_no: str, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
+    order_no: OrderNo, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> TransitionResult:
     await _check(factory, order_no, who)
     return await _decide(temporal, order_no, "confirm", None, f"confirming order {order_no}")

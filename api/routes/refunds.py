@@ -11,6 +11,8 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, re
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
+from api.params import OrderNo, RefundNo
+from api.schemas.refunds import RefundView
 from db import refunds as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
@@ -43,7 +45,7 @@ class ApprovalNote(BaseModel):
     summary="Request an after-sale refund (partial or full) of a delivered or completed order",
 )
 async def request_refund(
-    order_no: str,
+    order_no: OrderNo,
     body: RefundRequest,
     idem: IdempotencyDep,
     factory: SessionFactoryDep,
@@ -82,9 +84,13 @@ async def request_refund(
     return await idem.run(202, open_refund)
 
 
-@router.get("/v1/refunds/{refund_no}", summary="A refund with every attempt and the reason of each failure")
+@router.get(
+    "/v1/refunds/{refund_no}",
+    response_model=RefundView,
+    summary="A refund with every attempt and the reason of each failure",
+)
 async def get_refund(
-    refund_no: str,
+    refund_no: RefundNo,
     session: SessionDep,
     _: Annotated[Principal, Depends(require(Role.SERVICE, Role.FINANCE, Role.OPERATOR))],
 ) -> dict[str, Any]:
@@ -100,7 +106,7 @@ async def get_refund(
     summary="Finance approves the manual bank transfer of a refund the channel could not make",
 )
 async def approve_manual_transfer(
-    refund_no: str,
+    refund_no: RefundNo,
     body: ApprovalNote,
     factory: SessionFactoryDep,
     temporal: TemporalDep,

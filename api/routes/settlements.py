@@ -17,7 +17,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
 from api.flows import call_flow
-from api.params import DbId
+from api.params import CycleId, DbId, MerchantFilter
+from api.schemas.settlements import CycleStarted, CycleView, StatementDetail, StatementView
 from db import settlement as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
@@ -56,8 +57,13 @@ class Reason(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-@router.post("/v1/settlement-runs", status_code=202, summary="Run a settlement cycle now (one cycle per cutoff)")
-async def run_cycle(body: RunRequest, who: Finance, settings: SettingsDep, temporal: TemporalDep) -> dict[str, Any]:
+@router.post(
+    "/v1/settlement-runs",
+    status_code=202,
+    response_model=CycleStarted,
+    summary="Run a settlement cycle now (one cycle per cutoff)",
+)
+async def run_cycle(body: RunRequest, who: Finance, settings: SettingsDep, temporal: TemporalDep) -> CycleStarted:
     now = datetime.now(UTC)
     if body.cutoff is not None:
         check_cutoff(body.cutoff, now)
@@ -79,12 +85,12 @@ async def run_cycle(body: RunRequest, who: Finance, settings: SettingsDep, tempo
         )
     except WorkflowAlreadyStartedError:
         pass  # this cutoff has run (or runs): same cycle
-    return {"cycle_id": cycle_id, "cutoff": cutoff, "workflow_id": f"settlement-{cycle_id}"}
+    return CycleStarted(cycle_id=cycle_id, cutoff=cutoff, workflow_id=f"settlement-{cycle_id}")
 
 
-@router.get("/v1/settlement-runs/{cycle_id}", summary="A cycle's status and counts")
+@router.get("/v1/settlement-runs/{cycle_id}", response_model=CycleView, summary="A cycle's status and counts")
 async def get_cycle(
-    cycle_id: str, session: SessionDep, _: Annotated[Principal, Depends(require(Role.FINANCE, Role.OPERATOR))]
+    cycle_id: CycleId, session: SessionDep, _: Annotated[Principal, Depends(require(Role.FINANCE, Role.OPERATOR))]
 ) -> dict[str, Any]:
     found = await repo.cycle(session, cycle_id)
     if found is None:
@@ -92,13 +98,13 @@ async def get_cycle(
     return found
 
 
-@router.get("/v1/settlements", summary="Statements, newest first")
+@router.get("/v1/settlements", response_model=list[StatementView], summary="Statements, newest first")
 async def list_statements(
     session: SessionDep,
     who: Reader,
     status: Literal["PENDING_APPROVAL", "APPROVED", "REJECTED", "FAILED"] | None = None,
-    merchant_id: str | None = None,
-    cycle_id: str | None = None,
+    merchant_id: MerchantFilter = None,
+    cycle_id: Annotated[str | None, Query(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")] = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     if who.role is Role.MERCHANT:
@@ -106,7 +112,13 @@ async def list_statements(
     return await repo.statements(session, status=status, merchant_id=merchant_id, cycle_id=cycle_id, limit=limit)
 
 
-@router.get("/v1/settlements/{statement_id}", summary="A statement with its lines (?format=csv for a spreadsheet)")
+@router.get(
+    "/v1/settlements/{statement_id}",
+    response_model=StatementDetail,
+    # The CSV export is the same statement for a spreadsheet: documented beside the JSON.
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    summary="A statement with its lines (?format=csv for a spreadsheet)",
+)
 async def get_statement(
     statement_id: DbId, session: SessionDep, who: Reader, format: Literal["json", "csv"] = "json"
 ) -> Any:
@@ -188,7 +200,11 @@ async def reject(
     return await _decide("reject", statement_id, body.reason, who, factory, temporal)
 
 
-@router.post("/v1/settlements/{statement_id}/adjustments", summary="Move money between commission and merchant net")
+@router.post(
+    "/v1/settlements/{statement_id}/adjustments",
+    response_model=StatementView,
+    summary="Move money between commission and merchant net",
+)
 async def adjust(
     statement_id: DbId, body: Adjustment, who: Finance, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> dict[str, Any]:

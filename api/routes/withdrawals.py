@@ -13,6 +13,8 @@ from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, en
 from api.errors import ApiError
 from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
+from api.params import MerchantFilter, MerchantId, WithdrawalId
+from api.schemas.withdrawals import WithdrawalView
 from db import withdrawals as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
@@ -31,6 +33,7 @@ from domain.withdrawals import (
     WithdrawalOpened,
     WithdrawalRequest,
     WithdrawalResult,
+    WithdrawalStatus,
 )
 from flows.terms import payout_terms, withdrawal_terms
 from workers.queues import MAIN
@@ -73,7 +76,7 @@ async def ensure_batcher(temporal: Client, settings: Settings) -> None:
     summary="Withdraw from the available balance to the merchant's verified bank account (frozen at once)",
 )
 async def request_withdrawal(
-    merchant_id: str,
+    merchant_id: MerchantId,
     body: WithdrawalRequest,
     idem: IdempotencyDep,
     factory: SessionFactoryDep,
@@ -113,14 +116,15 @@ async def request_withdrawal(
 
 @router.get(
     "/v1/withdrawals",
+    response_model=list[WithdrawalView],
     summary="Withdrawals, newest first (finance filters status=UNKNOWN to resolve, conflict=true for bank "
     "results that contradict a resolution)",
 )
 async def list_withdrawals(
     session: SessionDep,
     who: Annotated[Principal, Depends(require(Role.FINANCE, Role.OPERATOR, Role.MERCHANT))],
-    merchant_id: str | None = None,
-    status: str | None = None,
+    merchant_id: MerchantFilter = None,
+    status: WithdrawalStatus | None = None,
     conflict: bool = False,
 ) -> list[dict[str, Any]]:
     if who.role is Role.MERCHANT:
@@ -128,9 +132,13 @@ async def list_withdrawals(
     return await repo.withdrawals(session, merchant_id=merchant_id, status=status, conflict=conflict)
 
 
-@router.get("/v1/withdrawals/{withdrawal_id}", summary="A withdrawal with its payout batch and bank reference")
+@router.get(
+    "/v1/withdrawals/{withdrawal_id}",
+    response_model=WithdrawalView,
+    summary="A withdrawal with its payout batch and bank reference",
+)
 async def get_withdrawal(
-    withdrawal_id: str,
+    withdrawal_id: WithdrawalId,
     session: SessionDep,
     who: Annotated[Principal, Depends(require(Role.FINANCE, Role.OPERATOR, Role.MERCHANT))],
 ) -> dict[str, Any]:
@@ -156,7 +164,7 @@ async def _update(
 
 @router.post("/v1/withdrawals/{withdrawal_id}/approve", response_model=WithdrawalResult, summary="Finance approves")
 async def approve(
-    withdrawal_id: str,
+    withdrawal_id: WithdrawalId,
     body: Note,
     factory: SessionFactoryDep,
     settings: SettingsDep,
@@ -172,7 +180,7 @@ async def approve(
     "/v1/withdrawals/{withdrawal_id}/reject", response_model=WithdrawalResult, summary="Finance rejects (unfreezes)"
 )
 async def reject(
-    withdrawal_id: str, body: Reason, factory: SessionFactoryDep, temporal: TemporalDep, who: Finance
+    withdrawal_id: WithdrawalId, body: Reason, factory: SessionFactoryDep, temporal: TemporalDep, who: Finance
 ) -> WithdrawalResult:
     decision = Decision(kind="reject", by=who.who, by_key_id=who.key_id, note=body.reason)
     return await _update(factory, temporal, withdrawal_id, "decide", decision, "rejection")
@@ -185,7 +193,7 @@ async def reject(
     "proposes, a second confirms (never the person who approved the withdrawal)",
 )
 async def resolve(
-    withdrawal_id: str, body: ResolveRequest, factory: SessionFactoryDep, temporal: TemporalDep, who: Finance
+    withdrawal_id: WithdrawalId, body: ResolveRequest, factory: SessionFactoryDep, temporal: TemporalDep, who: Finance
 ) -> WithdrawalResult:
     # The checker of a payout is not its maker: whoever approved the withdrawal cannot also declare
     # what became of it. The approver is recorded before the payout left, so this cannot race.

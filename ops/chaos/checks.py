@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from db.engine import make_session_factory, unit_of_work
 from db.ledger import trial_balance
+from db.ledger_checks import ledger_disagreements
 
 # Flows that live for ever by design (continue-as-new): running at the end is their normal state.
 LONG_LIVED = ("payout-batcher",)
@@ -50,6 +51,7 @@ class Verdict:
     flows: int = 0
     duplicates: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    disagreements: list[str] = field(default_factory=list)  # the ledger against the business records
     balanced: bool = False
     sandbox_out_minor: int = 0
     ledger_out_minor: int = 0
@@ -113,7 +115,9 @@ async def judge(verdict: Verdict, engine: AsyncEngine, sandbox_db: Path, tempora
             )
         }
         verdict.ledger_out_minor = int((await session.execute(_LEDGER_OUT, _OUT_ACCOUNTS)).scalar_one())
-        verdict.balanced = bool((await trial_balance(session))["balanced"])
+        # Balanced means the ledger agrees with itself and with the business records it books.
+        verdict.disagreements = sorted(await ledger_disagreements(session))
+        verdict.balanced = bool((await trial_balance(session))["balanced"]) and not verdict.disagreements
     for kind, number in outside.paid:
         codes = {
             "payment": ("PAYMENT_CAPTURED", "DEPOSIT_PAID"),

@@ -72,7 +72,7 @@ def run(kills: int, orders: int, seeded: int, seed: int | None) -> int:
             traceback.print_exception(error, file=sys.stderr)
         print(f"chaos failed: {errors[0]}", file=sys.stderr)
         return 1
-    for problem in (verdict.duplicates + verdict.lost)[:50]:
+    for problem in (verdict.duplicates + verdict.lost + verdict.disagreements)[:50]:
         print(f"  {problem}")
     print(json.dumps(verdict.summary()), flush=True)
     return 0 if verdict.ok else 1

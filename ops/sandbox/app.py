@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.settings import get_settings
-from ops.sandbox import admin, bank, channels, esign, kyc
+from ops.sandbox import admin, bank, channels, esign, kyc, quirks, statements
 from ops.sandbox.context import SandboxContext
 from ops.sandbox.errors import SandboxError
 from ops.sandbox.notifier import Notifier
@@ -36,7 +36,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(db_path)
-        for schema in (kyc.SCHEMA, esign.SCHEMA, bank.SCHEMA):
+        for schema in (kyc.SCHEMA, esign.SCHEMA, bank.SCHEMA, quirks.SCHEMA, statements.SCHEMA):
             kyc.ensure_schema(store, schema)
         app.state.public_url = public_url
         book = PaymentBook(store, public_url)
@@ -81,5 +81,6 @@ def create_app(
     app.include_router(kyc.router)
     app.include_router(esign.router)
     app.include_router(bank.router)
+    app.include_router(statements.router)
     app.include_router(channels.router)
     return app

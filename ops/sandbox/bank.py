@@ -19,6 +19,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from ops.sandbox import quirks
 from ops.sandbox.context import context
 from ops.sandbox.errors import SandboxError
 from ops.sandbox.faults import Faults
@@ -84,9 +85,11 @@ def _outcome(faults: Faults, payout_no: str) -> tuple[str, str | None]:
 
 @router.post("/bank/v1/payout-batches")
 async def submit_batch(request: Request) -> dict[str, Any]:
-    ctx, faults, body = await verified(request, "bank")
+    ctx, asked, body = await verified(request, "bank")
     store = ctx.store
     req = parse(PayoutBatchRequest, body)
+    marks = quirks.payout_marks(asked)
+    faults = quirks.silenced(asked, marks)
     if faults.payout_failure == "transient":
         raise SandboxError(503, "SYSTEM_ERROR", "payout service temporarily unavailable (sandbox fault)")
     now = time.time()
@@ -127,10 +130,11 @@ async def submit_batch(request: Request) -> dict[str, Any]:
                     iso(now),
                 ),
             )
+            quirks.mark(db, "bank", item.payout_no, marks)
     if known is None and faults.payout_answer_lost:
         raise SandboxError(504, "GATEWAY_TIMEOUT", "the answer to this payout batch was lost (sandbox fault)")
     rows = [_row(store, i.payout_no) for i in req.items]
-    return {"batch_no": req.batch_no, "items": [_view(r) for r in rows]}
+    return {"batch_no": req.batch_no, "items": [quirks.mask_payout(store, _view(r)) for r in rows]}
 
 
 def _row(store: Store, payout_no: str) -> dict[str, Any]:
@@ -150,7 +154,7 @@ async def query_batch(batch_no: str, request: Request) -> dict[str, Any]:
     rows = store.all("SELECT * FROM bank_payouts WHERE batch_no = ? ORDER BY rowid", batch_no)
     if not rows:
         raise SandboxError(404, "BATCH_NOT_EXIST", f"no payout batch {batch_no!r}")
-    return {"batch_no": batch_no, "items": [_view(r) for r in rows]}
+    return {"batch_no": batch_no, "items": [quirks.mask_payout(store, _view(r)) for r in rows]}
 
 
 def resolve_due_payouts(store: Store, payout_no: str | None = None) -> int:

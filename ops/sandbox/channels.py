@@ -6,16 +6,19 @@ fault knobs (latency, outage, random errors), then the HMAC signature over the r
 
 from __future__ import annotations
 
+import time
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from ops.sandbox import quirks
 from ops.sandbox.context import SandboxContext, context
 from ops.sandbox.errors import SandboxError
 from ops.sandbox.faults import PAYMENT_CHANNELS, Faults, gate
 from ops.sandbox.gate import parse, verified
 from ops.sandbox.payments import CreateOrder, CreateRefund
+from ops.sandbox.store import iso
 
 router = APIRouter(tags=["payment channels"])
 
@@ -35,7 +38,7 @@ async def _signed(request: Request, channel: str) -> tuple[SandboxContext, Fault
 @router.post("/{channel}/v1/orders")
 async def create_order(channel: str, request: Request) -> dict[str, Any]:
     ctx, _, body = await _signed(request, channel)
-    return ctx.book.create_order(channel, parse(CreateOrder, body))
+    return quirks.mask_order(ctx.store, ctx.book.create_order(channel, parse(CreateOrder, body)))
 
 
 @router.get("/{channel}/v1/orders/{out_trade_no}")
@@ -43,13 +46,20 @@ async def query_order(channel: str, out_trade_no: str, request: Request) -> dict
     ctx, faults, _ = await _signed(request, channel)
     if faults.query_down:
         raise SandboxError(503, "SYSTEM_ERROR", f"{channel} order query is down (sandbox fault)")
-    return ctx.book.query_order(channel, out_trade_no)
+    return quirks.mask_order(ctx.store, ctx.book.query_order(channel, out_trade_no))
 
 
 @router.post("/{channel}/v1/orders/{out_trade_no}/close")
 async def close_order(channel: str, out_trade_no: str, request: Request) -> dict[str, Any]:
     ctx, _, _ = await _signed(request, channel)
-    return ctx.book.close_order(channel, out_trade_no)
+    try:
+        return ctx.book.close_order(channel, out_trade_no)
+    except SandboxError as exc:
+        # A hidden payment (quirks.HIDDEN) closes as if nobody had paid: the platform never learns of it.
+        if exc.code != "ORDER_PAID" or quirks.HIDDEN not in quirks.marks_of(ctx.store, channel, out_trade_no):
+            raise
+        view = quirks.mask_order(ctx.store, exc.extra["order"])
+        return {**view, "status": "CLOSED", "closed_at": iso(time.time())}
 
 
 @router.post("/{channel}/pay/{out_trade_no}")
@@ -58,7 +68,12 @@ async def pay(channel: str, out_trade_no: str, request: Request) -> dict[str, An
     ctx = context(request)
     faults = _channel(ctx, channel)
     await gate(channel, faults, signed=False)
-    view = ctx.book.pay(channel, out_trade_no, faults)
+    marks = quirks.payment_marks(faults)
+    before = ctx.store.one("SELECT status FROM orders WHERE channel = ? AND out_trade_no = ?", channel, out_trade_no)
+    view = ctx.book.pay(channel, out_trade_no, quirks.silenced(faults, marks))
+    if marks and before and before["status"] == "NOTPAY":  # marks are fixed on the payment as it happens
+        with ctx.store.tx() as db:
+            quirks.mark(db, channel, out_trade_no, marks)
     ctx.notifier.wake()
     return view
 
@@ -70,12 +85,22 @@ async def create_refund(channel: str, request: Request) -> dict[str, Any]:
     if faults.refund_failure == "transient":
         # Refused before anything is recorded, so the platform's retry with the same number is clean.
         raise SandboxError(503, "SYSTEM_ERROR", "refund service temporarily unavailable (sandbox fault)")
-    view = ctx.book.create_refund(channel, req, faults)
+    marks = quirks.refund_marks(faults)
+    known = ctx.store.one("SELECT 1 FROM refunds WHERE channel = ? AND out_refund_no = ?", channel, req.out_refund_no)
+    try:
+        view = ctx.book.create_refund(channel, req, quirks.silenced(faults, marks))
+    finally:  # also when the answer is "lost" (refund_retry_refused): the refund was recorded
+        if marks and known is None:
+            with ctx.store.tx() as db:
+                if db.execute(
+                    "SELECT 1 FROM refunds WHERE channel = ? AND out_refund_no = ?", (channel, req.out_refund_no)
+                ).fetchone():
+                    quirks.mark(db, channel, req.out_refund_no, marks)
     ctx.notifier.wake()
-    return view
+    return quirks.mask_refund(ctx.store, view)
 
 
 @router.get("/{channel}/v1/refunds/{out_refund_no}")
 async def query_refund(channel: str, out_refund_no: str, request: Request) -> dict[str, Any]:
     ctx, faults, _ = await _signed(request, channel)
-    return ctx.book.query_refund(channel, out_refund_no, faults)
+    return quirks.mask_refund(ctx.store, ctx.book.query_refund(channel, out_refund_no, faults))

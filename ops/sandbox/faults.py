@@ -43,6 +43,29 @@ class Faults(BaseModel):
     # number the bank already holds is refused (409): how a retried submit meets a 4xx after it landed.
     payout_answer_lost: StrictBool = False
     payout_resubmit_refused: StrictBool = False
+    # --- statements (ops/sandbox/statements.py, ops/sandbox/quirks.py) -----------------------------
+    # The fee the party charges, in basis points (60 = 0.60%), applied when a statement is written.
+    fee_rate_bp: int = Field(default=60, ge=0, le=10_000)
+    # WeChat: this merchant is an older one and gets the legacy 24-column trade bill.
+    legacy_bill: StrictBool = False
+    # The day's statement is not ready: the download API answers "Bill Creating".
+    bill_creating: StrictBool = False
+    # Knobs that make the party's records diverge from the platform's, each fixed on the payment,
+    # refund or payout when it happens (like refund_failure), so a test sets one, acts, and resets it:
+    # LONG: the customer's payment is never reported (no callback; query and close say unpaid).
+    hide_payment: StrictBool = False
+    # Cross-day: the payment or refund is left out of its day's statement and shows on the next day's.
+    bill_next_day: StrictBool = False
+    # AMOUNT_MISMATCH: the statement shows the payment with this much more (negative: less).
+    bill_amount_delta_minor: int = Field(default=0, ge=-1_000_000_00, le=1_000_000_00)
+    # DUPLICATE_PAYMENT: the channel charged the customer twice: two statement rows, two 交易号.
+    duplicate_payment: StrictBool = False
+    # STATUS_MISMATCH: the refund succeeds at the channel (and on its statement) while its callback is
+    # never sent and queries keep answering PROCESSING.
+    refund_stuck_processing: StrictBool = False
+    # STATUS_MISMATCH (bank): the payout is PAID on the statement while its callback is never sent
+    # and the batch query keeps answering PROCESSING (the platform ends up with it UNKNOWN).
+    payout_paid_unreported: StrictBool = False
 
 
 def merge(current: Faults, patch: Any) -> Faults:

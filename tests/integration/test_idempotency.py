@@ -24,6 +24,7 @@ from domain.access import Role
 from domain.ledger import merchant_account
 from domain.refusals import Refusal
 from domain.settings import Settings
+from tests.support.sandbox_receiver import eventually
 from tests.support.shop import application_body, bearer, payee, withdraw
 
 CALLS: list[int] = []
@@ -279,3 +280,26 @@ async def test_a_withdrawal_retried_after_its_flow_did_not_answer_freezes_once(s
     assert retry.json()["withdrawal_id"] == f"WD{claim.number}"
     assert await withdrawals_of(shop, m) == [retry.json()["withdrawal_id"]]
     assert await shop.balance(merchant_account(m, "available")) == 6_000
+
+
+async def test_a_retry_after_the_flow_finished_gets_the_first_answer_and_starts_nothing(shop, temporal):
+    """The client never got its answer (503) and retries only after the withdrawal was paid: the retry
+    answers the same withdrawal from the finished flow; the flow is not started a second time."""
+    m, key = await payee(shop, 10_000), uuid.uuid4().hex
+    shop.services.children["worker"].kill()
+    try:
+        first = await withdraw(shop, m, 2_500, key=key)
+    finally:
+        shop.services.start("worker")
+    assert first.status_code == 503, first.text
+    [wid] = await eventually(lambda: withdrawals_of(shop, m), within=30)
+    handle = temporal.get_workflow_handle(f"withdrawal-{wid}")
+    await asyncio.wait_for(handle.result(), timeout=60)  # paid and finished
+    retry = await withdraw(shop, m, 2_500, key=key)
+    assert retry.status_code == 202, retry.text
+    assert retry.json()["withdrawal_id"] == wid
+    described = (await handle.describe()).raw_description.workflow_execution_info
+    assert described.execution.run_id == described.first_run_id  # still the one and only run
+    assert await withdrawals_of(shop, m) == [wid]
+    assert await shop.balance(merchant_account(m, "available")) == 7_500
+    assert await shop.balance(merchant_account(m, "withdrawing")) == 0

@@ -14,9 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger
 from db.engine import unit_of_work
+from db.ledger_checks import ledger_disagreements
 from db.models import JournalEntry
 from domain import ledger as rules
 from domain.ledger import channel_clearing, merchant_account
+
+# These tests drive the ledger itself with postings no business record backs (that is their point).
+pytestmark = pytest.mark.raw_ledger
 
 
 def uid() -> str:
@@ -225,6 +229,10 @@ async def test_the_invariant_check_sees_a_corrupted_ledger(sessions):
                 await session.execute(text("SELECT id FROM ledger_accounts WHERE code = :c"), {"c": clearing})
             ).scalar_one()
             assert (await ledger.trial_balance(session))["balanced"]
+            # Money in escrow no capture record explains (what a double capture or a lost record leaves).
+            agreed = await ledger_disagreements(session)
+            await ledger.post(session, rules.payment_captured(f"cap-{uid()}", "pay-x", "CNY", 3, ch))
+            escrow_drift = await ledger_disagreements(session) - agreed
             # A balance that drifted from its lines.
             await session.execute(
                 text("UPDATE ledger_accounts SET balance_minor = balance_minor + 1 WHERE id = :a"), {"a": account_id}
@@ -263,6 +271,7 @@ async def test_the_invariant_check_sees_a_corrupted_ledger(sessions):
             )
             report = await ledger.trial_balance(session)
             await session.rollback()
+    assert len(escrow_drift) == 1 and next(iter(escrow_drift)).startswith("escrow that is not"), escrow_drift
     problems = "\n".join(report["problems"])
     assert not report["balanced"]
     assert f"entry {entry_ids[0]} does not balance" in problems

@@ -1,0 +1,80 @@
+"""The ledger against the business records it books (internal reconciliation, 账务 against 业务).
+
+The trial balance proves the ledger agrees with itself; these prove it agrees with what the platform
+says happened: a refund marked paid has exactly its posting, an order's refunded amount is the sum of
+its paid refunds, a capture's posting carries its amount, a merchant's withdrawing balance is exactly
+its frozen withdrawals, and escrow holds exactly what was captured for orders, less what was refunded
+from it and what approved statements released. Each business record and its posting are written in one
+transaction and each check is one statement (one snapshot), so they hold at every instant, also while
+flows are running."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.ledger import ESCROW, TxCode
+
+_ENTRY_AMOUNT = "(SELECT sum(amount_minor) FROM journal_lines WHERE entry_id = e.id AND side = 'D')"
+_PAID_REFUND = "r.status IN ('SUCCEEDED', 'MANUAL_PAID')"
+_FROZEN = "w.status IN ('PENDING_APPROVAL', 'QUEUED', 'SUBMITTED', 'UNKNOWN')"
+
+CHECKS = {
+    "a refund marked paid without its posting, or a posting on a refund not paid": f"""
+        SELECT r.refund_no, r.status, r.amount_minor, e.id AS entry, {_ENTRY_AMOUNT} AS booked
+        FROM refunds r LEFT JOIN journal_entries e ON e.id = r.ledger_entry_id
+        WHERE ({_PAID_REFUND}) <> (e.id IS NOT NULL)
+           OR (e.id IS NOT NULL AND (e.reference <> r.refund_no OR {_ENTRY_AMOUNT} < r.amount_minor))
+    """,
+    "an order whose refunded amount is not the sum of its paid refunds": f"""
+        SELECT o.order_no, o.refunded_minor, coalesce(sum(r.amount_minor), 0) AS paid_back
+        FROM orders o
+        LEFT JOIN refunds r ON r.order_no = o.order_no AND {_PAID_REFUND}
+            AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.id = r.capture_id AND c.extra)
+        WHERE EXISTS (SELECT 1 FROM captures c WHERE c.order_no = o.order_no)  -- orders the platform was paid for
+        GROUP BY o.order_no, o.refunded_minor
+        HAVING o.refunded_minor <> coalesce(sum(r.amount_minor), 0)
+    """,
+    "a capture whose posting is missing or of another amount": f"""
+        SELECT c.payment_no, c.amount_minor, {_ENTRY_AMOUNT} AS booked
+        FROM captures c LEFT JOIN journal_entries e ON e.id = c.ledger_entry_id
+        WHERE e.id IS NULL OR e.reference <> c.payment_no OR {_ENTRY_AMOUNT} <> c.amount_minor
+    """,
+    "a merchant whose withdrawing balance is not its frozen withdrawals": f"""
+        SELECT m.id, a.balance_minor AS withdrawing, frozen.amount AS frozen
+        FROM merchants m
+        JOIN ledger_accounts a ON a.code = concat('merchant', chr(58), m.id, chr(58), 'withdrawing')
+        CROSS JOIN LATERAL (SELECT coalesce(sum(w.amount_minor), 0) AS amount FROM withdrawals w
+                            WHERE w.merchant_id = m.id AND w.currency = a.currency AND {_FROZEN}) frozen
+        WHERE a.balance_minor <> frozen.amount
+    """,
+    # Deposits are the merchant's money (DEPOSIT_PAID), not escrow; a refund of a settled order is paid
+    # back by the merchant and the commission (REFUND_AFTER_SETTLEMENT), not from escrow.
+    "escrow that is not captured − refunded from escrow − released by approved statements": f"""
+        WITH moves AS (
+            SELECT c.currency, c.amount_minor AS amount FROM captures c
+            JOIN journal_entries e ON e.id = c.ledger_entry_id AND e.tx_code = '{TxCode.PAYMENT_CAPTURED}'
+            UNION ALL
+            SELECT r.currency, -r.amount_minor FROM refunds r
+            JOIN journal_entries e ON e.id = r.ledger_entry_id
+            WHERE {_PAID_REFUND}
+              AND e.tx_code IN ('{TxCode.REFUND_BEFORE_SETTLEMENT}', '{TxCode.MANUAL_REFUND_PAID}')
+            UNION ALL
+            SELECT s.currency, -(s.net_minor + s.commission_minor + s.promoter_minor)
+            FROM settlement_statements s WHERE s.ledger_entry_id IS NOT NULL
+        ), expected AS (SELECT currency, sum(amount) AS amount FROM moves GROUP BY currency)
+        SELECT coalesce(a.currency, x.currency) AS currency,
+               coalesce(a.balance_minor, 0) - coalesce(x.amount, 0) AS escrow_minus_records
+        FROM (SELECT currency, balance_minor FROM ledger_accounts WHERE code = '{ESCROW}') a
+        FULL JOIN expected x ON x.currency = a.currency
+        WHERE coalesce(a.balance_minor, 0) <> coalesce(x.amount, 0)
+    """,
+}
+
+
+async def ledger_disagreements(session: AsyncSession) -> set[str]:
+    """One line per disagreement found (empty when the ledger and the records agree)."""
+    found: set[str] = set()
+    for what, sql in CHECKS.items():
+        found.update(f"{what}: {dict(row._mapping)}" for row in await session.execute(text(sql)))
+    return found
