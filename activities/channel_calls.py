@@ -7,8 +7,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels.errors import ChannelRejected, ChannelUnavailable, OrderAlreadyPaid
 from activities.channels.payment import ChannelOrder, PaymentChannelClient
+from activities.refusals import party_failure
 from domain.payments import ChannelOrderRequest, ChannelOrderView
 from domain.refunds import ChannelRefundRequest, ChannelRefundView
+from domain.refusals import Refusal
 
 
 def _view(channel: str, order: ChannelOrder) -> ChannelOrderView:
@@ -24,9 +26,7 @@ def _view(channel: str, order: ChannelOrder) -> ChannelOrderView:
 
 
 def _translate(exc: Exception) -> ApplicationError:
-    if isinstance(exc, ChannelRejected):
-        return ApplicationError(f"channel refused: {exc}", exc.code, type="CHANNEL_REJECTED", non_retryable=True)
-    return ApplicationError(f"channel unavailable: {exc}", type="CHANNEL_UNAVAILABLE")
+    return party_failure(exc, "channel", Refusal.CHANNEL_REJECTED, Refusal.CHANNEL_UNAVAILABLE)
 
 
 class ChannelActivities:

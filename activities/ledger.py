@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.refusals import refuse
 from db import ledger
 from db.engine import unit_of_work
 from domain.ledger import Posting
@@ -23,4 +23,4 @@ class LedgerActivities:
                 return (await ledger.post(session, posting)).entry_id
         except ledger.LedgerError as exc:
             # A rule the ledger enforces: retrying the same posting cannot succeed.
-            raise ApplicationError(str(exc), type=exc.type, non_retryable=True) from exc
+            raise refuse(exc.type, str(exc)) from exc

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities.channels.errors import ChannelRejected, ChannelUnavailable
 from activities.channels.esign import ESignClient
 from activities.channels.kyc import KycClient
-from activities.refusals import refuse
+from activities.refusals import party_failure, refuse
 from db.api_keys import Principal
 from db.audit import record
 from db.engine import unit_of_work
@@ -44,6 +44,7 @@ from domain.merchants import (
     RiskLevel,
     Terms,
 )
+from domain.refusals import Refusal
 
 
 async def application(session: AsyncSession, merchant_id: str, version: int) -> MerchantApplication | None:
@@ -86,10 +87,10 @@ class OnboardingActivities:
                 )
             app = await application(session, merchant_id, 1)
             if app is None:
-                raise refuse(f"merchant {merchant_id} has no application", "APPLICATION_NOT_FOUND")
+                raise refuse(Refusal.APPLICATION_NOT_FOUND, f"merchant {merchant_id} has no application")
             category = await session.get(MerchantCategory, app.category)
             if category is None:
-                raise refuse(f"category {app.category!r} does not exist", "UNKNOWN_CATEGORY")
+                raise refuse(Refusal.UNKNOWN_CATEGORY, f"category {app.category!r} does not exist")
             session.add(
                 Merchant(
                     id=merchant_id,
@@ -125,7 +126,7 @@ class OnboardingActivities:
             merchant = await session.get(Merchant, t.merchant_id, with_for_update=True)
             state = await session.get(MerchantOnboarding, t.merchant_id, with_for_update=True)
             if merchant is None or state is None:
-                raise refuse(f"merchant {t.merchant_id} is not recorded", "MERCHANT_NOT_FOUND")
+                raise refuse(Refusal.MERCHANT_NOT_FOUND, f"merchant {t.merchant_id} is not recorded")
             current = merchant.status
             if not await _add_event(
                 session, t.merchant_id, t.event, t.cause, status_from=current, status_to=(t.to or current)
@@ -195,9 +196,7 @@ class OnboardingActivities:
 
 
 def _translate(exc: Exception) -> ApplicationError:
-    if isinstance(exc, ChannelRejected):
-        return ApplicationError(f"refused: {exc}", exc.code, type="PARTY_REJECTED", non_retryable=True)
-    return ApplicationError(f"unavailable: {exc}", type="PARTY_UNAVAILABLE")
+    return party_failure(exc, "the party")
 
 
 class VerificationActivities:
@@ -215,7 +214,7 @@ class VerificationActivities:
         async with unit_of_work(self._sessions) as session:
             app = await application(session, req.merchant_id, req.version)
         if app is None:
-            raise refuse(f"merchant {req.merchant_id} has no application v{req.version}", "APPLICATION_NOT_FOUND")
+            raise refuse(Refusal.APPLICATION_NOT_FOUND, f"merchant {req.merchant_id} has no application v{req.version}")
         if req.check is KycCheck.LICENCE:
             return {"business_name": app.name, "licence_no": app.business_licence_no}
         if req.check is KycCheck.IDENTITY:

@@ -13,12 +13,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.refusals import refuse
+from activities.refusals import carried, refuse
 from db.engine import unit_of_work
 from db.models import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
-from domain.orders import DispatchRequest, OrderInput, OrderStatus, Transition, can_move
-
-MERCHANT_ACTIVE = "ACTIVE"
+from db.orders import merchant_facts
+from domain.admission import admit_merchant, admit_stock
+from domain.orders import DispatchRequest, OrderInput, OrderStatus, ReservationStatus, Transition, can_move
+from domain.refusals import Refusal
 
 
 async def add_event(
@@ -57,12 +58,8 @@ class OrderActivities:
         req = order.request
         async with unit_of_work(self._sessions) as session:
             merchant = await session.get(Merchant, req.merchant_id, with_for_update={"read": True})
-            if merchant is None or merchant.status != MERCHANT_ACTIVE:
-                raise refuse(f"merchant {req.merchant_id} is not active", "MERCHANT_NOT_ACTIVE")
-            if merchant.currency != req.currency:
-                raise refuse(
-                    f"merchant {req.merchant_id} takes {merchant.currency}, not {req.currency}", "WRONG_CURRENCY"
-                )
+            with carried():
+                admit_merchant(req.merchant_id, merchant_facts(merchant), req.currency)
             created = await session.execute(
                 insert(Order)
                 .values(
@@ -135,9 +132,15 @@ class OrderActivities:
                 tracked = await session.get(SkuStock, item.sku_id)
                 if tracked is None or tracked.merchant_id != order.request.merchant_id:
                     continue
-                raise refuse(f"not enough stock: sku {item.sku_id} has {tracked.available} left", "OUT_OF_STOCK")
+                with carried():
+                    admit_stock({item.sku_id: item.quantity}, {item.sku_id: tracked.available})
             session.add(
-                StockReservation(order_no=order.order_no, sku_id=item.sku_id, quantity=item.quantity, status="RESERVED")
+                StockReservation(
+                    order_no=order.order_no,
+                    sku_id=item.sku_id,
+                    quantity=item.quantity,
+                    status=ReservationStatus.RESERVED.value,
+                )
             )
         await session.flush()
 
@@ -146,10 +149,10 @@ class OrderActivities:
         async with unit_of_work(self._sessions) as session:
             order = await session.get(Order, t.order_no, with_for_update=True)
             if order is None:
-                raise refuse(f"order {t.order_no} does not exist", "ORDER_NOT_FOUND")
+                raise refuse(Refusal.ORDER_NOT_FOUND, f"order {t.order_no} does not exist")
             current = OrderStatus(order.status)
             if t.to is not None and current is not t.to and not can_move(current, t.to):
-                raise refuse(f"order {t.order_no} cannot move from {current} to {t.to}", "ILLEGAL_TRANSITION")
+                raise refuse(Refusal.ILLEGAL_TRANSITION, f"order {t.order_no} cannot move from {current} to {t.to}")
             if not await add_event(
                 session,
                 t.order_no,
@@ -175,7 +178,10 @@ class OrderActivities:
         held = (
             await session.execute(
                 select(StockReservation)
-                .where(StockReservation.order_no == order_no, StockReservation.status == "RESERVED")
+                .where(
+                    StockReservation.order_no == order_no,
+                    StockReservation.status == ReservationStatus.RESERVED.value,
+                )
                 .order_by(StockReservation.sku_id)
             )
         ).scalars()
@@ -185,7 +191,7 @@ class OrderActivities:
                 .where(SkuStock.sku_id == reservation.sku_id)
                 .values(available=SkuStock.available + reservation.quantity)
             )
-            reservation.status = "RELEASED"
+            reservation.status = ReservationStatus.RELEASED.value
 
     @activity.defn(name="orders.dispatch")
     async def dispatch(self, req: DispatchRequest) -> str | None:

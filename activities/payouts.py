@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels.bank import BankClient
 from activities.channels.errors import ChannelRejected, ChannelUnavailable
+from activities.refusals import party_failure
 from db.engine import unit_of_work
 from db.models import PayoutBatch, Withdrawal
 from domain.crypto import FieldCipher
@@ -31,9 +32,7 @@ from domain.withdrawals import (
 
 
 def _bank_error(exc: Exception) -> ApplicationError:
-    if isinstance(exc, ChannelRejected):
-        return ApplicationError(f"the bank refused: {exc}", exc.code, type="PARTY_REJECTED", non_retryable=True)
-    return ApplicationError(f"the bank is unavailable: {exc}", type="PARTY_UNAVAILABLE")
+    return party_failure(exc, "the bank")
 
 
 class PayoutActivities:

@@ -11,14 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.orders import add_event
-from activities.refusals import refuse
+from activities.refusals import carried, refuse
 from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import Capture, JournalEntry, Order, Refund, RefundAttempt, SettlementLine, SettlementStatement
 from domain import ledger as rules
 from domain.commission import Split, clawback
-from domain.orders import OrderStatus
+from domain.refund_rules import RefundFacts, check_refund, merchant_sources
 from domain.refunds import (
     HOLDING,
     OpenedRefund,
@@ -26,12 +26,11 @@ from domain.refunds import (
     RefundCompletion,
     RefundEscalation,
     RefundInput,
-    RefundOrigin,
     RefundStatus,
 )
+from domain.refusals import Refusal
 from domain.settlement import StatementStatus
 
-AFTER_SALE = (OrderStatus.DELIVERED.value, OrderStatus.COMPLETED.value)
 AFTER_SETTLEMENT_CODES = (rules.TxCode.REFUND_AFTER_SETTLEMENT.value, rules.TxCode.MANUAL_REFUND_AFTER_SETTLEMENT.value)
 DONE = (RefundStatus.SUCCEEDED.value, RefundStatus.MANUAL_PAID.value)
 
@@ -40,6 +39,16 @@ async def _capture(session: AsyncSession, inp: RefundInput) -> Capture | None:
     q = select(Capture).where(Capture.payment_no == inp.payment_no)
     q = q.where(Capture.channel == inp.channel) if inp.channel else q.where(Capture.extra.is_(False))
     return (await session.execute(q.with_for_update())).scalar_one_or_none()
+
+
+async def held_by_refunds(session: AsyncSession, capture_id: int) -> int:
+    """Money of the capture that refunds hold (in flight or done): no longer refundable."""
+    held = await session.execute(
+        select(func.coalesce(func.sum(Refund.amount_minor), 0)).where(
+            Refund.capture_id == capture_id, Refund.status.in_([s.value for s in HOLDING])
+        )
+    )
+    return int(held.scalar_one())
 
 
 async def _clawback(session: AsyncSession, refund: Refund, order: Order, paid_from: str | None) -> rules.Posting:
@@ -85,7 +94,7 @@ async def _clawback(session: AsyncSession, refund: Refund, order: Order, paid_fr
     available = await ledger.balance_of(
         session, rules.merchant_account(order.merchant_id, "available"), refund.currency
     )
-    from_available = min(merchant_share, max(available, 0)) if merchant_share > 0 else merchant_share
+    from_available, from_clawback = merchant_sources(merchant_share, available)
     return rules.refund_after_settlement(
         f"refund:{refund.refund_no}",
         refund.refund_no,
@@ -93,7 +102,7 @@ async def _clawback(session: AsyncSession, refund: Refund, order: Order, paid_fr
         channel=refund.channel,
         merchant_id=order.merchant_id,
         from_available=from_available,
-        from_clawback=merchant_share - from_available,
+        from_clawback=from_clawback,
         commission_share=part.commission_minor,
         promoter_id=line.promoter_id,
         promoter_share=part.promoter_minor,
@@ -112,7 +121,7 @@ class RefundActivities:
         async with unit_of_work(self._sessions) as session:
             order = await session.get(Order, inp.order_no, with_for_update=True)
             if order is None:
-                raise refuse(f"order {inp.order_no} does not exist", "ORDER_NOT_FOUND")
+                raise refuse(Refusal.ORDER_NOT_FOUND, f"order {inp.order_no} does not exist")
             capture = await _capture(session, inp)
             existing = await session.get(Refund, inp.refund_no)
             if existing is not None:
@@ -122,38 +131,22 @@ class RefundActivities:
                     currency=existing.currency,
                     merchant_id=existing.merchant_id,
                 )
-            if capture is None:
-                raise refuse(f"order {inp.order_no} has no captured payment to refund", "NOTHING_PAID")
-            if inp.origin is RefundOrigin.API:
-                if order.status not in AFTER_SALE:
-                    raise refuse(
-                        f"after-sale refunds are for delivered or completed orders; order {inp.order_no} "
-                        f"is {order.status}",
-                        "NOT_REFUNDABLE_NOW",
-                    )
-                if order.settleable:
-                    raise refuse(f"the after-sale window of order {inp.order_no} has closed", "AFTER_SALE_CLOSED")
-            if order.settlement_cycle is not None and not order.settled:
-                # Its split is being decided: refunding now would release the same money twice.
-                raise refuse(
-                    f"order {inp.order_no} is in settlement cycle {order.settlement_cycle}; refund it once "
-                    "the statement is decided",
-                    "BEING_SETTLED",
-                )
-            held = (
-                await session.execute(
-                    select(func.coalesce(func.sum(Refund.amount_minor), 0)).where(
-                        Refund.capture_id == capture.id, Refund.status.in_([s.value for s in HOLDING])
-                    )
-                )
-            ).scalar_one()
-            refundable = capture.amount_minor - int(held)
-            if inp.amount_minor > refundable:
-                raise refuse(
-                    f"refund of {inp.amount_minor} exceeds what is refundable on order {inp.order_no} "
-                    f"({refundable} of {capture.amount_minor} {capture.currency})",
-                    "REFUND_EXCEEDS_REFUNDABLE",
-                )
+            held = 0
+            if capture is not None:
+                held = await held_by_refunds(session, capture.id)
+            facts = RefundFacts(
+                order_no=order.order_no,
+                order_status=order.status,
+                after_sale_closed=order.settleable,
+                settlement_cycle=order.settlement_cycle,
+                settled=order.settled,
+                captured_minor=None if capture is None else capture.amount_minor,
+                currency=order.currency if capture is None else capture.currency,
+                held_minor=held,
+            )
+            with carried():
+                check_refund(facts, inp.amount_minor, inp.origin)
+            assert capture is not None  # admitted: something was paid
             session.add(
                 Refund(
                     refund_no=inp.refund_no,

@@ -22,6 +22,7 @@ from activities.statements import approve_statement
 from db import settlement_work as work
 from db.engine import unit_of_work
 from db.models import SettlementCycle, SettlementStatement
+from domain.refusals import Refusal
 from domain.settlement import (
     AUTO,
     UNDECIDED,
@@ -33,6 +34,7 @@ from domain.settlement import (
     StatementRef,
     StatementStatus,
 )
+from domain.statement_rules import auto_approvable
 
 # How often a cycle waiting for finance looks whether every statement is decided (one cheap count).
 DECIDED_POLL_SECONDS = 2.0
@@ -99,13 +101,14 @@ class SettlementActivities:
                     cycle.closed_at = datetime.now(UTC)
                     await work.release(session, cycle_id)
         if problems:
-            raise refuse(f"cycle {cycle_id} does not add up: " + "; ".join(problems), "SETTLEMENT_MISMATCH")
+            raise refuse(Refusal.SETTLEMENT_MISMATCH, f"cycle {cycle_id} does not add up: " + "; ".join(problems))
         return released
 
     @activity.defn(name="settlement.auto_approve")
     async def auto_approve(self, cycle_id: str, max_net_minor: int) -> int:
-        """Approve, as "auto", every pending statement whose net is within the threshold (one transaction each)."""
+        """Approve, as "auto", every pending statement the rule lets approve itself (one transaction each)."""
         approved = 0
+        after_id = 0  # statements are visited once each, in id order
         while True:
             async with unit_of_work(self._sessions) as session:
                 st = (
@@ -114,7 +117,7 @@ class SettlementActivities:
                         .where(
                             SettlementStatement.cycle_id == cycle_id,
                             SettlementStatement.status == StatementStatus.PENDING_APPROVAL.value,
-                            SettlementStatement.net_minor <= max_net_minor,
+                            SettlementStatement.id > after_id,
                         )
                         .order_by(SettlementStatement.id)
                         .limit(1)
@@ -123,8 +126,10 @@ class SettlementActivities:
                 ).scalar_one_or_none()
                 if st is None:
                     return approved
-                # A statement whose entry cannot be posted is marked FAILED (with why) and the loop goes on.
-                approved += int(await approve_statement(session, st, AUTO))
+                after_id = st.id
+                if auto_approvable(st.net_minor, max_net_minor):
+                    # A statement whose entry cannot be posted is marked FAILED (with why) and the loop goes on.
+                    approved += int(await approve_statement(session, st, AUTO))
             activity.heartbeat(approved)
 
     @activity.defn(name="settlement.pending_page")

@@ -9,11 +9,12 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.refusals import refuse
+from activities.refusals import carried, refuse
 from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import Order, SettlementLine, SettlementStatement
+from domain.refusals import Refusal
 from domain.settlement import (
     UNDECIDED,
     AdjustmentRecord,
@@ -23,6 +24,7 @@ from domain.settlement import (
     StatementStatus,
     statement_posting,
 )
+from domain.statement_rules import check_adjustment
 
 
 async def _promoters(session: AsyncSession, st: SettlementStatement) -> dict[str, int]:
@@ -146,12 +148,9 @@ class StatementActivities:
         async with unit_of_work(self._sessions) as session:
             st = await self._pending(session, a.statement_id)
             if st is None:
-                raise refuse(f"statement {a.statement_id} is no longer pending", "NOT_PENDING")
-            if st.commission_minor - a.amount_minor < 0 or st.net_minor + a.amount_minor < 0:
-                raise refuse(
-                    f"an adjustment of {a.amount_minor} would make the commission or the net negative",
-                    "ADJUSTMENT_TOO_LARGE",
-                )
+                raise refuse(Refusal.NOT_PENDING, f"statement {a.statement_id} is no longer pending")
+            with carried():
+                check_adjustment(st.commission_minor, st.net_minor, a.amount_minor)
             st.adjustment_minor = a.amount_minor
             st.adjustment_reason = a.reason
             st.adjusted_by = a.by

@@ -13,12 +13,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.refusals import refuse
+from activities.refusals import carried, refuse
 from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import KycCheckResult, Merchant, MerchantApplication, MerchantOnboarding, Withdrawal
 from domain import ledger as rules
+from domain.merchants import KycCheck, KycStatus
+from domain.refusals import Refusal
+from domain.withdrawal_eligibility import WithdrawalFacts, check_eligible, day_start, opening_status
 from domain.withdrawals import (
     COUNTING,
     DecisionRecord,
@@ -42,8 +45,8 @@ async def verified_account(session: AsyncSession, merchant_id: str) -> MerchantA
             select(KycCheckResult.id).where(
                 KycCheckResult.merchant_id == merchant_id,
                 KycCheckResult.version == state.application_version,
-                KycCheckResult.kind == "bank",
-                KycCheckResult.status == "PASS",
+                KycCheckResult.kind == KycCheck.BANK.value,
+                KycCheckResult.status == KycStatus.PASS.value,
             )
         )
     ).first()
@@ -58,6 +61,18 @@ async def verified_account(session: AsyncSession, merchant_id: str) -> MerchantA
         )
     ).scalar_one_or_none()
     return found
+
+
+async def requested_since(session: AsyncSession, merchant_id: str, since: datetime) -> int:
+    """What the merchant asked to withdraw since `since` that still counts against its daily limit."""
+    used = await session.execute(
+        select(func.coalesce(func.sum(Withdrawal.amount_minor), 0)).where(
+            Withdrawal.merchant_id == merchant_id,
+            Withdrawal.created_at >= since,
+            Withdrawal.status.in_([s.value for s in COUNTING]),
+        )
+    )
+    return int(used.scalar_one())
 
 
 def _opened(w: Withdrawal) -> WithdrawalOpened:
@@ -81,47 +96,24 @@ class WithdrawalActivities:
         async with unit_of_work(self._sessions) as session:
             merchant = await session.get(Merchant, inp.merchant_id, with_for_update=True)
             if merchant is None:
-                raise refuse(f"merchant {inp.merchant_id} does not exist", "MERCHANT_NOT_FOUND")
+                raise refuse(Refusal.MERCHANT_NOT_FOUND, f"merchant {inp.merchant_id} does not exist")
             existing = await session.get(Withdrawal, inp.withdrawal_id)
             if existing is not None:
                 return _opened(existing)
-            if merchant.status != "ACTIVE":
-                raise refuse(f"merchant {merchant.id} is {merchant.status}, not ACTIVE", "MERCHANT_NOT_ACTIVE")
             account = await verified_account(session, merchant.id)
-            if account is None:
-                raise refuse(
-                    f"merchant {merchant.id} has no settlement bank account verified by KYC", "NO_VERIFIED_BANK_ACCOUNT"
-                )
             cur = merchant.currency
-            available = await ledger.balance_of(session, rules.merchant_account(merchant.id, "available"), cur)
-            owed = await ledger.balance_of(session, rules.merchant_account(merchant.id, "clawback"), cur)
-            if owed < 0:
-                raise refuse(
-                    f"merchant {merchant.id} owes the platform {-owed} {cur} (clawed-back refunds); "
-                    "withdrawals wait until that is covered",
-                    "BALANCE_NEGATIVE",
-                )
-            if inp.amount_minor > available:
-                raise refuse(
-                    f"withdrawal of {inp.amount_minor} exceeds the available balance of {available} {cur}",
-                    "INSUFFICIENT_BALANCE",
-                )
-            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-            used = (
-                await session.execute(
-                    select(func.coalesce(func.sum(Withdrawal.amount_minor), 0)).where(
-                        Withdrawal.merchant_id == merchant.id,
-                        Withdrawal.created_at >= today,
-                        Withdrawal.status.in_([s.value for s in COUNTING]),
-                    )
-                )
-            ).scalar_one()
-            if int(used) + inp.amount_minor > inp.terms.daily_limit_minor:
-                raise refuse(
-                    f"withdrawal of {inp.amount_minor} would exceed the daily limit of "
-                    f"{inp.terms.daily_limit_minor} {cur} ({used} already requested today)",
-                    "DAILY_LIMIT_EXCEEDED",
-                )
+            facts = WithdrawalFacts(
+                merchant_id=merchant.id,
+                merchant_status=merchant.status,
+                currency=cur,
+                has_verified_account=account is not None,
+                available_minor=await ledger.balance_of(session, rules.merchant_account(merchant.id, "available"), cur),
+                clawback_minor=await ledger.balance_of(session, rules.merchant_account(merchant.id, "clawback"), cur),
+                requested_today_minor=await requested_since(session, merchant.id, day_start(datetime.now(UTC))),
+            )
+            with carried():
+                check_eligible(facts, inp.amount_minor, inp.terms)
+            assert account is not None  # eligible: verified
             try:
                 frozen = await ledger.post(
                     session,
@@ -130,14 +122,14 @@ class WithdrawalActivities:
                     ),
                 )
             except ledger.NegativeBalance as exc:  # the ledger's own guard, should the checks above ever miss
-                raise refuse(str(exc), "INSUFFICIENT_BALANCE") from None
-            needs_approval = inp.amount_minor >= inp.terms.approval_min_minor
+                raise refuse(Refusal.INSUFFICIENT_BALANCE, str(exc)) from None
+            status = opening_status(inp.amount_minor, inp.terms)
             w = Withdrawal(
                 withdrawal_id=inp.withdrawal_id,
                 merchant_id=merchant.id,
                 amount_minor=inp.amount_minor,
                 currency=cur,
-                status=(WithdrawalStatus.PENDING_APPROVAL if needs_approval else WithdrawalStatus.QUEUED).value,
+                status=status.value,
                 bank_account_name=account.bank_account_name,
                 bank_account_enc=account.bank_account_enc,
                 bank_account_last4=account.bank_account_last4,
@@ -145,7 +137,7 @@ class WithdrawalActivities:
                 requested_by=inp.requested_by,
                 requested_by_key_id=inp.requested_by_key_id,
                 freeze_entry_id=frozen.entry_id,
-                queued_at=None if needs_approval else datetime.now(UTC),
+                queued_at=datetime.now(UTC) if status is WithdrawalStatus.QUEUED else None,
             )
             session.add(w)
             await session.flush()

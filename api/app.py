@@ -28,6 +28,7 @@ from api.schemas.problem import ERROR_RESPONSES
 from api.temporal_handle import TemporalHandle, TemporalUnavailable
 from api.text_guard import refuse_unstorable_text
 from db.engine import make_engine, make_session_factory
+from domain.refusals import Refusal
 from domain.settings import Settings, ensure_safe_to_start, get_settings
 
 
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(TemporalUnavailable)
     async def _temporal_down(_: Request, exc: TemporalUnavailable) -> JSONResponse:
-        return errors.problem(503, str(exc), code="TEMPORAL_UNAVAILABLE")
+        return errors.refusal(Refusal.TEMPORAL_UNAVAILABLE, str(exc))
 
     for module in (
         health,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import problem
+from api.errors import refusal
+from domain.refusals import Refusal
 
 
 class BodyLimit:
@@ -46,7 +47,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            413, f"the body is larger than {self.max_bytes} bytes", code="BODY_TOO_LARGE", max_bytes=self.max_bytes
+        response = refusal(
+            Refusal.BODY_TOO_LARGE, f"the body is larger than {self.max_bytes} bytes", max_bytes=self.max_bytes
         )
         await response(scope, receive, send)

@@ -13,6 +13,7 @@ from api.errors import ApiError
 from db.api_keys import Principal, resolve_key
 from db.engine import unit_of_work
 from domain.access import Role
+from domain.refusals import Refusal
 from domain.settings import Settings
 
 
@@ -47,11 +48,11 @@ async def get_principal(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise ApiError(401, "UNAUTHENTICATED", "missing API key: send 'Authorization: Bearer <key>'")
+        raise ApiError(Refusal.UNAUTHENTICATED, "missing API key: send 'Authorization: Bearer <key>'")
     async with unit_of_work(get_session_factory(request)) as session:
         principal = await resolve_key(session, key.strip())
     if principal is None:
-        raise ApiError(401, "UNAUTHENTICATED", "unknown or revoked API key")
+        raise ApiError(Refusal.UNAUTHENTICATED, "unknown or revoked API key")
     return principal
 
 
@@ -61,7 +62,7 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in roles:
             allowed = ", ".join(r.value for r in roles)
-            raise ApiError(403, "FORBIDDEN", f"role '{principal.role.value}' may not do this (allowed: {allowed})")
+            raise ApiError(Refusal.FORBIDDEN, f"role '{principal.role.value}' may not do this (allowed: {allowed})")
         return principal
 
     return check
@@ -71,4 +72,4 @@ def ensure_merchant_scope(principal: Principal, merchant_id: str) -> None:
     """A merchant key sees only its own merchant; other roles pass. Another merchant's resource is a 404,
     as if it did not exist: a 403 would tell a merchant which order numbers or ids are real."""
     if principal.role is Role.MERCHANT and principal.merchant_id != merchant_id:
-        raise ApiError(404, "NOT_FOUND", "not found among this API key's merchant's resources")
+        raise ApiError(Refusal.NOT_FOUND, "not found among this API key's merchant's resources")

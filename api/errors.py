@@ -13,6 +13,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.refusals import Refusal, Refused
+
+R = Refusal
+
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = 2
@@ -20,15 +24,71 @@ RETRY_AFTER_SECONDS = 2
 UNAVAILABLE_RPC = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED)
 
 
-class ApiError(Exception):
-    """A refusal with a status, a machine-readable code and a human-readable reason."""
+# The one table from refusal code to HTTP status. A code from a flow that is not listed is a 409: the
+# request conflicts with where the flow is.
+STATUS: dict[Refusal, int] = {
+    R.INVALID_NOTIFICATION: 400,
+    R.IDEMPOTENCY_KEY_REQUIRED: 400,
+    R.IDEMPOTENCY_KEY_INVALID: 400,
+    R.UNAUTHENTICATED: 401,
+    R.SIGNATURE_INVALID: 401,
+    R.FORBIDDEN: 403,
+    R.SAME_PERSON: 403,
+    R.SAME_AUDITOR: 403,
+    R.NOT_AN_AUDITOR: 403,
+    R.NOT_FOUND: 404,
+    R.API_KEY_NOT_FOUND: 404,
+    R.CYCLE_NOT_FOUND: 404,
+    R.MERCHANT_NOT_FOUND: 404,
+    R.ORDER_NOT_FOUND: 404,
+    R.REFUND_NOT_FOUND: 404,
+    R.RULE_NOT_FOUND: 404,
+    R.STATEMENT_NOT_FOUND: 404,
+    R.WITHDRAWAL_NOT_FOUND: 404,
+    R.UNKNOWN_PARTY: 404,
+    R.BODY_TOO_LARGE: 413,
+    R.INVALID_REQUEST: 422,
+    R.UNSTORABLE_TEXT: 422,
+    R.IDEMPOTENCY_KEY_REUSED: 422,
+    R.NOTIFICATION_REFUSED: 422,
+    R.CODE_MISMATCH: 422,
+    R.CATEGORY_CHANGED: 422,
+    R.CUTOFF_IN_FUTURE: 422,
+    R.UNKNOWN_CATEGORY: 422,
+    R.UNKNOWN_CHANNEL: 422,
+    R.WRONG_CURRENCY: 422,
+    R.AMOUNT_OUT_OF_RANGE: 422,
+    R.REFUND_EXCEEDS_REFUNDABLE: 422,
+    R.ADJUSTMENT_TOO_LARGE: 422,
+    R.INSUFFICIENT_BALANCE: 422,
+    R.DAILY_LIMIT_EXCEEDED: 422,
+    R.INTERNAL: 500,
+    R.PAYMENT_UNAVAILABLE: 503,
+    R.TEMPORAL_UNAVAILABLE: 503,
+    R.FLOW_NO_ANSWER: 503,
+    R.NO_ANSWER: 503,
+}
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
+
+def status_of(code: str) -> int:
+    return STATUS.get(code, 409)  # type: ignore[call-overload]
+
+
+def refusal(code: Refusal, detail: str, **extra: Any) -> JSONResponse:
+    """The problem+json answer to a refusal, its status from the table."""
+    return problem(status_of(code), detail, code=code, **extra)
+
+
+class ApiError(Refused):
+    """A refusal the API itself makes, with extra members for the problem body."""
+
+    def __init__(self, code: Refusal, detail: str, **extra: Any) -> None:
+        super().__init__(code, detail)
         self.extra = extra
+
+    @property
+    def status(self) -> int:
+        return status_of(self.code)
 
 
 def problem(status: int, detail: str, *, code: str | None = None, **extra: Any) -> JSONResponse:
@@ -59,14 +119,15 @@ def _describe(errors: list[Any]) -> str:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return problem(exc.status, exc.detail, code=exc.code, **exc.extra)
+    @app.exception_handler(Refused)
+    async def _refused(_: Request, exc: Refused) -> JSONResponse:
+        extra = exc.extra if isinstance(exc, ApiError) else {}
+        return refusal(exc.code, exc.detail, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return problem(422, _describe(errors), code="INVALID_REQUEST", errors=errors)
+        return refusal(R.INVALID_REQUEST, _describe(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -76,16 +137,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TimeoutError)
     async def _no_answer(request: Request, exc: Exception) -> JSONResponse:
         log.warning("no answer in time on %s %s: %r", request.method, request.url.path, exc)
-        return problem(503, "no answer in time; retry (with the same Idempotency-Key)", code="NO_ANSWER")
+        return refusal(R.NO_ANSWER, "no answer in time; retry (with the same Idempotency-Key)")
 
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, exc: RPCError) -> JSONResponse:
         if exc.status in UNAVAILABLE_RPC:
-            return problem(503, f"Temporal did not answer ({exc.status.name}); retry", code="TEMPORAL_UNAVAILABLE")
+            return refusal(R.TEMPORAL_UNAVAILABLE, f"Temporal did not answer ({exc.status.name}); retry")
         log.exception("Temporal refused %s %s", request.method, request.url.path)
-        return problem(500, "internal error; it has been logged", code="INTERNAL")
+        return refusal(R.INTERNAL, "internal error; it has been logged")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal error; it has been logged", code="INTERNAL")
+        return refusal(R.INTERNAL, "internal error; it has been logged")

@@ -11,24 +11,17 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
+from domain.refusals import Refusal
 from workers.queues import MAIN
 
 T = TypeVar("T")
 
-# A refusal's type (set by the workflow or activity that refused) decides the HTTP status.
-STATUS_BY_TYPE = {
-    "WRONG_CURRENCY": 422,
-    "PAYMENT_UNAVAILABLE": 503,
-    "REFUND_EXCEEDS_REFUNDABLE": 422,
-    "SAME_PERSON": 403,
-    "ADJUSTMENT_TOO_LARGE": 422,
-    "INSUFFICIENT_BALANCE": 422,
-    "DAILY_LIMIT_EXCEEDED": 422,
-    "BALANCE_NEGATIVE": 409,
-    "MERCHANT_NOT_ACTIVE": 409,
-    "NO_VERIFIED_BANK_ACCOUNT": 409,
-    "MERCHANT_NOT_FOUND": 404,
-}
+
+def _code(type_: str | None) -> Refusal:
+    try:
+        return Refusal(type_ or Refusal.REFUSED)
+    except ValueError:  # every refusal is in the vocabulary; anything else is a defect, still a refusal
+        return Refusal.REFUSED
 
 
 async def call_flow(pending: Awaitable[T], what: str) -> T:
@@ -39,19 +32,19 @@ async def call_flow(pending: Awaitable[T], what: str) -> T:
         while cause is not None and not isinstance(cause, ApplicationError):
             cause = cause.__cause__  # type: ignore[assignment]
         if isinstance(cause, ApplicationError):
-            code = cause.type or "REFUSED"
-            raise ApiError(STATUS_BY_TYPE.get(code, 409), code, cause.message) from None
-        raise ApiError(409, "REFUSED", f"{what} was refused: {exc}") from None
+            # The flow's refusal, carried unchanged: its code decides the status (api/errors.py).
+            raise ApiError(_code(cause.type), cause.message) from None
+        raise ApiError(Refusal.REFUSED, f"{what} was refused: {exc}") from None
     except WorkflowAlreadyStartedError:
         raise ApiError(
-            409, "FLOW_FINISHED", f"{what}: its flow has already finished; read the outcome from its resource"
+            Refusal.FLOW_FINISHED, f"{what}: its flow has already finished; read the outcome from its resource"
         ) from None
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise ApiError(
-                409, "FLOW_NOT_RUNNING", f"{what}: no flow is running for it (finished, or not started yet)"
+                Refusal.FLOW_NOT_RUNNING, f"{what}: no flow is running for it (finished, or not started yet)"
             ) from None
-        raise ApiError(503, "TEMPORAL_UNAVAILABLE", f"{what}: Temporal did not answer ({exc.status.name})") from None
+        raise ApiError(Refusal.TEMPORAL_UNAVAILABLE, f"{what}: Temporal did not answer ({exc.status.name})") from None
 
 
 async def start_and_ask(

@@ -25,12 +25,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import SessionFactoryDep, SettingsDep, get_principal
-from api.errors import ApiError
-from api.terms import new_number
+from api.errors import ApiError, status_of
 from db import idempotency as store
 from db.api_keys import Principal
 from db.engine import unit_of_work
+from domain.refusals import Refusal, Refused
 from domain.settings import Settings
+from flows.terms import new_number
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:
@@ -91,12 +92,11 @@ class Idempotency:
             return JSONResponse(claim.body, status_code=claim.status, headers={"Idempotent-Replayed": "true"})
         if claim.state is store.ClaimState.MISMATCH:
             raise ApiError(
-                422, "IDEMPOTENCY_KEY_REUSED", f"Idempotency-Key {self.key!r} was already used for a different request"
+                Refusal.IDEMPOTENCY_KEY_REUSED, f"Idempotency-Key {self.key!r} was already used for a different request"
             )
         if claim.state is store.ClaimState.IN_PROGRESS:
             raise ApiError(
-                409,
-                "IDEMPOTENCY_IN_PROGRESS",
+                Refusal.IDEMPOTENCY_IN_PROGRESS,
                 f"a request with Idempotency-Key {self.key!r} is still being processed; retry shortly",
             )
         assert claim.record_id is not None and claim.number is not None
@@ -106,12 +106,13 @@ class Idempotency:
         except TimeoutError:
             await self._after_failure(claim.record_id, refused_before_start=False)
             raise ApiError(
-                503,
-                "FLOW_NO_ANSWER",
+                Refusal.FLOW_NO_ANSWER,
                 "the flow did not answer in time; it may have started: retry with the same Idempotency-Key",
             ) from None
-        except ApiError as err:
-            await self._after_failure(claim.record_id, refused_before_start=not self._sent and err.status < 500)
+        except Refused as err:
+            await self._after_failure(
+                claim.record_id, refused_before_start=not self._sent and status_of(err.code) < 500
+            )
             raise
         except Exception:
             await self._after_failure(claim.record_id, refused_before_start=False)
@@ -140,10 +141,10 @@ async def idempotency(
     key = (idempotency_key or "").strip()
     if not key:
         raise ApiError(
-            400, "IDEMPOTENCY_KEY_REQUIRED", "this request creates something: send an Idempotency-Key header"
+            Refusal.IDEMPOTENCY_KEY_REQUIRED, "this request creates something: send an Idempotency-Key header"
         )
     if len(key) > 200:
-        raise ApiError(400, "IDEMPOTENCY_KEY_INVALID", "Idempotency-Key must be at most 200 characters")
+        raise ApiError(Refusal.IDEMPOTENCY_KEY_INVALID, "Idempotency-Key must be at most 200 characters")
     body = await request.body()
     return Idempotency(
         factory,

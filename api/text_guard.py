@@ -7,6 +7,7 @@ import json
 from fastapi import Request
 
 from api.errors import ApiError
+from domain.refusals import Refusal
 from domain.text import find_unstorable, find_unstorable_pairs
 
 
@@ -24,4 +25,4 @@ async def refuse_unstorable_text(request: Request) -> None:
                 payload = None  # not JSON: the route's own parsing says what is wrong with it
             found = find_unstorable(payload, "body")
     if found is not None:
-        raise ApiError(422, "UNSTORABLE_TEXT", f"{found}; such text cannot be stored")
+        raise ApiError(Refusal.UNSTORABLE_TEXT, f"{found}; such text cannot be stored")

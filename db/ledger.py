@@ -16,20 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import JournalEntry, JournalLine, LedgerAccount
 from domain.ledger import Posting, account_spec, signed_delta
+from domain.refusals import Refusal
 
 
 class LedgerError(Exception):
     """A posting the ledger refuses: it would break a rule, so retrying cannot help."""
 
-    type = "LEDGER_ERROR"
+    type = Refusal.LEDGER_ERROR
 
 
 class NegativeBalance(LedgerError):
-    type = "NEGATIVE_BALANCE"
+    type = Refusal.NEGATIVE_BALANCE
 
 
 class KeyReused(LedgerError):
-    type = "IDEMPOTENCY_KEY_REUSED"
+    type = Refusal.IDEMPOTENCY_KEY_REUSED
 
 
 @dataclass(frozen=True)

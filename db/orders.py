@@ -9,20 +9,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Merchant, Order, OrderEvent, OrderItem, Payment, PaymentAttempt, SkuStock
 from db.refunds import refunds_of
+from domain.admission import MerchantFacts
 
 
 async def merchant(session: AsyncSession, merchant_id: str) -> Merchant | None:
     return await session.get(Merchant, merchant_id)
 
 
-async def short_stock(session: AsyncSession, merchant_id: str, wanted: dict[str, int]) -> list[str]:
-    """SKUs of `wanted` whose tracked stock cannot cover the quantity (advisory: the flow reserves)."""
+async def tracked_stock(session: AsyncSession, merchant_id: str, skus: list[str]) -> dict[str, int]:
+    """What is left of the SKUs among `skus` whose stock the merchant tracks (advisory: the flow reserves)."""
     rows = await session.execute(
         select(SkuStock.sku_id, SkuStock.available).where(
-            SkuStock.merchant_id == merchant_id, SkuStock.sku_id.in_(list(wanted))
+            SkuStock.merchant_id == merchant_id, SkuStock.sku_id.in_(skus)
         )
     )
-    return [f"{sku} (wanted {wanted[sku]}, {left} left)" for sku, left in rows if left < wanted[sku]]
+    return {sku: int(left) for sku, left in rows}
+
+
+def merchant_facts(merchant: Merchant | None) -> MerchantFacts | None:
+    return None if merchant is None else MerchantFacts(merchant.id, merchant.status, merchant.currency)
 
 
 async def order_merchant(session: AsyncSession, order_no: str) -> str | None:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from domain.money import apply_bps
+from domain.orders import CommissionSnapshot
 
 
 class Scope(StrEnum):
@@ -82,6 +83,30 @@ def route(rules: list[Rule], facts: OrderFacts, at: datetime) -> Rule | None:
     if not candidates:
         return None
     return min(candidates, key=lambda r: (SPECIFICITY[r.scope], -r.priority, -r.valid_from.timestamp(), r.rule_id))
+
+
+def price(
+    rules: list[Rule], facts: OrderFacts, at: datetime, *, default_bps: int, promoter_bps: int, has_promoter: bool
+) -> CommissionSnapshot:
+    """The commission an order is created with: the most specific valid rule (or the platform default
+    when none applies) and the promoter's rate when a promoter brought the order, snapshotted with the
+    facts the rule was chosen on."""
+    rule = route(rules, facts, at)
+    promoter = promoter_bps if has_promoter else 0
+    chosen_on: dict[str, str | list[str]] = {k: v for k, v in facts.model_dump().items() if v}
+    if rule is None:
+        return CommissionSnapshot(
+            rule_id="platform-default", rate_bps=default_bps, promoter_bps=promoter, chosen_on=chosen_on
+        )
+    return CommissionSnapshot(
+        rule_id=rule.rule_id,
+        rate_bps=rule.rate_bps,
+        scope=rule.scope.value,
+        floor_minor=rule.floor_minor,
+        cap_minor=rule.cap_minor,
+        promoter_bps=promoter,
+        chosen_on=chosen_on,
+    )
 
 
 class Split(BaseModel):

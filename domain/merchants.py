@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 from domain.ids import CodeId, CurrencyCode
 from domain.money import CURRENCIES
 from domain.refunds import RefundTerms
+from domain.refusals import Refusal, Refused
 
 
 class MerchantStatus(StrEnum):
@@ -44,6 +45,12 @@ class KycCheck(StrEnum):
 
 
 KYC_CHECKS = (KycCheck.LICENCE, KycCheck.IDENTITY, KycCheck.BANK)
+
+
+class KycStatus(StrEnum):
+    PROCESSING = "PROCESSING"
+    PASS = "PASS"
+    MISMATCH = "MISMATCH"
 
 
 class ReviewDecision(StrEnum):
@@ -237,3 +244,12 @@ class OnboardingNotification(BaseModel):
     result: str | None = None
     findings: str | None = None
     contract_id: str | None = None
+
+
+def check_resubmission(merchant_id: str, status: str, category: str, new_category: str) -> None:
+    """A corrected application answers a request for changes, and keeps its category (another category
+    is a new application with its own checks, deposit and risk level)."""
+    if status != MerchantStatus.CHANGES_REQUESTED:
+        raise Refused(Refusal.NOT_AWAITING_CHANGES, f"merchant {merchant_id} is {status}")
+    if new_category != category:
+        raise Refused(Refusal.CATEGORY_CHANGED, "a different category is a new application, not a correction")

@@ -38,6 +38,11 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
+class ReservationStatus(StrEnum):
+    RESERVED = "RESERVED"  # held for an order until it is paid for or cancelled
+    RELEASED = "RELEASED"  # back in stock: the order was cancelled
+
+
 def can_move(current: OrderStatus, target: OrderStatus) -> bool:
     return target in TRANSITIONS[current]
 

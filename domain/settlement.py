@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
 from domain import ledger as rules
+from domain.refusals import Refusal, Refused
 
 
 class StatementStatus(StrEnum):
@@ -32,6 +33,13 @@ AUTO = "auto"
 
 def cycle_id_for(cutoff: datetime) -> str:
     return f"C{cutoff:%Y%m%dT%H%M%S}"
+
+
+def check_cutoff(cutoff: datetime, now: datetime) -> None:
+    """A cycle settles orders up to its cutoff; a cutoff in the future would take orders whose after-sale
+    window is still open (one second of clock skew is forgiven)."""
+    if cutoff > now + timedelta(seconds=1):
+        raise Refused(Refusal.CUTOFF_IN_FUTURE, "a cycle cannot settle orders that are not settleable yet")
 
 
 class SettlementTerms(BaseModel):

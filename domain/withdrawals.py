@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from domain.access import same_person
+from domain.refusals import Refusal, Refused
 
 # The long-lived flow that collects queued withdrawals into batches for the bank (one per namespace).
 BATCHER_WORKFLOW_ID = "payout-batcher"
@@ -93,19 +94,18 @@ class Resolution(BaseModel):
     bank_ref: str | None = None
 
 
-def confirmation_refusal(proposal: Resolution, confirmation: Resolution) -> tuple[str, str] | None:
+def confirmation_refusal(proposal: Resolution, confirmation: Resolution) -> Refused | None:
     """Maker-checker on an UNKNOWN payout: money is declared paid or returned only when a second finance
-    person confirms the first one's resolution. (message, refusal code), or None when it may proceed."""
+    person confirms the first one's resolution. The refusal, or None when it may proceed."""
     if same_person(proposal.by, confirmation.by):
-        return (
-            f"{proposal.by} proposed this resolution; another finance person must confirm it",
-            "SAME_PERSON",
+        return Refused(
+            Refusal.SAME_PERSON, f"{proposal.by} proposed this resolution; another finance person must confirm it"
         )
     if proposal.outcome != confirmation.outcome:
-        return (
+        return Refused(
+            Refusal.RESOLUTION_CONFLICT,
             f"{proposal.by} proposed {proposal.outcome}, not {confirmation.outcome}: only the proposal can be "
             "confirmed; while the two of you disagree the money stays frozen and the bank's own result still counts",
-            "RESOLUTION_CONFLICT",
         )
     return None
 

@@ -93,7 +93,7 @@ def cmd_bench_settlement(args: argparse.Namespace) -> int:
 
 
 def cmd_stuck(args: argparse.Namespace) -> int:
-    from ops.stuck import stuck_flows
+    from flows.stuck import stuck_flows
     from workers.temporal import connect
 
     async def go() -> list[dict[str, object]]:

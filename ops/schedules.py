@@ -14,9 +14,9 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from api.terms import settlement_terms
 from domain.settings import Settings
 from domain.settlement import CycleInput
+from flows.terms import settlement_terms
 from workers.queues import MAIN
 from workflows.settlement import SettlementWorkflow
 

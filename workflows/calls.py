@@ -7,17 +7,27 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.refusals import refuse
+    from domain.refusals import Refusal
     from workflows import policies
 
 T = TypeVar("T")
 
 
-def refused(message: str, type_: str) -> ApplicationError:
-    """A business refusal: the caller gets `type_` and `message`; retrying cannot change it."""
-    return ApplicationError(message, type=type_, non_retryable=True)
+def refused(code: Refusal, detail: str) -> ApplicationError:
+    """A business refusal by the flow itself: the same shape an activity's refusal has."""
+    return refuse(code, detail)
+
+
+def passed_on(err: ActivityError) -> ApplicationError:
+    """An activity's refusal, passed on unchanged (code and detail) as the flow's own answer."""
+    cause = err.cause if isinstance(err.cause, ApplicationError) else None
+    if cause is None:
+        return refuse(Refusal.REFUSED, str(err))
+    return ApplicationError(cause.message, type=cause.type or Refusal.REFUSED.value, non_retryable=True)
 
 
 async def wait_until(condition: Callable[[], bool], seconds: float) -> bool:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.onboarding import OnboardingActivities, VerificationActivities
+    from activities.refusals import carried
+    from domain.maker_checker import Who, check_second_auditor
     from domain.merchants import (
         FINAL,
         KYC_CHECKS,
@@ -38,11 +40,11 @@ with workflow.unsafe.imports_passed_through():
         Terms,
     )
     from domain.payments import PaymentEvent, PaymentEventKind
+    from domain.refusals import Refusal
     from workflows import policies, stages
-    from workflows.calls import db_step, refused, wait_until
-    from workflows.onboarding_steps import MAX_DEPOSIT_ATTEMPTS, PARTY, ContractAndDeposit
+    from workflows.calls import db_step, passed_on, refused, wait_until
+    from workflows.onboarding_steps import MAX_DEPOSIT_ATTEMPTS, ContractAndDeposit
 
-T = TypeVar("T")
 S = MerchantStatus
 DONE = ("PASS", "MISMATCH")
 
@@ -86,12 +88,15 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
     @review.validator
     def _check_review(self, d: ReviewInput) -> None:
         if d.by.role != "auditor":
-            raise refused("only an auditor decides on a merchant application", "NOT_AN_AUDITOR")
+            raise refused(Refusal.NOT_AN_AUDITOR, "only an auditor decides on a merchant application")
         if self._status not in REVIEW_STAGES or self._decision is not None:
-            raise refused(f"the application is {self._status}, not waiting for a review decision", "NOT_IN_REVIEW")
+            raise refused(
+                Refusal.NOT_IN_REVIEW, f"the application is {self._status}, not waiting for a review decision"
+            )
         first = self._first_reviewer
-        if self._status is S.SECOND_REVIEW and first and (first.key_id == d.by.key_id or first.name == d.by.name):
-            raise refused("the second review needs a different auditor than the first", "SAME_AUDITOR")
+        if self._status is S.SECOND_REVIEW and first:
+            with carried():
+                check_second_auditor(Who(first.name, first.key_id), Who(d.by.name, d.by.key_id))
 
     @workflow.update(name="resubmit")
     async def resubmit(self, r: Resubmission) -> MerchantView:
@@ -102,9 +107,9 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
     @resubmit.validator
     def _check_resubmit(self, r: Resubmission) -> None:
         if self._status is not S.CHANGES_REQUESTED or self._resubmission is not None:
-            raise refused(f"the application is {self._status}, not waiting for changes", "NOT_AWAITING_CHANGES")
+            raise refused(Refusal.NOT_AWAITING_CHANGES, f"the application is {self._status}, not waiting for changes")
         if r.version != self._version + 1:
-            raise refused(f"expected application version {self._version + 1}, got {r.version}", "STALE_VERSION")
+            raise refused(Refusal.STALE_VERSION, f"expected application version {self._version + 1}, got {r.version}")
 
     @workflow.signal(name="notification")
     def notification(self, payload: dict[str, object]) -> None:
@@ -134,8 +139,7 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
         try:
             self._terms: Terms = await db_step(OnboardingActivities.submit, inp.merchant_id)
         except ActivityError as err:
-            cause = err.cause if isinstance(err.cause, ApplicationError) else None
-            self._refusal = refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            self._refusal = passed_on(err)
             stages.enter("REFUSED", f"not recorded: {self._refusal.message}")
             await workflow.wait_condition(workflow.all_handlers_finished)
             return OnboardingResult(merchant_id=inp.merchant_id, status=S.REJECTED, reason=self._refusal.message)
@@ -175,7 +179,7 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
                     VerificationActivities.submit_check,
                     req,
                     start_to_close_timeout=policies.CHANNEL_TIMEOUT,
-                    retry_policy=PARTY,
+                    retry_policy=policies.PARTY,
                 )
             except ActivityError as err:  # the provider refused outright: the auditor must look
                 r = KycResult(check=check, request_no=req.request_no, status="MISMATCH", findings=str(err.cause or err))

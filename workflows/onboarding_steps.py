@@ -21,14 +21,6 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 S = MerchantStatus
-# KYC and e-sign: keep trying through outages (the request number makes repeats safe); an operator
-# sees the pending attempts on the flow.
-PARTY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["PARTY_REJECTED", "APPLICATION_NOT_FOUND"],
-)
 # Each deposit attempt is a child payment (a dozen history events and a payment timeout): a merchant who
 # never pays would otherwise grow the flow's history without end. After this many, onboarding expires.
 MAX_DEPOSIT_ATTEMPTS = 10
@@ -49,7 +41,7 @@ class ContractAndDeposit:
 
     async def _party(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
         result: T = await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=policies.CHANNEL_TIMEOUT, retry_policy=PARTY
+            activity, arg, start_to_close_timeout=policies.CHANNEL_TIMEOUT, retry_policy=policies.PARTY
         )
         return result
 
@@ -75,7 +67,7 @@ class ContractAndDeposit:
                 continue
             signed = await self._signed_at_provider(req, retry=policies.CHANNEL_QUERY)
         # At the deadline the provider has the last word: a signature in the last moment counts.
-        signed = signed or await self._signed_at_provider(req, retry=PARTY)
+        signed = signed or await self._signed_at_provider(req, retry=policies.PARTY)
         if signed is None:
             return False
         await self._move(

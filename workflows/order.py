@@ -9,7 +9,6 @@ Updates with validators, so a refused one changes nothing and says why.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -31,13 +30,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentResult
     from domain.refunds import RefundInput, RefundOrigin
+    from domain.refusals import Refusal
     from workflows import stages
-    from workflows.calls import db_step, refused, wait_until
+    from workflows.calls import db_step, passed_on, refused, wait_until
     from workflows.payment import PaymentWorkflow
     from workflows.refund import RefundWorkflow
 
-
-T = TypeVar("T")
 
 # Fulfilment events are judged again after the handler's wait, and the IN_SERVICE loop takes only
 # arrived/delivered: two identical events (an app retry) may both pass validation, and the second
@@ -88,7 +86,7 @@ class OrderWorkflow:
             )
             return
         if event.kind is PaymentEventKind.FAILED and self._params is None:
-            self._refusal = refused(event.reason or "no payment channel available", "PAYMENT_UNAVAILABLE")
+            self._refusal = refused(Refusal.PAYMENT_UNAVAILABLE, event.reason or "no payment channel available")
         self._payment = event
 
     @workflow.update(name="cancel")
@@ -102,11 +100,11 @@ class OrderWorkflow:
         # Before the merchant has accepted, the customer may walk away; a paid order is refunded in full.
         if self._status not in (OrderStatus.AWAITING_PAYMENT, OrderStatus.AWAITING_MERCHANT) or self._accepted:
             raise refused(
+                Refusal.NOT_CANCELLABLE,
                 f"only an order the merchant has not accepted can be cancelled (it is {self._status})",
-                "NOT_CANCELLABLE",
             )
         if self._cancel_reason is not None:
-            raise refused("the order is already being cancelled", "NOT_CANCELLABLE")
+            raise refused(Refusal.NOT_CANCELLABLE, "the order is already being cancelled")
 
     @workflow.update(name="accept")
     async def accept(self) -> TransitionResult:
@@ -117,7 +115,7 @@ class OrderWorkflow:
     @accept.validator
     def _check_accept(self) -> None:
         if self._status is not OrderStatus.AWAITING_MERCHANT or self._accepted or self._cancel_reason is not None:
-            raise refused(f"the order is {self._status}, not awaiting the merchant", "NOT_ACCEPTABLE")
+            raise refused(Refusal.NOT_ACCEPTABLE, f"the order is {self._status}, not awaiting the merchant")
 
     @workflow.update(name="fulfilment")
     async def fulfilment(self, req: FulfilmentRequest) -> TransitionResult:
@@ -148,13 +146,13 @@ class OrderWorkflow:
             else OrderStatus.IN_SERVICE
         )
         if self._status is not expected or self._fulfilment:
-            raise refused(f"{req.event} is not expected while the order is {self._status}", "UNEXPECTED_EVENT")
+            raise refused(Refusal.UNEXPECTED_EVENT, f"{req.event} is not expected while the order is {self._status}")
         if provider_known:
             self._check_provider(req)
 
     def _check_provider(self, req: FulfilmentRequest) -> None:
         if req.provider_id != self._provider_id:
-            raise refused(f"provider {req.provider_id} is not the one assigned to this order", "WRONG_PROVIDER")
+            raise refused(Refusal.WRONG_PROVIDER, f"provider {req.provider_id} is not the one assigned to this order")
 
     @workflow.update(name="confirm")
     async def confirm(self) -> TransitionResult:
@@ -165,7 +163,7 @@ class OrderWorkflow:
     @confirm.validator
     def _check_confirm(self) -> None:
         if self._status is not OrderStatus.DELIVERED or self._confirmed:
-            raise refused(f"only a delivered order can be confirmed (it is {self._status})", "NOT_CONFIRMABLE")
+            raise refused(Refusal.NOT_CONFIRMABLE, f"only a delivered order can be confirmed (it is {self._status})")
 
     # --- the flow -------------------------------------------------------------------------------
     @workflow.run
@@ -179,8 +177,7 @@ class OrderWorkflow:
         try:
             await db_step(OrderActivities.create, inp)
         except ActivityError as err:
-            cause = err.cause if isinstance(err.cause, ApplicationError) else None
-            self._refusal = refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            self._refusal = passed_on(err)
             stages.enter("REFUSED", f"not placed: {self._refusal.message}")
             await workflow.wait_condition(workflow.all_handlers_finished)
             return OrderResult(order_no=inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=self._refusal.message)
@@ -247,7 +244,7 @@ class OrderWorkflow:
                 await self._move(OrderStatus.DELIVERED, "delivered", f"provider {req.provider_id} delivered")
             else:  # only delivery ends the service: anything else is refused and changes nothing
                 self._fulfilment_refusals[self._handled + 1] = refused(
-                    f"{req.event} is not expected while the order is {self._status}", "UNEXPECTED_EVENT"
+                    Refusal.UNEXPECTED_EVENT, f"{req.event} is not expected while the order is {self._status}"
                 )
             self._done_with(req)
 

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -39,16 +38,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import policies, stages
 
-# Handing a batch to the bank must eventually happen, however long it is down; the numbers make repeats safe.
-BANK_SUBMIT = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["PARTY_REJECTED"],
-)
-BANK_QUERY = RetryPolicy(initial_interval=timedelta(milliseconds=300), maximum_attempts=2)
-# Short: a call lost with a crashed worker is retried after this (the HTTP client gives up after 10 s).
-BANK_TIMEOUT = timedelta(seconds=12)
 MAX_POLL_SECONDS = 600.0
 # Ticks per run before continuing as new: keeps the history short for a flow that never ends.
 TICKS_PER_RUN = 500
@@ -201,8 +190,8 @@ class PayoutBatchWorkflow:
         items: list[BankPayoutItem] = await workflow.execute_activity_method(
             PayoutActivities.submit,
             args=[b.batch_id, self._terms.notify_url],
-            start_to_close_timeout=BANK_TIMEOUT,
-            retry_policy=BANK_SUBMIT,
+            start_to_close_timeout=policies.BANK_TIMEOUT,
+            retry_policy=policies.BANK_SUBMIT,
         )
         return items
 
@@ -210,7 +199,10 @@ class PayoutBatchWorkflow:
         """What the bank says about the batch's payouts; None when it did not answer."""
         try:
             items: list[BankPayoutItem] = await workflow.execute_activity_method(
-                PayoutActivities.query, b.batch_id, start_to_close_timeout=BANK_TIMEOUT, retry_policy=BANK_QUERY
+                PayoutActivities.query,
+                b.batch_id,
+                start_to_close_timeout=policies.BANK_TIMEOUT,
+                retry_policy=policies.BANK_QUERY,
             )
             return items
         except ActivityError:
@@ -220,7 +212,10 @@ class PayoutBatchWorkflow:
         """The bank's answer about the batch (through its outages); None when it refused the question."""
         try:
             answer: BankBatchAnswer = await workflow.execute_activity_method(
-                PayoutActivities.ask, b.batch_id, start_to_close_timeout=BANK_TIMEOUT, retry_policy=BANK_SUBMIT
+                PayoutActivities.ask,
+                b.batch_id,
+                start_to_close_timeout=policies.BANK_TIMEOUT,
+                retry_policy=policies.BANK_SUBMIT,
             )
             return answer
         except ActivityError:

@@ -4,6 +4,10 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
+from domain.refusals import Refusal
+
+CHANNEL_REJECTED = Refusal.CHANNEL_REJECTED.value
+
 # Database writes: transient failures (connection drops, serialisation) heal quickly; business refusals
 # are raised non-retryable by the activity itself.
 DB = RetryPolicy(
@@ -16,18 +20,18 @@ CHANNEL_CREATE = RetryPolicy(
     initial_interval=timedelta(milliseconds=300),
     backoff_coefficient=2.0,
     maximum_attempts=3,
-    non_retryable_error_types=["CHANNEL_REJECTED"],
+    non_retryable_error_types=[CHANNEL_REJECTED],
 )
 # Queries are best effort: the next poll comes anyway.
 CHANNEL_QUERY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=300), maximum_attempts=2, non_retryable_error_types=["CHANNEL_REJECTED"]
+    initial_interval=timedelta(milliseconds=300), maximum_attempts=2, non_retryable_error_types=[CHANNEL_REJECTED]
 )
 # Closing must eventually happen, however long the channel is down.
 CHANNEL_CLOSE = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["CHANNEL_REJECTED"],
+    non_retryable_error_types=[CHANNEL_REJECTED],
 )
 CHANNEL_TIMEOUT = timedelta(seconds=15)
 
@@ -37,5 +41,25 @@ CHANNEL_REFUND = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=["CHANNEL_REJECTED"],
+    non_retryable_error_types=[CHANNEL_REJECTED],
+)
+
+# Handing a batch to the bank must eventually happen, however long it is down; the numbers make repeats safe.
+BANK_SUBMIT = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=[Refusal.PARTY_REJECTED.value],
+)
+BANK_QUERY = RetryPolicy(initial_interval=timedelta(milliseconds=300), maximum_attempts=2)
+# Short: a call lost with a crashed worker is retried after this (the HTTP client gives up after 10 s).
+BANK_TIMEOUT = timedelta(seconds=12)
+
+# KYC and e-sign: keep trying through outages (the request number makes repeats safe); an operator
+# sees the pending attempts on the flow.
+PARTY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=[Refusal.PARTY_REJECTED.value, Refusal.APPLICATION_NOT_FOUND.value],
 )

@@ -8,7 +8,6 @@ refund was accepted) and by the order and payment flows (money they cannot keep)
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -16,6 +15,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.channel_calls import ChannelActivities
     from activities.refunds import RefundActivities
+    from activities.refusals import carried
+    from domain.maker_checker import Who, check_refund_approver
     from domain.payments import poll_delay
     from domain.refunds import (
         ChannelRefundRequest,
@@ -31,11 +32,11 @@ with workflow.unsafe.imports_passed_through():
         RefundResult,
         RefundStatus,
     )
+    from domain.refusals import Refusal
     from workflows import policies, stages
-    from workflows.calls import db_step, refused, wait_until
+    from workflows.calls import db_step, passed_on, refused, wait_until
     from workflows.refund_channel import ChannelFollowing
 
-T = TypeVar("T")
 # Polls of a refund's result back off to at most this interval; real channels take days.
 MAX_POLL_INTERVAL_SECONDS = 3600
 # Flows started before it escalated unknown outcomes (old histories replay the old path).
@@ -85,9 +86,9 @@ class RefundWorkflow(ChannelFollowing):
 
     def _made_by_channel(self) -> ApplicationError:
         return refused(
+            Refusal.ALREADY_REFUNDED,
             f"refund {self._inp.refund_no} was made by the channel after all: its manual transfer is "
             "cancelled and must not be paid",
-            "ALREADY_REFUNDED",
         )
 
     @approve_manual.validator
@@ -95,9 +96,12 @@ class RefundWorkflow(ChannelFollowing):
         if self._channel_made_it:
             raise self._made_by_channel()
         if not self._awaiting_approval or self._approval is not None:
-            raise refused("this refund is not waiting for a manual transfer approval", "NOT_AWAITING_APPROVAL")
-        if approval.approver_key_id == self._inp.requested_by_key_id:
-            raise refused("whoever requested a refund cannot approve its manual transfer", "SAME_PERSON")
+            raise refused(Refusal.NOT_AWAITING_APPROVAL, "this refund is not waiting for a manual transfer approval")
+        with carried():
+            check_refund_approver(
+                Who(self._inp.requested_by, self._inp.requested_by_key_id),
+                Who(approval.approver, approval.approver_key_id),
+            )
 
     @workflow.run
     async def run(self, inp: RefundInput) -> RefundResult:
@@ -108,8 +112,7 @@ class RefundWorkflow(ChannelFollowing):
         try:
             self._opened = await db_step(RefundActivities.open, inp)
         except ActivityError as err:
-            cause = err.cause if isinstance(err.cause, ApplicationError) else None
-            self._refusal = refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            self._refusal = passed_on(err)
             stages.enter("REFUSED", self._refusal.message)
             await workflow.wait_condition(workflow.all_handlers_finished)
             return RefundResult(

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.channel_calls import ChannelActivities
     from domain.payments import poll_delay
     from domain.refunds import ChannelRefundRequest, ChannelRefundView, RefundInput, RefundNotification
+    from domain.refusals import Refusal
     from workflows import policies, stages
     from workflows.calls import wait_until
 
@@ -103,7 +104,7 @@ class ChannelFollowing:
             )
         except ActivityError as err:
             cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type == "CHANNEL_REJECTED":
+            if isinstance(cause, ApplicationError) and cause.type == Refusal.CHANNEL_REJECTED:
                 # Possibly a retry refused because the first request landed: the query decides.
                 await self._note("channel", "REFUSED", f"{cause.message}: asking {channel} whether it has it")
                 return None, cause.message

@@ -13,8 +13,10 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.refusals import carried
     from activities.statements import StatementActivities
-    from domain.access import same_person
+    from domain.maker_checker import Who, check_statement_approver
+    from domain.refusals import Refusal
     from domain.settlement import (
         AdjustmentRecord,
         Decision,
@@ -52,9 +54,9 @@ class StatementWorkflow:
     @adjust.validator
     def _check_adjust(self, record: AdjustmentRecord) -> None:
         if self._decision is not None or self._adjusting:
-            raise refused("the statement is being decided; it can no longer be adjusted", "NOT_PENDING")
+            raise refused(Refusal.NOT_PENDING, "the statement is being decided; it can no longer be adjusted")
         if self._failure is not None:
-            raise refused(f"the statement failed ({self._failure}); it can only be rejected", "NOT_PENDING")
+            raise refused(Refusal.NOT_PENDING, f"the statement failed ({self._failure}); it can only be rejected")
 
     @workflow.update(name="decide")
     async def decide(self, kind: str, decision: Decision) -> StatementOutcome:
@@ -66,17 +68,17 @@ class StatementWorkflow:
     @decide.validator
     def _check_decide(self, kind: str, decision: Decision) -> None:
         if kind not in ("approve", "reject"):
-            raise refused(f"unknown decision {kind!r}", "BAD_DECISION")
+            raise refused(Refusal.BAD_DECISION, f"unknown decision {kind!r}")
         if self._decision is not None or self._adjusting:
-            raise refused("the statement has already been decided", "NOT_PENDING")
+            raise refused(Refusal.NOT_PENDING, "the statement has already been decided")
         if kind == "approve" and self._failure is not None:
-            raise refused(f"the statement failed ({self._failure}); it can only be rejected", "STATEMENT_FAILED")
-        # People, not keys: one person's second key is still the maker. (Validators do not run on
-        # replay, so this check needs no patch; the key comparison covers adjustments made before
-        # keys carried people.)
-        same_key = decision.by_key_id is not None and decision.by_key_id == self._adjusted_by_key_id
-        if kind == "approve" and (same_key or same_person(decision.by, self._adjusted_by)):
-            raise refused("whoever adjusted a statement cannot approve it", "SAME_PERSON")
+            raise refused(Refusal.STATEMENT_FAILED, f"the statement failed ({self._failure}); it can only be rejected")
+        # (Validators do not run on replay, so this check needs no patch.)
+        if kind == "approve":
+            with carried():
+                check_statement_approver(
+                    Who(self._adjusted_by, self._adjusted_by_key_id), Who(decision.by, decision.by_key_id)
+                )
 
     @workflow.run
     async def run(self, inp: StatementInput) -> StatementOutcome:

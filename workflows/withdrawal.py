@@ -8,15 +8,12 @@ never answers is held as UNKNOWN (still frozen) until finance resolves it with t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Any, TypeVar
-
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.withdrawals import WithdrawalActivities
+    from domain.refusals import Refusal
     from domain.withdrawals import (
         BATCHER_WORKFLOW_ID,
         Decision,
@@ -30,18 +27,14 @@ with workflow.unsafe.imports_passed_through():
         confirmation_refusal,
     )
     from workflows import policies, stages
+    from workflows.calls import db_step, passed_on, refused, wait_until
 
-T = TypeVar("T")
 # Runs that started before it drop a bank result that came together with finance's resolution (replay).
 COMPARE_LEFTOVERS = "withdrawal-compare-leftover-results"
 # Runs that started before it took one finance person's resolution of an UNKNOWN payout as final.
 TWO_PERSON_RESOLVE = "withdrawal-two-person-resolve"
 # Runs that started before it ended when a retried `open` found the payout already in the batcher's hands.
 FOLLOW_REOPENED = "withdrawal-follow-reopened"
-
-
-def _refused(message: str, type_: str) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=True)
 
 
 @workflow.defn(name="WithdrawalWorkflow")
@@ -74,7 +67,7 @@ class WithdrawalWorkflow:
     @decide.validator
     def _check_decide(self, decision: Decision) -> None:
         if self._status is not WithdrawalStatus.PENDING_APPROVAL or self._decision is not None:
-            raise _refused("this withdrawal is not waiting for finance's approval", "NOT_AWAITING_APPROVAL")
+            raise refused(Refusal.NOT_AWAITING_APPROVAL, "this withdrawal is not waiting for finance's approval")
 
     @workflow.update(name="resolve")
     async def resolve(self, resolution: Resolution) -> WithdrawalResult:
@@ -97,10 +90,10 @@ class WithdrawalWorkflow:
     @resolve.validator
     def _check_resolve(self, resolution: Resolution) -> None:
         if self._status is not WithdrawalStatus.UNKNOWN or self._resolution is not None or self._done is not None:
-            raise _refused("only a withdrawal whose payout result is UNKNOWN can be resolved", "NOT_UNKNOWN")
+            raise refused(Refusal.NOT_UNKNOWN, "only a withdrawal whose payout result is UNKNOWN can be resolved")
         refusal = confirmation_refusal(self._proposal, resolution) if self._proposal is not None else None
         if refusal is not None:
-            raise _refused(*refusal)
+            raise refused(refusal.code, refusal.detail)
 
     @workflow.signal(name="payout")
     def payout(self, outcome: PayoutOutcome) -> None:
@@ -112,10 +105,9 @@ class WithdrawalWorkflow:
         stages.identify("withdrawal", merchant_id=inp.merchant_id, amount_minor=inp.amount_minor)
         stages.enter("OPENING", f"checking merchant {inp.merchant_id} may withdraw {inp.amount_minor}")
         try:
-            self._opened = await self._act(WithdrawalActivities.open, inp)
+            self._opened = await db_step(WithdrawalActivities.open, inp)
         except ActivityError as err:
-            cause = err.cause if isinstance(err.cause, ApplicationError) else None
-            self._refusal = _refused(cause.message if cause else str(err), (cause.type if cause else None) or "REFUSED")
+            self._refusal = passed_on(err)
             stages.enter("REFUSED", self._refusal.message)
             await workflow.wait_condition(workflow.all_handlers_finished)
             return WithdrawalResult(withdrawal_id=inp.withdrawal_id, status="REFUSED", reason=self._refusal.message)
@@ -139,12 +131,12 @@ class WithdrawalWorkflow:
         )
         stages.enter("AWAITING_FINANCE_APPROVAL", waiting)
         reminders = 0
-        while not await self._wait(lambda: self._decision is not None, inp.terms.approval_remind_seconds):
+        while not await wait_until(lambda: self._decision is not None, inp.terms.approval_remind_seconds):
             reminders += 1
             stages.say(f"{waiting} (reminder {reminders})")
         decision = self._decision
         assert decision is not None
-        self._status = await self._act(
+        self._status = await db_step(
             WithdrawalActivities.decide, DecisionRecord(withdrawal_id=inp.withdrawal_id, decision=decision)
         )
         if self._status is WithdrawalStatus.REJECTED:
@@ -200,7 +192,7 @@ class WithdrawalWorkflow:
         leftovers = [o for o in self._inbox if o.status in ("PAID", "FAILED")]
         if leftovers and workflow.patched(COMPARE_LEFTOVERS):
             for o in leftovers:  # the bank answered as finance resolved: compared and surfaced, never posted
-                await self._act(WithdrawalActivities.compare_late_result, o)
+                await db_step(WithdrawalActivities.compare_late_result, o)
 
     async def _act_outcome(self, outcome: PayoutOutcome) -> WithdrawalStatus:
         status: WithdrawalStatus = await workflow.execute_activity_method(
@@ -222,16 +214,3 @@ class WithdrawalWorkflow:
 
     def _open_unknown(self) -> bool:
         return self._status is WithdrawalStatus.UNKNOWN and self._resolution is None
-
-    async def _wait(self, condition: Callable[[], bool], seconds: float) -> bool:
-        try:
-            await workflow.wait_condition(condition, timeout=timedelta(seconds=seconds))
-            return True
-        except TimeoutError:
-            return False
-
-    async def _act(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
-        result: T = await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
-        )
-        return result

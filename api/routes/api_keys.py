@@ -13,6 +13,7 @@ from db.api_keys import Principal, issue_key, list_keys, revoke_key
 from db.audit import record
 from db.engine import unit_of_work
 from domain.access import PERSON_MAX_LENGTH, Role, normalize_person
+from domain.refusals import Refusal
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
@@ -86,7 +87,7 @@ async def delete_api_key(key_id: DbId, factory: SessionFactoryDep, admin: Admin)
     async with unit_of_work(factory) as session:
         row, revoked_now = await revoke_key(session, key_id)
         if row is None:
-            raise ApiError(404, "API_KEY_NOT_FOUND", f"API key {key_id} does not exist")
+            raise ApiError(Refusal.API_KEY_NOT_FOUND, f"API key {key_id} does not exist")
         if revoked_now:  # the revocation and its audit row commit together; a repeat records nothing
             await record(session, admin, "api_key.revoked", "api_key", str(key_id), person=row.person, role=row.role)
         return {"key_id": row.id, "person": row.person, "role": row.role, "revoked_at": row.revoked_at}

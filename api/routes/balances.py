@@ -16,6 +16,7 @@ from db.merchants import unsettled_minor
 from db.models import Merchant
 from domain.access import Role
 from domain.ledger import merchant_account
+from domain.refusals import Refusal
 
 router = APIRouter(tags=["merchants"])
 
@@ -33,7 +34,7 @@ async def balance(
     ensure_merchant_scope(who, merchant_id)
     merchant = await session.get(Merchant, merchant_id)
     if merchant is None:
-        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {merchant_id} does not exist")
+        raise ApiError(Refusal.MERCHANT_NOT_FOUND, f"merchant {merchant_id} does not exist")
     cur = merchant.currency
 
     async def of(purpose: str) -> int:

@@ -37,6 +37,7 @@ from db.models import InboundNotification
 from db.models.notifications import CallbackNonce
 from domain.access import Role
 from domain.callbacks import refusal
+from domain.refusals import Refusal
 from domain.settings import Settings
 from domain.signing import SignatureError, verify
 
@@ -59,7 +60,7 @@ class Envelope(BaseModel):
 async def receive(party: Party, request: Request, settings: SettingsDep, factory: SessionFactoryDep) -> JSONResponse:
     secret = settings.secret_for(party)
     if secret is None:
-        raise ApiError(404, "UNKNOWN_PARTY", f"no callbacks are accepted from {party!r}")
+        raise ApiError(Refusal.UNKNOWN_PARTY, f"no callbacks are accepted from {party!r}")
     raw = await request.body()
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
@@ -68,12 +69,12 @@ async def receive(party: Party, request: Request, settings: SettingsDep, factory
         )
         await _remember_nonce(factory, settings, party, nonce)
     except SignatureError as exc:
-        raise ApiError(401, "SIGNATURE_INVALID", f"callback refused: {exc}") from None
+        raise ApiError(Refusal.SIGNATURE_INVALID, f"callback refused: {exc}") from None
     try:
         payload: dict[str, Any] = json.loads(raw)
         envelope = Envelope.model_validate(payload)
     except (ValueError, ValidationError) as exc:
-        raise ApiError(400, "INVALID_NOTIFICATION", f"notification body is not valid: {exc}") from None
+        raise ApiError(Refusal.INVALID_NOTIFICATION, f"notification body is not valid: {exc}") from None
 
     route = route_for(party, envelope.event_type, payload)
     subject = subject_number(envelope.event_type, payload)
@@ -101,7 +102,7 @@ async def receive(party: Party, request: Request, settings: SettingsDep, factory
             )
         ).scalar_one()
     if stored.refused_reason is not None:
-        raise ApiError(422, "NOTIFICATION_REFUSED", f"notification refused: {stored.refused_reason}")
+        raise ApiError(Refusal.NOTIFICATION_REFUSED, f"notification refused: {stored.refused_reason}")
     if stored.routed_at is not None:
         return JSONResponse({"status": "duplicate", "event_id": envelope.event_id})
     error: str | None
@@ -169,5 +170,5 @@ async def _signal(request: Request, workflow_id: str, signal: str, payload: dict
         if exc.status is RPCStatusCode.NOT_FOUND:
             # Stored for the operators and reconciliation: no flow is waiting for it.
             return "stored", f"no running flow {workflow_id}"
-        raise ApiError(503, "TEMPORAL_UNAVAILABLE", f"could not deliver to {workflow_id}; retry later") from exc
+        raise ApiError(Refusal.TEMPORAL_UNAVAILABLE, f"could not deliver to {workflow_id}; retry later") from exc
     return "accepted", None

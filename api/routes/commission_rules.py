@@ -18,6 +18,7 @@ from db.engine import unit_of_work
 from db.models import CommissionRule
 from domain.access import Role
 from domain.commission import Rule, RuleSpec
+from domain.refusals import Refusal
 
 router = APIRouter(prefix="/v1/commission-rules", tags=["commission"])
 Finance = Annotated[Principal, Depends(require(Role.FINANCE))]
@@ -54,7 +55,7 @@ async def list_rules(
 async def disable_rule(rule_id: RuleId, who: Finance, session: SessionDep) -> Any:
     row = await session.get(CommissionRule, rule_id, with_for_update=True)
     if row is None:
-        raise ApiError(404, "RULE_NOT_FOUND", f"commission rule {rule_id} does not exist")
+        raise ApiError(Refusal.RULE_NOT_FOUND, f"commission rule {rule_id} does not exist")
     if row.active:
         await session.execute(update(CommissionRule).where(CommissionRule.id == rule_id).values(active=False))
         await record(session, who, "commission_rule.disabled", "commission_rule", rule_id)

@@ -17,7 +17,6 @@ from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.params import CategoryCode, MerchantId
 from api.schemas.merchants import MerchantDetail
-from api.terms import onboarding_terms
 from db import merchants as repo
 from db.api_keys import Principal
 from db.audit import record
@@ -28,28 +27,28 @@ from domain.crypto import FieldCipher
 from domain.merchants import (
     Application,
     Category,
-    MerchantStatus,
     MerchantView,
     OnboardingInput,
     Resubmission,
     Reviewer,
     ReviewInput,
     ReviewRequest,
+    check_resubmission,
 )
+from domain.refusals import Refusal
+from flows.terms import onboarding_terms
 from workflows.onboarding import MerchantOnboardingWorkflow
 
 router = APIRouter(tags=["merchants"])
 Service = Annotated[Principal, Depends(require(Role.SERVICE))]
-# Refusals that are about who decides rather than when: forbidden, not a conflict.
-FORBIDDEN_TYPES = ("NOT_AN_AUDITOR", "SAME_AUDITOR")
 
 
 async def _check_category(session: SessionDep, body: Application) -> None:
     category = await session.get(MerchantCategory, body.category)
     if category is None:
-        raise ApiError(422, "UNKNOWN_CATEGORY", f"category {body.category!r} does not exist")
+        raise ApiError(Refusal.UNKNOWN_CATEGORY, f"category {body.category!r} does not exist")
     if category.currency != body.currency:
-        raise ApiError(422, "WRONG_CURRENCY", f"category {body.category!r} takes {category.currency}")
+        raise ApiError(Refusal.WRONG_CURRENCY, f"category {body.category!r} takes {category.currency}")
 
 
 @router.post("/v1/merchants", status_code=201, response_model=MerchantView, summary="Apply; starts onboarding")
@@ -89,7 +88,7 @@ async def apply(
 async def _merchant(session: SessionDep, merchant_id: str) -> Merchant:
     merchant = await session.get(Merchant, merchant_id)
     if merchant is None:
-        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {merchant_id} does not exist")
+        raise ApiError(Refusal.MERCHANT_NOT_FOUND, f"merchant {merchant_id} does not exist")
     return merchant
 
 
@@ -106,7 +105,7 @@ async def get_merchant(
     ensure_merchant_scope(who, merchant_id)
     view = await repo.merchant_view(session, merchant_id)
     if view is None:
-        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {merchant_id} does not exist")
+        raise ApiError(Refusal.MERCHANT_NOT_FOUND, f"merchant {merchant_id} does not exist")
     return view
 
 
@@ -127,15 +126,10 @@ async def review(
         by=Reviewer(actor=who.actor, name=who.who, key_id=who.key_id, role=who.role.value),
     )
     handle = temporal.get_workflow_handle(f"onboarding-{merchant_id}")
-    try:
-        view: MerchantView = await call_flow(
-            handle.execute_update("review", decision, result_type=MerchantView),
-            f"{body.decision.value} on merchant {merchant_id}",
-        )
-    except ApiError as err:
-        if err.code in FORBIDDEN_TYPES:
-            raise ApiError(403, err.code, err.detail) from None
-        raise
+    view: MerchantView = await call_flow(
+        handle.execute_update("review", decision, result_type=MerchantView),
+        f"{body.decision.value} on merchant {merchant_id}",
+    )
     return view
 
 
@@ -152,17 +146,14 @@ async def resubmit(
     async def send() -> MerchantView:
         async with unit_of_work(factory) as session:
             merchant = await _merchant(session, merchant_id)
-            if merchant.status != MerchantStatus.CHANGES_REQUESTED.value:
-                raise ApiError(409, "NOT_AWAITING_CHANGES", f"merchant {merchant_id} is {merchant.status}")
-            if body.category != merchant.category:
-                raise ApiError(422, "CATEGORY_CHANGED", "a different category is a new application, not a correction")
+            check_resubmission(merchant_id, merchant.status, merchant.category, body.category)
             version = await repo.next_version(session, merchant_id)
         try:
             async with unit_of_work(factory) as session:
                 cipher = FieldCipher(settings.field_encryption_key)
                 await repo.store_application(session, merchant_id, version, body, cipher, who.actor)
         except IntegrityError:
-            raise ApiError(409, "CONCURRENT_RESUBMISSION", "another resubmission was just stored") from None
+            raise ApiError(Refusal.CONCURRENT_RESUBMISSION, "another resubmission was just stored") from None
         handle = temporal.get_workflow_handle(f"onboarding-{merchant_id}")
         idem.sending()
         try:
@@ -202,7 +193,7 @@ async def put_category(
     who: Annotated[Principal, Depends(require(Role.ADMIN))],
 ) -> dict[str, Any]:
     if body.code != code:
-        raise ApiError(422, "CODE_MISMATCH", f"body code {body.code!r} differs from the path {code!r}")
+        raise ApiError(Refusal.CODE_MISMATCH, f"body code {body.code!r} differs from the path {code!r}")
     async with unit_of_work(factory) as session:  # change and audit row commit before the answer
         view = await repo.put_category(session, body)
         await record(session, who, "merchant_category.put", "merchant_category", code, **body.model_dump(mode="json"))

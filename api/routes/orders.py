@@ -15,13 +15,13 @@ from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.params import OrderNo
 from api.schemas.orders import OrderView
-from api.terms import order_terms
 from db import orders as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
 from db.settlement import active_rules
 from domain.access import Role
-from domain.commission import OrderFacts, route
+from domain.admission import admit_order, quantities
+from domain.commission import OrderFacts, price
 from domain.orders import (
     CancelRequest,
     CommissionSnapshot,
@@ -31,7 +31,9 @@ from domain.orders import (
     OrderInput,
     TransitionResult,
 )
+from domain.refusals import Refusal
 from domain.settings import Settings
+from flows.terms import order_terms
 from workflows.order import OrderWorkflow
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -70,51 +72,38 @@ async def create_order(
 async def price_commission(
     session: AsyncSession, body: CreateOrderRequest, settings: Settings, merchant_category: str
 ) -> CommissionSnapshot:
-    """Route the most specific valid commission rule and snapshot it with the facts it was chosen on."""
+    """The commission rule that applies (domain.commission.price), from the rules valid now."""
     facts = OrderFacts(
         merchant_id=body.merchant_id,
         sku_ids=[i.sku_id for i in body.items],
         category_ids=[merchant_category, *(i.category_id for i in body.items)],
         campaign_id=body.campaign_id,
     )
-    rule = route(await active_rules(session), facts, datetime.now(UTC))
-    promoter_bps = settings.promoter_commission_bps if body.promoter_id else 0
-    chosen_on: dict[str, str | list[str]] = {k: v for k, v in facts.model_dump().items() if v}
-    if rule is None:
-        return CommissionSnapshot(
-            rule_id="platform-default",
-            rate_bps=settings.default_commission_bps,
-            promoter_bps=promoter_bps,
-            chosen_on=chosen_on,
-        )
-    return CommissionSnapshot(
-        rule_id=rule.rule_id,
-        rate_bps=rule.rate_bps,
-        scope=rule.scope.value,
-        floor_minor=rule.floor_minor,
-        cap_minor=rule.cap_minor,
-        promoter_bps=promoter_bps,
-        chosen_on=chosen_on,
+    return price(
+        await active_rules(session),
+        facts,
+        datetime.now(UTC),
+        default_bps=settings.default_commission_bps,
+        promoter_bps=settings.promoter_commission_bps,
+        has_promoter=body.promoter_id is not None,
     )
 
 
 async def _admissible(session: AsyncSession, body: CreateOrderRequest, settings: Settings) -> CommissionSnapshot:
     """Refuse what the flow would refuse, before any flow starts; answer the commission rule that applies."""
     merchant = await repo.merchant(session, body.merchant_id)
-    if merchant is None:
-        raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {body.merchant_id} does not exist")
-    if merchant.status != "ACTIVE":
-        raise ApiError(409, "MERCHANT_NOT_ACTIVE", f"merchant {body.merchant_id} is {merchant.status}, not ACTIVE")
-    if merchant.currency != body.currency:
-        raise ApiError(
-            422, "WRONG_CURRENCY", f"merchant {body.merchant_id} takes {merchant.currency}, not {body.currency}"
-        )
-    if body.channel is not None and settings.channel_weights.get(body.channel, 0) <= 0:
-        enabled = ", ".join(c for c, w in settings.channel_weights.items() if w > 0)
-        raise ApiError(422, "UNKNOWN_CHANNEL", f"channel {body.channel!r} is not enabled (enabled: {enabled})")
-    short = await repo.short_stock(session, body.merchant_id, {i.sku_id: i.quantity for i in body.items})
-    if short:
-        raise ApiError(409, "OUT_OF_STOCK", "not enough stock: " + "; ".join(short))
+    wanted = quantities((i.sku_id, i.quantity) for i in body.items)
+    tracked = await repo.tracked_stock(session, body.merchant_id, list(wanted))
+    admit_order(
+        body.merchant_id,
+        repo.merchant_facts(merchant),
+        body.currency,
+        body.channel,
+        settings.channel_weights,
+        wanted,
+        tracked,
+    )
+    assert merchant is not None  # admitted: it exists
     return await price_commission(session, body, settings, merchant.category)
 
 
@@ -138,7 +127,7 @@ async def _check(factory: SessionFactoryDep, order_no: str, who: Principal) -> N
 async def _order_for(session: AsyncSession, order_no: str, who: Principal) -> str:
     merchant_id = await repo.order_merchant(session, order_no)
     if merchant_id is None:
-        raise ApiError(404, "ORDER_NOT_FOUND", f"order {order_no} does not exist")
+        raise ApiError(Refusal.ORDER_NOT_FOUND, f"order {order_no} does not exist")
     ensure_merchant_scope(who, merchant_id)
     return merchant_id
 

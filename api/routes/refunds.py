@@ -13,11 +13,11 @@ from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.params import OrderNo, RefundNo
 from api.schemas.refunds import RefundView
-from api.terms import refund_terms
 from db import refunds as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
-from domain.access import Role, same_person
+from domain.access import Role
+from domain.maker_checker import Who, check_refund_approver
 from domain.refunds import (
     ManualApproval,
     RefundInput,
@@ -27,6 +27,8 @@ from domain.refunds import (
     RefundResult,
     RefundStatus,
 )
+from domain.refusals import Refusal
+from flows.terms import refund_terms
 from workflows.refund import RefundWorkflow
 
 router = APIRouter(tags=["refunds"])
@@ -55,7 +57,7 @@ async def request_refund(
         async with unit_of_work(factory) as session:
             found = await repo.payment_of(session, order_no)
         if found is None:
-            raise ApiError(404, "ORDER_NOT_FOUND", f"order {order_no} does not exist")
+            raise ApiError(Refusal.ORDER_NOT_FOUND, f"order {order_no} does not exist")
         payment_no, _ = found
         inp = RefundInput(
             refund_no=f"RF{idem.number}",  # a retry of the key names the same refund
@@ -94,7 +96,7 @@ async def get_refund(
 ) -> dict[str, Any]:
     view = await repo.refund_view(session, refund_no)
     if view is None:
-        raise ApiError(404, "REFUND_NOT_FOUND", f"refund {refund_no} does not exist")
+        raise ApiError(Refusal.REFUND_NOT_FOUND, f"refund {refund_no} does not exist")
     return view
 
 
@@ -113,18 +115,16 @@ async def approve_manual_transfer(
     async with unit_of_work(factory) as session:
         view = await repo.refund_view(session, refund_no)
     if view is None:
-        raise ApiError(404, "REFUND_NOT_FOUND", f"refund {refund_no} does not exist")
+        raise ApiError(Refusal.REFUND_NOT_FOUND, f"refund {refund_no} does not exist")
     if view["status"] == RefundStatus.SUCCEEDED:  # its flow has ended: say why rather than "not running"
         raise ApiError(
-            409,
-            "ALREADY_REFUNDED",
+            Refusal.ALREADY_REFUNDED,
             f"refund {refund_no} was made by the channel after all: its manual transfer is cancelled "
             "and must not be paid",
         )
     # Maker-checker on people: the requester (a finance person for finance-initiated refunds) is fixed
     # when the refund opens, so checking it here cannot race; the flow still refuses the same key.
-    if same_person(view["requested_by"], who.who):
-        raise ApiError(403, "SAME_PERSON", "whoever requested a refund cannot approve its manual transfer")
+    check_refund_approver(Who(view["requested_by"]), Who(who.who))
     # The flow's activity writes the approval's transfer and its audit row in one transaction.
     approval = ManualApproval(approver=who.who, approver_key_id=who.key_id, note=body.note)
     handle = temporal.get_workflow_handle(f"refund-{refund_no}")

@@ -19,19 +19,21 @@ from api.errors import ApiError
 from api.flows import call_flow
 from api.params import CycleId, DbId, MerchantFilter
 from api.schemas.settlements import CycleStarted, CycleView, StatementDetail, StatementView
-from api.terms import settlement_terms
 from db import settlement as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
 from domain.access import Role
+from domain.refusals import Refusal
 from domain.settlement import (
     Adjustment,
     AdjustmentRecord,
     CycleInput,
     Decision,
     StatementOutcome,
+    check_cutoff,
     cycle_id_for,
 )
+from flows.terms import settlement_terms
 from workers.queues import MAIN
 from workflows.settlement import SettlementWorkflow
 
@@ -63,8 +65,8 @@ class Reason(BaseModel):
 )
 async def run_cycle(body: RunRequest, who: Finance, settings: SettingsDep, temporal: TemporalDep) -> CycleStarted:
     now = datetime.now(UTC)
-    if body.cutoff is not None and body.cutoff > now + timedelta(seconds=1):
-        raise ApiError(422, "CUTOFF_IN_FUTURE", "a cycle cannot settle orders that are not settleable yet")
+    if body.cutoff is not None:
+        check_cutoff(body.cutoff, now)
     # Cutoffs are whole seconds (they name the cycle); "now" rounds up so it includes this very moment.
     cutoff = (
         body.cutoff.astimezone(UTC).replace(microsecond=0)
@@ -92,7 +94,7 @@ async def get_cycle(
 ) -> dict[str, Any]:
     found = await repo.cycle(session, cycle_id)
     if found is None:
-        raise ApiError(404, "CYCLE_NOT_FOUND", f"cycle {cycle_id} has not started")
+        raise ApiError(Refusal.CYCLE_NOT_FOUND, f"cycle {cycle_id} has not started")
     return found
 
 
@@ -122,7 +124,7 @@ async def get_statement(
 ) -> Any:
     st = await repo.statement(session, statement_id)
     if st is None:
-        raise ApiError(404, "STATEMENT_NOT_FOUND", f"statement {statement_id} does not exist")
+        raise ApiError(Refusal.STATEMENT_NOT_FOUND, f"statement {statement_id} does not exist")
     ensure_merchant_scope(who, st.merchant_id)
     lines = await repo.lines(session, st)
     if format == "json":
@@ -167,7 +169,7 @@ async def _statement_flow(
 ) -> WorkflowHandle[Any, Any]:
     async with unit_of_work(factory) as session:
         if await repo.statement(session, statement_id) is None:
-            raise ApiError(404, "STATEMENT_NOT_FOUND", f"statement {statement_id} does not exist")
+            raise ApiError(Refusal.STATEMENT_NOT_FOUND, f"statement {statement_id} does not exist")
     return temporal.get_workflow_handle(f"statement-{statement_id}")
 
 

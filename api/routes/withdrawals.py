@@ -15,13 +15,15 @@ from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.params import MerchantFilter, MerchantId, WithdrawalId
 from api.schemas.withdrawals import WithdrawalView
-from api.terms import payout_terms, withdrawal_terms
 from db import withdrawals as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
 from db.models import Merchant
-from domain.access import Role, same_person
+from domain.access import Role
+from domain.maker_checker import Who, check_payout_resolver
+from domain.refusals import Refusal
 from domain.settings import Settings
+from domain.withdrawal_eligibility import check_amount
 from domain.withdrawals import (
     BATCHER_WORKFLOW_ID,
     BatcherInput,
@@ -33,6 +35,7 @@ from domain.withdrawals import (
     WithdrawalResult,
     WithdrawalStatus,
 )
+from flows.terms import payout_terms, withdrawal_terms
 from workers.queues import MAIN
 from workflows.payout_batch import PayoutBatchWorkflow
 from workflows.withdrawal import WithdrawalWorkflow
@@ -82,17 +85,12 @@ async def request_withdrawal(
     who: Annotated[Principal, Depends(require(Role.MERCHANT))],
 ) -> Any:
     ensure_merchant_scope(who, merchant_id)
-    if not settings.withdrawal_min_minor <= body.amount_minor <= settings.withdrawal_max_minor:
-        raise ApiError(
-            422,
-            "AMOUNT_OUT_OF_RANGE",
-            f"a withdrawal is between {settings.withdrawal_min_minor} and {settings.withdrawal_max_minor}",
-        )
+    check_amount(body.amount_minor, settings.withdrawal_min_minor, settings.withdrawal_max_minor)
 
     async def open_withdrawal() -> WithdrawalOpened:
         async with unit_of_work(factory) as session:
             if await session.get(Merchant, merchant_id) is None:
-                raise ApiError(404, "MERCHANT_NOT_FOUND", f"merchant {merchant_id} does not exist")
+                raise ApiError(Refusal.MERCHANT_NOT_FOUND, f"merchant {merchant_id} does not exist")
         await ensure_batcher(temporal, settings)
         inp = WithdrawalInput(
             withdrawal_id=f"WD{idem.number}",  # a retry of the key names the same withdrawal
@@ -146,7 +144,7 @@ async def get_withdrawal(
 ) -> dict[str, Any]:
     view = await repo.withdrawal_view(session, withdrawal_id)
     if view is None or (who.role is Role.MERCHANT and view["merchant_id"] != who.merchant_id):
-        raise ApiError(404, "WITHDRAWAL_NOT_FOUND", f"withdrawal {withdrawal_id} does not exist")
+        raise ApiError(Refusal.WITHDRAWAL_NOT_FOUND, f"withdrawal {withdrawal_id} does not exist")
     return view
 
 
@@ -156,7 +154,7 @@ async def _update(
     """Hand finance's decision to the flow; its activity writes the decision and its audit row together."""
     async with unit_of_work(factory) as session:
         if await repo.withdrawal_view(session, withdrawal_id) is None:
-            raise ApiError(404, "WITHDRAWAL_NOT_FOUND", f"withdrawal {withdrawal_id} does not exist")
+            raise ApiError(Refusal.WITHDRAWAL_NOT_FOUND, f"withdrawal {withdrawal_id} does not exist")
     handle = temporal.get_workflow_handle(f"withdrawal-{withdrawal_id}")
     result: WithdrawalResult = await call_flow(
         handle.execute_update(update, arg, result_type=WithdrawalResult), f"{action} of withdrawal {withdrawal_id}"
@@ -202,9 +200,8 @@ async def resolve(
     async with unit_of_work(factory) as session:
         view = await repo.withdrawal_view(session, withdrawal_id)
     if view is None:
-        raise ApiError(404, "WITHDRAWAL_NOT_FOUND", f"withdrawal {withdrawal_id} does not exist")
-    if same_person(view["decided_by"], who.who):
-        raise ApiError(403, "SAME_PERSON", "whoever approved a withdrawal cannot resolve its payout")
+        raise ApiError(Refusal.WITHDRAWAL_NOT_FOUND, f"withdrawal {withdrawal_id} does not exist")
+    check_payout_resolver(Who(view["decided_by"]), Who(who.who))
     resolution = Resolution(
         outcome=body.outcome, by=who.who, by_key_id=who.key_id, reason=body.reason, bank_ref=body.bank_ref
     )

@@ -22,6 +22,7 @@ from db.engine import unit_of_work
 from db.models import IdempotencyRecord, MerchantApplication, Order, Withdrawal
 from domain.access import Role
 from domain.ledger import merchant_account
+from domain.refusals import Refusal
 from domain.settings import Settings
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import application_body, bearer, payee, withdraw
@@ -50,7 +51,7 @@ async def client(sessions) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[
             CALLS.append(body.amount_minor)
             await asyncio.sleep(0.3)
             if body.amount_minor == 13:
-                raise errors.ApiError(409, "UNLUCKY", "thirteen is refused")
+                raise errors.ApiError(Refusal.NOT_ACCEPTABLE, "thirteen is refused")  # a 409
             return {"thing_id": uuid.uuid4().hex, "amount_minor": body.amount_minor}
 
         return await idem.run(201, handler)

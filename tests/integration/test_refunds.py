@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from activities.refunds import RefundActivities
 from api.flows import start_and_ask
-from api.terms import new_number
 from db.api_keys import issue_key
 from db.engine import unit_of_work
 from db.models import AuditEvent, JournalEntry, JournalLine, LedgerAccount, Refund
@@ -19,6 +18,7 @@ from domain.ledger import ESCROW, bank_payout
 from domain.refunds import RefundCompletion, RefundInput, RefundOpened, RefundOrigin, RefundTerms
 from domain.settings import DEV_PARTY_SECRETS
 from domain.signing import signed_headers
+from flows.terms import new_number
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import bearer, record_history, stage_of
 from workflows.refund import RefundWorkflow

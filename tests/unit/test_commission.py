@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.commission import OrderFacts, Rule, Scope, route, split
+from domain.commission import OrderFacts, Rule, Scope, price, route, split
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -67,3 +67,16 @@ def test_a_split_always_adds_up_exactly_and_is_never_negative(gross, refund_pct,
     s = split(gross, refunded, rate_bps=rate, floor_minor=floor, cap_minor=cap, promoter_bps=promoter)
     assert s.merchant_net_minor + s.commission_minor + s.promoter_minor == s.base_minor == gross - refunded
     assert min(s.merchant_net_minor, s.commission_minor, s.promoter_minor) >= 0
+
+
+def test_an_order_is_priced_with_the_platform_default_when_no_rule_applies() -> None:
+    snap = price([], FACTS, T0, default_bps=600, promoter_bps=150, has_promoter=False)
+    assert (snap.rule_id, snap.rate_bps, snap.promoter_bps) == ("platform-default", 600, 0)
+    assert snap.chosen_on["merchant_id"] == "m1" and snap.chosen_on["campaign_id"] == "double11"
+
+
+def test_the_snapshot_carries_the_chosen_rule_and_the_promoter_rate_only_with_a_promoter() -> None:
+    capped = [*RULES, rule("sku-b", Scope.PRODUCT, "sku-b", 50, floor_minor=10, cap_minor=900)]
+    snap = price(capped, FACTS, T0 + timedelta(hours=1), default_bps=600, promoter_bps=150, has_promoter=True)
+    assert (snap.rule_id, snap.scope, snap.floor_minor, snap.cap_minor) == ("sku-b", "product", 10, 900)
+    assert snap.promoter_bps == 150

@@ -1,4 +1,4 @@
-"""What the API copies from settings into a flow's input when it starts one, and business numbers."""
+"""What a starter copies from settings into a flow's input when it starts one, and business numbers."""
 
 from __future__ import annotations
 

@@ -1,0 +1,77 @@
+"""Refund rules: what may still be refunded, when an after-sale refund is allowed, and where a refund
+after settlement takes the merchant's share from (pure).
+
+The activity that opens a refund loads the facts under a lock on the order and its capture, asks
+`check_refund`, and records the refund in the same transaction, so concurrent requests can never
+promise back more than was paid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.orders import OrderStatus
+from domain.refunds import RefundOrigin
+from domain.refusals import Refusal, Refused
+
+# After-sale refunds are for orders whose service was delivered; before that the order flow's own
+# cancellation returns the money in full.
+AFTER_SALE = (OrderStatus.DELIVERED, OrderStatus.COMPLETED)
+
+
+@dataclass(frozen=True)
+class RefundFacts:
+    order_no: str
+    order_status: str  # an OrderStatus
+    after_sale_closed: bool  # the after-sale window has ended: the order is settleable
+    settlement_cycle: str | None  # the cycle the order is in, if any
+    settled: bool  # that cycle's statement was approved
+    captured_minor: int | None  # the capture this refund draws on; None: nothing was paid
+    currency: str
+    held_minor: int  # refunds of this capture that still hold money (refunds.HOLDING)
+
+
+def refundable(captured_minor: int, held_minor: int) -> int:
+    """What a capture can still give back: captured minus what refunds already hold (in flight or done)."""
+    return captured_minor - held_minor
+
+
+def check_refund(facts: RefundFacts, amount_minor: int, origin: RefundOrigin) -> None:
+    o = facts.order_no
+    if facts.captured_minor is None:
+        raise Refused(Refusal.NOTHING_PAID, f"order {o} has no captured payment to refund")
+    if origin is RefundOrigin.API:
+        # Finance and the platform's own flows may refund outside the after-sale window; the app may not.
+        if facts.order_status not in AFTER_SALE:
+            raise Refused(
+                Refusal.NOT_REFUNDABLE_NOW,
+                f"after-sale refunds are for delivered or completed orders; order {o} is {facts.order_status}",
+            )
+        if facts.after_sale_closed:
+            raise Refused(Refusal.AFTER_SALE_CLOSED, f"the after-sale window of order {o} has closed")
+    if facts.settlement_cycle is not None and not facts.settled:
+        # Its split is being decided: refunding now would release the same money twice.
+        raise Refused(
+            Refusal.BEING_SETTLED,
+            f"order {o} is in settlement cycle {facts.settlement_cycle}; refund it once the statement is decided",
+        )
+    left = refundable(facts.captured_minor, facts.held_minor)
+    if amount_minor > left:
+        raise Refused(
+            Refusal.REFUND_EXCEEDS_REFUNDABLE,
+            f"refund of {amount_minor} exceeds what is refundable on order {o} "
+            f"({left} of {facts.captured_minor} {facts.currency})",
+        )
+
+
+def merchant_sources(merchant_share_minor: int, available_minor: int) -> tuple[int, int]:
+    """Where a refund after settlement takes the merchant's share from: (from available, from clawback).
+
+    As much as the available balance covers comes from it; the rest goes on the clawback account, which
+    then shows what the merchant owes (withdrawals wait until it is covered). A negative share (a
+    rounding correction in the merchant's favour) goes back to available whole.
+    """
+    if merchant_share_minor <= 0:
+        return merchant_share_minor, 0
+    from_available = min(merchant_share_minor, max(available_minor, 0))
+    return from_available, merchant_share_minor - from_available

@@ -1,0 +1,63 @@
+"""OrderWorkflow's admission on its own: what the order's first activity refuses under its lock (the same
+rule the API asked before the flow started) reaches the caller unchanged, and nothing is started."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client
+
+from activities.refusals import carried
+from domain.admission import MerchantFacts, admit_merchant, admit_stock
+from domain.orders import CommissionSnapshot, CreateOrderRequest, OrderInput, OrderItemIn, OrderResult, OrderStatus
+from domain.refusals import Refusal
+from domain.settings import Settings
+from flows.terms import order_terms
+from tests.workflows.conftest import Flow, refusal_of
+from workflows.order import OrderWorkflow
+
+
+def placing(merchant: MerchantFacts, stock_left: int) -> tuple[list[Any], list[str]]:
+    """A double of orders.create: the merchant and the stock as they are by the time the flow records the
+    order (they changed after the API's check), judged by the real admission rule."""
+    calls: list[str] = []
+
+    @activity.defn(name="orders.create")
+    async def create(order: OrderInput) -> None:
+        calls.append(order.order_no)
+        with carried():
+            admit_merchant(order.request.merchant_id, merchant, order.request.currency)
+            admit_stock({i.sku_id: i.quantity for i in order.request.items}, {"sku-1": stock_left})
+
+    return [create], calls
+
+
+@pytest.mark.parametrize(
+    ("merchant", "stock_left", "code", "says"),
+    [
+        (MerchantFacts("m-1", "SUSPENDED", "CNY"), 5, Refusal.MERCHANT_NOT_ACTIVE, "is SUSPENDED, not ACTIVE"),
+        (MerchantFacts("m-1", "ACTIVE", "CNY"), 1, Refusal.OUT_OF_STOCK, "sku-1 (wanted 2, 1 left)"),
+    ],
+)
+async def test_a_refused_order_is_cancelled_before_any_payment(
+    temporal: Client, merchant: MerchantFacts, stock_left: int, code: Refusal, says: str
+) -> None:
+    doubles, calls = placing(merchant, stock_left)
+    flow = Flow(temporal, OrderWorkflow, doubles)
+    item = OrderItemIn(sku_id="sku-1", name="cleaning", category_id="home", unit_price_minor=8800, quantity=2)
+    inp = OrderInput(
+        order_no=flow.workflow_id("ORD"),
+        payment_no=flow.workflow_id("PAY"),
+        request=CreateOrderRequest(customer_id="c-1", merchant_id="m-1", items=[item]),
+        commission=CommissionSnapshot(rule_id="platform-default", rate_bps=500),
+        terms=order_terms(Settings()),
+    )
+    workflow_id = f"order-{inp.order_no}"
+    async with flow.worker:
+        assert await refusal_of(flow.start_and_ask(OrderWorkflow.run, inp, workflow_id, OrderWorkflow.placed)) == code
+        # PaymentWorkflow is not even registered here: had the flow gone on, it would wait for it forever.
+        result: OrderResult = await temporal.get_workflow_handle_for(OrderWorkflow.run, workflow_id).result()
+    assert result.status is OrderStatus.CANCELLED and says in (result.cancel_reason or "")
+    assert calls == [inp.order_no]
