@@ -36,6 +36,7 @@ class Ledger:
     """The withdrawal's records as the doubles keep them: what each activity was asked, in order."""
 
     open_refusal: Refusal | None = None
+    open_status: WithdrawalStatus | None = None  # what a retried open finds, when not a fresh opening
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
     def names(self) -> list[str]:
@@ -51,6 +52,7 @@ class Ledger:
             if self.open_refusal is not None:
                 raise refuse(self.open_refusal, f"refused by the test: {self.open_refusal}")
             status = WithdrawalStatus.PENDING_APPROVAL if inp.amount_minor >= APPROVAL_MIN else WithdrawalStatus.QUEUED
+            status = self.open_status or status
             return WithdrawalOpened(
                 withdrawal_id=inp.withdrawal_id,
                 status=status,
@@ -128,6 +130,23 @@ async def test_a_small_withdrawal_goes_to_the_bank_and_is_paid(temporal: Client)
     assert result.status == WithdrawalStatus.PAID
     assert [o.status for o in ledger.outcomes()] == ["PAID"]
     assert "withdrawals.decide" not in ledger.names()
+
+
+async def test_a_retried_open_that_finds_the_payout_submitted_follows_the_bank_to_its_result(
+    temporal: Client,
+) -> None:
+    """The worker died after `open` committed; the batcher submitted the payout meanwhile, so the retried
+    open answers SUBMITTED. The flow must not end there: it waits for the bank's result and books it."""
+    ledger = Ledger(open_status=WithdrawalStatus.SUBMITTED)
+    flow = Flow(temporal, WithdrawalWorkflow, ledger.doubles())
+    async with flow.worker:
+        handle, opened = await open_withdrawal(temporal, flow, 1_000)
+        assert opened.status is WithdrawalStatus.SUBMITTED
+        await eventually(lambda: at_stage(handle, "SUBMITTED"))
+        await bank(handle, "PAID", batch_id="B1", bank_ref="REF-1")
+        result = await handle.result()
+    assert result.status == WithdrawalStatus.PAID
+    assert [o.status for o in ledger.outcomes()] == ["PAID"]
 
 
 async def test_finance_decides_a_large_withdrawal_once(temporal: Client) -> None:
