@@ -1,4 +1,4 @@
-"""Which flow a party's notification belongs to (workflow ids are business keys, DESIGN §5), and what
+"""Which flow a party's notification belongs to (workflow ids are business keys, ARCHITECTURE.md §3), and what
 the platform asked that party for, from its own records, so the notification can be checked against it."""
 
 from __future__ import annotations

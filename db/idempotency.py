@@ -1,4 +1,4 @@
-"""Stored responses for Idempotency-Key requests (DESIGN §5).
+"""Stored responses for Idempotency-Key requests (ARCHITECTURE.md §3).
 
 A claim is made once per (caller, key) and carries the business number minted with it, so every retry
 of the key names the same flow. A claim is held under a short lease while a request runs; an unfinished

@@ -142,7 +142,7 @@ async def balance_of(session: AsyncSession, code: str, currency: str) -> int:
     return value or 0
 
 
-# --- invariants (DESIGN §4) --------------------------------------------------------------------
+# --- invariants (ARCHITECTURE.md §2) ------------------------------------------------------------
 _UNBALANCED_ENTRIES = text("""
     SELECT e.id FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.id
     GROUP BY e.id

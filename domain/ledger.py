@@ -169,7 +169,7 @@ def promoter_payable(promoter_id: str) -> str:
     return f"promoter:{promoter_id}:payable"
 
 
-# ---- posting rules (DESIGN §4) --------------------------------------------------------------
+# ---- posting rules (ARCHITECTURE.md §2) ------------------------------------------------------
 def _two_legs(code: TxCode, key: str, ref: str, currency: str, amount: int, debit: str, credit: str) -> Posting:
     return Posting(
         code=code,

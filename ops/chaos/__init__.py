@@ -1,2 +1,2 @@
 """`python -m ops chaos`: a mixed workload on servers of its own while the worker is killed at random,
-then a check that every effect happened exactly once (DESIGN §8)."""
+then a check that every effect happened exactly once (ARCHITECTURE.md §6)."""
