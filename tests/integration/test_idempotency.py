@@ -265,14 +265,21 @@ async def test_concurrent_same_key_withdrawals_freeze_once(shop):
     assert await shop.balance(merchant_account(m, "available")) == 7_000
 
 
-async def test_a_withdrawal_retried_after_its_flow_did_not_answer_freezes_once(shop):
+async def unanswered_withdrawal(shop, amount: int) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A withdrawal requested while no worker runs: its flow is started but cannot answer (503). The
+    worker is back when this returns. Answers (merchant id, the Idempotency-Key used)."""
     m, key = await payee(shop, 10_000), uuid.uuid4().hex
     shop.services.children["worker"].kill()
     try:
-        first = await withdraw(shop, m, 4_000, key=key)
+        first = await withdraw(shop, m, amount, key=key)
     finally:
         shop.services.start("worker")
     assert first.status_code == 503, first.text
+    return m, key
+
+
+async def test_a_withdrawal_retried_after_its_flow_did_not_answer_freezes_once(shop):
+    m, key = await unanswered_withdrawal(shop, 4_000)
     retry = await withdraw(shop, m, 4_000, key=key)
     assert retry.status_code == 202, retry.text
     async with unit_of_work(shop.sessions) as session:
@@ -285,13 +292,7 @@ async def test_a_withdrawal_retried_after_its_flow_did_not_answer_freezes_once(s
 async def test_a_retry_after_the_flow_finished_gets_the_first_answer_and_starts_nothing(shop, temporal):
     """The client never got its answer (503) and retries only after the withdrawal was paid: the retry
     answers the same withdrawal from the finished flow; the flow is not started a second time."""
-    m, key = await payee(shop, 10_000), uuid.uuid4().hex
-    shop.services.children["worker"].kill()
-    try:
-        first = await withdraw(shop, m, 2_500, key=key)
-    finally:
-        shop.services.start("worker")
-    assert first.status_code == 503, first.text
+    m, key = await unanswered_withdrawal(shop, 2_500)
     [wid] = await eventually(lambda: withdrawals_of(shop, m), within=30)
     handle = temporal.get_workflow_handle(f"withdrawal-{wid}")
     await asyncio.wait_for(handle.result(), timeout=60)  # paid and finished

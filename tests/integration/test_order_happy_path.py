@@ -57,4 +57,4 @@ async def test_an_order_goes_from_placement_to_settleable(shop):
             {"ref": payment["payment_no"]},
         )
         booked = sorted(tuple(r) for r in lines)
-    assert booked == [(ESCROW, "C", 9000), (channel_clearing("alipay"), "D", 9000)]
+    assert booked == [(channel_clearing("alipay"), "D", 9000), (ESCROW, "C", 9000)]
