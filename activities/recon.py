@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import BinaryIO, Protocol
 
 from sqlalchemy import select, text
@@ -65,6 +65,14 @@ async def _run(session: AsyncSession, run_id: int) -> ReconRun:
     return run
 
 
+async def store_file(session: AsyncSession, source: Source, day: date, content: bytes) -> str:
+    """Keep a statement's bytes once (by sha256): the same file twice is the same file."""
+    sha = hashlib.sha256(content).hexdigest()
+    row = {"sha256": sha, "source": source.value, "bill_date": day, "size_bytes": len(content)}
+    await session.execute(insert(ReconFile).values(**row, content=content).on_conflict_do_nothing())
+    return sha
+
+
 def _finish(run: ReconRun, status: RunStatus, failure: str | None = None) -> None:
     run.status = status.value
     run.failure = failure
@@ -83,7 +91,12 @@ class ReconActivities:
     async def open(self, inp: ReconInput, flow: str) -> int:
         """The run of this flow execution (`flow` is "{workflow id}/{run id}"): a retry finds it again."""
         async with unit_of_work(self._sessions) as session:
-            values = {"flow": flow, "source": inp.source.value, "bill_date": inp.bill_date}
+            values = {
+                "flow": flow,
+                "source": inp.source.value,
+                "bill_date": inp.bill_date,
+                "file_sha256": inp.file_sha256,
+            }
             await session.execute(
                 insert(ReconRun).values(**values, status=RunStatus.RUNNING.value).on_conflict_do_nothing()
             )
@@ -108,10 +121,7 @@ class ReconActivities:
             if content is None:
                 _finish(run, RunStatus.EMPTY)
                 return result_of(run)
-            sha = hashlib.sha256(content).hexdigest()
-            row = {"sha256": sha, "source": source.value, "bill_date": day, "size_bytes": len(content)}
-            await session.execute(insert(ReconFile).values(**row, content=content).on_conflict_do_nothing())
-            run.file_sha256 = sha
+            run.file_sha256 = await store_file(session, source, day, content)
             return result_of(run)
 
     @activity.defn(name="recon.match")

@@ -20,6 +20,7 @@ from api.routes import (
     merchants,
     ops,
     orders,
+    recon,
     refunds,
     settlements,
     withdrawals,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         balances,
         withdrawals,
         ops,
+        recon,
     ):
         app.include_router(module.router)
     return app

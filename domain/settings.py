@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     recon_fee_rate_bp: dict[str, int] = Field(default_factory=lambda: {"wechat": 60, "alipay": 60})
     """Each channel's contracted fee in basis points (JSON object); a statement fee further from it than
     rounding to the fen is a FEE_MISMATCH."""
+    recon_upload_max_bytes: int = 512 * 1024 * 1024
+    """The largest statement file finance may upload (kept whole in the database)."""
 
     # --- withdrawal -----------------------------------------------------------------------------
     withdrawal_min_minor: int = 100

@@ -2,9 +2,10 @@
 against the platform's records.
 
 Started by the API with update-with-start (`started` answers the run id at once). It opens a run,
-downloads the statement (waiting out "Bill Creating"; "No Bill Exist" ends the run EMPTY), keeps the raw
-file once, then parses, loads and classifies it in the database. A statement that cannot be had or is
-refused (malformed, truncated, totals that do not add up) ends the run FAILED with where and why.
+downloads the statement (waiting out "Bill Creating"; "No Bill Exist" ends the run EMPTY) unless finance
+uploaded it, keeps the raw file once, then parses, loads and classifies it in the database. A statement
+that cannot be had or is refused (malformed, truncated, totals that do not add up) ends the run FAILED
+with where and why.
 """
 
 from __future__ import annotations
@@ -48,17 +49,18 @@ class ReconciliationWorkflow:
             retry_policy=policies.DB,
         )
         self._started = ReconStarted(run_id=run_id, workflow_id=info.workflow_id)
-        stages.enter("DOWNLOADING", f"downloading the {inp.source} statement of {inp.bill_date}")
         try:
-            fetched = await workflow.execute_activity_method(
-                ReconActivities.fetch,
-                run_id,
-                start_to_close_timeout=policies.STATEMENT_DOWNLOAD_TIMEOUT,
-                schedule_to_close_timeout=policies.STATEMENT_DOWNLOAD_WITHIN,
-                retry_policy=policies.STATEMENT_DOWNLOAD,
-            )
-            if fetched.status is not RunStatus.RUNNING:
-                return fetched
+            if inp.file_sha256 is None:  # an uploaded statement is already kept
+                stages.enter("DOWNLOADING", f"downloading the {inp.source} statement of {inp.bill_date}")
+                fetched = await workflow.execute_activity_method(
+                    ReconActivities.fetch,
+                    run_id,
+                    start_to_close_timeout=policies.STATEMENT_DOWNLOAD_TIMEOUT,
+                    schedule_to_close_timeout=policies.STATEMENT_DOWNLOAD_WITHIN,
+                    retry_policy=policies.STATEMENT_DOWNLOAD,
+                )
+                if fetched.status is not RunStatus.RUNNING:
+                    return fetched
             stages.enter("MATCHING", f"loading and matching {inp.source} {inp.bill_date}")
             result: ReconResult = await workflow.execute_activity_method(
                 ReconActivities.match,

@@ -35,6 +35,8 @@ class DiscrepancyStatus(StrEnum):
 class ReconInput(BaseModel):
     source: Source
     bill_date: date
+    # A statement finance uploaded (POST /v1/recon/files) instead of downloading it from the party.
+    file_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
 
 
 class ReconStarted(BaseModel):
