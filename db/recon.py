@@ -64,7 +64,7 @@ _PAYMENTS = """
         FROM captures c JOIN payments p ON p.payment_no = c.payment_no
         WHERE c.channel = :source AND p.paid_at >= :start AND p.paid_at < :end
           AND NOT EXISTS (SELECT 1 FROM recon_statement_lines l
-                          WHERE l.run_id = :run AND l.kind = 'PAYMENT' AND l.our_no = c.payment_no)
+                          WHERE l.run_id IN (SELECT id FROM seen) AND l.kind = 'PAYMENT' AND l.our_no = c.payment_no)
     )"""
 
 _REFUNDS = """
@@ -88,7 +88,7 @@ _REFUNDS = """
         FROM refunds r
         WHERE r.channel = :source AND r.status = 'SUCCEEDED' AND r.created_at >= :start AND r.created_at < :end
           AND NOT EXISTS (SELECT 1 FROM recon_statement_lines l
-                          WHERE l.run_id = :run AND l.kind = 'REFUND' AND l.our_no = r.refund_no)
+                          WHERE l.run_id IN (SELECT id FROM seen) AND l.kind = 'REFUND' AND l.our_no = r.refund_no)
     )"""
 
 # The fee a channel may charge is amount × rate rounded to the fen: in thousandths of a fen the exact
@@ -122,7 +122,7 @@ _PAYOUTS = """
         FROM withdrawals w
         WHERE w.status = 'PAID' AND w.updated_at >= :start AND w.updated_at < :end
           AND NOT EXISTS (SELECT 1 FROM recon_statement_lines l
-                          WHERE l.run_id = :run AND l.kind = 'PAYOUT' AND l.our_no = w.withdrawal_id)
+                          WHERE l.run_id IN (SELECT id FROM seen) AND l.kind = 'PAYOUT' AND l.our_no = w.withdrawal_id)
     )"""
 
 # A SHORT is HELD, never final on its own day: the party may bill it on a later day (paid at 23:59:59,
@@ -147,10 +147,18 @@ WHERE d.source = :source AND d.type = 'SHORT' AND d.status = 'HELD'
 """
 
 
+# The statements a SHORT is looked for in: this run's and the day before's. The platform stamps a
+# payment a moment after the channel does, so one paid at 23:59:59.9 can be on the channel's bill of the
+# day before the platform's day: it was billed, it is not short.
+_SEEN = """
+    seen AS (SELECT :run AS id UNION SELECT id FROM recon_runs
+             WHERE source = :source AND status = 'MATCHED' AND bill_date = :day - 1)"""
+
+
 def classify_sql(source: str) -> str:
     if source == "bank":
-        return "WITH " + _PAYOUTS + "," + _RECORD.format(found="SELECT * FROM pay")
-    parts = ",".join((_PAYMENTS, _REFUNDS, _FEES))
+        return "WITH " + ",".join((_SEEN, _PAYOUTS)) + "," + _RECORD.format(found="SELECT * FROM pay")
+    parts = ",".join((_SEEN, _PAYMENTS, _REFUNDS, _FEES))
     found = "SELECT * FROM pay UNION ALL SELECT * FROM ref UNION ALL SELECT * FROM fee"
     return "WITH " + parts + "," + _RECORD.format(found=found)
 

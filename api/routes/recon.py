@@ -128,6 +128,22 @@ async def start_run(body: ReconInput, temporal: TemporalDep, session: SessionDep
     )
 
 
+@router.get("/v1/recon/runs", response_model=list[RunView], summary="Runs, newest first")
+async def list_runs(
+    session: SessionDep,
+    _: Reader,
+    source: Source | None = None,
+    bill_date: date | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> Any:
+    q = select(ReconRun).order_by(ReconRun.id.desc()).limit(limit)
+    if source is not None:
+        q = q.where(ReconRun.source == source.value)
+    if bill_date is not None:
+        q = q.where(ReconRun.bill_date == bill_date)
+    return [run_view(r) for r in (await session.execute(q)).scalars().all()]
+
+
 @router.get("/v1/recon/runs/{run_id}", response_model=RunView, summary="A run: status, counts by type, totals")
 async def get_run(run_id: DbId, session: SessionDep, _: Reader) -> Any:
     run = await session.get(ReconRun, run_id)

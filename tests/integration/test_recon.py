@@ -137,6 +137,10 @@ async def test_a_wechat_day_finds_exactly_the_planted_differences_and_a_rerun_ch
     assert again["run_id"] != run["run_id"] and again["status"] == "MATCHED"
     assert again["file_sha256"] == run["file_sha256"]  # the same bytes, kept once
     assert await discrepancies_of(shop, "wechat", numbers) == found
+    listed = await shop.api.get(
+        "/v1/recon/runs", params={"source": "wechat", "bill_date": str(day)}, headers=shop.as_(Role.OPERATOR)
+    )
+    assert [x["run_id"] for x in listed.json()][:2] == [again["run_id"], run["run_id"]]
 
     # The cross-day payment is on the next day's bill: that run resolves the HELD SHORT by itself.
     next_day = await run_recon(shop, "wechat", day + timedelta(days=1))
