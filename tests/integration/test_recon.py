@@ -25,6 +25,7 @@ from domain.recon.lines import FEE_UNITS_PER_MINOR, SHANGHAI
 from tests.integration.test_recon_statements import bank_lines, paid_and_delivered
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop, payee, record_history, withdraw, withdrawal_reaches
+from workflows.reconciliation import ReconciliationWorkflow
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "recon"
 
@@ -213,3 +214,34 @@ async def test_a_malformed_statement_fails_its_run_with_line_and_column(shop: Sh
     r = await shop.api.get("/v1/recon/discrepancies", params={"run_id": run["run_id"]}, headers=shop.as_(Role.FINANCE))
     assert r.status_code == 200 and r.json() == []
     await record_history(temporal, f"recon-wechat-{day}", "recon_malformed_upload_failed")
+
+
+async def test_a_bill_still_being_created_is_waited_for_and_a_day_without_bill_ends_empty(
+    shop: Shop, temporal: Any
+) -> None:
+    day = date(2020, 3, 1)  # long before any payment: the channel has no bill for it
+    await shop.faults("wechat", bill_creating=True)
+    try:
+        r = await shop.api.post(
+            "/v1/recon/runs", json={"source": "wechat", "bill_date": str(day)}, headers=shop.as_(Role.FINANCE)
+        )
+        assert r.status_code == 202, r.text
+        handle = temporal.get_workflow_handle_for(ReconciliationWorkflow.run, r.json()["workflow_id"])
+
+        async def retried() -> bool | None:
+            pending = (await handle.describe()).raw_description.pending_activities
+            return (
+                True
+                if pending and pending[0].attempt >= 2 and "Bill Creating" in pending[0].last_failure.message
+                else None
+            )
+
+        await eventually(retried, 30)
+        run = await shop.api.get(f"/v1/recon/runs/{r.json()['run_id']}", headers=shop.as_(Role.FINANCE))
+        assert run.json()["status"] == "RUNNING"
+    finally:
+        await shop.reset_faults()
+    result = await handle.result()
+    assert (result.status, result.lines, result.counts) == ("EMPTY", 0, {})
+    run = await shop.api.get(f"/v1/recon/runs/{r.json()['run_id']}", headers=shop.as_(Role.FINANCE))
+    assert (run.json()["status"], run.json()["file_sha256"]) == ("EMPTY", None)
