@@ -14,10 +14,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from temporalio.api.enums.v1 import PendingActivityState
 
 from db.engine import unit_of_work
 from db.models.payments import Payment
+from db.models.recon import ReconRun, ReconStatementLine
 from db.models.refunds import Refund
 from domain.access import Role
 from domain.money import apply_bps
@@ -245,3 +247,45 @@ async def test_a_bill_still_being_created_is_waited_for_and_a_day_without_bill_e
     assert (result.status, result.lines, result.counts) == ("EMPTY", 0, {})
     run = await shop.api.get(f"/v1/recon/runs/{r.json()['run_id']}", headers=shop.as_(Role.FINANCE))
     assert (run.json()["status"], run.json()["file_sha256"]) == ("EMPTY", None)
+
+
+async def test_a_worker_killed_mid_run_finishes_the_run_once(shop: Shop, temporal: Any) -> None:
+    m = await shop.merchant()
+    order_no = await paid_and_delivered(shop, m, "alipay", 4_321)
+    pays, _ = await payments_and_refunds(shop, [order_no])
+    day = pays[order_no].paid_at.astimezone(SHANGHAI).date()  # type: ignore[union-attr]
+    await shop.faults("alipay", bill_creating=True)
+    try:
+        r = await shop.api.post(
+            "/v1/recon/runs", json={"source": "alipay", "bill_date": str(day)}, headers=shop.as_(Role.FINANCE)
+        )
+        assert r.status_code == 202, r.text
+        handle = temporal.get_workflow_handle_for(ReconciliationWorkflow.run, r.json()["workflow_id"])
+
+        async def downloading() -> bool | None:
+            pending = (await handle.describe()).raw_description.pending_activities
+            # Between two tries of the download (not inside one, whose timeout a restart would wait out).
+            waiting = pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+            return (
+                True if waiting and pending[0].activity_type.name == "recon.fetch" and pending[0].attempt >= 2 else None
+            )
+
+        await eventually(downloading, 30)
+        shop.services.children["worker"].kill()  # SIGKILL in the middle of the run
+    finally:
+        await shop.reset_faults()
+    shop.services.start("worker")
+    result = await handle.result()
+    assert result.status == "MATCHED" and result.run_id == r.json()["run_id"], result
+    async with unit_of_work(shop.sessions) as session:
+        runs = (
+            (await session.execute(select(ReconRun).where(ReconRun.flow.startswith(f"{handle.id}/")))).scalars().all()
+        )
+        staged = (
+            await session.execute(
+                select(func.count()).select_from(ReconStatementLine).where(ReconStatementLine.run_id == result.run_id)
+            )
+        ).scalar_one()
+    mine = [x for x in runs if x.id == result.run_id]
+    assert len(mine) == 1 and mine[0].status == "MATCHED" and staged == result.lines == mine[0].lines > 0
+    assert await discrepancies_of(shop, "alipay", {pays[order_no].payment_no}) == {}
