@@ -36,7 +36,7 @@ def today() -> date:
     return datetime.now(SHANGHAI).date()
 
 
-async def run_recon(shop: Shop, source: str, day: date, **extra: Any) -> dict[str, Any]:
+async def run_recon(shop: Shop, temporal: Any, source: str, day: date, **extra: Any) -> dict[str, Any]:
     """Start a run through the API and wait until it has finished."""
     body = {"source": source, "bill_date": day.isoformat(), **extra}
     r = await shop.api.post("/v1/recon/runs", json=body, headers=shop.as_(Role.FINANCE))
@@ -50,6 +50,8 @@ async def run_recon(shop: Shop, source: str, day: date, **extra: Any) -> dict[st
         return got.json() if got.json()["status"] != "RUNNING" else None
 
     run: dict[str, Any] = await eventually(finished, 60)
+    # The flow itself ends a moment after the run's row: a run started before that would join this one.
+    await temporal.get_workflow_handle(r.json()["workflow_id"]).result()
     return run
 
 
@@ -119,7 +121,7 @@ async def test_a_wechat_day_finds_exactly_the_planted_differences_and_a_rerun_ch
     day = pays[clean].paid_at.astimezone(SHANGHAI).date()  # type: ignore[union-attr]
     assert {p.paid_at.astimezone(SHANGHAI).date() for p in pays.values() if p.paid_at} == {day}
 
-    run = await run_recon(shop, "wechat", day)
+    run = await run_recon(shop, temporal, "wechat", day)
     assert run["status"] == "MATCHED" and run["failure"] is None and run["file_sha256"], run
     assert run["lines"] == run["statement_totals"]["count"] > 0
     found = await discrepancies_of(shop, "wechat", numbers)
@@ -136,7 +138,7 @@ async def test_a_wechat_day_finds_exactly_the_planted_differences_and_a_rerun_ch
         assert run["counts"][kind] >= 1, run["counts"]
     await record_history(temporal, f"recon-wechat-{day}", "recon_wechat_day_matched")
 
-    again = await run_recon(shop, "wechat", day)
+    again = await run_recon(shop, temporal, "wechat", day)
     assert again["run_id"] != run["run_id"] and again["status"] == "MATCHED"
     assert again["file_sha256"] == run["file_sha256"]  # the same bytes, kept once
     assert await discrepancies_of(shop, "wechat", numbers) == found
@@ -146,7 +148,7 @@ async def test_a_wechat_day_finds_exactly_the_planted_differences_and_a_rerun_ch
     assert [x["run_id"] for x in listed.json()][:2] == [again["run_id"], run["run_id"]]
 
     # The cross-day payment is on the next day's bill: that run resolves the HELD SHORT by itself.
-    next_day = await run_recon(shop, "wechat", day + timedelta(days=1))
+    next_day = await run_recon(shop, temporal, "wechat", day + timedelta(days=1))
     assert next_day["status"] == "MATCHED", next_day
     after = await discrepancies_of(shop, "wechat", numbers)
     short = after.pop(("SHORT", pays[late].payment_no))
@@ -154,14 +156,14 @@ async def test_a_wechat_day_finds_exactly_the_planted_differences_and_a_rerun_ch
     assert after == {k: v for k, v in found.items() if k[0] != "SHORT"}
 
 
-async def test_an_alipay_fee_off_the_contracted_rate_is_a_fee_mismatch(shop: Shop) -> None:
+async def test_an_alipay_fee_off_the_contracted_rate_is_a_fee_mismatch(shop: Shop, temporal: Any) -> None:
     m = await shop.merchant()
     order_no = await paid_and_delivered(shop, m, "alipay", 33_333)
     pays, _ = await payments_and_refunds(shop, [order_no])
     day = pays[order_no].paid_at.astimezone(SHANGHAI).date()  # type: ignore[union-attr]
     await shop.faults("alipay", fee_rate_bp=100)  # the contract (settings) says 60
     try:
-        run = await run_recon(shop, "alipay", day)
+        run = await run_recon(shop, temporal, "alipay", day)
     finally:
         await shop.reset_faults()
     assert run["status"] == "MATCHED", run
@@ -176,7 +178,7 @@ async def test_an_alipay_fee_off_the_contracted_rate_is_a_fee_mismatch(shop: Sho
     )
 
 
-async def test_a_payout_paid_at_the_bank_but_unknown_here_is_a_status_mismatch(shop: Shop) -> None:
+async def test_a_payout_paid_at_the_bank_but_unknown_here_is_a_status_mismatch(shop: Shop, temporal: Any) -> None:
     payee_id = await payee(shop, 100_000)
     ok = await withdraw(shop, payee_id, 12_345)
     assert ok.status_code == 202, ok.text
@@ -191,7 +193,7 @@ async def test_a_payout_paid_at_the_bank_but_unknown_here_is_a_status_mismatch(s
         assert (await shop.outside.delete("/_sandbox/faults/bank")).status_code in (200, 204)
     day = today()
     assert any(x.our_no == unknown and x.status == "PAID" for x in await bank_lines(shop, day))
-    run = await run_recon(shop, "bank", day)
+    run = await run_recon(shop, temporal, "bank", day)
     assert run["status"] == "MATCHED", run
     found = await discrepancies_of(shop, "bank", {ok.json()["withdrawal_id"], unknown})
     assert {k: (d["statement_minor"], d["platform_minor"]) for k, d in found.items()} == {
@@ -210,7 +212,7 @@ async def test_a_malformed_statement_fails_its_run_with_line_and_column(shop: Sh
     refused = await shop.api.post(url, content=content, headers=shop.as_(Role.OPERATOR))
     assert refused.status_code == 403
 
-    run = await run_recon(shop, "wechat", day, file_sha256=up.json()["sha256"])
+    run = await run_recon(shop, temporal, "wechat", day, file_sha256=up.json()["sha256"])
     assert run["status"] == "FAILED" and run["lines"] == 0, run
     assert "line 3, column 应结订单金额" in run["failure"] and "more than 2 decimals" in run["failure"]
     r = await shop.api.get("/v1/recon/discrepancies", params={"run_id": run["run_id"]}, headers=shop.as_(Role.FINANCE))
