@@ -20,6 +20,7 @@ from api.routes import (
     merchants,
     ops,
     orders,
+    recon,
     refunds,
     settlements,
     withdrawals,
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         balances,
         withdrawals,
         ops,
+        recon,
     ):
         # Every route documents the problem+json answers it may give; a route's own entries win.
         app.include_router(module.router, responses=ERROR_RESPONSES)

@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     settlement_page_size: int = 5000
     """Orders claimed per transaction when a cycle builds its statements."""
 
+    # --- reconciliation -------------------------------------------------------------------------
+    recon_fee_rate_bp: dict[str, int] = Field(default_factory=lambda: {"wechat": 60, "alipay": 60})
+    """Each channel's contracted fee in basis points (JSON object); a statement fee further from it than
+    rounding to the fen is a FEE_MISMATCH."""
+    recon_upload_max_bytes: int = 512 * 1024 * 1024
+    """The largest statement file finance may upload (kept whole in the database)."""
+
     # --- withdrawal -----------------------------------------------------------------------------
     withdrawal_min_minor: int = 100
     withdrawal_max_minor: int = 50_000_000

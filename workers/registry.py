@@ -13,11 +13,13 @@ from activities.channels.bank import BankClient
 from activities.channels.esign import ESignClient
 from activities.channels.kyc import KycClient
 from activities.channels.payment import PaymentChannelClient
+from activities.channels.statements import StatementClient
 from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities, VerificationActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.payouts import PayoutActivities
+from activities.recon import ReconActivities
 from activities.refunds import RefundActivities
 from activities.settlement import SettlementActivities
 from activities.statements import StatementActivities
@@ -28,6 +30,7 @@ from workflows.onboarding import MerchantOnboardingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.payout_batch import PayoutBatchWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.settlement import SettlementWorkflow
 from workflows.statement import StatementWorkflow
@@ -42,6 +45,7 @@ WORKFLOWS: list[type] = [
     StatementWorkflow,
     WithdrawalWorkflow,
     PayoutBatchWorkflow,
+    ReconciliationWorkflow,
 ]
 
 
@@ -67,6 +71,9 @@ def activities(
         sessions,
         FieldCipher(settings.field_encryption_key),
         BankClient(settings.sandbox_url, settings.party_secrets, http),
+    )
+    recon = ReconActivities(
+        sessions, StatementClient(settings.sandbox_url, settings.party_secrets, http), settings.recon_fee_rate_bp
     )
     return [
         ledger.post,
@@ -115,4 +122,8 @@ def activities(
         payouts.open_batches,
         payouts.still_open,
         payouts.close,
+        recon.open,
+        recon.fetch,
+        recon.match,
+        recon.fail,
     ]

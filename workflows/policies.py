@@ -63,3 +63,16 @@ PARTY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=[Refusal.PARTY_REJECTED.value, Refusal.APPLICATION_NOT_FOUND.value],
 )
+
+# Downloading a statement: "Bill Creating" and outages are waited out politely (the party builds its
+# bill some hours into the next day), for up to a day; a definite refusal fails the run at once.
+STATEMENT_DOWNLOAD = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["STATEMENT_UNAVAILABLE"],
+)
+STATEMENT_DOWNLOAD_TIMEOUT = timedelta(minutes=2)
+STATEMENT_DOWNLOAD_WITHIN = timedelta(days=1)
+# Loading and matching a day: a million lines take most of a minute on a small machine.
+RECON_MATCH_TIMEOUT = timedelta(minutes=10)

@@ -13,6 +13,7 @@ from db.models.merchants import (
 from db.models.notifications import InboundNotification
 from db.models.orders import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
 from db.models.payments import Payment, PaymentAttempt
+from db.models.recon import ReconDiscrepancy, ReconFile, ReconRun, ReconStatementLine
 from db.models.refunds import Capture, Refund, RefundAttempt
 from db.models.settlement import CommissionRule, SettlementCycle, SettlementLine, SettlementStatement
 from db.models.withdrawals import PayoutBatch, Withdrawal
@@ -40,6 +41,10 @@ __all__ = [
     "Payment",
     "PaymentAttempt",
     "PayoutBatch",
+    "ReconDiscrepancy",
+    "ReconFile",
+    "ReconRun",
+    "ReconStatementLine",
     "Refund",
     "RefundAttempt",
     "ServiceProvider",
