@@ -24,6 +24,7 @@ from domain.recon.bank import parse_bank
 from domain.recon.lines import Source, StatementLine, StatementRefused, StatementSummary
 from domain.recon.runs import ReconInput, ReconResult, RunStatus
 from domain.recon.wechat import parse_wechat
+from domain.refusals import Refusal
 
 
 class Bill(Protocol):
@@ -113,7 +114,7 @@ class ReconActivities:
             content = await self._client.download(source.value, day)
         except ChannelRejected as exc:
             why = f"the {source.value} statement of {day} cannot be had: {exc}"
-            raise refuse(why, "STATEMENT_UNAVAILABLE") from exc
+            raise refuse(Refusal.STATEMENT_UNAVAILABLE, why) from exc
         async with unit_of_work(self._sessions) as session:
             run = await _run(session, run_id)
             if run.status != RunStatus.RUNNING.value:
@@ -142,7 +143,7 @@ class ReconActivities:
                 run.lines = await recon.load_lines(session, run_id, bill)
             except StatementRefused as exc:
                 why = f"the {source.value} statement of {run.bill_date} is refused: {exc}"
-                raise refuse(why, "STATEMENT_REFUSED") from exc
+                raise refuse(Refusal.STATEMENT_REFUSED, why) from exc
             run.statement_totals = totals_of(bill.summary)
             run.platform_totals = await recon.platform_totals(session, source.value, run.bill_date)
             rate = self._rates.get(source.value, 0)

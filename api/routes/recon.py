@@ -28,6 +28,7 @@ from domain.recon.runs import (
     RunStatus,
     recon_workflow_id,
 )
+from domain.refusals import Refusal
 from workflows.reconciliation import ReconciliationWorkflow
 
 router = APIRouter(tags=["reconciliation"])
@@ -98,9 +99,11 @@ async def upload_file(
 ) -> Any:
     content = await request.body()
     if not content:
-        raise ApiError(422, "EMPTY_FILE", "the statement file is empty")
+        raise ApiError(Refusal.EMPTY_FILE, "the statement file is empty")
     if len(content) > settings.recon_upload_max_bytes:
-        raise ApiError(413, "FILE_TOO_LARGE", f"statement files are limited to {settings.recon_upload_max_bytes} bytes")
+        raise ApiError(
+            Refusal.FILE_TOO_LARGE, f"statement files are limited to {settings.recon_upload_max_bytes} bytes"
+        )
     async with unit_of_work(factory) as session:
         sha = await store_file(session, source, bill_date, content)
     return FileKept(sha256=sha, size_bytes=len(content))
@@ -116,7 +119,7 @@ async def start_run(body: ReconInput, temporal: TemporalDep, session: SessionDep
     if body.file_sha256 is not None:
         kept = await session.get(ReconFile, body.file_sha256)
         if kept is None or (kept.source, kept.bill_date) != (body.source.value, body.bill_date):
-            raise ApiError(404, "FILE_NOT_FOUND", f"no {body.source.value} file of {body.bill_date} with that sha256")
+            raise ApiError(Refusal.FILE_NOT_FOUND, f"no {body.source.value} file of {body.bill_date} with that sha256")
     return await start_and_ask(
         temporal,
         ReconciliationWorkflow.run,
@@ -148,7 +151,7 @@ async def list_runs(
 async def get_run(run_id: DbId, session: SessionDep, _: Reader) -> Any:
     run = await session.get(ReconRun, run_id)
     if run is None:
-        raise ApiError(404, "RUN_NOT_FOUND", f"reconciliation run {run_id} does not exist")
+        raise ApiError(Refusal.RUN_NOT_FOUND, f"reconciliation run {run_id} does not exist")
     return run_view(run)
 
 
