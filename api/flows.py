@@ -55,24 +55,28 @@ async def start_and_ask(
     update: str,
     result_type: type[T],
     what: str,
+    *,
+    repeatable: bool = False,
 ) -> T:
     """Start the flow `workflow_id` (or attach to it if it runs: ids are business keys) and ask it, in
     the same call, the Update `update` whose answer the caller needs (update-with-start).
 
     A client retrying a request whose answer it never got must reach the same flow and the same answer,
     even if that flow has finished since: a finished id is never started again (REJECT_DUPLICATE), and
-    the Update's id is fixed by the flow's id, so Temporal answers a repeat with the first outcome."""
+    the Update's id is fixed by the flow's id, so Temporal answers a repeat with the first outcome.
+    A `repeatable` flow (a reconciliation run of a day) starts a new run once the last one finished."""
     start = WithStartWorkflowOperation(
         run,
         inp,
         id=workflow_id,
         task_queue=MAIN,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE if repeatable else WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
+    update_id = None if repeatable else f"{update}:{workflow_id}"
     return await call_flow(
         temporal.execute_update_with_start_workflow(
-            update, start_workflow_operation=start, result_type=result_type, id=f"{update}:{workflow_id}"
+            update, start_workflow_operation=start, result_type=result_type, id=update_id
         ),
         what,
     )

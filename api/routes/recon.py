@@ -128,6 +128,7 @@ async def start_run(body: ReconInput, temporal: TemporalDep, session: SessionDep
         "started",
         ReconStarted,
         "the reconciliation run",
+        repeatable=True,  # a day may be reconciled again; the run changes nothing already found
     )
 
 
