@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.models.recon import ReconDiscrepancy, ReconRun
 from domain.recon.lines import StatementLine, business_day_bounds
 
 COPY_LINES = (
@@ -191,3 +192,22 @@ async def platform_totals(session: AsyncSession, source: str, day: date) -> dict
     start, end = business_day_bounds(day)
     params = {"source": source, "start": start, "end": end}
     return {k: int((await session.execute(text(q), params)).scalar_one()) for k, q in _PLATFORM_TOTALS.items()}
+
+
+async def runs(session: AsyncSession, source: str | None, bill_date: date | None, limit: int) -> list[ReconRun]:
+    """Reconciliation runs, newest first."""
+    q = select(ReconRun).order_by(ReconRun.id.desc()).limit(limit)
+    if source is not None:
+        q = q.where(ReconRun.source == source)
+    if bill_date is not None:
+        q = q.where(ReconRun.bill_date == bill_date)
+    return list((await session.execute(q)).scalars().all())
+
+
+async def discrepancies(session: AsyncSession, *, limit: int, **equal: object) -> list[ReconDiscrepancy]:
+    """Discrepancies, oldest first, filtered by the columns given a value (run_id, type, status, …)."""
+    q = select(ReconDiscrepancy).order_by(ReconDiscrepancy.id).limit(limit)
+    for column, value in equal.items():
+        if value is not None:
+            q = q.where(getattr(ReconDiscrepancy, column) == value)
+    return list((await session.execute(q)).scalars().all())

@@ -3,21 +3,21 @@ differences found."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
-from sqlalchemy import select
 
 from activities.recon import store_file
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, require
 from api.errors import ApiError
 from api.flows import start_and_ask
 from api.params import BIGINT_MAX, DbId
+from api.schemas.recon import DiscrepancyView, FileKept, RunView, run_view
+from db import recon
 from db.api_keys import Principal
 from db.engine import unit_of_work
-from db.models.recon import ReconDiscrepancy, ReconFile, ReconRun
+from db.models.recon import ReconFile, ReconRun
 from domain.access import Role
 from domain.recon.lines import Source
 from domain.recon.runs import (
@@ -25,7 +25,6 @@ from domain.recon.runs import (
     DiscrepancyType,
     ReconInput,
     ReconStarted,
-    RunStatus,
     recon_workflow_id,
 )
 from domain.refusals import Refusal
@@ -34,58 +33,6 @@ from workflows.reconciliation import ReconciliationWorkflow
 router = APIRouter(tags=["reconciliation"])
 Finance = Annotated[Principal, Depends(require(Role.FINANCE))]
 Reader = Annotated[Principal, Depends(require(Role.FINANCE, Role.OPERATOR))]
-
-
-class RunView(BaseModel):
-    run_id: int
-    source: Source
-    bill_date: date
-    status: RunStatus
-    file_sha256: str | None
-    lines: int
-    counts: dict[str, int]
-    statement_totals: dict[str, int]
-    platform_totals: dict[str, int]
-    failure: str | None
-    created_at: datetime
-    finished_at: datetime | None
-
-
-class DiscrepancyView(BaseModel):
-    id: int
-    run_id: int
-    source: Source
-    bill_date: date
-    type: DiscrepancyType
-    kind: str
-    our_no: str
-    statement_minor: int | None
-    platform_minor: int | None
-    detail: str
-    status: DiscrepancyStatus
-    resolved_by_run_id: int | None
-
-
-def run_view(run: ReconRun) -> RunView:
-    return RunView(
-        run_id=run.id,
-        source=Source(run.source),
-        bill_date=run.bill_date,
-        status=RunStatus(run.status),
-        file_sha256=run.file_sha256,
-        lines=run.lines,
-        counts=run.counts,
-        statement_totals=run.statement_totals,
-        platform_totals=run.platform_totals,
-        failure=run.failure,
-        created_at=run.created_at,
-        finished_at=run.finished_at,
-    )
-
-
-class FileKept(BaseModel):
-    sha256: str
-    size_bytes: int
 
 
 @router.post(
@@ -140,12 +87,7 @@ async def list_runs(
     bill_date: date | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> Any:
-    q = select(ReconRun).order_by(ReconRun.id.desc()).limit(limit)
-    if source is not None:
-        q = q.where(ReconRun.source == source.value)
-    if bill_date is not None:
-        q = q.where(ReconRun.bill_date == bill_date)
-    return [run_view(r) for r in (await session.execute(q)).scalars().all()]
+    return [run_view(r) for r in await recon.runs(session, source, bill_date, limit)]
 
 
 @router.get("/v1/recon/runs/{run_id}", response_model=RunView, summary="A run: status, counts by type, totals")
@@ -171,15 +113,7 @@ async def list_discrepancies(
     our_no: str | None = Query(default=None, max_length=64),
     limit: int = Query(default=500, ge=1, le=5000),
 ) -> Any:
-    q = select(ReconDiscrepancy).order_by(ReconDiscrepancy.id).limit(limit)
-    for column, value in (
-        (ReconDiscrepancy.run_id, run_id),
-        (ReconDiscrepancy.type, type),
-        (ReconDiscrepancy.status, status),
-        (ReconDiscrepancy.source, source),
-        (ReconDiscrepancy.our_no, our_no),
-    ):
-        if value is not None:
-            q = q.where(column == value)
-    rows = (await session.execute(q)).scalars().all()
+    rows = await recon.discrepancies(
+        session, run_id=run_id, type=type, status=status, source=source, our_no=our_no, limit=limit
+    )
     return [DiscrepancyView.model_validate(r, from_attributes=True) for r in rows]
