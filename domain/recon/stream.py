@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, TypeVar, cast
 
@@ -124,7 +125,7 @@ def nonempty(text: str) -> str:
     return text
 
 
-class StatementFile:
+class StatementFile(ABC):
     """A parsed statement: iterate for its lines (once); ``summary`` is set when iteration has
     finished, after the file's own totals were checked against its rows."""
 
@@ -132,5 +133,5 @@ class StatementFile:
         self._data = data
         self.summary: StatementSummary | None = None
 
-    def __iter__(self) -> Iterator[StatementLine]:
-        raise NotImplementedError
+    @abstractmethod
+    def __iter__(self) -> Iterator[StatementLine]: ...
