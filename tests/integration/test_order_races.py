@@ -58,16 +58,7 @@ async def test_cancelling_a_paid_order_releases_its_stock_and_refunds_it_in_full
 
 
 async def delivered(shop: Shop) -> str:
-    merchant_id = await shop.merchant()
-    placed = await shop.placed(merchant_id)
-    await shop.pay(placed["payment"]["pay_url"])
-    order = await shop.reaches(placed["order_no"], "AWAITING_MERCHANT")
-    assert (await shop.accept(order)).status_code == 200
-    provider = await shop.offered_provider(order["order_no"])
-    for event in ("provider_accepted", "delivered"):
-        r = await shop.fulfil(order["order_no"], event, provider)
-        assert r.status_code == 200, r.text
-    return str(order["order_no"])
+    return str((await shop.delivered(await shop.merchant()))["order_no"])
 
 
 async def confirm_around_the_deadline(shop: Shop, order_no: str, after: float) -> list[int]:

@@ -25,15 +25,7 @@ from workflows.refund import RefundWorkflow
 
 
 async def delivered_order(shop, channel: str = "wechat") -> dict:  # type: ignore[no-untyped-def,type-arg]
-    merchant_id = await shop.merchant()
-    placed = await shop.placed(merchant_id, channel=channel)
-    await shop.pay(placed["payment"]["pay_url"])
-    order = await shop.reaches(placed["order_no"], "AWAITING_MERCHANT")
-    assert (await shop.accept(order)).status_code == 200
-    provider = await shop.offered_provider(order["order_no"])
-    for event in ("provider_accepted", "delivered"):
-        assert (await shop.fulfil(order["order_no"], event, provider)).status_code == 200
-    return await shop.order(order["order_no"])
+    return await shop.delivered(await shop.merchant(), channel=channel)
 
 
 async def refund_count(shop) -> int:  # type: ignore[no-untyped-def]

@@ -245,14 +245,7 @@ async def _newer_pending(shop, merchant_id: str, old_id: int) -> dict | None:  #
 
 async def settled_real_order(shop) -> dict:  # type: ignore[no-untyped-def,type-arg]
     """An order lived end to end (paid through the channel), then settled by a cycle."""
-    merchant_id = await shop.merchant()
-    placed = await shop.placed(merchant_id)
-    await shop.pay(placed["payment"]["pay_url"])
-    order = await shop.reaches(placed["order_no"], "AWAITING_MERCHANT")
-    assert (await shop.accept(order)).status_code == 200
-    provider = await shop.offered_provider(order["order_no"])
-    for event in ("provider_accepted", "delivered"):
-        assert (await shop.fulfil(order["order_no"], event, provider)).status_code == 200
+    order = await shop.delivered(await shop.merchant())
     assert (
         await shop.api.post(f"/v1/orders/{order['order_no']}/confirm", headers=shop.as_(Role.SERVICE))
     ).status_code == 200

@@ -125,6 +125,19 @@ class Shop:
             json={"event": event, "provider_id": provider_id},
         )
 
+    async def delivered(self, merchant_id: str, **overrides: Any) -> dict[str, Any]:
+        """An order placed (with `overrides`), paid through its channel, accepted and delivered: the
+        order's view, now waiting for the customer's confirmation."""
+        placed = await self.placed(merchant_id, **overrides)
+        assert (await self.pay(placed["payment"]["pay_url"])).status_code == 200
+        order = await self.reaches(placed["order_no"], "AWAITING_MERCHANT")
+        assert (await self.accept(order)).status_code == 200
+        provider = await self.offered_provider(order["order_no"])
+        for event in ("provider_accepted", "delivered"):
+            r = await self.fulfil(order["order_no"], event, provider)
+            assert r.status_code == 200, r.text
+        return await self.order(order["order_no"])
+
     async def stock(self, merchant_id: str, sku_id: str, available: int) -> None:
         async with unit_of_work(self.sessions) as session:
             await demo.set_stock(session, merchant_id, sku_id, available)
