@@ -1,5 +1,5 @@
-"""Refund rules: what may still be refunded, when an after-sale refund is allowed, and where a refund
-after settlement takes the merchant's share from (pure).
+"""Refund rules: what may still be refunded, when an after-sale refund is allowed, where a refund after
+settlement takes the merchant's share from, and when a refund at the channel is handed to finance (pure).
 
 The activity that opens a refund loads the facts under a lock on the order and its capture, asks
 `check_refund`, and records the refund in the same transaction, so concurrent requests can never
@@ -9,6 +9,7 @@ promise back more than was paid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from domain.orders import OrderStatus
 from domain.refunds import RefundOrigin
@@ -75,3 +76,29 @@ def merchant_sources(merchant_share_minor: int, available_minor: int) -> tuple[i
         return merchant_share_minor, 0
     from_available = min(merchant_share_minor, max(available_minor, 0))
     return from_available, merchant_share_minor - from_available
+
+
+class ChannelStep(StrEnum):
+    """What the refund flow does after the channel's latest word on a refund."""
+
+    REFUNDED = "refunded"  # the channel made the refund
+    ESCALATE = "escalate"  # the channel definitely did not: finance pays by manual transfer
+    ASK_AGAIN = "ask_again"  # unknown: keep listening for the callback and polling
+    REQUEST_AGAIN = "request_again"  # the request never reached the channel: send it again (same number)
+
+
+def channel_step(status: str | None, *, refused: bool, accepted: bool) -> ChannelStep:
+    """Unknown is not failed. `status` is the channel's latest word (None: none yet; MISSING: its query
+    has no such refund); `refused`: it refused our request; `accepted`: it ever acknowledged the refund.
+    Only a definite FAILED, or a refused request the query proves the channel has no record of, escalates:
+    a refused retry of a request that had landed, or a query lagging behind an accepted refund, is an
+    unknown, and a request that never arrived is sent again."""
+    if status == "SUCCESS":
+        return ChannelStep.REFUNDED
+    if status == "FAILED":
+        return ChannelStep.ESCALATE
+    if status == "MISSING" and refused:
+        return ChannelStep.ESCALATE
+    if status == "MISSING" and not accepted:
+        return ChannelStep.REQUEST_AGAIN
+    return ChannelStep.ASK_AGAIN

@@ -193,6 +193,17 @@ class BankBatchAnswer(BaseModel):
     items: list[BankPayoutItem] = Field(default_factory=list)
 
 
+def batch_is_full(waiting: int, terms: PayoutTerms) -> bool:
+    """A payout batch closes as soon as `max_items` queued withdrawals wait; otherwise at the end of its
+    period (`batch_period`)."""
+    return waiting >= terms.max_items
+
+
+def batch_period(terms: PayoutTerms) -> float:
+    """Seconds a payout batch collects at most before it closes."""
+    return max(terms.batch_seconds, 0.001)
+
+
 def nothing_was_paid(answer: BankBatchAnswer | None) -> bool:
     """After a refused submit, only the bank saying it holds no such batch proves nothing was paid; a refusal
     alone does not (the first submit may have landed and lost its answer), nor does a question it refused."""

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.payments import PaymentEvent, PaymentEventKind
     from domain.refusals import Refusal
     from workflows import policies, stages
+    from workflows.awaiting import PartyWait, Woke
     from workflows.calls import db_step, passed_on, refused, wait_until
     from workflows.onboarding_steps import MAX_DEPOSIT_ATTEMPTS, ContractAndDeposit
 
@@ -185,17 +186,18 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
                 r = KycResult(check=check, request_no=req.request_no, status="MISMATCH", findings=str(err.cause or err))
             if r.status in DONE:
                 results[check] = r
-        polls = 0
+        waiting = PartyWait(lambda: bool(self._kyc_inbox), lambda _: inp.terms.kyc_poll_seconds)
         while len(results) < len(reqs):
             pending = [c for c in reqs if c not in results]
-            stages.say(f"waiting for KYC results ({', '.join(pending)}) of application v{v}; {polls} polls so far")
-            if await wait_until(lambda: bool(self._kyc_inbox), inp.terms.kyc_poll_seconds):
+            stages.say(
+                f"waiting for KYC results ({', '.join(pending)}) of application v{v}; {waiting.polls} polls so far"
+            )
+            if await waiting.next() is Woke.HEARD:
                 n = self._kyc_inbox.pop(0)
                 for c in pending:
                     if n.request_no == reqs[c].request_no and n.result in DONE:
                         results[c] = KycResult(check=c, request_no=n.request_no, status=n.result, findings=n.findings)
                 continue
-            polls += 1
             for c in pending:
                 try:
                     r = await workflow.execute_activity_method(

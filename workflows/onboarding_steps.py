@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.merchants import Contract, ContractRequest, Deposit, MerchantStatus, OnboardingInput, Terms
     from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentStatus
     from workflows import policies, stages
-    from workflows.calls import wait_until
+    from workflows.awaiting import PartyWait, Woke
     from workflows.payment import PaymentWorkflow
 
 T = TypeVar("T")
@@ -59,8 +59,12 @@ class ContractAndDeposit:
             f"waiting for the merchant to sign contract {contract.contract_id} until {deadline:%H:%M:%S} UTC",
         )
         signed: Contract | None = None
-        while signed is None and (left := (deadline - workflow.now()).total_seconds()) > 0:
-            if await wait_until(lambda: bool(self._contract_inbox), min(inp.terms.kyc_poll_seconds, left)):
+        waiting = PartyWait(lambda: bool(self._contract_inbox), lambda _: inp.terms.kyc_poll_seconds, deadline=deadline)
+        while signed is None:
+            woke = await waiting.next()
+            if woke is Woke.OVER:
+                break
+            if woke is Woke.HEARD:
                 n = self._contract_inbox.pop(0)
                 if n.event_type == "contract.signed" and n.request_no == req.request_no:
                     signed = contract.model_copy(update={"status": "SIGNED"})

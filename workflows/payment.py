@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.refunds import RefundInput, RefundOrigin
     from workflows import policies, stages
-    from workflows.calls import wait_until
+    from workflows.awaiting import PartyWait, Woke
     from workflows.refund import RefundWorkflow
 
 ORDER_PAYMENT_SIGNAL = "payment_event"
@@ -157,19 +157,24 @@ class PaymentWorkflow:
     async def _await_payment(self, channel: str, deadline: datetime) -> ChannelOrderView | None:
         inp = self._inp
         stages.enter("AWAITING_PAYMENT", self._waiting(channel, deadline))
+        waiting = PartyWait(
+            lambda: bool(self._inbox) or self._close_requested,
+            lambda polls: poll_delay(inp.poll_initial_seconds, inp.poll_max_seconds, polls),
+            deadline=deadline,
+            ask_at_deadline=False,
+        )
         while not self._close_requested:
             if (paid := self._paid_from_inbox()) is not None:
                 return paid
-            remaining = (deadline - workflow.now()).total_seconds()
-            if remaining <= 0:
+            if waiting.over():
                 return None
             stages.say(self._waiting(channel, deadline))
-            wait = min(poll_delay(inp.poll_initial_seconds, inp.poll_max_seconds, self._polls), remaining)
-            if await wait_until(lambda: bool(self._inbox) or self._close_requested, wait):
+            woke = await waiting.next()
+            self._polls = waiting.polls
+            if woke is Woke.HEARD:
                 continue
-            if workflow.now() >= deadline:
+            if woke is Woke.OVER:
                 return None
-            self._polls += 1
             try:
                 view = await workflow.execute_activity_method(
                     ChannelActivities.query_order,

@@ -15,7 +15,6 @@ continue-as-new, which bounds the history) and asks the bank about each before s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -24,6 +23,7 @@ from temporalio.exceptions import ActivityError, FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.payouts import PayoutActivities
     from activities.withdrawals import WithdrawalActivities
+    from domain.payments import poll_delay
     from domain.withdrawals import (
         BankBatchAnswer,
         BankNotification,
@@ -33,12 +33,16 @@ with workflow.unsafe.imports_passed_through():
         ClaimRequest,
         OpenBatch,
         PayoutOutcome,
+        batch_is_full,
+        batch_period,
         batches_to_follow,
         nothing_was_paid,
     )
     from workflows import policies, stages
+    from workflows.awaiting import PartyWait, Woke
+    from workflows.calls import wait_until
 
-MAX_POLL_SECONDS = 600.0
+MAX_POLL_SECONDS = 600
 # Ticks per run before continuing as new: keeps the history short for a flow that never ends.
 TICKS_PER_RUN = 500
 # Runs that started before it hold refused batches as FAILED and stop following at UNKNOWN (replay).
@@ -88,7 +92,7 @@ class PayoutBatchWorkflow:
                 f"{batches} batches so far, {len(self._open)} at the bank ({', '.join(self._open) or 'none'}); next "
                 f"batch within {t.batch_seconds}s or as soon as {t.max_items} withdrawals wait",
             )
-            await self._wait(lambda: self._queued_hint >= t.max_items, t.batch_seconds)
+            await wait_until(lambda: batch_is_full(self._queued_hint, t), batch_period(t))
             now = workflow.now()
             claimed = await workflow.execute_activity_method(
                 PayoutActivities.claim,
@@ -142,14 +146,18 @@ class PayoutBatchWorkflow:
         for wid in sorted(pending):
             await self._tell(PayoutOutcome(withdrawal_id=wid, status="SUBMITTED", batch_id=b.batch_id))
         await self._report(b, items, pending, counts)
-        deadline = b.opened_at + timedelta(seconds=t.unknown_escalate_seconds)
-        delay = 1.0
-        while pending and workflow.now() < deadline:
-            remaining = (deadline - workflow.now()).total_seconds()
-            if await self._wait(lambda: bool(self._inbox.get(b.batch_id)), min(delay, remaining)):
+        waiting = PartyWait(
+            lambda: bool(self._inbox.get(b.batch_id)),
+            lambda polls: poll_delay(1, MAX_POLL_SECONDS, polls),
+            deadline=b.opened_at + timedelta(seconds=t.unknown_escalate_seconds),
+        )
+        while pending:
+            woke = await waiting.next()
+            if woke is Woke.OVER:
+                break
+            if woke is Woke.HEARD:
                 items = self._arrived(b)
             else:
-                delay = min(delay * 2, MAX_POLL_SECONDS)
                 if (polled := await self._query(b)) is None:
                     continue  # the next poll or the callback will tell
                 items = polled
@@ -224,8 +232,9 @@ class PayoutBatchWorkflow:
     async def _follow_late(self, b: OpenBatch, pending: set[str], counts: dict[str, int]) -> None:
         """After UNKNOWN the money stays frozen; a result the bank gives later still settles the withdrawal.
         Slow polls, and payouts finance has resolved meanwhile are no longer asked about."""
+        waiting = PartyWait(lambda: bool(self._inbox.get(b.batch_id)), lambda _: MAX_POLL_SECONDS)
         while pending:
-            if await self._wait(lambda: bool(self._inbox.get(b.batch_id)), MAX_POLL_SECONDS):
+            if await waiting.next() is Woke.HEARD:
                 items = self._arrived(b)
             else:
                 items = await self._query(b) or []
@@ -285,13 +294,6 @@ class PayoutBatchWorkflow:
             return True
         except FailureError as exc:  # the withdrawal already finished (a repeat, or finance resolved it)
             workflow.logger.info("could not tell withdrawal %s: %s", outcome.withdrawal_id, exc)
-            return False
-
-    async def _wait(self, condition: Callable[[], bool], seconds: float) -> bool:
-        try:
-            await workflow.wait_condition(condition, timeout=timedelta(seconds=max(seconds, 0.001)))
-            return True
-        except TimeoutError:
             return False
 
 

@@ -19,10 +19,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.channel_calls import ChannelActivities
     from domain.payments import poll_delay
+    from domain.refund_rules import ChannelStep, channel_step
     from domain.refunds import ChannelRefundRequest, ChannelRefundView, RefundInput, RefundNotification
     from domain.refusals import Refusal
     from workflows import policies, stages
-    from workflows.calls import wait_until
+    from workflows.awaiting import PartyWait, Woke
 
 # Polls back off to this interval while the poll window lasts, and to the longer one after it: a refund
 # the channel still processes is asked about less often, never given up on.
@@ -31,6 +32,7 @@ OVERDUE_POLL_INTERVAL_SECONDS = 6 * 3600
 # A create that outlived the poll window is tried again (same refund number: the channel deduplicates).
 MIN_CREATE_WINDOW = timedelta(hours=1)
 DEFINITE = ("SUCCESS", "FAILED")
+AWAITING = (ChannelStep.ASK_AGAIN, ChannelStep.REQUEST_AGAIN)
 
 
 class ChannelFollowing:
@@ -47,42 +49,44 @@ class ChannelFollowing:
         await self._note("channel", "REQUESTED", f"refund requested at {channel}")
         view, refusal = await self._create(channel, deadline)
         ask_now = view is None  # the request's outcome is unknown: ask before anything else
-        polls = 0
-        while view is None or view.status not in DEFINITE:
+        status, accepted = (view.status, True) if view is not None else (None, False)
+        failure = view.failure_reason if view is not None else None
+
+        def delay(polls: int) -> int:
+            longest = OVERDUE_POLL_INTERVAL_SECONDS if waiting.over() else MAX_POLL_INTERVAL_SECONDS
+            return poll_delay(inp.terms.poll_initial_seconds, longest, polls)
+
+        waiting = PartyWait(lambda: bool(self._inbox), delay, deadline=deadline, window=True, floor=1.0)
+        while (step := channel_step(status, refused=refusal is not None, accepted=accepted)) in AWAITING:
+            if step is ChannelStep.REQUEST_AGAIN:
+                # The request timed out and the channel never got it: ask again, the number makes it safe.
+                view, refusal = await self._create(channel, deadline)
+                ask_now = view is None
+                if view is not None:
+                    status, failure, accepted = view.status, view.failure_reason, True
+                else:
+                    status = None
+                continue
             if not ask_now:
-                overdue = workflow.now() >= deadline
-                wait: float = poll_delay(
-                    inp.terms.poll_initial_seconds,
-                    OVERDUE_POLL_INTERVAL_SECONDS if overdue else MAX_POLL_INTERVAL_SECONDS,
-                    polls,
-                )
-                if not overdue:
-                    wait = min(wait, max(1.0, (deadline - workflow.now()).total_seconds()))
-                woke, heard = await self._heard(wait)
-                if heard is not None:
-                    view = heard
-                if woke:
+                if await waiting.next() is Woke.HEARD:
+                    if (heard := self._heard()) is not None:
+                        status, failure, accepted = heard.status, heard.failure_reason, True
                     continue
-                polls += 1
-                late = f" (past the {inp.terms.poll_max_seconds}s poll window: still asking)" if overdue else ""
-                stages.say(f"waiting for {channel} to refund {inp.refund_no}, {polls} polls so far{late}")
+                late = f" (past the {inp.terms.poll_max_seconds}s poll window: still asking)" if waiting.over() else ""
+                stages.say(f"waiting for {channel} to refund {inp.refund_no}, {waiting.polls} polls so far{late}")
             ask_now = False
             answer = await self._query(channel)
             if answer is None:
                 continue  # the query API did not answer: the next poll or the callback will tell
+            status = answer.status
             if answer.status != "MISSING":
-                view = answer
-            elif refusal is not None:
-                return await self._failed(f"{channel} refused the refund ({refusal}) and has no record of it")
-            elif view is None:
-                # The request timed out and the channel never got it: ask again, the number makes it safe.
-                view, refusal = await self._create(channel, deadline)
-                ask_now = view is None
-            # else: the channel accepted the refund and its query lags behind; keep asking.
-        if view.status == "SUCCESS":
+                failure, accepted = answer.failure_reason, True
+        if step is ChannelStep.REFUNDED:
             await self._note("channel", "SUCCEEDED", f"refunded by {channel}")
             return None
-        return await self._failed(view.failure_reason or f"{channel} answered {view.status}")
+        if status == "MISSING":
+            return await self._failed(f"{channel} refused the refund ({refusal}) and has no record of it")
+        return await self._failed(failure or f"{channel} answered {status}")
 
     async def _create(self, channel: str, deadline: datetime) -> tuple[ChannelRefundView | None, str | None]:
         """(the channel's answer, None), or (None, why it refused), or (None, None) when nobody knows."""
@@ -124,14 +128,12 @@ class ChannelFollowing:
             return None
         return view
 
-    async def _heard(self, seconds: float) -> tuple[bool, ChannelRefundView | None]:
-        """(whether a callback came within `seconds`, the definite result it carried if any)."""
-        if not await wait_until(lambda: bool(self._inbox), seconds):
-            return False, None
+    def _heard(self) -> ChannelRefundView | None:
+        """The definite result the next callback in the inbox carries, if any."""
         n = self._inbox.pop(0)
         if n.out_refund_no == self._inp.refund_no and n.status in DEFINITE:
-            return True, ChannelRefundView(status=n.status, failure_reason=n.failure_reason)
-        return True, None
+            return ChannelRefundView(status=n.status, failure_reason=n.failure_reason)
+        return None
 
     async def _channel_refunds_meanwhile(
         self, channel: str, decided: Callable[[], bool], remind: Callable[[int], None]
@@ -139,24 +141,28 @@ class ChannelFollowing:
         """While finance decides on a manual transfer: True as soon as the channel reports the refund made
         after all (callback or poll), False once `decided()`. `remind(n)` is called every reminder period."""
         inp = self._inp
-        polls = 0
         reminders = 0
-        next_reminder = workflow.now() + timedelta(seconds=inp.terms.approval_remind_seconds)
+        remind_every = timedelta(seconds=inp.terms.approval_remind_seconds)
+        waiting = PartyWait(
+            lambda: decided() or bool(self._inbox),
+            lambda polls: poll_delay(inp.terms.poll_initial_seconds, MAX_POLL_INTERVAL_SECONDS, polls),
+            deadline=workflow.now() + remind_every,
+            window=True,
+            ask_at_deadline=False,
+        )
         while not decided():
-            until_reminder = (next_reminder - workflow.now()).total_seconds()
-            wait = min(poll_delay(inp.terms.poll_initial_seconds, MAX_POLL_INTERVAL_SECONDS, polls), until_reminder)
-            if await wait_until(lambda: decided() or bool(self._inbox), max(wait, 0.001)):
+            woke = await waiting.next()
+            if woke is Woke.HEARD:
                 while self._inbox:
                     n = self._inbox.pop(0)
                     if n.out_refund_no == inp.refund_no and n.status == "SUCCESS":
                         return True
                 continue
-            if workflow.now() >= next_reminder:
+            if woke is Woke.OVER:  # the reminder is due, not a poll
                 reminders += 1
                 remind(reminders)
-                next_reminder = workflow.now() + timedelta(seconds=inp.terms.approval_remind_seconds)
+                waiting.deadline = workflow.now() + remind_every
                 continue
-            polls += 1
             answer = await self._query(channel)
             if answer is not None and answer.status == "SUCCESS":
                 return True

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.refund_rules import RefundFacts, check_refund, merchant_sources, refundable
+from domain.refund_rules import ChannelStep, RefundFacts, channel_step, check_refund, merchant_sources, refundable
 from domain.refunds import RefundOrigin
 from domain.refusals import Refusal, Refused
 
@@ -77,3 +77,35 @@ def test_the_merchant_share_is_split_exactly_and_available_never_goes_below_zero
         assert from_clawback == 0 or from_available == max(available, 0)  # available is used up first
     else:
         assert from_clawback == 0
+
+
+# ---- when a refund at the channel is handed to finance ------------------------------------------
+@pytest.mark.parametrize(
+    ("status", "refused", "accepted", "step"),
+    [
+        ("SUCCESS", False, True, ChannelStep.REFUNDED),
+        ("SUCCESS", True, False, ChannelStep.REFUNDED),  # a refused retry of a request that had landed
+        ("FAILED", False, True, ChannelStep.ESCALATE),
+        ("MISSING", True, False, ChannelStep.ESCALATE),  # refused, and the query proves it has none
+        ("MISSING", False, False, ChannelStep.REQUEST_AGAIN),  # timed out and never arrived
+        ("MISSING", False, True, ChannelStep.ASK_AGAIN),  # accepted: the query lags behind
+        ("PROCESSING", False, True, ChannelStep.ASK_AGAIN),
+        ("PROCESSING", True, True, ChannelStep.ASK_AGAIN),
+        (None, True, False, ChannelStep.ASK_AGAIN),  # refused: the query decides, not the refusal
+        (None, False, False, ChannelStep.ASK_AGAIN),  # no answer at all: ask
+    ],
+)
+def test_only_a_definite_failure_or_a_proven_missing_refund_escalates(
+    status: str | None, refused: bool, accepted: bool, step: ChannelStep
+) -> None:
+    assert channel_step(status, refused=refused, accepted=accepted) is step
+
+
+@given(
+    st.sampled_from([None, "PROCESSING", "MISSING", "SUCCESS", "FAILED", "UNKNOWN"]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_escalation_needs_a_definite_word(status: str | None, refused: bool, accepted: bool) -> None:
+    if channel_step(status, refused=refused, accepted=accepted) is ChannelStep.ESCALATE:
+        assert status == "FAILED" or (status == "MISSING" and refused)

@@ -8,7 +8,10 @@ from domain.withdrawals import (
     BankBatchAnswer,
     BankPayoutItem,
     OpenBatch,
+    PayoutTerms,
     WithdrawalStatus,
+    batch_is_full,
+    batch_period,
     batches_to_follow,
     late_result,
     nothing_was_paid,
@@ -43,3 +46,12 @@ def test_a_starting_batcher_follows_what_was_carried_over_and_what_the_database_
     assert follow["PB1"].withdrawal_ids == ["WD1", "WD2"] and follow["PB1"].opened_at == t0
     assert follow["PB2"].withdrawal_ids == ["WD3"]
     assert batches_to_follow([], []) == []
+
+
+def test_a_batch_closes_at_max_items_or_at_the_end_of_its_period():
+    terms = PayoutTerms(batch_seconds=60, max_items=3, unknown_escalate_seconds=600, notify_url="http://x")
+    assert not batch_is_full(2, terms)
+    assert batch_is_full(3, terms)
+    assert batch_is_full(4, terms)  # more queued than a batch takes: the rest waits for the next one
+    assert batch_period(terms) == 60
+    assert batch_period(terms.model_copy(update={"batch_seconds": 0})) > 0  # a zero period still yields a timer
