@@ -13,8 +13,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.channels.errors import ChannelRejected
-from activities.channels.statements import StatementClient
+from activities.parties.errors import PartyRejected
+from activities.parties.statements import StatementClient
 from activities.refusals import refuse
 from db import recon
 from db.engine import unit_of_work
@@ -112,7 +112,7 @@ class ReconActivities:
             source, day = Source(run.source), run.bill_date
         try:
             content = await self._client.download(source.value, day)
-        except ChannelRejected as exc:
+        except PartyRejected as exc:
             why = f"the {source.value} statement of {day} cannot be had: {exc}"
             raise refuse(Refusal.STATEMENT_UNAVAILABLE, why) from exc
         async with unit_of_work(self._sessions) as session:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from temporalio.exceptions import ApplicationError
 
-from activities.channels.errors import ChannelRejected
+from activities.parties.errors import PartyRejected
 from domain.refusals import Refusal, Refused
 
 
@@ -39,6 +39,6 @@ def party_failure(
 ) -> ApplicationError:
     """An outside party's answer as the activity's failure: a rejection is final (the party said no, with
     its own code as the error's details); anything else is transient and retried under the caller's policy."""
-    if isinstance(exc, ChannelRejected):
+    if isinstance(exc, PartyRejected):
         return ApplicationError(f"{who} refused: {exc}", exc.code, type=rejected.value, non_retryable=True)
     return ApplicationError(f"{who} unavailable: {exc}", type=unavailable.value)

@@ -8,15 +8,15 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.channel_calls import ChannelActivities
-from activities.channels.bank import BankClient
-from activities.channels.esign import ESignClient
-from activities.channels.kyc import KycClient
-from activities.channels.payment import PaymentChannelClient
-from activities.channels.statements import StatementClient
+from activities.channels import ChannelActivities
 from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities, VerificationActivities
 from activities.orders import OrderActivities
+from activities.parties.bank import BankClient
+from activities.parties.esign import ESignClient
+from activities.parties.kyc import KycClient
+from activities.parties.payment_channel import PaymentChannelClient
+from activities.parties.statements import StatementClient
 from activities.payments import PaymentActivities
 from activities.payouts import PayoutActivities
 from activities.recon import ReconActivities

@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.channel_calls import ChannelActivities
+    from activities.channels import ChannelActivities
     from activities.payments import PaymentActivities
     from domain.payments import (
         AttemptRecord,

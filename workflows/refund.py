@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.channel_calls import ChannelActivities
+    from activities.channels import ChannelActivities
     from activities.refunds import RefundActivities
     from activities.refusals import carried
     from domain.maker_checker import Who, check_refund_approver

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.channel_calls import ChannelActivities
+    from activities.channels import ChannelActivities
     from domain.payments import poll_delay
     from domain.refund_rules import ChannelStep, channel_step
     from domain.refunds import ChannelRefundRequest, ChannelRefundView, RefundInput, RefundNotification

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from activities.channels.errors import ChannelRejected, ChannelUnavailable, OrderAlreadyPaid
-from activities.channels.payment import PaymentChannelClient
+from activities.parties.errors import OrderAlreadyPaid, PartyRejected, PartyUnavailable
+from activities.parties.payment_channel import PaymentChannelClient
 from domain.signing import signed_headers, verify
 from ops.sandbox.faults import PARTIES
 from tests.support.sandbox_receiver import CallbackReceiver, SandboxProcess, SandboxWorld, new_no
@@ -52,7 +52,7 @@ async def test_create_order_is_idempotent_on_payment_number(w: SandboxWorld) -> 
     url = w.receiver.url(path)
     again = await w.client.create_order("alipay", order.out_trade_no, 1000, "CNY", "haircut", url)
     assert again.channel_order_id == order.channel_order_id
-    with pytest.raises(ChannelRejected) as err:
+    with pytest.raises(PartyRejected) as err:
         await w.client.create_order("alipay", order.out_trade_no, 999, "CNY", "haircut", url)
     assert err.value.code == "OUT_TRADE_NO_CONFLICT" and err.value.status == 409
     assert (await w.inspect_order("alipay", order.out_trade_no))["create_calls"] == 2
@@ -94,7 +94,7 @@ async def test_close_before_pay_then_pay_is_refused(w: SandboxWorld) -> None:
     assert resp.status_code == 409 and resp.json()["code"] == "ORDER_CLOSED"
     inspected = await w.inspect_order("wechat", order.out_trade_no)
     assert inspected["status"] == "CLOSED" and inspected["close_calls"] == 2
-    with pytest.raises(ChannelRejected) as err:
+    with pytest.raises(PartyRejected) as err:
         await w.client.close_order("wechat", new_no("NOPE"))
     assert err.value.status == 404 and err.value.code == "ORDER_NOT_EXIST"
 
@@ -150,7 +150,7 @@ async def test_bad_signatures_are_refused(w: SandboxWorld) -> None:
         resp = await w.http.post("/wechat/v1/orders", content=body, headers=headers)
         assert resp.status_code == 401 and resp.json()["code"] == "SIGNATURE_INVALID", headers
     wrong = PaymentChannelClient(w.sandbox.url, {"wechat": "wrong"}, http=w.http)
-    with pytest.raises(ChannelRejected) as err:
+    with pytest.raises(PartyRejected) as err:
         await wrong.query_order("wechat", "X1")
     assert err.value.code == "SIGNATURE_INVALID"
 
@@ -158,16 +158,16 @@ async def test_bad_signatures_are_refused(w: SandboxWorld) -> None:
 async def test_down_and_errors_are_unavailable(w: SandboxWorld) -> None:
     order, _ = await w.new_order()
     await w.set_faults("wechat", down=True)
-    with pytest.raises(ChannelUnavailable) as err:
+    with pytest.raises(PartyUnavailable) as err:
         await w.new_order()
     assert err.value.status == 503 and err.value.code == "SYSTEM_ERROR"
     assert (await w.pay(order)).status_code == 503
     await w.set_faults("wechat", down=False, error_rate=1.0)
-    with pytest.raises(ChannelUnavailable):
+    with pytest.raises(PartyUnavailable):
         await w.client.query_order("wechat", order.out_trade_no)
     # Nothing listens on port 9 here: a connection error is "unavailable" too.
     async with PaymentChannelClient("http://127.0.0.1:9", SECRETS, timeout=2) as nowhere:
-        with pytest.raises(ChannelUnavailable):
+        with pytest.raises(PartyUnavailable):
             await nowhere.query_order("wechat", order.out_trade_no)
 
 
@@ -194,7 +194,7 @@ async def test_refund_succeeds_by_callback(w: SandboxWorld) -> None:
     assert refund.status == "PROCESSING" and refund.out_refund_no == refund_no
     again = await w.client.create_refund("wechat", refund_no, order.out_trade_no, 300, "not needed", url)
     assert again.refund_id == refund.refund_id
-    with pytest.raises(ChannelRejected) as err:
+    with pytest.raises(PartyRejected) as err:
         await w.client.create_refund("wechat", refund_no, order.out_trade_no, 301, "x", url)
     assert err.value.status == 409 and err.value.code == "OUT_REFUND_NO_CONFLICT"
     [delivery] = await w.receiver.wait_for(path, 1)
@@ -232,7 +232,7 @@ async def test_transient_refund_failure_creates_nothing(w: SandboxWorld) -> None
     order = await w.paid_order()
     await w.set_faults("wechat", refund_failure="transient")
     refund_no, url = new_no("RF"), w.receiver.url("/cb/transient")
-    with pytest.raises(ChannelUnavailable):
+    with pytest.raises(PartyUnavailable):
         await w.client.create_refund("wechat", refund_no, order.out_trade_no, 500, "x", url)
     assert await w.refunds("wechat", order.out_trade_no) == []
     assert await w.client.query_refund("wechat", refund_no) is None
@@ -245,16 +245,16 @@ async def test_transient_refund_failure_creates_nothing(w: SandboxWorld) -> None
 async def test_refund_beyond_what_was_paid_is_rejected(w: SandboxWorld) -> None:
     order = await w.paid_order()
     url = w.receiver.url("/cb/exceeded")
-    with pytest.raises(ChannelRejected) as err:
+    with pytest.raises(PartyRejected) as err:
         await w.client.create_refund("wechat", new_no("RF"), order.out_trade_no, 1001, "x", url)
     assert err.value.code == "REFUND_AMOUNT_EXCEEDED" and err.value.status == 400
     await w.client.create_refund("wechat", new_no("RF"), order.out_trade_no, 600, "x", url)
     # In-flight and finished refunds both count against what is left.
-    with pytest.raises(ChannelRejected) as err:
+    with pytest.raises(PartyRejected) as err:
         await w.client.create_refund("wechat", new_no("RF"), order.out_trade_no, 401, "x", url)
     assert err.value.code == "REFUND_AMOUNT_EXCEEDED"
     unpaid, _ = await w.new_order()
-    with pytest.raises(ChannelRejected) as err:
+    with pytest.raises(PartyRejected) as err:
         await w.client.create_refund("wechat", new_no("RF"), unpaid.out_trade_no, 1, "x", url)
     assert err.value.code == "ORDER_NOT_PAID" and err.value.status == 409
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from activities.channels.payment import PaymentChannelClient
+from activities.parties.payment_channel import PaymentChannelClient
 from domain.signing import signed_headers
 from ops.sandbox.faults import PARTIES
 from tests.support.sandbox_receiver import SandboxProcess, new_no

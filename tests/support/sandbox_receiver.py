@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from activities.channels.payment import ChannelOrder, PaymentChannelClient
+from activities.parties.payment_channel import ChannelOrder, PaymentChannelClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.channels.errors import ChannelUnavailable
-from activities.channels.party import SignedPartyClient
+from activities.parties.errors import PartyUnavailable
+from activities.parties.signed import SignedPartyClient
 from domain.merchants import Contract
 
 
@@ -14,7 +14,7 @@ def _contract(data: dict[str, Any]) -> Contract:
     try:
         return Contract.model_validate(data)
     except ValueError as exc:
-        raise ChannelUnavailable(f"unreadable e-sign answer: {exc}") from exc
+        raise PartyUnavailable(f"unreadable e-sign answer: {exc}") from exc
 
 
 class ESignClient(SignedPartyClient):
@@ -27,7 +27,7 @@ class ESignClient(SignedPartyClient):
             {"request_no": request_no, "merchant_ref": merchant_ref, "title": title, "notify_url": notify_url},
         )
         if data is None:
-            raise ChannelUnavailable("e-sign provider answered 404 to a contract request")
+            raise PartyUnavailable("e-sign provider answered 404 to a contract request")
         return _contract(data)
 
     async def query(self, request_no: str) -> Contract | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.channels.errors import ChannelRejected, ChannelUnavailable, OrderAlreadyPaid
-from activities.channels.payment import ChannelOrder, PaymentChannelClient
+from activities.parties.errors import OrderAlreadyPaid, PartyRejected, PartyUnavailable
+from activities.parties.payment_channel import ChannelOrder, PaymentChannelClient
 from activities.refusals import party_failure
 from domain.payments import ChannelOrderRequest, ChannelOrderView
 from domain.refunds import ChannelRefundRequest, ChannelRefundView
@@ -39,7 +39,7 @@ class ChannelActivities:
             order = await self._client.create_order(
                 req.channel, req.payment_no, req.amount_minor, req.currency, req.description, req.notify_url
             )
-        except (ChannelRejected, ChannelUnavailable) as exc:
+        except (PartyRejected, PartyUnavailable) as exc:
             raise _translate(exc) from exc
         return _view(req.channel, order)
 
@@ -47,7 +47,7 @@ class ChannelActivities:
     async def query_order(self, channel: str, payment_no: str) -> ChannelOrderView:
         try:
             order = await self._client.query_order(channel, payment_no)
-        except (ChannelRejected, ChannelUnavailable) as exc:
+        except (PartyRejected, PartyUnavailable) as exc:
             raise _translate(exc) from exc
         return _view(channel, order) if order else ChannelOrderView(channel=channel, status="MISSING")
 
@@ -58,11 +58,11 @@ class ChannelActivities:
             order = await self._client.close_order(channel, payment_no)
         except OrderAlreadyPaid as paid:
             return _view(channel, paid.order)
-        except ChannelRejected as exc:
+        except PartyRejected as exc:
             if exc.code == "ORDER_NOT_EXIST":
                 return ChannelOrderView(channel=channel, status="MISSING")
             raise _translate(exc) from exc
-        except ChannelUnavailable as exc:
+        except PartyUnavailable as exc:
             raise _translate(exc) from exc
         return _view(channel, order)
 
@@ -72,7 +72,7 @@ class ChannelActivities:
             refund = await self._client.create_refund(
                 req.channel, req.refund_no, req.payment_no, req.amount_minor, req.reason, req.notify_url
             )
-        except (ChannelRejected, ChannelUnavailable) as exc:
+        except (PartyRejected, PartyUnavailable) as exc:
             raise _translate(exc) from exc
         return ChannelRefundView(status=refund.status, failure_reason=refund.failure_reason)
 
@@ -80,7 +80,7 @@ class ChannelActivities:
     async def query_refund(self, channel: str, refund_no: str) -> ChannelRefundView:
         try:
             refund = await self._client.query_refund(channel, refund_no)
-        except (ChannelRejected, ChannelUnavailable) as exc:
+        except (PartyRejected, PartyUnavailable) as exc:
             raise _translate(exc) from exc
         if refund is None:
             return ChannelRefundView(status="MISSING")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.channels.errors import ChannelUnavailable
-from activities.channels.party import SignedPartyClient
+from activities.parties.errors import PartyUnavailable
+from activities.parties.signed import SignedPartyClient
 from domain.merchants import KycCheck, KycResult
 
 
@@ -17,7 +17,7 @@ def _result(check: KycCheck, data: dict[str, Any]) -> KycResult:
             check=check, request_no=str(data["request_no"]), status=str(data["status"]), findings=data.get("findings")
         )
     except (KeyError, ValueError) as exc:
-        raise ChannelUnavailable(f"unreadable KYC answer: {exc}") from exc
+        raise PartyUnavailable(f"unreadable KYC answer: {exc}") from exc
 
 
 class KycClient(SignedPartyClient):
@@ -39,7 +39,7 @@ class KycClient(SignedPartyClient):
             },
         )
         if data is None:
-            raise ChannelUnavailable("KYC provider answered 404 to a check request")
+            raise PartyUnavailable("KYC provider answered 404 to a check request")
         return _result(check, data)
 
     async def query(self, check: KycCheck, request_no: str) -> KycResult | None:

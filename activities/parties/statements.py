@@ -2,7 +2,7 @@
 
 WeChat Pay answers the trade-bill query with the file's URL and SHA1, Alipay with a short-lived URL of
 the zip (its token is the key, so that download is not signed), the bank with the CSV itself. "Bill
-Creating" is a temporary state (``ChannelUnavailable``: retried politely, with backoff), "No Bill
+Creating" is a temporary state (``PartyUnavailable``: retried politely, with backoff), "No Bill
 Exist" is an empty day (``None``).
 """
 
@@ -13,39 +13,27 @@ from datetime import date
 
 import httpx
 
-from activities.channels.errors import ChannelRejected, ChannelUnavailable
-from activities.channels.payment import RETRYABLE_STATUSES, _json
-from domain.signing import signed_headers, target_of
+from activities.parties.errors import PartyRejected, PartyUnavailable
+from activities.parties.signed import SignedPartyClient, json_of, refusal_of
+from domain.signing import target_of
 
 ALIPAY_METHOD = "alipay.data.dataservice.bill.downloadurl.query"
 NO_BILL = "NO_STATEMENT_EXIST"
+STATEMENT_CREATING = "STATEMENT_CREATING"
 
 
-class StatementClient:
+class StatementClient(SignedPartyClient):
     def __init__(self, base_url: str, secrets: dict[str, str], http: httpx.AsyncClient, timeout: float = 60) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.secrets = secrets
-        self._http = http
-        self.timeout = timeout
+        super().__init__(base_url, secrets, http, timeout)
 
     async def _get(self, party: str | None, target: str) -> httpx.Response | None:
         """GET base_url + target (signed as `party` unless None); None for "No Bill Exist"."""
-        url = self.base_url + target
-        headers = signed_headers(self.secrets[party], "GET", url, b"") if party else {}
-        try:
-            resp = await self._http.get(url, headers=headers, timeout=self.timeout)
-        except httpx.HTTPError as exc:
-            raise ChannelUnavailable(f"GET {target}: {type(exc).__name__}: {exc}") from exc
+        resp = await self.send("GET", target, signer=party)
         if resp.is_success:
             return resp
-        data = _json(resp)
-        code = str(data.get("code") or f"HTTP_{resp.status_code}")
-        message = str(data.get("message") or resp.text[:200])
-        if code == NO_BILL:
+        if refusal_of(resp)[0] == NO_BILL:
             return None
-        if code == "STATEMENT_CREATING" or resp.status_code >= 500 or resp.status_code in RETRYABLE_STATUSES:
-            raise ChannelUnavailable(f"{code}: {message}", status=resp.status_code, code=code)
-        raise ChannelRejected(code, message, status=resp.status_code)
+        raise self.failure(resp, retry_codes=(STATEMENT_CREATING,))
 
     async def download(self, source: str, day: date) -> bytes | None:
         """The day's statement file as the party serves it, or None when it has no bill for the day."""
@@ -53,24 +41,24 @@ class StatementClient:
             answer = await self._get("wechat", f"/wechat/v3/bill/tradebill?bill_date={day}&bill_type=ALL")
             if answer is None:
                 return None
-            meta = _json(answer)
+            meta = json_of(answer)
             file = await self._get("wechat", target_of(str(meta["download_url"])))
             if file is None:
                 return None
             if hashlib.sha1(file.content).hexdigest() != meta.get("hash_value"):
-                raise ChannelUnavailable("the bill downloaded does not have the SHA1 announced")
+                raise PartyUnavailable("the bill downloaded does not have the SHA1 announced")
             return file.content
         if source == "alipay":
             query = f"/alipay/gateway.do?method={ALIPAY_METHOD}&bill_type=trade&bill_date={day}"
             answer = await self._get("alipay", query)
             if answer is None:
                 return None
-            meta = _json(answer).get("alipay_data_dataservice_bill_downloadurl_query_response", {})
+            meta = json_of(answer).get("alipay_data_dataservice_bill_downloadurl_query_response", {})
             if meta.get("code") != "10000":
-                raise ChannelRejected(str(meta.get("code")), str(meta.get("msg")))
+                raise PartyRejected(str(meta.get("code")), str(meta.get("msg")))
             file = await self._get(None, target_of(str(meta["bill_download_url"])))
             return None if file is None else file.content
         if source == "bank":
             file = await self._get("bank", f"/bank/v1/statements/payouts?date={day}")
             return None if file is None else file.content
-        raise ChannelRejected("UNKNOWN_SOURCE", f"no statement source {source!r}")
+        raise PartyRejected("UNKNOWN_SOURCE", f"no statement source {source!r}")

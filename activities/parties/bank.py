@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.channels.errors import ChannelUnavailable
-from activities.channels.party import SignedPartyClient
+from activities.parties.errors import PartyUnavailable
+from activities.parties.signed import SignedPartyClient
 from domain.withdrawals import BankPayoutItem
 
 
@@ -15,7 +15,7 @@ def _items(data: dict[str, Any]) -> list[BankPayoutItem]:
     try:
         return [BankPayoutItem.model_validate(i) for i in data["items"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ChannelUnavailable(f"unreadable bank answer: {exc}") from exc
+        raise PartyUnavailable(f"unreadable bank answer: {exc}") from exc
 
 
 class BankClient(SignedPartyClient):
@@ -27,7 +27,7 @@ class BankClient(SignedPartyClient):
             "POST", "/v1/payout-batches", {"batch_no": batch_no, "notify_url": notify_url, "items": items}
         )
         if data is None:
-            raise ChannelUnavailable("the bank answered 404 to a payout batch")
+            raise PartyUnavailable("the bank answered 404 to a payout batch")
         return _items(data)
 
     async def query_batch(self, batch_no: str) -> list[BankPayoutItem] | None:

@@ -1,7 +1,7 @@
 """How an outside party's answer is classified for the caller: retry it, or act on the refusal.
 
-``ChannelUnavailable`` means "we don't know / try again" (5xx, 429, timeouts, connection errors):
-activities let Temporal retry it with backoff. ``ChannelRejected`` is a definite business answer
+``PartyUnavailable`` means "we don't know / try again" (5xx, 429, timeouts, connection errors):
+activities let Temporal retry it with backoff. ``PartyRejected`` is a definite business answer
 (4xx with a code) that a retry would only repeat, so activities turn it into a non-retryable error.
 """
 
@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from activities.channels.payment import ChannelOrder
+    from activities.parties.payment_channel import ChannelOrder
 
 
-class ChannelError(Exception):
+class PartyError(Exception):
     """Base of every failure talking to an outside party."""
 
 
-class ChannelUnavailable(ChannelError):
+class PartyUnavailable(PartyError):
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -28,7 +28,7 @@ class ChannelUnavailable(ChannelError):
         return (_rebuild_unavailable, (self.message, self.status, self.code))
 
 
-class ChannelRejected(ChannelError):
+class PartyRejected(PartyError):
     def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -36,10 +36,10 @@ class ChannelRejected(ChannelError):
         self.status = status
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (ChannelRejected, (self.code, self.message), {"status": self.status})
+        return (PartyRejected, (self.code, self.message), {"status": self.status})
 
 
-class OrderAlreadyPaid(ChannelRejected):
+class OrderAlreadyPaid(PartyRejected):
     """Close refused because the customer paid first: the caller must record the payment, not close."""
 
     def __init__(self, order: ChannelOrder, message: str = "the order is already paid") -> None:
@@ -50,5 +50,5 @@ class OrderAlreadyPaid(ChannelRejected):
         return (OrderAlreadyPaid, (self.order, self.message))
 
 
-def _rebuild_unavailable(message: str, status: int | None, code: str | None) -> ChannelUnavailable:
-    return ChannelUnavailable(message, status=status, code=code)
+def _rebuild_unavailable(message: str, status: int | None, code: str | None) -> PartyUnavailable:
+    return PartyUnavailable(message, status=status, code=code)
