@@ -29,9 +29,9 @@ from api.errors import ApiError, status_of
 from db import idempotency as store
 from db.api_keys import Principal
 from db.engine import unit_of_work
+from domain.numbers import new_number
 from domain.refusals import Refusal, Refused
 from domain.settings import Settings
-from flows.terms import new_number
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:

@@ -1,9 +1,6 @@
-"""What a starter copies from settings into a flow's input when it starts one, and business numbers."""
+"""What a starter copies from settings into a flow's input when it starts one."""
 
 from __future__ import annotations
-
-import secrets
-from datetime import UTC, datetime
 
 from domain.merchants import OnboardingTerms
 from domain.orders import OrderTerms
@@ -11,11 +8,6 @@ from domain.refunds import RefundTerms
 from domain.settings import Settings
 from domain.settlement import SettlementTerms
 from domain.withdrawals import PayoutTerms, WithdrawalTerms
-
-
-def new_number(prefix: str) -> str:
-    """A business number: prefix, date, 48 random bits (unique without a round trip to the database)."""
-    return f"{prefix}{datetime.now(UTC):%Y%m%d}{secrets.token_hex(6).upper()}"
 
 
 def notify_url(settings: Settings) -> str:

@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.onboarding import VerificationActivities
     from domain.merchants import Contract, ContractRequest, Deposit, MerchantStatus, OnboardingInput, Terms
+    from domain.numbers import deposit_payment_no
     from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentStatus
     from workflows import policies, stages
     from workflows.awaiting import PartyWait, Woke
@@ -98,7 +99,7 @@ class ContractAndDeposit:
         attempt = 0
         while True:
             attempt += 1
-            self._payment_no = f"DEP{inp.merchant_id.removeprefix('m-').upper()}{attempt}"
+            self._payment_no = deposit_payment_no(inp.merchant_id, attempt)
             self._deposit_ready = self._payment = None
             stages.enter("AWAITING_DEPOSIT", f"opening deposit payment {self._payment_no}")
             payment = await workflow.start_child_workflow(

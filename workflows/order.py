@@ -17,7 +17,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
     from domain.orders import (
         CancelRequest,
-        DispatchRequest,
         FulfilmentEvent,
         FulfilmentRequest,
         OrderCreated,
@@ -28,13 +27,12 @@ with workflow.unsafe.imports_passed_through():
         Transition,
         TransitionResult,
     )
-    from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentResult
-    from domain.refunds import RefundInput, RefundOrigin
+    from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput
     from domain.refusals import Refusal
     from workflows import stages
     from workflows.calls import db_step, passed_on, refused, wait_until
+    from workflows.order_steps import DispatchAndCancel
     from workflows.payment import PaymentWorkflow
-    from workflows.refund import RefundWorkflow
 
 
 # Fulfilment events are judged again after the handler's wait, and the IN_SERVICE loop takes only
@@ -44,7 +42,7 @@ FULFILMENT_REJUDGED = "fulfilment-rejudged"
 
 
 @workflow.defn(name="OrderWorkflow")
-class OrderWorkflow:
+class OrderWorkflow(DispatchAndCancel):
     def __init__(self) -> None:
         # _status is where the flow has decided to be (validators judge by it); _recorded is what the
         # database already shows (update answers wait for it, so a caller's next read agrees).
@@ -259,119 +257,6 @@ class OrderWorkflow:
         stages.enter("SETTLEABLE", "after-sale window closed; waiting for the next settlement cycle")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OrderResult(order_no=inp.order_no, status=OrderStatus.COMPLETED, settleable=True)
-
-    async def _dispatch(self) -> bool:
-        terms, declined = self._inp.terms, list[str]()
-        for attempt in range(1, terms.dispatch_max_attempts + 1):
-            self._dispatch_pending = True
-            provider = await db_step(
-                OrderActivities.dispatch,
-                DispatchRequest(order_no=self._inp.order_no, attempt=attempt, exclude=declined),
-            )
-            self._provider_id, self._dispatch_pending = provider, False
-            if provider is None:
-                stages.say(f"no provider free on attempt {attempt}/{terms.dispatch_max_attempts}")
-                await workflow.sleep(timedelta(seconds=terms.dispatch_accept_timeout_seconds))
-                continue
-            stages.enter(
-                "DISPATCHING",
-                f"offered to provider {provider} (attempt {attempt}/{terms.dispatch_max_attempts}),"
-                f" waiting {terms.dispatch_accept_timeout_seconds}s for acceptance",
-            )
-            answered = await wait_until(lambda: bool(self._fulfilment), terms.dispatch_accept_timeout_seconds)
-            req = self._fulfilment[0] if answered else None
-            if req is not None and req.event is FulfilmentEvent.PROVIDER_ACCEPTED:
-                await self._move(OrderStatus.IN_SERVICE, "provider-accepted", f"provider {provider} accepted")
-                self._done_with(req)
-                return True
-            # From here on a late answer of this provider is refused, not taken for the next one's.
-            self._provider_id, self._dispatch_pending = None, attempt < terms.dispatch_max_attempts
-            declined.append(provider)
-            outcome = "declined" if req else "timeout"
-            await db_step(
-                OrderActivities.transition,
-                Transition(
-                    order_no=self._inp.order_no,
-                    event=f"provider-{attempt}-{outcome}",
-                    cause=f"provider {provider} {'declined' if req else 'did not answer in time'}",
-                ),
-            )
-            if req is not None:
-                self._done_with(req)
-        return False
-
-    def _done_with(self, req: FulfilmentRequest) -> None:
-        self._fulfilment.remove(req)
-        self._handled += 1
-
-    async def _cancel_unpaid(
-        self, payment: workflow.ChildWorkflowHandle[PaymentWorkflow, PaymentResult]
-    ) -> OrderResult:
-        event = self._payment
-        reason = self._cancel_reason or (event.reason if event else None) or "payment not completed"
-        await self._move(OrderStatus.CANCELLED, "cancelled", reason, cancel_reason=reason)
-        if self._cancel_reason is not None:
-            await payment.signal(PaymentWorkflow.close)
-        stages.enter(
-            "CANCELLED_CLOSING_PAYMENT", f"cancelled ({reason}); waiting for payment {self._inp.payment_no} to close"
-        )
-        result = await payment
-        if result.status.value == "SUCCEEDED":
-            # Paid while being cancelled: the order stays cancelled and the money goes back.
-            return await self._refund_all(reason, self._inp.request.payable_minor, late=True)
-        stages.enter("CANCELLED", f"cancelled before payment: {reason}")
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return OrderResult(order_no=self._inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=reason)
-
-    async def _cancel_paid(self, reason: str, paid_minor: int) -> OrderResult:
-        await self._move(
-            OrderStatus.CANCELLED, "cancelled", reason, cancel_reason=reason, refund_required_minor=paid_minor
-        )
-        return await self._refund_all(reason, paid_minor, late=False)
-
-    async def _refund_all(self, reason: str, amount: int, *, late: bool) -> OrderResult:
-        """Return what the customer paid for an order that will not be served."""
-        inp = self._inp
-        self._refund_no = f"RF{inp.order_no.removeprefix('ORD')}{'L' if late else 'C'}"
-        if late:
-            await db_step(
-                OrderActivities.transition,
-                Transition(
-                    order_no=inp.order_no,
-                    event="paid-after-cancel",
-                    cause=f"paid {amount} after cancellation",
-                    refund_required_minor=amount,
-                ),
-            )
-        stages.enter(
-            "REFUNDING",
-            f"cancelled ({reason}); refunding {amount} {inp.request.currency} "
-            f"paid through {inp.payment_no} as {self._refund_no}",
-        )
-        refund = await workflow.execute_child_workflow(
-            RefundWorkflow.run,
-            RefundInput(
-                refund_no=self._refund_no,
-                order_no=inp.order_no,
-                payment_no=inp.payment_no,
-                amount_minor=amount,
-                reason=reason,
-                origin=RefundOrigin.ORDER,
-                requested_by="order-flow",
-                terms=inp.terms.refund,
-            ),
-            id=f"refund-{self._refund_no}",
-            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-        )
-        stages.enter("CANCELLED", f"cancelled ({reason}); refund {self._refund_no}: {refund.status.value}")
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return OrderResult(
-            order_no=inp.order_no,
-            status=OrderStatus.CANCELLED,
-            cancel_reason=reason,
-            refund_required_minor=amount,
-            refund_no=self._refund_no,
-        )
 
     # --- helpers --------------------------------------------------------------------------------
     async def _move(self, to: OrderStatus, event: str, cause: str, **fields: int | str) -> None:

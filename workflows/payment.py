@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.channels import ChannelActivities
     from activities.payments import PaymentActivities
+    from domain.numbers import duplicate_refund_no
     from domain.payments import (
         AttemptRecord,
         AttemptStatus,
@@ -244,7 +245,7 @@ class PaymentWorkflow:
             if view.status != "SUCCESS":
                 continue
             await self._capture(view, after_cancel=False, tell_order=False)
-            refund_no = f"RF{inp.payment_no.removeprefix('PAY')}{channel.upper()[:2]}"
+            refund_no = duplicate_refund_no(inp.payment_no, channel)
             stages.enter(
                 "REFUNDING_DUPLICATE",
                 f"{inp.payment_no} was paid twice; refunding the {channel} payment as {refund_no}",

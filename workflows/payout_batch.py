@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.payouts import PayoutActivities
     from activities.withdrawals import WithdrawalActivities
+    from domain.numbers import payout_batch_no
     from domain.payments import poll_delay
     from domain.withdrawals import (
         BankBatchAnswer,
@@ -96,7 +97,7 @@ class PayoutBatchWorkflow:
             now = workflow.now()
             claimed = await workflow.execute_activity_method(
                 PayoutActivities.claim,
-                ClaimRequest(batch_id=f"PB{now:%Y%m%d%H%M%S}{workflow.uuid4().hex[:8].upper()}", max_items=t.max_items),
+                ClaimRequest(batch_id=payout_batch_no(now, workflow.uuid4().hex), max_items=t.max_items),
                 start_to_close_timeout=policies.DB_TIMEOUT,
                 retry_policy=policies.DB,
             )

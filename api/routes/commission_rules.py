@@ -16,6 +16,7 @@ from db.api_keys import Principal
 from db.audit import record
 from db.engine import unit_of_work
 from db.models import CommissionRule
+from domain import numbers
 from domain.access import Role
 from domain.commission import Rule, RuleSpec
 from domain.refusals import Refusal
@@ -28,7 +29,7 @@ Finance = Annotated[Principal, Depends(require(Role.FINANCE))]
 async def create_rule(body: RuleSpec, who: Finance, idem: IdempotencyDep, factory: SessionFactoryDep) -> Any:
     async def create() -> Rule:
         # From the key's claim: a retry after the rule was stored but before the answer was finds it.
-        rule_id = f"cr-{idem.number.lower()}"
+        rule_id = numbers.commission_rule_id(idem.number)
         async with unit_of_work(factory) as session:
             stored = await session.get(CommissionRule, rule_id)
             if stored is not None:

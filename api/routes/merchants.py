@@ -22,6 +22,7 @@ from db.api_keys import Principal
 from db.audit import record
 from db.engine import unit_of_work
 from db.models import Merchant, MerchantCategory
+from domain import numbers
 from domain.access import Role
 from domain.crypto import FieldCipher
 from domain.merchants import (
@@ -63,7 +64,7 @@ async def apply(
     async def start() -> MerchantView:
         # From the key's claim: a retry of the same key applies for the same merchant, whose
         # application may already be stored by the attempt that failed.
-        merchant_id = f"m-{idem.number.lower()}"
+        merchant_id = numbers.merchant_id(idem.number)
         async with unit_of_work(factory) as session:
             await _check_category(session, body)
             if await repo.next_version(session, merchant_id) == 1:

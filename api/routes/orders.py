@@ -19,6 +19,7 @@ from db import orders as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
 from db.settlement import active_rules
+from domain import numbers
 from domain.access import Role
 from domain.admission import admit_order, quantities
 from domain.commission import OrderFacts, price
@@ -55,8 +56,8 @@ async def create_order(
         # From the key's claim: a retry of the same key names the same order and payment.
         suffix = idem.number
         inp = OrderInput(
-            order_no=f"ORD{suffix}",
-            payment_no=f"PAY{suffix}",
+            order_no=numbers.order_no(suffix),
+            payment_no=numbers.payment_no(suffix),
             request=body,
             commission=commission,
             terms=order_terms(settings),

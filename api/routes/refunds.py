@@ -16,6 +16,7 @@ from api.schemas.refunds import RefundView
 from db import refunds as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
+from domain import numbers
 from domain.access import Role
 from domain.maker_checker import Who, check_refund_approver
 from domain.refunds import (
@@ -60,7 +61,7 @@ async def request_refund(
             raise ApiError(Refusal.ORDER_NOT_FOUND, f"order {order_no} does not exist")
         payment_no, _ = found
         inp = RefundInput(
-            refund_no=f"RF{idem.number}",  # a retry of the key names the same refund
+            refund_no=numbers.refund_no(idem.number),  # a retry of the key names the same refund
             order_no=order_no,
             payment_no=payment_no,
             amount_minor=body.amount_minor,

@@ -19,6 +19,7 @@ from db import withdrawals as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
 from db.models import Merchant
+from domain import numbers
 from domain.access import Role
 from domain.maker_checker import Who, check_payout_resolver
 from domain.refusals import Refusal
@@ -93,7 +94,7 @@ async def request_withdrawal(
                 raise ApiError(Refusal.MERCHANT_NOT_FOUND, f"merchant {merchant_id} does not exist")
         await ensure_batcher(temporal, settings)
         inp = WithdrawalInput(
-            withdrawal_id=f"WD{idem.number}",  # a retry of the key names the same withdrawal
+            withdrawal_id=numbers.withdrawal_id(idem.number),  # a retry of the key names the same withdrawal
             merchant_id=merchant_id,
             amount_minor=body.amount_minor,
             requested_by=who.who,

@@ -15,10 +15,10 @@ from db.engine import unit_of_work
 from db.models import AuditEvent, JournalEntry, JournalLine, LedgerAccount, Refund
 from domain.access import Role
 from domain.ledger import ESCROW, bank_payout
+from domain.numbers import new_number
 from domain.refunds import RefundCompletion, RefundInput, RefundOpened, RefundOrigin, RefundTerms
 from domain.settings import DEV_PARTY_SECRETS
 from domain.signing import signed_headers
-from flows.terms import new_number
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import bearer, record_history, stage_of
 from workflows.refund import RefundWorkflow
