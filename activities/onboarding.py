@@ -31,8 +31,8 @@ from db.models import (
     MerchantReview,
 )
 from domain.access import Role
+from domain.accounts import merchant_accounts
 from domain.crypto import FieldCipher
-from domain.ledger import merchant_accounts
 from domain.merchants import (
     Contract,
     ContractRequest,

@@ -16,6 +16,7 @@ from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import Capture, JournalEntry, Order, Refund, RefundAttempt, SettlementLine, SettlementStatement
+from domain import accounts
 from domain import ledger as rules
 from domain.commission import Split, clawback
 from domain.refund_rules import RefundFacts, check_refund, merchant_sources
@@ -92,7 +93,7 @@ async def _clawback(session: AsyncSession, refund: Refund, order: Order, paid_fr
     part = clawback(settled, int(clawed_before), refund.amount_minor)
     merchant_share = part.merchant_net_minor
     available = await ledger.balance_of(
-        session, rules.merchant_account(order.merchant_id, "available"), refund.currency
+        session, accounts.merchant_account(order.merchant_id, "available"), refund.currency
     )
     from_available, from_clawback = merchant_sources(merchant_share, available)
     return rules.refund_after_settlement(
@@ -220,7 +221,7 @@ class RefundActivities:
             # Locked: the clawback of a settled order depends on the refunds completed before this one.
             order = await session.get(Order, refund.order_no, with_for_update=True)
             assert order is not None
-            bank = rules.bank_payout(c.bank or "platform") if c.manual else None
+            bank = accounts.bank_payout(c.bank or "platform") if c.manual else None
             if order.settled and not capture.extra:
                 # Settled money is no longer in escrow, whichever way it goes back to the customer.
                 posting = await _clawback(session, refund, order, bank)

@@ -18,6 +18,7 @@ from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import KycCheckResult, Merchant, MerchantApplication, MerchantOnboarding, Withdrawal
+from domain import accounts
 from domain import ledger as rules
 from domain.merchants import KycCheck, KycStatus
 from domain.refusals import Refusal
@@ -107,8 +108,12 @@ class WithdrawalActivities:
                 merchant_status=merchant.status,
                 currency=cur,
                 has_verified_account=account is not None,
-                available_minor=await ledger.balance_of(session, rules.merchant_account(merchant.id, "available"), cur),
-                clawback_minor=await ledger.balance_of(session, rules.merchant_account(merchant.id, "clawback"), cur),
+                available_minor=await ledger.balance_of(
+                    session, accounts.merchant_account(merchant.id, "available"), cur
+                ),
+                clawback_minor=await ledger.balance_of(
+                    session, accounts.merchant_account(merchant.id, "clawback"), cur
+                ),
                 requested_today_minor=await requested_since(session, merchant.id, day_start(datetime.now(UTC))),
             )
             with carried():

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.ledger import open_accounts, post
 from db.models import Capture, Merchant, Order, ServiceProvider, SkuStock
+from domain.accounts import merchant_accounts
 from domain.crypto import FieldCipher
-from domain.ledger import merchant_accounts, payment_captured, settlement
+from domain.ledger import payment_captured, settlement
 
 
 async def create_active_merchant(

@@ -15,7 +15,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import JournalEntry, JournalLine, LedgerAccount
-from domain.ledger import Posting, account_spec, signed_delta
+from domain.accounts import account_spec, signed_delta
+from domain.ledger import Posting
 from domain.refusals import Refusal
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.ledger import ESCROW, TxCode
+from domain.accounts import ESCROW
+from domain.ledger import TxCode
 
 _ENTRY_AMOUNT = "(SELECT sum(amount_minor) FROM journal_lines WHERE entry_id = e.id AND side = 'D')"
 _PAID_REFUND = "r.status IN ('SUCCEEDED', 'MANUAL_PAID')"

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import ledger
 from db.models import Order, Refund, SettlementCycle, SettlementLine, SettlementStatement
-from domain import ledger as rules
+from domain import accounts
 from domain.commission import split
 from domain.refunds import RefundStatus
 from domain.settlement import BuildResult, StatementStatus
@@ -258,7 +258,7 @@ async def problems(session: AsyncSession, cycle_id: str) -> tuple[list[str], int
         )
     ).all()
     for currency, amount in releases:
-        escrow = await ledger.balance_of(session, rules.ESCROW, currency)
+        escrow = await ledger.balance_of(session, accounts.ESCROW, currency)
         if amount > escrow:
             found.append(f"the cycle would release {amount} {currency} but escrow holds {escrow}")
     return found, sum(int(amount) for _, amount in releases)

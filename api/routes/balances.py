@@ -15,7 +15,7 @@ from db.api_keys import Principal
 from db.merchants import unsettled_minor
 from db.models import Merchant
 from domain.access import Role
-from domain.ledger import merchant_account
+from domain.accounts import merchant_account
 from domain.refusals import Refusal
 
 router = APIRouter(tags=["merchants"])

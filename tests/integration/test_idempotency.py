@@ -21,7 +21,7 @@ from db.api_keys import issue_key, resolve_key
 from db.engine import unit_of_work
 from db.models import IdempotencyRecord, MerchantApplication, Order, Withdrawal
 from domain.access import Role
-from domain.ledger import merchant_account
+from domain.accounts import merchant_account
 from domain.refusals import Refusal
 from domain.settings import Settings
 from tests.support.sandbox_receiver import eventually

@@ -16,8 +16,9 @@ from db import ledger
 from db.engine import unit_of_work
 from db.ledger_checks import ledger_disagreements
 from db.models import JournalEntry
+from domain import accounts
 from domain import ledger as rules
-from domain.ledger import channel_clearing, merchant_account
+from domain.accounts import channel_clearing, merchant_account
 
 # These tests drive the ledger itself with postings no business record backs (that is their point).
 pytestmark = pytest.mark.raw_ledger
@@ -78,8 +79,8 @@ def test_unbalanced_or_unknown_postings_cannot_even_be_built():
             idempotency_key="k",
             currency="CNY",
             lines=[
-                rules.Line(account=rules.SUSPENSE, side=rules.Side.DEBIT, amount_minor=10),
-                rules.Line(account=rules.ESCROW, side=rules.Side.CREDIT, amount_minor=9),
+                rules.Line(account=accounts.SUSPENSE, side=accounts.Side.DEBIT, amount_minor=10),
+                rules.Line(account=accounts.ESCROW, side=accounts.Side.CREDIT, amount_minor=9),
             ],
         )
     with pytest.raises(ValueError, match="chart of accounts"):
@@ -98,7 +99,7 @@ async def test_twenty_concurrent_posters_on_one_hot_account_lose_nothing_and_nev
     """Postings touch escrow together with different channels, in different line orders: the fixed
     lock order must serialise them without deadlock, and every amount must land exactly once."""
     m, ch_a, ch_b = f"m{uid()}", f"cha{uid()}", f"chb{uid()}"
-    escrow_before = await balance(sessions, rules.ESCROW)
+    escrow_before = await balance(sessions, accounts.ESCROW)
 
     async def poster(i: int) -> None:
         for j in range(5):
@@ -110,7 +111,7 @@ async def test_twenty_concurrent_posters_on_one_hot_account_lose_nothing_and_nev
     await asyncio.wait_for(asyncio.gather(*(poster(i) for i in range(20))), timeout=120)
     captured = sum((100 + i) * 5 for i in range(20))
     refunded = 7 * 20
-    assert await balance(sessions, rules.ESCROW) - escrow_before == captured - refunded
+    assert await balance(sessions, accounts.ESCROW) - escrow_before == captured - refunded
     assert await balance(sessions, channel_clearing(ch_a)) + await balance(sessions, channel_clearing(ch_b)) == (
         captured - refunded
     )
@@ -182,9 +183,9 @@ async def test_random_posting_sequences_keep_every_invariant(sessions, ops):
     the database after every sequence, and the trial balance finds nothing wrong."""
     run = uid()
     m, ch, bank = f"m{run}", f"ch{run}", f"bk{run}"
-    touched = [channel_clearing(ch), rules.bank_payout(bank), *rules.merchant_accounts(m)]
+    touched = [channel_clearing(ch), accounts.bank_payout(bank), *accounts.merchant_accounts(m)]
     model: dict[tuple[str, str], int] = {
-        (rules.ESCROW, cur): await balance(sessions, rules.ESCROW, cur) for cur in SHADOW_CURRENCIES
+        (accounts.ESCROW, cur): await balance(sessions, accounts.ESCROW, cur) for cur in SHADOW_CURRENCIES
     }
     posted: list[rules.Posting] = []
     for n, (op, amount, cur) in enumerate(ops):
@@ -195,10 +196,10 @@ async def test_random_posting_sequences_keep_every_invariant(sessions, ops):
         if not is_repeat:
             for line in posting.lines:
                 k = (line.account, posting.currency)
-                trial[k] = trial.get(k, 0) + rules.signed_delta(
-                    rules.account_spec(line.account), line.side, line.amount_minor
+                trial[k] = trial.get(k, 0) + accounts.signed_delta(
+                    accounts.account_spec(line.account), line.side, line.amount_minor
                 )
-        allowed = all(v >= 0 or rules.account_spec(a).may_go_negative for (a, _), v in trial.items())
+        allowed = all(v >= 0 or accounts.account_spec(a).may_go_negative for (a, _), v in trial.items())
         try:
             result = await post(sessions, posting)
         except ledger.NegativeBalance:
@@ -209,7 +210,7 @@ async def test_random_posting_sequences_keep_every_invariant(sessions, ops):
         if not is_repeat:
             posted.append(posting)
             model = trial
-    for code in [*touched, rules.ESCROW]:
+    for code in [*touched, accounts.ESCROW]:
         for cur in SHADOW_CURRENCIES:
             assert await balance(sessions, code, cur) == model.get((code, cur), 0), code
     async with unit_of_work(sessions) as session:

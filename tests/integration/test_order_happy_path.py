@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from db.engine import unit_of_work
-from domain.ledger import ESCROW, channel_clearing
+from domain.accounts import ESCROW, channel_clearing
 
 
 async def test_an_order_goes_from_placement_to_settleable(shop):

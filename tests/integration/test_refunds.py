@@ -14,7 +14,7 @@ from db.api_keys import issue_key
 from db.engine import unit_of_work
 from db.models import AuditEvent, JournalEntry, JournalLine, LedgerAccount, Refund
 from domain.access import Role
-from domain.ledger import ESCROW, bank_payout
+from domain.accounts import ESCROW, bank_payout
 from domain.numbers import new_number
 from domain.refunds import RefundCompletion, RefundInput, RefundOpened, RefundOrigin, RefundTerms
 from domain.settings import DEV_PARTY_SECRETS

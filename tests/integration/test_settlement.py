@@ -15,7 +15,7 @@ from db.api_keys import issue_key
 from db.engine import unit_of_work
 from db.models import JournalEntry, Order, SettlementLine
 from domain.access import Role
-from domain.ledger import COMMISSION, merchant_account, promoter_payable
+from domain.accounts import COMMISSION, merchant_account, promoter_payable
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import bearer, stage_of
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from db import demo
 from db.engine import unit_of_work
-from domain.ledger import ESCROW, merchant_account
+from domain.accounts import ESCROW, merchant_account
 from tests.integration.test_settlement import cycle_reaches, run_cycle, seeded, statements_of
 
 

@@ -16,7 +16,7 @@ from db import settlement_work as work
 from db.engine import unit_of_work
 from db.models import Order, Refund, SettlementCycle, SettlementLine, SettlementStatement
 from domain.access import Role
-from domain.ledger import merchant_account
+from domain.accounts import merchant_account
 from domain.refunds import RefundInput, RefundOrigin, RefundTerms
 from domain.settlement import CycleInput, SettlementTerms, cycle_id_for
 from tests.integration.test_settlement import cycle_reaches, run_cycle, seeded, statements_of

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from db.engine import unit_of_work
 from db.ledger import post
 from db.models import JournalEntry, Withdrawal
+from domain import accounts
 from domain import ledger as rules
 from domain.access import Role
 from domain.withdrawals import BATCHER_WORKFLOW_ID
@@ -27,11 +28,11 @@ from tests.support.shop import (
 
 
 def available(m: str) -> str:
-    return rules.merchant_account(m, "available")
+    return accounts.merchant_account(m, "available")
 
 
 def withdrawing(m: str) -> str:
-    return rules.merchant_account(m, "withdrawing")
+    return accounts.merchant_account(m, "withdrawing")
 
 
 async def entries(shop, withdrawal_id: str, code: str) -> int:  # type: ignore[no-untyped-def]

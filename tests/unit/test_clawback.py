@@ -84,6 +84,7 @@ def test_a_refund_beyond_what_was_settled_is_refused() -> None:
 
 
 def test_the_clawback_posting_debits_each_party_and_credits_a_handed_back_unit() -> None:
+    from domain import accounts
     from domain import ledger as rules
 
     posting = rules.refund_after_settlement(
@@ -97,7 +98,7 @@ def test_the_clawback_posting_debits_each_party_and_credits_a_handed_back_unit()
         commission_share=3,
         promoter_id="p1",
         promoter_share=1,
-        paid_from=rules.bank_payout("platform"),
+        paid_from=accounts.bank_payout("platform"),
     )
     assert posting.code is rules.TxCode.MANUAL_REFUND_AFTER_SETTLEMENT
     assert {(ln.account, ln.side.value, ln.amount_minor) for ln in posting.lines} == {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from domain.accounts import account_spec
 from domain.commission import RuleSpec
 from domain.ids import is_code_id
-from domain.ledger import account_spec
 from domain.merchants import Application
 from domain.orders import CreateOrderRequest
 

@@ -2,8 +2,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain import accounts
 from domain import ledger as rules
-from domain.ledger import Side
+from domain.accounts import Side
 
 
 def _sums(p: rules.Posting) -> tuple[int, int]:
@@ -28,7 +29,7 @@ def test_settlement_releases_exactly_what_it_credits(net, commission, promoter):
     )
     debit, credit = _sums(p)
     assert debit == credit == net + commission + promoter + promoter // 2
-    assert [ln.account for ln in p.lines if ln.side is Side.DEBIT] == [rules.ESCROW]
+    assert [ln.account for ln in p.lines if ln.side is Side.DEBIT] == [accounts.ESCROW]
 
 
 def test_the_starting_rules_post_to_the_accounts_of_the_design():
@@ -56,7 +57,7 @@ def test_clawback_debits_merchant_and_commission_and_credits_the_channel():
     assert {ln.account for ln in p.lines if ln.side is Side.DEBIT} == {
         "merchant:m1:available",
         "merchant:m1:clawback",
-        rules.COMMISSION,
+        accounts.COMMISSION,
     }
 
 
@@ -76,13 +77,13 @@ def test_postings_refuse_bad_currency_zero_amounts_and_single_lines():
             code=rules.TxCode.RECON_ADJUST,
             idempotency_key="k",
             currency="CNY",
-            lines=[rules.Line(account=rules.SUSPENSE, side=Side.DEBIT, amount_minor=1)],
+            lines=[rules.Line(account=accounts.SUSPENSE, side=Side.DEBIT, amount_minor=1)],
         )
 
 
 def test_account_specs_keep_customer_and_merchant_money_non_negative():
-    assert not rules.account_spec("platform:escrow").may_go_negative
-    assert not rules.account_spec("merchant:m1:available").may_go_negative
-    assert rules.account_spec("channel:wechat:clearing").may_go_negative
-    with pytest.raises(rules.UnknownAccount):
-        rules.account_spec("merchant:m1:savings")
+    assert not accounts.account_spec("platform:escrow").may_go_negative
+    assert not accounts.account_spec("merchant:m1:available").may_go_negative
+    assert accounts.account_spec("channel:wechat:clearing").may_go_negative
+    with pytest.raises(accounts.UnknownAccount):
+        accounts.account_spec("merchant:m1:savings")

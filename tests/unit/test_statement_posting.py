@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.ledger import COMMISSION, ESCROW, Side, merchant_account, promoter_payable
+from domain.accounts import COMMISSION, ESCROW, Side, merchant_account, promoter_payable
 from domain.settlement import StatementPostingError, statement_posting
 
 ODD = "promoter:promo:42 推广:payable"
