@@ -16,13 +16,11 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.channels import ChannelActivities
     from activities.payments import PaymentActivities
-    from domain.numbers import duplicate_refund_no
     from domain.payments import (
         AttemptRecord,
         AttemptStatus,
         CaptureRequest,
         ChannelNotification,
-        ChannelOrderRequest,
         ChannelOrderView,
         PaymentEvent,
         PaymentEventKind,
@@ -33,16 +31,15 @@ with workflow.unsafe.imports_passed_through():
         poll_delay,
         route_channels,
     )
-    from domain.refunds import RefundInput, RefundOrigin
     from workflows import policies, stages
     from workflows.awaiting import PartyWait, Woke
-    from workflows.refund import RefundWorkflow
+    from workflows.payment_orders import ChannelOrders
 
 ORDER_PAYMENT_SIGNAL = "payment_event"
 
 
 @workflow.defn(name="PaymentWorkflow")
-class PaymentWorkflow:
+class PaymentWorkflow(ChannelOrders):
     def __init__(self) -> None:
         self._inbox: list[ChannelNotification] = []
         self._close_requested = False
@@ -137,24 +134,6 @@ class PaymentWorkflow:
         return self._result(PaymentStatus.SUCCEEDED, paid.channel, paid_after_cancel=True)
 
     # --- steps ----------------------------------------------------------------------------------
-    async def _create(self, channel: str) -> ChannelOrderView:
-        inp = self._inp
-        view = await workflow.execute_activity_method(
-            ChannelActivities.create_order,
-            ChannelOrderRequest(
-                channel=channel,
-                payment_no=inp.payment_no,
-                amount_minor=inp.amount_minor,
-                currency=inp.currency,
-                description=inp.description,
-                notify_url=f"{inp.notify_url}/{channel}",
-            ),
-            start_to_close_timeout=policies.CHANNEL_TIMEOUT,
-            retry_policy=policies.CHANNEL_CREATE,
-        )
-        await self._record(channel, AttemptStatus.CREATED, channel_order_id=view.channel_order_id, pay_url=view.pay_url)
-        return view
-
     async def _await_payment(self, channel: str, deadline: datetime) -> ChannelOrderView | None:
         inp = self._inp
         stages.enter("AWAITING_PAYMENT", self._waiting(channel, deadline))
@@ -215,58 +194,6 @@ class PaymentWorkflow:
 
     def _matches(self, amount_minor: int, currency: str) -> bool:
         return amount_minor == self._inp.amount_minor and currency == self._inp.currency
-
-    async def _close_all(self, tried: list[str], *, give_up_after: timedelta | None) -> ChannelOrderView | None:
-        """Close every channel order we opened; the paid one, if a close is refused because it was paid."""
-        paid: ChannelOrderView | None = None
-        for channel in tried:
-            view = await workflow.execute_activity_method(
-                ChannelActivities.close_order,
-                args=[channel, self._inp.payment_no],
-                start_to_close_timeout=policies.CHANNEL_TIMEOUT,
-                schedule_to_close_timeout=give_up_after,
-                retry_policy=policies.CHANNEL_CLOSE,
-            )
-            if view.status == "SUCCESS" and paid is None:
-                paid = view
-        return paid or self._paid_from_inbox()
-
-    async def _return_extras(self, others: list[str]) -> None:
-        """Close the other channel orders we opened (a fail-over leaves one behind). If the customer paid
-        there too, that money is captured and refunded in full: one payment, one charge."""
-        inp = self._inp
-        for channel in others:
-            view = await workflow.execute_activity_method(
-                ChannelActivities.close_order,
-                args=[channel, inp.payment_no],
-                start_to_close_timeout=policies.CHANNEL_TIMEOUT,
-                retry_policy=policies.CHANNEL_CLOSE,
-            )
-            if view.status != "SUCCESS":
-                continue
-            await self._capture(view, after_cancel=False, tell_order=False)
-            refund_no = duplicate_refund_no(inp.payment_no, channel)
-            stages.enter(
-                "REFUNDING_DUPLICATE",
-                f"{inp.payment_no} was paid twice; refunding the {channel} payment as {refund_no}",
-            )
-            await workflow.execute_child_workflow(
-                RefundWorkflow.run,
-                RefundInput(
-                    refund_no=refund_no,
-                    order_no=inp.order_no,
-                    payment_no=inp.payment_no,
-                    channel=channel,
-                    amount_minor=inp.amount_minor,
-                    reason=f"duplicate payment through {channel}",
-                    origin=RefundOrigin.PAYMENT,
-                    requested_by="payment-flow",
-                    terms=inp.refund_terms,
-                ),
-                id=f"refund-{refund_no}",
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            )
-            stages.enter("SUCCEEDED", f"paid; the duplicate through {channel} was refunded as {refund_no}")
 
     async def _closed(self) -> PaymentResult:
         await self._finish(PaymentStatus.CLOSED, "closed unpaid")

@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.numbers import payout_batch_no
     from domain.payments import poll_delay
     from domain.withdrawals import (
-        BankBatchAnswer,
         BankNotification,
         BankPayoutItem,
         BatchClosing,
@@ -37,11 +36,11 @@ with workflow.unsafe.imports_passed_through():
         batch_is_full,
         batch_period,
         batches_to_follow,
-        nothing_was_paid,
     )
     from workflows import policies, stages
     from workflows.awaiting import PartyWait, Woke
     from workflows.calls import wait_until
+    from workflows.payout_bank import BankCalls
 
 MAX_POLL_SECONDS = 600
 # Ticks per run before continuing as new: keeps the history short for a flow that never ends.
@@ -51,7 +50,7 @@ ASK_THE_BANK = "payouts-ask-the-bank"
 
 
 @workflow.defn(name="PayoutBatchWorkflow")
-class PayoutBatchWorkflow:
+class PayoutBatchWorkflow(BankCalls):
     def __init__(self) -> None:
         self._queued_hint = 0
         self._inbox: dict[str, list[BankNotification]] = {}
@@ -179,56 +178,6 @@ class PayoutBatchWorkflow:
             await self._follow_late(b, pending, counts)
         self._open.pop(b.batch_id, None)
         self._inbox.pop(b.batch_id, None)
-
-    async def _hand_over(self, b: OpenBatch, carried: bool) -> list[BankPayoutItem]:
-        """Submit the batch, unless the bank holds it already; what the bank said about its payouts."""
-        if carried:  # a previous run may have submitted it: ask first, resubmitting may be refused
-            answer = await self._ask(b)
-            if answer is not None and answer.known:
-                return answer.items
-        try:
-            return await self._submit(b)
-        except ActivityError as err:  # refused; but the first submit may have landed and lost its answer
-            answer = await self._ask(b)
-            if not nothing_was_paid(answer):
-                return answer.items if answer is not None else []  # followed like any batch at the bank
-            reason = f"the bank refused payout batch {b.batch_id} and holds no such batch: {err.cause or err}"
-            return [BankPayoutItem(payout_no=w, status="FAILED", failure_reason=reason) for w in b.withdrawal_ids]
-
-    async def _submit(self, b: OpenBatch) -> list[BankPayoutItem]:
-        items: list[BankPayoutItem] = await workflow.execute_activity_method(
-            PayoutActivities.submit,
-            args=[b.batch_id, self._terms.notify_url],
-            start_to_close_timeout=policies.BANK_TIMEOUT,
-            retry_policy=policies.BANK_SUBMIT,
-        )
-        return items
-
-    async def _query(self, b: OpenBatch) -> list[BankPayoutItem] | None:
-        """What the bank says about the batch's payouts; None when it did not answer."""
-        try:
-            items: list[BankPayoutItem] = await workflow.execute_activity_method(
-                PayoutActivities.query,
-                b.batch_id,
-                start_to_close_timeout=policies.BANK_TIMEOUT,
-                retry_policy=policies.BANK_QUERY,
-            )
-            return items
-        except ActivityError:
-            return None
-
-    async def _ask(self, b: OpenBatch) -> BankBatchAnswer | None:
-        """The bank's answer about the batch (through its outages); None when it refused the question."""
-        try:
-            answer: BankBatchAnswer = await workflow.execute_activity_method(
-                PayoutActivities.ask,
-                b.batch_id,
-                start_to_close_timeout=policies.BANK_TIMEOUT,
-                retry_policy=policies.BANK_SUBMIT,
-            )
-            return answer
-        except ActivityError:
-            return None
 
     async def _follow_late(self, b: OpenBatch, pending: set[str], counts: dict[str, int]) -> None:
         """After UNKNOWN the money stays frozen; a result the bank gives later still settles the withdrawal.
