@@ -15,8 +15,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.refusals import Refusal, Refused
 
-R = Refusal
-
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = 2
@@ -27,51 +25,51 @@ UNAVAILABLE_RPC = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, R
 # The one table from refusal code to HTTP status. A code from a flow that is not listed is a 409: the
 # request conflicts with where the flow is.
 STATUS: dict[Refusal, int] = {
-    R.INVALID_NOTIFICATION: 400,
-    R.IDEMPOTENCY_KEY_REQUIRED: 400,
-    R.IDEMPOTENCY_KEY_INVALID: 400,
-    R.UNAUTHENTICATED: 401,
-    R.SIGNATURE_INVALID: 401,
-    R.FORBIDDEN: 403,
-    R.SAME_PERSON: 403,
-    R.SAME_AUDITOR: 403,
-    R.NOT_AN_AUDITOR: 403,
-    R.NOT_FOUND: 404,
-    R.API_KEY_NOT_FOUND: 404,
-    R.CYCLE_NOT_FOUND: 404,
-    R.MERCHANT_NOT_FOUND: 404,
-    R.ORDER_NOT_FOUND: 404,
-    R.REFUND_NOT_FOUND: 404,
-    R.RULE_NOT_FOUND: 404,
-    R.STATEMENT_NOT_FOUND: 404,
-    R.WITHDRAWAL_NOT_FOUND: 404,
-    R.RUN_NOT_FOUND: 404,
-    R.FILE_NOT_FOUND: 404,
-    R.UNKNOWN_PARTY: 404,
-    R.BODY_TOO_LARGE: 413,
-    R.FILE_TOO_LARGE: 413,
-    R.INVALID_REQUEST: 422,
-    R.EMPTY_FILE: 422,
-    R.STATEMENT_REFUSED: 422,
-    R.UNSTORABLE_TEXT: 422,
-    R.IDEMPOTENCY_KEY_REUSED: 422,
-    R.NOTIFICATION_REFUSED: 422,
-    R.CODE_MISMATCH: 422,
-    R.CATEGORY_CHANGED: 422,
-    R.CUTOFF_IN_FUTURE: 422,
-    R.UNKNOWN_CATEGORY: 422,
-    R.UNKNOWN_CHANNEL: 422,
-    R.WRONG_CURRENCY: 422,
-    R.AMOUNT_OUT_OF_RANGE: 422,
-    R.REFUND_EXCEEDS_REFUNDABLE: 422,
-    R.ADJUSTMENT_TOO_LARGE: 422,
-    R.INSUFFICIENT_BALANCE: 422,
-    R.DAILY_LIMIT_EXCEEDED: 422,
-    R.INTERNAL: 500,
-    R.PAYMENT_UNAVAILABLE: 503,
-    R.TEMPORAL_UNAVAILABLE: 503,
-    R.FLOW_NO_ANSWER: 503,
-    R.NO_ANSWER: 503,
+    Refusal.INVALID_NOTIFICATION: 400,
+    Refusal.IDEMPOTENCY_KEY_REQUIRED: 400,
+    Refusal.IDEMPOTENCY_KEY_INVALID: 400,
+    Refusal.UNAUTHENTICATED: 401,
+    Refusal.SIGNATURE_INVALID: 401,
+    Refusal.FORBIDDEN: 403,
+    Refusal.SAME_PERSON: 403,
+    Refusal.SAME_AUDITOR: 403,
+    Refusal.NOT_AN_AUDITOR: 403,
+    Refusal.NOT_FOUND: 404,
+    Refusal.API_KEY_NOT_FOUND: 404,
+    Refusal.CYCLE_NOT_FOUND: 404,
+    Refusal.MERCHANT_NOT_FOUND: 404,
+    Refusal.ORDER_NOT_FOUND: 404,
+    Refusal.REFUND_NOT_FOUND: 404,
+    Refusal.RULE_NOT_FOUND: 404,
+    Refusal.STATEMENT_NOT_FOUND: 404,
+    Refusal.WITHDRAWAL_NOT_FOUND: 404,
+    Refusal.RUN_NOT_FOUND: 404,
+    Refusal.FILE_NOT_FOUND: 404,
+    Refusal.UNKNOWN_PARTY: 404,
+    Refusal.BODY_TOO_LARGE: 413,
+    Refusal.FILE_TOO_LARGE: 413,
+    Refusal.INVALID_REQUEST: 422,
+    Refusal.EMPTY_FILE: 422,
+    Refusal.STATEMENT_REFUSED: 422,
+    Refusal.UNSTORABLE_TEXT: 422,
+    Refusal.IDEMPOTENCY_KEY_REUSED: 422,
+    Refusal.NOTIFICATION_REFUSED: 422,
+    Refusal.CODE_MISMATCH: 422,
+    Refusal.CATEGORY_CHANGED: 422,
+    Refusal.CUTOFF_IN_FUTURE: 422,
+    Refusal.UNKNOWN_CATEGORY: 422,
+    Refusal.UNKNOWN_CHANNEL: 422,
+    Refusal.WRONG_CURRENCY: 422,
+    Refusal.AMOUNT_OUT_OF_RANGE: 422,
+    Refusal.REFUND_EXCEEDS_REFUNDABLE: 422,
+    Refusal.ADJUSTMENT_TOO_LARGE: 422,
+    Refusal.INSUFFICIENT_BALANCE: 422,
+    Refusal.DAILY_LIMIT_EXCEEDED: 422,
+    Refusal.INTERNAL: 500,
+    Refusal.PAYMENT_UNAVAILABLE: 503,
+    Refusal.TEMPORAL_UNAVAILABLE: 503,
+    Refusal.FLOW_NO_ANSWER: 503,
+    Refusal.NO_ANSWER: 503,
 }
 
 
@@ -132,7 +130,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return refusal(R.INVALID_REQUEST, _describe(errors), errors=errors)
+        return refusal(Refusal.INVALID_REQUEST, _describe(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -142,16 +140,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TimeoutError)
     async def _no_answer(request: Request, exc: Exception) -> JSONResponse:
         log.warning("no answer in time on %s %s: %r", request.method, request.url.path, exc)
-        return refusal(R.NO_ANSWER, "no answer in time; retry (with the same Idempotency-Key)")
+        return refusal(Refusal.NO_ANSWER, "no answer in time; retry (with the same Idempotency-Key)")
 
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, exc: RPCError) -> JSONResponse:
         if exc.status in UNAVAILABLE_RPC:
-            return refusal(R.TEMPORAL_UNAVAILABLE, f"Temporal did not answer ({exc.status.name}); retry")
+            return refusal(Refusal.TEMPORAL_UNAVAILABLE, f"Temporal did not answer ({exc.status.name}); retry")
         log.exception("Temporal refused %s %s", request.method, request.url.path)
-        return refusal(R.INTERNAL, "internal error; it has been logged")
+        return refusal(Refusal.INTERNAL, "internal error; it has been logged")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return refusal(R.INTERNAL, "internal error; it has been logged")
+        return refusal(Refusal.INTERNAL, "internal error; it has been logged")

@@ -9,7 +9,6 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.channels import ChannelActivities
-from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities, VerificationActivities
 from activities.orders import OrderActivities
 from activities.parties.bank import BankClient
@@ -52,7 +51,6 @@ WORKFLOWS: list[type] = [
 def activities(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], http: httpx.AsyncClient
 ) -> list[Callable[..., Any]]:
-    ledger = LedgerActivities(sessions)
     orders = OrderActivities(sessions)
     payments = PaymentActivities(sessions)
     refunds = RefundActivities(sessions)
@@ -76,7 +74,6 @@ def activities(
         sessions, StatementClient(settings.sandbox_url, settings.party_secrets, http), settings.recon_fee_rate_bp
     )
     return [
-        ledger.post,
         orders.create,
         orders.transition,
         orders.dispatch,

@@ -46,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import db_step, passed_on, refused, wait_until
     from workflows.onboarding_steps import MAX_DEPOSIT_ATTEMPTS, ContractAndDeposit
 
-S = MerchantStatus
 DONE = ("PASS", "MISMATCH")
 
 
@@ -95,7 +94,7 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
                 Refusal.NOT_IN_REVIEW, f"the application is {self._status}, not waiting for a review decision"
             )
         first = self._first_reviewer
-        if self._status is S.SECOND_REVIEW and first:
+        if self._status is MerchantStatus.SECOND_REVIEW and first:
             with carried():
                 check_second_auditor(Who(first.name, first.key_id), Who(d.by.name, d.by.key_id))
 
@@ -107,7 +106,7 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
 
     @resubmit.validator
     def _check_resubmit(self, r: Resubmission) -> None:
-        if self._status is not S.CHANGES_REQUESTED or self._resubmission is not None:
+        if self._status is not MerchantStatus.CHANGES_REQUESTED or self._resubmission is not None:
             raise refused(Refusal.NOT_AWAITING_CHANGES, f"the application is {self._status}, not waiting for changes")
         if r.version != self._version + 1:
             raise refused(Refusal.STALE_VERSION, f"expected application version {self._version + 1}, got {r.version}")
@@ -143,30 +142,32 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
             self._refusal = passed_on(err)
             stages.enter("REFUSED", f"not recorded: {self._refusal.message}")
             await workflow.wait_condition(workflow.all_handlers_finished)
-            return OnboardingResult(merchant_id=inp.merchant_id, status=S.REJECTED, reason=self._refusal.message)
-        self._status = self._recorded = S.SUBMITTED
+            return OnboardingResult(
+                merchant_id=inp.merchant_id, status=MerchantStatus.REJECTED, reason=self._refusal.message
+            )
+        self._status = self._recorded = MerchantStatus.SUBMITTED
         while True:
             findings = await self._verify()
-            decision = await self._review(S.IN_REVIEW, findings)
+            decision = await self._review(MerchantStatus.IN_REVIEW, findings)
             if decision.decision is ReviewDecision.APPROVE and self._terms.risk_level is RiskLevel.HIGH:
-                decision = await self._review(S.SECOND_REVIEW, findings)
+                decision = await self._review(MerchantStatus.SECOND_REVIEW, findings)
             if decision.decision is ReviewDecision.APPROVE:
                 break
             if decision.decision is ReviewDecision.REJECT:
-                return await self._end(S.REJECTED, f"rejected: {decision.reason}")
+                return await self._end(MerchantStatus.REJECTED, f"rejected: {decision.reason}")
             if not await self._await_resubmission(decision.reason):
-                return await self._end(S.EXPIRED, "not resubmitted within the resubmission window")
+                return await self._end(MerchantStatus.EXPIRED, "not resubmitted within the resubmission window")
         if not await self._sign_contract():
-            return await self._end(S.EXPIRED, "contract not signed within the signing window")
+            return await self._end(MerchantStatus.EXPIRED, "contract not signed within the signing window")
         if self._terms.deposit_minor > 0 and not await self._collect_deposit():
             reason = f"security deposit not paid in {MAX_DEPOSIT_ATTEMPTS} payment attempts; apply again"
-            return await self._end(S.EXPIRED, reason)
-        return await self._end(S.ACTIVE, "onboarded: the merchant can take orders")
+            return await self._end(MerchantStatus.EXPIRED, reason)
+        return await self._end(MerchantStatus.ACTIVE, "onboarded: the merchant can take orders")
 
     async def _verify(self) -> str:
         """Run the three KYC checks of the current version; the mismatches' findings ('' if none)."""
         inp, v = self._inp, self._version
-        await self._move(S.VERIFYING, f"verifying-v{v}", f"KYC checks of application v{v}", version=v)
+        await self._move(MerchantStatus.VERIFYING, f"verifying-v{v}", f"KYC checks of application v{v}", version=v)
         self._verified_version = v
         stages.enter("VERIFYING", f"KYC checks of application v{v}: licence, identity, bank account")
         reqs = {
@@ -212,14 +213,14 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
                     results[c] = r
         findings = "; ".join(f"{r.check.value}: {r.findings}" for r in results.values() if r.status == "MISMATCH")
         cause = f"KYC mismatch ({findings})" if findings else "KYC checks passed"
-        await self._move(S.IN_REVIEW, f"kyc-v{v}", cause, kyc=list(results.values()))
+        await self._move(MerchantStatus.IN_REVIEW, f"kyc-v{v}", cause, kyc=list(results.values()))
         return findings
 
     async def _review(self, stage: MerchantStatus, findings: str) -> ReviewInput:
         t = self._inp.terms
         self._reviews += 1
         n = self._reviews
-        who = "a second auditor" if stage is S.SECOND_REVIEW else "an auditor"
+        who = "a second auditor" if stage is MerchantStatus.SECOND_REVIEW else "an auditor"
         waiting = f"v{self._version} waiting for {who} since {workflow.now():%H:%M:%S} UTC"
         if findings:
             waiting += f"; KYC findings: {findings}"
@@ -238,14 +239,14 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
         d = self._decision
         assert d is not None
         if d.decision is ReviewDecision.REJECT:
-            to = S.REJECTED
+            to = MerchantStatus.REJECTED
         elif d.decision is ReviewDecision.REQUEST_CHANGES:
-            to = S.CHANGES_REQUESTED
-        elif stage is S.IN_REVIEW and self._terms.risk_level is RiskLevel.HIGH:
-            to = S.SECOND_REVIEW
+            to = MerchantStatus.CHANGES_REQUESTED
+        elif stage is MerchantStatus.IN_REVIEW and self._terms.risk_level is RiskLevel.HIGH:
+            to = MerchantStatus.SECOND_REVIEW
         else:
-            to = S.CONTRACTING
-        if stage is S.IN_REVIEW:
+            to = MerchantStatus.CONTRACTING
+        if stage is MerchantStatus.IN_REVIEW:
             self._first_reviewer = d.by
         record = ReviewRecord(stage=stage, decision=d.decision, reason=d.reason, by=d.by, version=self._version)
         await self._move(

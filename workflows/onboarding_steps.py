@@ -21,7 +21,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payment import PaymentWorkflow
 
 T = TypeVar("T")
-S = MerchantStatus
 # Each deposit attempt is a child payment (a dozen history events and a payment timeout): a merchant who
 # never pays would otherwise grow the flow's history without end. After this many, onboarding expires.
 MAX_DEPOSIT_ATTEMPTS = 10
@@ -129,7 +128,7 @@ class ContractAndDeposit:
             if ready is not None and ready.pay_url:
                 deposit = Deposit(payment_no=self._payment_no, amount_minor=terms.deposit_minor, pay_url=ready.pay_url)
                 await self._move(
-                    S.AWAITING_DEPOSIT,
+                    MerchantStatus.AWAITING_DEPOSIT,
                     f"deposit-{attempt}-opened",
                     f"deposit payment {self._payment_no}",
                     deposit=deposit,

@@ -17,8 +17,15 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.settlement import SettlementActivities
-    from domain.settlement import CycleInput, CycleOpen, CycleResult, CycleResume, CycleStatus, StatementInput
-    from domain.settlement import cycle_id_for as _cycle_id_for
+    from domain.settlement import (
+        CycleInput,
+        CycleOpen,
+        CycleResult,
+        CycleResume,
+        CycleStatus,
+        StatementInput,
+        cycle_id_for,
+    )
     from workflows import policies, stages
     from workflows.statement import StatementWorkflow
 
@@ -32,7 +39,7 @@ DECIDED_HEARTBEAT = timedelta(seconds=60)
 async def run_v2(inp: CycleInput) -> CycleResult:
     assert inp.cutoff is not None
     cutoff = inp.cutoff
-    cycle_id = _cycle_id_for(cutoff)
+    cycle_id = cycle_id_for(cutoff)
     stages.identify("settlement")
     resume = inp.resume
     if resume is None:

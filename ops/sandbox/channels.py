@@ -7,10 +7,9 @@ fault knobs (latency, outage, random errors), then the HMAC signature over the r
 from __future__ import annotations
 
 import time
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
 
 from ops.sandbox import quirks
 from ops.sandbox.context import SandboxContext, context
@@ -21,8 +20,6 @@ from ops.sandbox.payments import CreateOrder, CreateRefund
 from ops.sandbox.store import iso
 
 router = APIRouter(tags=["payment channels"])
-
-M = TypeVar("M", bound=BaseModel)
 
 
 def _channel(ctx: SandboxContext, channel: str) -> Faults:
