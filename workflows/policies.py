@@ -76,3 +76,12 @@ STATEMENT_DOWNLOAD_TIMEOUT = timedelta(minutes=2)
 STATEMENT_DOWNLOAD_WITHIN = timedelta(days=1)
 # Loading and matching a day: a million lines take most of a minute on a small machine.
 RECON_MATCH_TIMEOUT = timedelta(minutes=10)
+
+# Settlement: long set-based activities prove they are alive by heartbeating; a silent one is retried
+# elsewhere. Verifying a cycle is one set-based check.
+PAGED_TIMEOUT = timedelta(hours=2)
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+VERIFY_TIMEOUT = timedelta(minutes=10)
+# Finance may take weeks; the waiting activity heartbeats, so a dead worker is noticed within a minute.
+DECIDED_TIMEOUT = timedelta(days=366)
+DECIDED_HEARTBEAT = timedelta(seconds=60)

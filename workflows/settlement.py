@@ -12,8 +12,6 @@ be decided in one heartbeating activity: the history stays small however many st
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -32,9 +30,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.settlement_v2 import run_v2
     from workflows.statement import StatementWorkflow
 
-# Long set-based activities prove they are alive by heartbeating; a silent one is retried elsewhere.
-PAGED_TIMEOUT = timedelta(hours=2)
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 PENDING_PAGE = 500
 CYCLE_V2 = "settlement-cycle-v2"
 
@@ -67,22 +62,22 @@ class SettlementWorkflow:
         built = await workflow.execute_activity_method(
             SettlementActivities.build,
             args=[cycle_id, inp.terms.page_size],
-            start_to_close_timeout=PAGED_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            start_to_close_timeout=policies.PAGED_TIMEOUT,
+            heartbeat_timeout=policies.HEARTBEAT_TIMEOUT,
             retry_policy=policies.DB,
         )
         stages.enter("VERIFYING", f"cycle {cycle_id}: {built.orders} orders in {built.statements} statements")
         released = await workflow.execute_activity_method(
             SettlementActivities.verify,
             cycle_id,
-            start_to_close_timeout=timedelta(minutes=10),
+            start_to_close_timeout=policies.VERIFY_TIMEOUT,
             retry_policy=policies.DB,
         )
         auto = await workflow.execute_activity_method(
             SettlementActivities.auto_approve,
             args=[cycle_id, inp.terms.auto_approve_max_minor],
-            start_to_close_timeout=PAGED_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            start_to_close_timeout=policies.PAGED_TIMEOUT,
+            heartbeat_timeout=policies.HEARTBEAT_TIMEOUT,
             retry_policy=policies.DB,
         )
         waiting = await self._await_finance(cycle_id, inp)

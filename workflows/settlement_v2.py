@@ -10,8 +10,6 @@ statement to be decided in one heartbeating activity rather than awaiting each c
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
@@ -28,12 +26,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import policies, stages
     from workflows.statement import StatementWorkflow
-
-PAGED_TIMEOUT = timedelta(hours=2)
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-# Finance may take weeks; the waiting activity heartbeats, so a dead worker is noticed within a minute.
-DECIDED_TIMEOUT = timedelta(days=366)
-DECIDED_HEARTBEAT = timedelta(seconds=60)
 
 
 async def run_v2(inp: CycleInput) -> CycleResult:
@@ -62,8 +54,8 @@ async def run_v2(inp: CycleInput) -> CycleResult:
         await workflow.execute_activity_method(
             SettlementActivities.claim,
             args=[cycle_id, inp.terms.page_size],
-            start_to_close_timeout=PAGED_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            start_to_close_timeout=policies.PAGED_TIMEOUT,
+            heartbeat_timeout=policies.HEARTBEAT_TIMEOUT,
             retry_policy=policies.DB,
         )
         built = await workflow.execute_activity_method(
@@ -77,8 +69,8 @@ async def run_v2(inp: CycleInput) -> CycleResult:
             released = await workflow.execute_activity_method(
                 SettlementActivities.verify,
                 cycle_id,
-                start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,  # a dead worker's attempt is retried within seconds
+                start_to_close_timeout=policies.VERIFY_TIMEOUT,
+                heartbeat_timeout=policies.HEARTBEAT_TIMEOUT,  # a dead worker's attempt is retried within seconds
                 retry_policy=policies.DB,
             )
         except ActivityError as err:
@@ -89,8 +81,8 @@ async def run_v2(inp: CycleInput) -> CycleResult:
         auto = await workflow.execute_activity_method(
             SettlementActivities.auto_approve,
             args=[cycle_id, inp.terms.auto_approve_max_minor],
-            start_to_close_timeout=PAGED_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            start_to_close_timeout=policies.PAGED_TIMEOUT,
+            heartbeat_timeout=policies.HEARTBEAT_TIMEOUT,
             retry_policy=policies.DB,
         )
         resume = CycleResume(
@@ -122,8 +114,8 @@ async def run_v2(inp: CycleInput) -> CycleResult:
     decided = await workflow.execute_activity_method(
         SettlementActivities.await_decided,
         cycle_id,
-        start_to_close_timeout=DECIDED_TIMEOUT,
-        heartbeat_timeout=DECIDED_HEARTBEAT,
+        start_to_close_timeout=policies.DECIDED_TIMEOUT,
+        heartbeat_timeout=policies.DECIDED_HEARTBEAT,
         retry_policy=policies.DB,
     )
     await workflow.execute_activity_method(

@@ -8,8 +8,6 @@ only reject it, and the cycle's other statements go on without it.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -25,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         StatementStatus,
     )
     from workflows import stages
-    from workflows.calls import db_step, refused
+    from workflows.calls import db_step, refused, wait_until
 
 
 @workflow.defn(name="StatementWorkflow")
@@ -110,15 +108,9 @@ class StatementWorkflow:
 
     async def _next_decision(self, inp: StatementInput) -> tuple[str, Decision]:
         reminders = 0
-        while True:
-            try:
-                await workflow.wait_condition(
-                    lambda: self._decision is not None, timeout=timedelta(seconds=inp.remind_seconds)
-                )
-                break
-            except TimeoutError:
-                reminders += 1
-                stages.say(f"{self._waiting()}; reminder {reminders} sent to finance")
+        while not await wait_until(lambda: self._decision is not None, inp.remind_seconds):
+            reminders += 1
+            stages.say(f"{self._waiting()}; reminder {reminders} sent to finance")
         assert self._decision is not None
         return self._decision
 
