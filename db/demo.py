@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.ledger import open_accounts, post
 from db.models import Capture, Merchant, Order, ServiceProvider, SkuStock
+from domain import numbers
 from domain.accounts import merchant_accounts
 from domain.crypto import FieldCipher
 from domain.ledger import payment_captured, settlement
@@ -27,7 +28,7 @@ async def create_active_merchant(
     merchant_id: str | None = None,
     status: str = "ACTIVE",
 ) -> str:
-    merchant_id = merchant_id or f"m-{secrets.token_hex(5)}"
+    merchant_id = merchant_id or numbers.merchant_id(secrets.token_hex(5))
     session.add(Merchant(id=merchant_id, name=name, category=category, currency=currency, status=status))
     await session.flush()
     await open_accounts(session, merchant_accounts(merchant_id), currency)
@@ -85,7 +86,7 @@ async def seed_settleable_orders(
             "paid_minor": amount_minor,
             "refunded_minor": 0,
             "status": "COMPLETED",
-            "payment_no": f"PAY{no}",
+            "payment_no": numbers.payment_no(no),
             "dispatch_attempts": 1,
             "refund_required_minor": 0,
             "settleable": True,
@@ -107,7 +108,7 @@ async def seed_settleable_orders(
         await _captured(session, lump, lump, amount_minor * count, currency, channel, key=f"seed-capture:{tag}")
     else:
         for no in order_nos:
-            await _captured(session, no, f"PAY{no}", amount_minor, currency, channel)
+            await _captured(session, no, numbers.payment_no(no), amount_minor, currency, channel)
     await session.flush()
     return order_nos
 

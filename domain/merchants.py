@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
+from domain import numbers
 from domain.ids import CodeId, CurrencyCode
 from domain.money import CURRENCIES
 from domain.refunds import RefundTerms
@@ -184,7 +185,7 @@ class KycRequest(BaseModel):
 
     @property
     def request_no(self) -> str:
-        return f"KYC-{self.merchant_id}-v{self.version}-{self.check.value}"
+        return numbers.kyc_request_no(self.merchant_id, self.version, self.check.value)
 
 
 class ContractRequest(BaseModel):
@@ -194,7 +195,7 @@ class ContractRequest(BaseModel):
 
     @property
     def request_no(self) -> str:
-        return f"CT-{self.merchant_id}-{self.round}"
+        return numbers.contract_request_no(self.merchant_id, self.round)
 
 
 class Contract(BaseModel):

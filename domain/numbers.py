@@ -17,7 +17,7 @@ def new_number(prefix: str) -> str:
     return f"{prefix}{datetime.now(UTC):%Y%m%d}{secrets.token_hex(6).upper()}"
 
 
-# --- from a claimed number (api/) ----------------------------------------------------------------
+# --- from a number claimed with an Idempotency-Key (api/) ----------------------------------------
 def order_no(number: str) -> str:
     return f"ORD{number}"
 
@@ -42,7 +42,17 @@ def commission_rule_id(number: str) -> str:
     return f"cr-{number.lower()}"
 
 
-# --- derived by a flow (workflows/): deterministic ------------------------------------------------
+# --- derived by a flow (workflows/): deterministic, so a replay or a repeat asks for the same one ----
+def kyc_request_no(merchant_id: str, version: int, check: str) -> str:
+    """One KYC check of one application version (the provider deduplicates on it)."""
+    return f"KYC-{merchant_id}-v{version}-{check}"
+
+
+def contract_request_no(merchant_id: str, round_: int) -> str:
+    """One e-contract round of a merchant (the provider returns the same contract for a repeat)."""
+    return f"CT-{merchant_id}-{round_}"
+
+
 def cancellation_refund_no(order_no: str, *, late: bool) -> str:
     """The refund of a cancelled order: `L` when it was paid after the cancellation, `C` otherwise."""
     return f"RF{order_no.removeprefix('ORD')}{'L' if late else 'C'}"
