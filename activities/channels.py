@@ -1,11 +1,13 @@
-"""Calls to payment channels, one request each, carrying the platform's payment number."""
+"""Activities that call a payment channel (create, query and close an order; create and query a refund):
+one request each, carrying the platform's payment or refund number, a party's answer turned into the
+activity's result or failure (`activities/refusals.py: party_failure`)."""
 
 from __future__ import annotations
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.parties.errors import OrderAlreadyPaid, PartyRejected, PartyUnavailable
+from activities.parties.errors import OrderAlreadyPaid, PartyError, PartyRejected
 from activities.parties.payment_channel import ChannelOrder, PaymentChannelClient
 from activities.refusals import party_failure
 from domain.payments import ChannelOrderRequest, ChannelOrderView
@@ -39,7 +41,7 @@ class ChannelActivities:
             order = await self._client.create_order(
                 req.channel, req.payment_no, req.amount_minor, req.currency, req.description, req.notify_url
             )
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _translate(exc) from exc
         return _view(req.channel, order)
 
@@ -47,7 +49,7 @@ class ChannelActivities:
     async def query_order(self, channel: str, payment_no: str) -> ChannelOrderView:
         try:
             order = await self._client.query_order(channel, payment_no)
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _translate(exc) from exc
         return _view(channel, order) if order else ChannelOrderView(channel=channel, status="MISSING")
 
@@ -58,11 +60,9 @@ class ChannelActivities:
             order = await self._client.close_order(channel, payment_no)
         except OrderAlreadyPaid as paid:
             return _view(channel, paid.order)
-        except PartyRejected as exc:
-            if exc.code == "ORDER_NOT_EXIST":
+        except PartyError as exc:
+            if isinstance(exc, PartyRejected) and exc.code == "ORDER_NOT_EXIST":
                 return ChannelOrderView(channel=channel, status="MISSING")
-            raise _translate(exc) from exc
-        except PartyUnavailable as exc:
             raise _translate(exc) from exc
         return _view(channel, order)
 
@@ -72,7 +72,7 @@ class ChannelActivities:
             refund = await self._client.create_refund(
                 req.channel, req.refund_no, req.payment_no, req.amount_minor, req.reason, req.notify_url
             )
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _translate(exc) from exc
         return ChannelRefundView(status=refund.status, failure_reason=refund.failure_reason)
 
@@ -80,7 +80,7 @@ class ChannelActivities:
     async def query_refund(self, channel: str, refund_no: str) -> ChannelRefundView:
         try:
             refund = await self._client.query_refund(channel, refund_no)
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _translate(exc) from exc
         if refund is None:
             return ChannelRefundView(status="MISSING")

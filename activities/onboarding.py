@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.parties.errors import PartyRejected, PartyUnavailable
+from activities.parties.errors import PartyError
 from activities.parties.esign import ESignClient
 from activities.parties.kyc import KycClient
 from activities.refusals import party_failure, refuse
@@ -230,14 +230,14 @@ class VerificationActivities:
         subject = await self._subject(req)
         try:
             return await self._kyc.submit(req.check, req.request_no, req.merchant_id, subject, req.notify_url)
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _translate(exc) from exc
 
     @activity.defn(name="kyc.query")
     async def query_check(self, req: KycRequest) -> KycResult:
         try:
             found = await self._kyc.query(req.check, req.request_no)
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _translate(exc) from exc
         return found or KycResult(check=req.check, request_no=req.request_no, status="MISSING")
 
@@ -247,12 +247,12 @@ class VerificationActivities:
             return await self._esign.create(
                 req.request_no, req.merchant_id, f"Merchant services agreement ({req.merchant_id})", req.notify_url
             )
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _translate(exc) from exc
 
     @activity.defn(name="esign.query_contract")
     async def query_contract(self, req: ContractRequest) -> Contract | None:
         try:
             return await self._esign.query(req.request_no)
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _translate(exc) from exc

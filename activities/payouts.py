@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.parties.bank import BankClient
-from activities.parties.errors import PartyRejected, PartyUnavailable
+from activities.parties.errors import PartyError
 from activities.refusals import party_failure
 from db.engine import unit_of_work
 from db.models import PayoutBatch, Withdrawal
@@ -120,14 +120,14 @@ class PayoutActivities:
         ]
         try:
             return await self._bank.submit_batch(batch_id, items, notify_url)
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _bank_error(exc) from exc
 
     @activity.defn(name="payouts.query")
     async def query(self, batch_id: str) -> list[BankPayoutItem]:
         try:
             return await self._bank.query_batch(batch_id) or []
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _bank_error(exc) from exc
 
     @activity.defn(name="payouts.ask")
@@ -135,7 +135,7 @@ class PayoutActivities:
         """The bank's answer about a batch, telling "no such batch" (a 404) apart from a batch it holds."""
         try:
             items = await self._bank.query_batch(batch_id)
-        except (PartyRejected, PartyUnavailable) as exc:
+        except PartyError as exc:
             raise _bank_error(exc) from exc
         return BankBatchAnswer(known=items is not None, items=items or [])
 
