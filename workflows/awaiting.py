@@ -29,7 +29,9 @@ class PartyWait:
     poll. With a `deadline`, waits never run past it and `next()` answers OVER once it passed, before
     waiting; `ask_at_deadline=False` also answers OVER (not POLL) when a wait ran out at the deadline.
     `window=True` makes the deadline a poll window instead: waits are capped by it (never below `floor`
-    seconds) while it lasts, and past it the flow goes on polling; nothing ends."""
+    seconds) while it lasts, and past it the flow goes on polling; nothing ends, unless
+    `ask_at_deadline=False`: then a passed deadline ends the next wait at once with OVER, and the flow
+    may set the next `deadline` (a reminder every so often while it polls)."""
 
     def __init__(
         self,
@@ -62,7 +64,8 @@ class PartyWait:
             return Woke.OVER
         wait = float(self.delay(self.polls))
         left = self.left()
-        if left is not None and left > 0:
+        if left is not None and (left > 0 or not self.ask_at_deadline):
+            # A deadline not yet answered with OVER ends the wait at once.
             wait = min(wait, max(left, self.floor))
         if await wait_until(self.heard, max(wait, 0.001)):
             return Woke.HEARD
