@@ -15,10 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.settings import get_settings
 from ops.sandbox import admin, bank, channels, esign, kyc, quirks, statements
+from ops.sandbox.channel_refunds import ChannelBook
 from ops.sandbox.context import SandboxContext
 from ops.sandbox.errors import SandboxError
 from ops.sandbox.notifier import Notifier
-from ops.sandbox.payments import PaymentBook
 from ops.sandbox.store import Store
 
 RETRY_BASE_ENV = "SANDBOX_RETRY_BASE_MS"
@@ -39,7 +39,7 @@ def create_app(
         for schema in (kyc.SCHEMA, esign.SCHEMA, bank.SCHEMA, quirks.SCHEMA, statements.SCHEMA):
             kyc.ensure_schema(store, schema)
         app.state.public_url = public_url
-        book = PaymentBook(store, public_url)
+        book = ChannelBook(store, public_url)
 
         def resolve_due() -> None:
             book.resolve_due_refunds()

@@ -176,17 +176,14 @@ def resolve_due_payouts(store: Store, payout_no: str | None = None) -> int:
                 "UPDATE bank_payouts SET status = ?, bank_ref = ?, finished_at = ? WHERE payout_no = ?",
                 (status, bank_ref, iso(now), r["payout_no"]),
             )
-            store.enqueue(
+            store.enqueue_resolved(
                 db,
+                r,
                 party="bank",
                 event_type="payout.paid" if status == "PAID" else "payout.failed",
                 ref=r["payout_no"],
                 out_trade_no=r["batch_no"],
-                notify_url=r["notify_url"],
                 now=now,
-                delay_ms=0,
-                dropped=bool(r["drop_callback"]),
-                copies=r["callback_copies"],
                 payload={
                     "batch_no": r["batch_no"],
                     "payout_no": r["payout_no"],

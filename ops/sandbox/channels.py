@@ -12,11 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ops.sandbox import quirks
+from ops.sandbox.channel_refunds import CreateRefund
 from ops.sandbox.context import SandboxContext, context
 from ops.sandbox.errors import SandboxError
 from ops.sandbox.faults import PAYMENT_CHANNELS, Faults, gate
 from ops.sandbox.gate import parse, verified
-from ops.sandbox.payments import CreateOrder, CreateRefund
+from ops.sandbox.payments import CreateOrder
 from ops.sandbox.store import iso
 
 router = APIRouter(tags=["payment channels"])

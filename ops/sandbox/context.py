@@ -6,15 +6,15 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from ops.sandbox.channel_refunds import ChannelBook
 from ops.sandbox.notifier import Notifier
-from ops.sandbox.payments import PaymentBook
 from ops.sandbox.store import Store
 
 
 @dataclass
 class SandboxContext:
     store: Store
-    book: PaymentBook
+    book: ChannelBook
     notifier: Notifier
     secrets: dict[str, str]
 

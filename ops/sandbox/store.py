@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,6 +161,35 @@ class Store:
             ),
         )
         return event_id
+
+    @staticmethod
+    def enqueue_resolved(
+        db: sqlite3.Connection,
+        row: Mapping[str, Any],
+        *,
+        party: str,
+        event_type: str,
+        ref: str,
+        out_trade_no: str,
+        payload: dict[str, Any],
+        now: float,
+    ) -> str:
+        """Queue the callback of something resolved on a timer (a refund, a payout): its callback faults
+        were fixed when it was asked for and stand in its row (`notify_url`, `drop_callback`,
+        `callback_copies`); it goes out at once."""
+        return Store.enqueue(
+            db,
+            party=party,
+            event_type=event_type,
+            ref=ref,
+            out_trade_no=out_trade_no,
+            notify_url=row["notify_url"],
+            payload=payload,
+            now=now,
+            delay_ms=0,
+            dropped=bool(row["drop_callback"]),
+            copies=row["callback_copies"],
+        )
 
     def due_notifications(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
         return self.all(
