@@ -45,3 +45,11 @@ async def db_step(activity: Callable[..., Awaitable[T]], arg: Any) -> T:
         activity, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB
     )
     return result
+
+
+async def party_step(activity: Callable[..., Awaitable[T]], arg: Any) -> T:
+    """Ask an outside party (KYC, e-sign) through outages: its request number makes a repeat safe."""
+    result: T = await workflow.execute_activity_method(
+        activity, arg, start_to_close_timeout=policies.CHANNEL_TIMEOUT, retry_policy=policies.PARTY
+    )
+    return result

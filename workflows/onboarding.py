@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.refusals import Refusal
     from workflows import policies, stages
     from workflows.awaiting import PartyWait, Woke
-    from workflows.calls import db_step, passed_on, refused, wait_until
+    from workflows.calls import db_step, party_step, passed_on, refused, wait_until
     from workflows.onboarding_steps import MAX_DEPOSIT_ATTEMPTS, ContractAndDeposit
 
 DONE = ("PASS", "MISMATCH")
@@ -177,12 +177,7 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
         results: dict[str, KycResult] = {}
         for check, req in reqs.items():
             try:
-                r = await workflow.execute_activity_method(
-                    VerificationActivities.submit_check,
-                    req,
-                    start_to_close_timeout=policies.CHANNEL_TIMEOUT,
-                    retry_policy=policies.PARTY,
-                )
+                r = await party_step(VerificationActivities.submit_check, req)
             except ActivityError as err:  # the provider refused outright: the auditor must look
                 r = KycResult(check=check, request_no=req.request_no, status="MISMATCH", findings=str(err.cause or err))
             if r.status in DONE:

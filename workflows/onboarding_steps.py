@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentStatus
     from workflows import policies, stages
     from workflows.awaiting import PartyWait, Woke
+    from workflows.calls import party_step
     from workflows.payment import PaymentWorkflow
 
 T = TypeVar("T")
@@ -39,17 +40,11 @@ class ContractAndDeposit:
     _move: Callable[..., Awaitable[None]]  # (to, event, cause, **fields): record a stage change
     _notify: Callable[[str], str]  # (party) -> the callback URL that party reports to
 
-    async def _party(self, activity: Callable[..., Awaitable[T]], arg: Any) -> T:
-        result: T = await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=policies.CHANNEL_TIMEOUT, retry_policy=policies.PARTY
-        )
-        return result
-
     async def _sign_contract(self) -> bool:
         inp = self._inp
         stages.enter("CONTRACTING", "preparing the e-contract")
         req = ContractRequest(merchant_id=inp.merchant_id, round=1, notify_url=self._notify("esign"))
-        contract = await self._party(VerificationActivities.create_contract, req)
+        contract = await party_step(VerificationActivities.create_contract, req)
         await self._move(
             None, "contract-created", f"contract {contract.contract_id} sent for signing", contract=contract
         )
