@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -13,7 +12,15 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.onboarding import VerificationActivities
-    from domain.merchants import Contract, ContractRequest, Deposit, MerchantStatus, OnboardingInput, Terms
+    from domain.merchants import (
+        Contract,
+        ContractRequest,
+        Deposit,
+        MerchantStatus,
+        OnboardingInput,
+        OnboardingNotification,
+        Terms,
+    )
     from domain.numbers import deposit_payment_no
     from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentStatus
     from workflows import policies, stages
@@ -21,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import party_step
     from workflows.payment import PaymentWorkflow
 
-T = TypeVar("T")
 # Each deposit attempt is a child payment (a dozen history events and a payment timeout): a merchant who
 # never pays would otherwise grow the flow's history without end. After this many, onboarding expires.
 MAX_DEPOSIT_ATTEMPTS = 10
@@ -32,7 +38,7 @@ class ContractAndDeposit:
     # Provided by MerchantOnboardingWorkflow.
     _inp: OnboardingInput
     _terms: Terms
-    _contract_inbox: list[Any]
+    _contract_inbox: list[OnboardingNotification]
     _payment_no: str | None
     _deposit_ready: PaymentEvent | None
     _payment: PaymentEvent | None
