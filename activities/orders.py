@@ -6,19 +6,26 @@ Each method is one transaction and idempotent: retried after a crash it finds it
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.refusals import carried, refuse
+from db import providers
 from db.engine import unit_of_work
-from db.models import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
+from db.models import Merchant, Order, OrderEvent, OrderItem, SkuStock, StockReservation
 from db.orders import merchant_facts
 from domain.admission import admit_merchant, admit_stock
-from domain.orders import DispatchRequest, OrderInput, OrderStatus, ReservationStatus, Transition, can_move
+from domain.orders import (
+    DispatchRequest,
+    OrderInput,
+    OrderStatus,
+    ReservationStatus,
+    Transition,
+    can_move,
+    frees_provider,
+)
 from domain.refusals import Refusal
 
 
@@ -173,6 +180,8 @@ class OrderActivities:
                 order.refund_required_minor = t.refund_required_minor
             if t.to is OrderStatus.CANCELLED:
                 await self._release(session, t.order_no)
+            if t.to is not None and frees_provider(t.to):
+                await providers.let_go(session, t.order_no)
 
     async def _release(self, session: AsyncSession, order_no: str) -> None:
         held = (
@@ -195,7 +204,8 @@ class OrderActivities:
 
     @activity.defn(name="orders.dispatch")
     async def dispatch(self, req: DispatchRequest) -> str | None:
-        """Offer the order to the provider idle longest (not one that already declined it)."""
+        """Offer the order to a free provider who serves it (db/providers.py `claim_free`), never one that
+        already declined it."""
         event = f"dispatch-{req.attempt}"
         async with unit_of_work(self._sessions) as session:
             done = (
@@ -205,33 +215,37 @@ class OrderActivities:
             ).scalar_one_or_none()
             if done is not None:
                 return str(done.details.get("provider_id")) if done.details.get("provider_id") else None
-            provider = (
-                await session.execute(
-                    select(ServiceProvider)
-                    .where(ServiceProvider.active.is_(True), ServiceProvider.id.not_in(req.exclude or [""]))
-                    .order_by(ServiceProvider.last_assigned_at.asc().nulls_first(), ServiceProvider.id)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalar_one_or_none()
             order = await session.get(Order, req.order_no, with_for_update=True)
             assert order is not None
-            if provider is None:
+            # The provider offered the order last time declined or missed it: free them for other orders.
+            await providers.let_go(session, req.order_no)
+            categories = (
+                await session.execute(
+                    select(OrderItem.category_id).where(OrderItem.order_no == req.order_no).distinct()
+                )
+            ).scalars()
+            provider_id = await providers.claim_free(
+                session,
+                order_no=req.order_no,
+                merchant_id=order.merchant_id,
+                categories=sorted(categories),
+                exclude=req.exclude,
+            )
+            if provider_id is None:
                 await add_event(
                     session, req.order_no, event, "no service provider available", details={"attempt": req.attempt}
                 )
                 return None
-            provider.last_assigned_at = datetime.now(UTC)
-            order.provider_id = provider.id
+            order.provider_id = provider_id
             order.dispatch_attempts = req.attempt
             await add_event(
                 session,
                 req.order_no,
                 event,
-                f"offered to provider {provider.id}",
-                details={"attempt": req.attempt, "provider_id": provider.id},
+                f"offered to provider {provider_id}",
+                details={"attempt": req.attempt, "provider_id": provider_id},
             )
-            return provider.id
+            return provider_id
 
     @activity.defn(name="orders.mark_settleable")
     async def mark_settleable(self, order_no: str) -> None:

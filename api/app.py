@@ -20,6 +20,7 @@ from api.routes import (
     merchants,
     ops,
     orders,
+    providers,
     recon,
     refunds,
     settlements,
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         withdrawals,
         ops,
         recon,
+        providers,
     ):
         # Every route documents the problem+json answers it may give; a route's own entries win.
         app.include_router(module.router, responses=ERROR_RESPONSES)

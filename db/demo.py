@@ -11,12 +11,14 @@ from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import providers
 from db.ledger import open_accounts, post
 from db.models import Capture, Merchant, Order, ServiceProvider, SkuStock
 from domain import numbers
 from domain.accounts import merchant_accounts
 from domain.crypto import FieldCipher
 from domain.ledger import payment_captured, settlement
+from domain.providers import DEMO_CATEGORIES, ProviderRegistration
 
 
 async def create_active_merchant(
@@ -35,13 +37,21 @@ async def create_active_merchant(
     return merchant_id
 
 
-async def seed_providers(session: AsyncSession, count: int = 5, prefix: str = "prov") -> list[str]:
+async def seed_providers(
+    session: AsyncSession,
+    count: int = 5,
+    prefix: str = "prov",
+    *,
+    categories: tuple[str, ...] = DEMO_CATEGORIES,
+    merchant_id: str | None = None,
+) -> list[str]:
+    """Online providers registered through the same code path as POST /v1/providers (a seed that exists
+    already is left as it is)."""
     ids = [f"{prefix}-{i + 1}" for i in range(count)]
-    await session.execute(
-        insert(ServiceProvider)
-        .values([{"id": pid, "name": f"Provider {pid}", "active": True} for pid in ids])
-        .on_conflict_do_nothing(index_elements=["id"])
-    )
+    reg = ProviderRegistration(name="Demo provider", categories=list(categories))
+    for pid in ids:
+        if await session.get(ServiceProvider, pid) is None:
+            await providers.register(session, reg, merchant_id, None, provider_id=pid, online=True)
     return ids
 
 

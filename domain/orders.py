@@ -38,6 +38,11 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
+def frees_provider(status: OrderStatus) -> bool:
+    """A provider holds an order from the offer until delivery; a delivered or cancelled order lets them go."""
+    return status in (OrderStatus.DELIVERED, OrderStatus.CANCELLED)
+
+
 class ReservationStatus(StrEnum):
     RESERVED = "RESERVED"  # held for an order until it is paid for or cancelled
     RELEASED = "RELEASED"  # back in stock: the order was cancelled

@@ -8,6 +8,7 @@ import json
 import sys
 
 from db.engine import make_engine, make_session_factory, unit_of_work
+from domain.providers import DEMO_CATEGORIES
 from domain.settings import get_settings
 
 
@@ -72,7 +73,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
                             session, name=args.name, category=args.category
                         )
                     }
-                return {"provider_ids": await demo.seed_providers(session, args.count)}
+                return {
+                    "provider_ids": await demo.seed_providers(
+                        session,
+                        args.count,
+                        prefix=args.prefix,
+                        categories=tuple(args.categories.split(",")),
+                        merchant_id=args.merchant,
+                    )
+                }
         finally:
             await engine.dispose()
 
@@ -137,8 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     merchant.add_argument("--name", default="Demo merchant")
     merchant.add_argument("--category", default="food")
     merchant.set_defaults(func=cmd_demo)
-    providers = demo.add_parser("providers", help="seed service providers")
+    providers = demo.add_parser("providers", help="register online service providers (the platform's pool by default)")
     providers.add_argument("--count", type=int, default=5)
+    providers.add_argument("--prefix", default="prov")
+    providers.add_argument("--categories", default=",".join(DEMO_CATEGORIES), help="comma-separated")
+    providers.add_argument("--merchant", default=None, help="register them as this merchant's own staff")
     providers.set_defaults(func=cmd_demo)
     history = sub.add_parser("history", help="workflow histories for replay tests").add_subparsers(
         dest="action", required=True

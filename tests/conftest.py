@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -90,7 +91,9 @@ async def shop(
 ) -> AsyncIterator[Shop]:
     s = Shop(api, keys, sessions, services)
     async with unit_of_work(sessions) as session:
-        await seed_providers(session, 5)
+        # Fresh providers per test: a provider holds one order at a time, and an earlier test may have
+        # left its orders in service.
+        await seed_providers(session, 5, prefix=f"prov-{secrets.token_hex(4)}")
     try:
         yield s
     finally:

@@ -11,8 +11,9 @@ from db.models.merchants import (
     MerchantReview,
 )
 from db.models.notifications import InboundNotification
-from db.models.orders import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
+from db.models.orders import Merchant, Order, OrderEvent, OrderItem, SkuStock, StockReservation
 from db.models.payments import Payment, PaymentAttempt
+from db.models.providers import ServiceProvider
 from db.models.recon import ReconDiscrepancy, ReconFile, ReconRun, ReconStatementLine
 from db.models.refunds import Capture, Refund, RefundAttempt
 from db.models.settlement import CommissionRule, SettlementCycle, SettlementLine, SettlementStatement

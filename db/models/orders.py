@@ -1,4 +1,4 @@
-"""Merchants (as far as orders need them), service providers, stock, orders and their timeline."""
+"""Merchants (as far as orders need them), stock, orders and their timeline."""
 
 from datetime import datetime
 from typing import Any
@@ -35,16 +35,6 @@ class Merchant(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
-
-
-class ServiceProvider(Base):
-    __tablename__ = "service_providers"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Dispatch rotates: the provider idle longest is offered the next order.
-    last_assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class SkuStock(Base):

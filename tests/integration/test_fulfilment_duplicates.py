@@ -37,11 +37,17 @@ async def test_identical_provider_accepted_sent_concurrently_never_delivers_the_
         provider = (
             await session.execute(
                 select(ServiceProvider.id)
-                .where(ServiceProvider.active.is_(True))
+                .where(
+                    ServiceProvider.active.is_(True),
+                    ServiceProvider.online.is_(True),
+                    ServiceProvider.current_order_no.is_(None),
+                    ServiceProvider.merchant_id.is_(None),
+                    ServiceProvider.categories.contains(["home"]),
+                )
                 .order_by(ServiceProvider.last_assigned_at.asc().nulls_first(), ServiceProvider.id)
                 .limit(1)
             )
-        ).scalar_one()  # the one the dispatch will pick (idle longest), once it may
+        ).scalar_one()  # the one the dispatch will pick (a free pool provider idle longest), once it may
         assert (await shop.accept(order)).status_code == 200
 
         async def dispatch_waits() -> bool:
