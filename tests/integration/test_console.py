@@ -68,11 +68,11 @@ async def test_signing_in_sets_a_strict_cookie_and_signing_out_ends_the_session(
 
 async def test_a_revoked_key_ends_its_console_session(shop):
     async with unit_of_work(shop.sessions) as session:
-        row, key = await issue_key(session, role=Role.FINANCE, name=f"carol-{uuid.uuid4().hex[:6]}")
+        key_id, key = await issue_key(session, role=Role.FINANCE, name=f"carol-{uuid.uuid4().hex[:6]}")
     client = await signed_in(shop, key)
     assert (await client.get("/console/ledger")).status_code == 200
     async with unit_of_work(shop.sessions) as session:
-        await revoke_key(session, row.id)
+        await revoke_key(session, key_id)
     assert (await client.get("/console/ledger")).status_code == 303
 
 
