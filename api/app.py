@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api import errors
+from api import console, errors
 from api.body_limit import BodyLimit
 from api.routes import (
     api_keys,
@@ -85,4 +85,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         # Every route documents the problem+json answers it may give; a route's own entries win.
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    console.install(app)
     return app

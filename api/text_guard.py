@@ -16,7 +16,12 @@ async def refuse_unstorable_text(request: Request) -> None:
     found = find_unstorable_pairs(request.query_params.multi_items(), "query") or find_unstorable_pairs(
         request.path_params.items(), "path"
     )
-    if found is None and not request.headers.get("content-type", "").startswith("multipart/"):
+    content_type = request.headers.get("content-type", "")
+    if found is None and content_type.startswith(("multipart/", "application/x-www-form-urlencoded")):
+        # A form (the console's, an upload) was parsed by FastAPI already: its text fields are checked.
+        form = await request.form()
+        found = find_unstorable_pairs([(k, v) for k, v in form.multi_items() if isinstance(v, str)], "form")
+    elif found is None:
         raw = await request.body()
         if raw:
             try:

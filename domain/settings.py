@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     sandbox_port: int = 8100
     sandbox_url: str = "http://localhost:8100"
     public_base_url: str = "http://localhost:8000"
+    temporal_ui_url: str | None = None
+    """Where people open the Temporal Web UI (the console links each flow there); unset: the dev server's."""
+    console_session_seconds: int = 8 * 3600
+    """How long a console sign-in lasts."""
+    platform_time_zone: str = "Asia/Shanghai"
+    """The time zone the console shows times and days in."""
     """Where outside parties send callbacks (the API as they reach it)."""
     party_secrets: dict[str, str] = Field(default_factory=lambda: dict(DEV_PARTY_SECRETS))
     """HMAC secrets shared with each outside party (JSON object). Override in production."""

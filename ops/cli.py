@@ -101,6 +101,12 @@ def cmd_bench_settlement(args: argparse.Namespace) -> int:
     return run(args.orders, args.merchants)
 
 
+def cmd_bench_console(args: argparse.Namespace) -> int:
+    from ops.bench.console import run
+
+    return run(args.orders, args.statements, args.repeats)
+
+
 def cmd_stuck(args: argparse.Namespace) -> int:
     from flows.stuck import stuck_flows
     from workers.temporal import connect
@@ -169,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_settlement.add_argument("--orders", type=int, default=100_000)
     bench_settlement.add_argument("--merchants", type=int, default=100)
     bench_settlement.set_defaults(func=cmd_bench_settlement)
+    bench_console = bench.add_parser("console", help="console pages' render time with realistic data")
+    bench_console.add_argument("--orders", type=int, default=10_000)
+    bench_console.add_argument("--statements", type=int, default=1_000)
+    bench_console.add_argument("--repeats", type=int, default=30)
+    bench_console.set_defaults(func=cmd_bench_console)
     chaos = sub.add_parser("chaos", help="a mixed workload while the worker is killed; checks exactly-once effects")
     chaos.add_argument("--kills", type=int, default=20)
     chaos.add_argument("--orders", type=int, default=12, help="orders through delivery, two refunds each")

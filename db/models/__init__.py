@@ -1,6 +1,6 @@
 """Every mapped table, imported in one place so Alembic and the tests see the whole schema."""
 
-from db.models.access import ApiKey, AuditEvent, IdempotencyRecord
+from db.models.access import ApiKey, AuditEvent, ConsoleSession, IdempotencyRecord
 from db.models.ledger import JournalEntry, JournalLine, LedgerAccount
 from db.models.merchants import (
     KycCheckResult,
@@ -24,6 +24,7 @@ __all__ = [
     "AuditEvent",
     "Capture",
     "CommissionRule",
+    "ConsoleSession",
     "IdempotencyRecord",
     "InboundNotification",
     "JournalEntry",

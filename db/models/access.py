@@ -1,9 +1,9 @@
-"""API keys, stored idempotent responses and the append-only audit log."""
+"""API keys, stored idempotent responses, the append-only audit log and console sessions."""
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,3 +58,17 @@ class AuditEvent(Base):
     subject_type: Mapped[str] = mapped_column(String(50))
     subject_id: Mapped[str] = mapped_column(String(100), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class ConsoleSession(Base):
+    """A person signed in to the console: the cookie holds a random token, this row its hash."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    # Every console action is an API call made with the key the person signed in with (encrypted here).
+    api_key_enc: Mapped[str] = mapped_column(Text)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
