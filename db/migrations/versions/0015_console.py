@@ -1,7 +1,7 @@
 """console: signed-in sessions of the back-office console
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
