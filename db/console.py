@@ -65,10 +65,7 @@ async def applications_in_review(session: AsyncSession, limit: int = 200) -> lis
     waiting = (MerchantStatus.IN_REVIEW.value, MerchantStatus.SECOND_REVIEW.value)
     rows = (
         await session.execute(
-            select(Merchant)
-            .where(Merchant.status.in_(waiting))
-            .order_by(Merchant.updated_at, Merchant.id)
-            .limit(limit)
+            select(Merchant).where(Merchant.status.in_(waiting)).order_by(Merchant.updated_at, Merchant.id).limit(limit)
         )
     ).scalars()
     return [
@@ -103,11 +100,17 @@ async def orders_per_day(session: AsyncSession, days: int, tz: str) -> list[dict
     rows = await session.execute(
         text(
             """
-            SELECT d::date AS day, count(o.order_no) AS orders, coalesce(sum(o.paid_minor), 0) AS paid_minor
-            FROM generate_series((now() AT TIME ZONE :tz)::date - (:days - 1), (now() AT TIME ZONE :tz)::date,
-                                 interval '1 day') AS d
-            LEFT JOIN orders o ON (o.created_at AT TIME ZONE :tz)::date = d::date
-            GROUP BY d ORDER BY d
+            WITH days AS (
+                SELECT generate_series(today - (:days - 1), today, interval '1 day')::date AS day
+                FROM (SELECT (now() AT TIME ZONE :tz)::date AS today) t
+            ), placed AS (
+                SELECT (created_at AT TIME ZONE :tz)::date AS day, count(*) AS orders, sum(paid_minor) AS paid
+                FROM orders
+                WHERE created_at >= (SELECT min(day) FROM days)::timestamp AT TIME ZONE :tz
+                GROUP BY 1
+            )
+            SELECT days.day, coalesce(placed.orders, 0) AS orders, coalesce(placed.paid, 0) AS paid_minor
+            FROM days LEFT JOIN placed USING (day) ORDER BY days.day
             """
         ),
         {"tz": tz, "days": days},

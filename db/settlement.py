@@ -61,9 +61,16 @@ def statement_view(st: SettlementStatement) -> dict[str, Any]:
 
 
 async def statements(
-    session: AsyncSession, *, status: str | None, merchant_id: str | None, cycle_id: str | None, limit: int
+    session: AsyncSession,
+    *,
+    status: str | None,
+    merchant_id: str | None,
+    cycle_id: str | None,
+    limit: int,
+    oldest_first: bool = False,
 ) -> list[dict[str, Any]]:
-    q = select(SettlementStatement).order_by(SettlementStatement.id.desc()).limit(limit)
+    order = SettlementStatement.id.asc() if oldest_first else SettlementStatement.id.desc()
+    q = select(SettlementStatement).order_by(order).limit(limit)
     if status:
         q = q.where(SettlementStatement.status == status)
     if merchant_id:

@@ -3,6 +3,7 @@ and reconciliation discrepancies; a statement's page; the trial balance. Each bu
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -16,18 +17,22 @@ from api.params import DbId, RefundNo, WithdrawalId
 from db import console as repo
 
 router = APIRouter(prefix="/console")
+QUEUE = 200  # the oldest this many of each kind; the queue shows the oldest this many in all
 Text = Annotated[str, Form(max_length=500)]
 
 
 @router.get("/finance", response_class=HTMLResponse)
 async def queue(request: Request, user: User, session: SessionDep) -> Response:
-    asked = {
-        "statement": await api(request, user, "GET", "/v1/settlements", params={"status": "PENDING_APPROVAL"}),
-        "failed": await api(request, user, "GET", "/v1/settlements", params={"status": "FAILED"}),
-        "withdrawal": await api(request, user, "GET", "/v1/withdrawals", params={"status": "PENDING_APPROVAL"}),
-        "unknown": await api(request, user, "GET", "/v1/withdrawals", params={"status": "UNKNOWN"}),
-        "discrepancy": await api(request, user, "GET", "/v1/recon/discrepancies", params={"status": "OPEN"}),
+    queue = {"status": "PENDING_APPROVAL", "oldest_first": "true", "limit": QUEUE}
+    reads = {
+        "statement": ("/v1/settlements", queue),
+        "failed": ("/v1/settlements", {**queue, "status": "FAILED"}),
+        "withdrawal": ("/v1/withdrawals", {"status": "PENDING_APPROVAL"}),
+        "unknown": ("/v1/withdrawals", {"status": "UNKNOWN"}),
+        "discrepancy": ("/v1/recon/discrepancies", {"status": "OPEN"}),
     }
+    answers = await asyncio.gather(*(api(request, user, "GET", path, params=params) for path, params in reads.values()))
+    asked = dict(zip(reads, answers, strict=True))
     for answer in asked.values():
         if not answer.ok:
             return refused(request, user, answer)
@@ -81,7 +86,7 @@ async def queue(request: Request, user: User, session: SessionDep) -> Response:
             )
         )
     items.sort(key=lambda i: str(i["since"]))
-    return page(request, "finance.html", user, items=items)
+    return page(request, "finance.html", user, items=items[:QUEUE])
 
 
 def _item(

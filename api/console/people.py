@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -35,9 +36,11 @@ async def merchant(request: Request, merchant_id: MerchantId, user: User) -> Res
     if not detail.ok:
         return refused(request, user, detail)
     # What this key may also read about the merchant (each read answers for itself: a 403 shows nothing).
-    balance = await api(request, user, "GET", f"/v1/merchants/{merchant_id}/balance")
-    statements = await api(request, user, "GET", "/v1/settlements", params={"merchant_id": merchant_id})
-    withdrawals = await api(request, user, "GET", "/v1/withdrawals", params={"merchant_id": merchant_id})
+    balance, statements, withdrawals = await asyncio.gather(
+        api(request, user, "GET", f"/v1/merchants/{merchant_id}/balance"),
+        api(request, user, "GET", "/v1/settlements", params={"merchant_id": merchant_id, "limit": 20}),
+        api(request, user, "GET", "/v1/withdrawals", params={"merchant_id": merchant_id}),
+    )
     return page(
         request,
         "merchant.html",

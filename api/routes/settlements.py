@@ -98,7 +98,7 @@ async def get_cycle(
     return found
 
 
-@router.get("/v1/settlements", response_model=list[StatementView], summary="Statements, newest first")
+@router.get("/v1/settlements", response_model=list[StatementView], summary="Statements, newest first (or oldest first)")
 async def list_statements(
     session: SessionDep,
     who: Reader,
@@ -106,10 +106,13 @@ async def list_statements(
     merchant_id: MerchantFilter = None,
     cycle_id: Annotated[str | None, Query(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")] = None,
     limit: int = Query(default=100, ge=1, le=1000),
+    oldest_first: bool = Query(default=False, description="oldest first (a work queue) instead of newest"),
 ) -> list[dict[str, Any]]:
     if who.role is Role.MERCHANT:
         merchant_id = who.merchant_id
-    return await repo.statements(session, status=status, merchant_id=merchant_id, cycle_id=cycle_id, limit=limit)
+    return await repo.statements(
+        session, status=status, merchant_id=merchant_id, cycle_id=cycle_id, limit=limit, oldest_first=oldest_first
+    )
 
 
 @router.get(
