@@ -152,6 +152,15 @@ async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 1
         await asyncio.sleep(0.05)
 
 
+async def answered(pending: Awaitable[T], within: float = 15) -> T:
+    """An update's answer or a flow's result: a flow broken so that it never answers fails the test
+    instead of hanging it."""
+    try:
+        return await asyncio.wait_for(pending, within)
+    except TimeoutError:
+        raise AssertionError(f"no answer within {within}s") from None
+
+
 async def stage_of(handle: WorkflowHandle[Any, Any]) -> str | None:
     desc = await handle.describe()
     return desc.typed_search_attributes.get(BO_STAGE)

@@ -25,7 +25,7 @@ from domain.payments import (
 )
 from domain.refunds import RefundTerms
 from domain.refusals import Refusal
-from tests.workflows.conftest import Calls, Flow, at_stage, eventually, heard
+from tests.workflows.conftest import Calls, Flow, answered, at_stage, eventually, heard
 from workflows.payment import ORDER_PAYMENT_SIGNAL, PaymentWorkflow
 
 AMOUNT = 8_800
@@ -156,7 +156,7 @@ async def test_the_callback_tells_of_the_payment_before_any_poll(temporal: Clien
         await eventually(lambda: at_stage(handle, "AWAITING_PAYMENT"))
         await paid_callback(handle, inp, amount_minor=AMOUNT - 1)  # not this payment's amount: ignored
         await paid_callback(handle, inp)
-        result = await handle.result()
+        result = await answered(handle.result())
         assert await events(order) == ["ready", "succeeded"]
     assert result.status is PaymentStatus.SUCCEEDED and result.channel == "wechat" and result.polls == 0
     [capture] = channels.of("payments.capture")
@@ -171,7 +171,7 @@ async def test_a_lost_callback_is_made_up_for_by_polling(temporal: Client) -> No
     inp = payment(flow, poll=1)
     async with flow.worker:
         handle, order = await start(flow, inp)
-        result = await handle.result()
+        result = await answered(handle.result())
         assert await events(order) == ["ready", "succeeded"]
     assert result.status is PaymentStatus.SUCCEEDED and result.polls == 2
     assert [c.channel_txn_id for c in channels.of("payments.capture")] == ["TXN1"]
@@ -180,10 +180,10 @@ async def test_a_lost_callback_is_made_up_for_by_polling(temporal: Client) -> No
 async def test_a_poll_answer_with_another_amount_is_not_a_payment_and_the_deadline_closes_it(temporal: Client) -> None:
     channels = Channels(queries=[view("wechat", "SUCCESS", amount_minor=1)])
     flow = Flow(temporal, PaymentWorkflow, channels.doubles())
-    inp = payment(flow, timeout=3, poll=1)
+    inp = payment(flow, timeout=2, poll=1)
     async with flow.worker:
         handle, order = await start(flow, inp)
-        result = await handle.result()
+        result = await answered(handle.result())
         assert await events(order) == ["ready", "expired"]
     assert result.status is PaymentStatus.CLOSED and result.polls >= 1
     assert channels.of("payments.capture") == []
@@ -201,7 +201,7 @@ async def test_a_channel_that_will_not_open_the_order_is_failed_over(temporal: C
         ready = (await heard(order, ORDER_PAYMENT_SIGNAL))[0]
         assert ready["channel"] == "alipay" and ready["pay_url"] == "https://alipay.invalid/pay"
         await paid_callback(handle, inp, party="alipay")
-        result = await handle.result()
+        result = await answered(handle.result())
     assert result.status is PaymentStatus.SUCCEEDED and result.channel == "alipay" and result.attempts == 2
     assert channels.attempts() == [("wechat", AttemptStatus.FAILED), ("alipay", AttemptStatus.CREATED)]
     assert [c.channel for c in channels.of("payments.capture")] == ["alipay"]
@@ -215,7 +215,7 @@ async def test_when_no_channel_opens_the_order_the_payment_fails_and_the_order_h
     inp = payment(flow, weights={"wechat": 1, "alipay": 1})
     async with flow.worker:
         handle, order = await start(flow, inp)
-        result = await handle.result()
+        result = await answered(handle.result())
         [failed] = await heard(order, ORDER_PAYMENT_SIGNAL)
     assert result.status is PaymentStatus.FAILED and failed["kind"] == "failed"
     assert "wechat: " in failed["reason"] and "alipay: " in failed["reason"]
@@ -228,7 +228,7 @@ async def test_a_close_refused_because_the_customer_just_paid_is_a_payment(tempo
     inp = payment(flow, timeout=2)
     async with flow.worker:
         handle, order = await start(flow, inp)
-        result = await handle.result()
+        result = await answered(handle.result())
         assert await events(order) == ["ready", "succeeded"]
     assert result.status is PaymentStatus.SUCCEEDED and not result.paid_after_cancel
     [capture] = channels.of("payments.capture")
@@ -246,7 +246,7 @@ async def test_a_payment_landing_after_the_order_was_cancelled_is_captured_as_pa
         handle, order = await start(flow, inp)
         await eventually(lambda: at_stage(handle, "AWAITING_PAYMENT"))
         await handle.signal(PaymentWorkflow.close)
-        result = await handle.result()
+        result = await answered(handle.result())
         assert await at_stage(handle, "PAID_AFTER_CANCEL")
         assert await events(order) == ["ready", "succeeded"]
     assert result.status is PaymentStatus.SUCCEEDED and result.paid_after_cancel
