@@ -225,7 +225,7 @@ async def test_when_no_channel_opens_the_order_the_payment_fails_and_the_order_h
 async def test_a_close_refused_because_the_customer_just_paid_is_a_payment(temporal: Client) -> None:
     channels = Channels(close="SUCCESS")
     flow = Flow(temporal, PaymentWorkflow, channels.doubles())
-    inp = payment(flow, timeout=2)
+    inp = payment(flow, timeout=1)
     async with flow.worker:
         handle, order = await start(flow, inp)
         result = await answered(handle.result())

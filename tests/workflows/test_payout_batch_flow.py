@@ -165,7 +165,7 @@ async def test_a_batch_closes_after_batch_seconds_and_its_payouts_end_paid_faile
     bank.at_submit = {paid: "PAID"}
     bank.by_poll = {failed_by_poll: "FAILED"}
     async with flow.worker:
-        handle, withdrawals = await start(flow, bank, batch_seconds=1, escalate=4)  # no `queued` signal
+        handle, withdrawals = await start(flow, bank, batch_seconds=1, escalate=3)  # no `queued` signal
         await eventually(lambda: bank.asked("payouts.submit"))
         batch_id = bank.batch_of(paid)
         await bank_says(handle, batch_id, failed_by_callback, "FAILED")
