@@ -56,10 +56,12 @@ class DepositPayment:
         ready = PaymentEvent(
             kind=PaymentEventKind.READY, payment_no=inp.payment_no, pay_url="https://pay", expires_at=expires
         )
-        await parent.signal("payment_event", ready)
+        await parent.signal(MerchantOnboardingWorkflow.payment_event, ready)
         paid = inp.payment_no in PAID_DEPOSITS
         kind = PaymentEventKind.SUCCEEDED if paid else PaymentEventKind.EXPIRED
-        await parent.signal("payment_event", PaymentEvent(kind=kind, payment_no=inp.payment_no, reason="test"))
+        await parent.signal(
+            MerchantOnboardingWorkflow.payment_event, PaymentEvent(kind=kind, payment_no=inp.payment_no)
+        )
         return PaymentResult(
             payment_no=inp.payment_no, status=PaymentStatus.SUCCEEDED if paid else PaymentStatus.CLOSED, channel=None
         )
