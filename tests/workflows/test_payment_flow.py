@@ -180,7 +180,7 @@ async def test_a_lost_callback_is_made_up_for_by_polling(temporal: Client) -> No
 async def test_a_poll_answer_with_another_amount_is_not_a_payment_and_the_deadline_closes_it(temporal: Client) -> None:
     channels = Channels(queries=[view("wechat", "SUCCESS", amount_minor=1)])
     flow = Flow(temporal, PaymentWorkflow, channels.doubles())
-    inp = payment(flow, timeout=2, poll=1)
+    inp = payment(flow, timeout=3, poll=1)  # time for a poll or two before the deadline
     async with flow.worker:
         handle, order = await start(flow, inp)
         result = await answered(handle.result())
