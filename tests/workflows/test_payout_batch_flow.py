@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 
+from domain.refusals import Refusal
 from domain.withdrawals import (
     BankBatchAnswer,
     BankPayoutItem,
@@ -38,6 +40,9 @@ class Bank(Calls):
     at_submit: dict[str, str] = field(default_factory=dict)
     by_poll: dict[str, str] = field(default_factory=dict)
     batches: dict[str, list[str]] = field(default_factory=dict)
+    submit_refused: bool = False  # the bank refuses the submit...
+    landed: bool = False  # ...though it had taken the batch (the first answer was lost)
+    held: set[str] = field(default_factory=set)  # the batches the bank holds
 
     def doubles(self) -> list[Any]:
         @activity.defn(name="payouts.claim")
@@ -51,6 +56,10 @@ class Bank(Calls):
         @activity.defn(name="payouts.submit")
         async def submit(batch_id: str, notify_url: str) -> list[BankPayoutItem]:
             self.add("payouts.submit", batch_id)
+            if self.landed or not self.submit_refused:
+                self.held.add(batch_id)
+            if self.submit_refused:
+                raise ApplicationError("duplicate batch", type=Refusal.PARTY_REJECTED.value, non_retryable=True)
             return self._items(batch_id, self.at_submit)
 
         @activity.defn(name="payouts.query")
@@ -61,7 +70,7 @@ class Bank(Calls):
         @activity.defn(name="payouts.ask")
         async def ask(batch_id: str) -> BankBatchAnswer:
             self.add("payouts.ask", batch_id)
-            known = batch_id in self.of("payouts.submit")
+            known = batch_id in self.held
             return BankBatchAnswer(known=known, items=self._items(batch_id, self.by_poll) if known else [])
 
         @activity.defn(name="payouts.open_batches")
@@ -216,3 +225,23 @@ async def test_continue_as_new_carries_the_batch_at_the_bank_and_asks_before_sub
     assert set(bank.of("payouts.ask")) == {batch_id}
     [closing] = bank.of("payouts.close")
     assert (closing.batch_id, closing.paid, closing.unknown) == (batch_id, 1, 0)
+
+
+@pytest.mark.parametrize(("landed", "told_then"), [(False, "FAILED"), (True, "PAID")])
+async def test_a_refused_submit_fails_the_payouts_only_when_the_bank_holds_no_such_batch(
+    temporal: Client, landed: bool, told_then: str
+) -> None:
+    bank = Bank(submit_refused=True, landed=landed)
+    flow = Flow(temporal, PayoutBatchWorkflow, bank.doubles())
+    bank.queued = ids(flow, 1)
+    [withdrawal] = bank.queued
+    bank.by_poll = {withdrawal: "PAID"}  # what the bank says of a batch it holds
+    async with flow.worker:
+        handle, withdrawals = await start(flow, bank, batch_seconds=1)
+        await eventually(lambda: bank.asked("payouts.close"))
+        assert await told(withdrawals[withdrawal]) == ["SUBMITTED", told_then]
+        await handle.terminate()
+    batch_id = bank.batch_of(withdrawal)
+    assert bank.of("payouts.submit") == [batch_id] and bank.of("payouts.ask") == [batch_id]
+    [closing] = bank.of("payouts.close")
+    assert (closing.paid, closing.failed) == ((1, 0) if landed else (0, 1))
