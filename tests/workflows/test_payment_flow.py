@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporalio import activity
+from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
@@ -23,12 +23,22 @@ from domain.payments import (
     PaymentResult,
     PaymentStatus,
 )
-from domain.refunds import RefundTerms
+from domain.refunds import RefundInput, RefundOrigin, RefundResult, RefundStatus, RefundTerms
 from domain.refusals import Refusal
 from tests.workflows.conftest import Calls, Flow, answered, at_stage, eventually, heard
 from workflows.payment import ORDER_PAYMENT_SIGNAL, PaymentWorkflow
 
 AMOUNT = 8_800
+
+
+@workflow.defn(name="RefundWorkflow", sandboxed=False)
+class DuplicateRefund:
+    """Stands in for the refund child of a duplicate payment: done at once, answering what it was asked."""
+
+    @workflow.run
+    async def run(self, inp: RefundInput) -> RefundResult:
+        asked = f"{inp.channel} {inp.amount_minor} {inp.origin.value}"
+        return RefundResult(refund_no=inp.refund_no, status=RefundStatus.SUCCEEDED, failure_reason=asked)
 
 
 @dataclass
@@ -38,6 +48,7 @@ class Channels(Calls):
     refuse_create: set[str] = field(default_factory=set)
     queries: list[ChannelOrderView] = field(default_factory=list)  # in order; the last one repeats
     close: str = "CLOSED"  # what closing answers: CLOSED, or SUCCESS when the customer paid first
+    paid_too: set[str] = field(default_factory=set)  # channels where closing finds the customer paid as well
 
     def doubles(self) -> list[Any]:
         @activity.defn(name="channel.create_order")
@@ -63,7 +74,7 @@ class Channels(Calls):
         @activity.defn(name="channel.close_order")
         async def close_order(channel: str, payment_no: str) -> ChannelOrderView:
             self.add("channel.close_order", channel)
-            return view(channel, self.close)
+            return view(channel, "SUCCESS" if channel in self.paid_too else self.close)
 
         @activity.defn(name="payments.record_attempt")
         async def record_attempt(a: AttemptRecord) -> None:
@@ -252,3 +263,21 @@ async def test_a_payment_landing_after_the_order_was_cancelled_is_captured_as_pa
     assert result.status is PaymentStatus.SUCCEEDED and result.paid_after_cancel
     [capture] = channels.of("payments.capture")
     assert capture.after_cancel
+
+
+async def test_a_customer_who_paid_on_both_channels_is_refunded_the_duplicate(temporal: Client) -> None:
+    # The refused create had landed after all, and the customer paid there too: one payment, one charge.
+    channels = Channels(refuse_create={"wechat"}, paid_too={"wechat"})
+    flow = Flow(temporal, PaymentWorkflow, channels.doubles(), others=[DuplicateRefund])
+    inp = payment(flow, weights={"wechat": 1, "alipay": 1})
+    async with flow.worker:
+        handle, order = await start(flow, inp)
+        await eventually(lambda: at_stage(handle, "AWAITING_PAYMENT"))
+        await paid_callback(handle, inp, party="alipay")
+        result = await answered(handle.result())
+        assert await events(order) == ["ready", "succeeded"]  # the order hears of one payment
+        refund_no = f"RF{inp.payment_no.removeprefix('PAY')}WE"
+        refund = await answered(temporal.get_workflow_handle_for(DuplicateRefund.run, f"refund-{refund_no}").result())
+    assert result.status is PaymentStatus.SUCCEEDED and result.channel == "alipay"
+    assert [c.channel for c in channels.of("payments.capture")] == ["alipay", "wechat"]
+    assert refund.failure_reason == f"wechat {AMOUNT} {RefundOrigin.PAYMENT.value}"
