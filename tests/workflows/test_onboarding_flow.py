@@ -77,6 +77,7 @@ class Parties(Calls):
     kyc_at_submit: dict[KycCheck, str] = field(default_factory=dict)  # default PASS
     kyc_by_poll: dict[KycCheck, str] = field(default_factory=dict)  # default PROCESSING
     contract_at_provider: str = "CREATED"  # what a query of the contract finds
+    kyc_refused: set[KycCheck] = field(default_factory=set)  # checks the provider refuses outright
 
     def doubles(self) -> list[Any]:
         @activity.defn(name="onboarding.submit")
@@ -93,6 +94,8 @@ class Parties(Calls):
         @activity.defn(name="kyc.submit")
         async def kyc_submit(req: KycRequest) -> KycResult:
             self.add("kyc.submit", req)
+            if req.check in self.kyc_refused:
+                raise refuse(Refusal.PARTY_REJECTED, "no such licence number")
             return kyc(req, self.kyc_at_submit.get(req.check, "PASS"))
 
         @activity.defn(name="kyc.query")
@@ -244,8 +247,10 @@ async def test_a_high_risk_merchant_needs_a_second_auditor_and_pays_its_deposit(
     assert parties.of("esign.query_contract")
 
 
-async def test_a_rejected_application_ends_with_nothing_signed(temporal: Client) -> None:
-    parties = Parties()
+async def test_a_check_the_provider_refuses_is_a_mismatch_for_the_auditor_and_a_rejection_signs_nothing(
+    temporal: Client,
+) -> None:
+    parties = Parties(kyc_refused={KycCheck.LICENCE})
     flow = Flow(temporal, MerchantOnboardingWorkflow, parties.doubles())
     inp = application(flow.workflow_id("m"))
     async with flow.worker:
@@ -254,6 +259,9 @@ async def test_a_rejected_application_ends_with_nothing_signed(temporal: Client)
         assert (await review(handle, ReviewDecision.REJECT, ALICE, "fake licence")).status is S.REJECTED
         result = await answered(handle.result())
     assert result.status is S.REJECTED and result.reason == "rejected: fake licence"
+    kyc_move = next(t for t in parties.of("onboarding.transition") if t.event == "kyc-v1")
+    assert kyc_move.cause.startswith("KYC mismatch (licence: ") and "no such licence number" in kyc_move.cause
+    assert "kyc.query" not in parties.names()  # a refusal is an answer: nothing to poll for
     assert "esign.create_contract" not in parties.names()
 
 

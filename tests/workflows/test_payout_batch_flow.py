@@ -159,11 +159,16 @@ async def test_a_batch_closes_as_soon_as_max_items_withdrawals_wait(temporal: Cl
         assert await told(withdrawals[first]) == ["SUBMITTED", "PAID"]
         assert await told(withdrawals[second]) == ["SUBMITTED", "PAID"]
         assert await told(withdrawals[third]) == []  # one withdrawal is not max_items: it waits
+        # A result for a batch no longer followed, of a withdrawal whose flow has finished: compared.
+        await bank_says(handle, "PB-EARLIER", "w-finished", "FAILED")
+        await eventually(lambda: bank.asked("withdrawals.compare_late_result"))
         await handle.terminate()
     assert [r.max_items for r in bank.of("payouts.claim")] == [2]
     assert bank.batches == {bank.of("payouts.claim")[0].batch_id: [first, second]}
     [closing] = bank.of("payouts.close")
     assert (closing.paid, closing.failed, closing.unknown) == (2, 0, 0)
+    [late] = bank.of("withdrawals.compare_late_result")
+    assert (late.withdrawal_id, late.status, late.batch_id) == ("w-finished", "FAILED", "PB-EARLIER")
 
 
 async def test_a_batch_closes_after_batch_seconds_and_its_payouts_end_paid_failed_or_unknown(temporal: Client) -> None:
