@@ -85,9 +85,10 @@ def _handled_in_histories() -> dict[str, set[str]]:
 
 
 def _handled_in_workflow_tests() -> dict[str, set[str]]:
-    """Handlers a tests/workflows module names by typed reference (`RefundWorkflow.approve_manual`)."""
+    """Handlers a tests/workflows module (a test or a helper) names by typed reference
+    (`RefundWorkflow.approve_manual`)."""
     handled: dict[str, set[str]] = {}
-    for path in sorted(WORKFLOW_TESTS.glob("test_*.py")):
+    for path in sorted(p for p in WORKFLOW_TESTS.glob("*.py") if p.stem != "__init__"):  # tests and their helpers
         scope = vars(importlib.import_module(f"tests.workflows.{path.stem}"))
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
