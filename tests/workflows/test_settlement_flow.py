@@ -198,8 +198,8 @@ async def test_statements_over_the_bound_wait_for_finance_in_children_the_others
         result = await answered(handle.result())
     assert (result.statements, result.auto_approved, result.approved, result.rejected) == (4, 2, 1, 1)
     assert ledger.of("settlement.auto_approve") == [(CYCLE, 50_000)]
-    assert [d.statement_id for d in ledger.statements.of("settlement.approve")] == [approve.statement_id]
-    assert [d.statement_id for d in ledger.statements.of("settlement.reject")] == [reject.statement_id]
+    assert [d.statement_id for n, d in ledger.statements.calls if n == "settlement.approve"] == [approve.statement_id]
+    assert [d.statement_id for n, d in ledger.statements.calls if n == "settlement.reject"] == [reject.statement_id]
 
 
 async def test_children_are_started_a_page_per_run_continuing_as_new_with_the_cursor(temporal: Client) -> None:

@@ -3,7 +3,7 @@ posting that fails and leaves only rejection, and the decision validator."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
@@ -20,17 +20,21 @@ from domain.settlement import (
     StatementStatus,
 )
 from domain.statement_rules import check_adjustment
-from tests.workflows.conftest import Calls, Flow, at_stage, eventually, refusal_of
+from tests.workflows.conftest import Flow, at_stage, eventually, refusal_of
 from workflows.statement import StatementWorkflow
 
 COMMISSION, NET = 300, 700
 
 
 @dataclass
-class Statements(Calls):
+class Statements:
     """The statement's records as the doubles keep them; `posting_fails` makes approval fail to post."""
 
     posting_fails: bool = False
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
 
     def doubles(self) -> list[Any]:
         @activity.defn(name="settlement.adjust")
