@@ -41,6 +41,11 @@ S = MerchantStatus
 PAID_DEPOSITS: set[str] = set()
 
 
+def deposit_no(merchant_id: str, attempt: int) -> str:
+    """The payment number of a deposit attempt, as the onboarding flow numbers it."""
+    return f"DEP{merchant_id.removeprefix('m-').upper()}{attempt}"
+
+
 @workflow.defn(name="PaymentWorkflow", sandboxed=False)
 class DepositPayment:
     @workflow.run

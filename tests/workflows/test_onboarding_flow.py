@@ -21,6 +21,7 @@ from tests.workflows.onboarding_parties import (
     S,
     application,
     auditor,
+    deposit_no,
     notify,
     resubmit,
     review,
@@ -57,8 +58,10 @@ async def test_a_low_risk_merchant_approved_once_and_signed_by_callback_becomes_
         assert approved.status is S.CONTRACTING
         assert await refusal_of(review(handle, ReviewDecision.APPROVE, BOB)) == Refusal.NOT_IN_REVIEW
         await eventually(lambda: parties.asked("esign.create_contract"))
-        await notify(handle, "contract.signed", f"CT-{inp.merchant_id}-2")  # another round's: not this contract
-        await notify(handle, "contract.signed", f"CT-{inp.merchant_id}-1")
+        [asked] = parties.of("esign.create_contract")  # the request number the provider was given
+        other_round = asked.model_copy(update={"round": asked.round + 1})
+        await notify(handle, "contract.signed", other_round.request_no)  # not this contract: ignored
+        await notify(handle, "contract.signed", asked.request_no)
         result = await answered(handle.result())
     assert result.status is S.ACTIVE
     assert "esign.query_contract" not in parties.names() and "kyc.query" not in parties.names()
@@ -77,7 +80,7 @@ async def test_a_high_risk_merchant_needs_a_second_auditor_and_pays_its_deposit(
     parties = Parties(risk=RiskLevel.HIGH, deposit_minor=5_000, contract_at_provider="SIGNED")
     flow = Flow(temporal, MerchantOnboardingWorkflow, parties.doubles(), others=[DepositPayment])
     inp = application(flow.workflow_id("m"), poll=1)
-    PAID_DEPOSITS.add(f"DEP{inp.merchant_id.removeprefix('m-').upper()}2")  # the first attempt expires
+    PAID_DEPOSITS.add(deposit_no(inp.merchant_id, 2))  # the first attempt expires
     async with flow.worker:
         handle = await start(flow, inp)
         await eventually(lambda: at_stage(handle, "IN_REVIEW"))
@@ -166,12 +169,12 @@ async def test_kyc_results_by_callback_and_by_poll_then_a_slow_review_is_reminde
     parties = Parties(kyc_at_submit=pending, kyc_by_poll={KycCheck.BANK: "PASS"})
     flow = Flow(temporal, MerchantOnboardingWorkflow, parties.doubles())
     inp = application(flow.workflow_id("m"), poll=2, review=1)
-    request_no = f"KYC-{inp.merchant_id}-v1-"
     async with flow.worker:
         handle = await start(flow, inp)
         await eventually(lambda: parties.asked("kyc.submit", 3))
-        await notify(handle, "kyc.completed", f"{request_no}licence", result="PASS")
-        await notify(handle, "kyc.completed", f"{request_no}identity", result="MISMATCH", findings="name differs")
+        request_no = {r.check: r.request_no for r in parties.of("kyc.submit")}  # as the provider was given them
+        await notify(handle, "kyc.completed", request_no[KycCheck.LICENCE], result="PASS")
+        await notify(handle, "kyc.completed", request_no[KycCheck.IDENTITY], result="MISMATCH", findings="name differs")
         await eventually(lambda: at_stage(handle, "IN_REVIEW_ESCALATED"), within=15)
         await review(handle, ReviewDecision.REJECT, ALICE)
         result = await answered(handle.result())

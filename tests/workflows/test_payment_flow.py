@@ -276,7 +276,7 @@ async def test_a_customer_who_paid_on_both_channels_is_refunded_the_duplicate(te
         await paid_callback(handle, inp, party="alipay")
         result = await answered(handle.result())
         assert await events(order) == ["ready", "succeeded"]  # the order hears of one payment
-        refund_no = f"RF{inp.payment_no.removeprefix('PAY')}WE"
+        refund_no = f"RF{inp.payment_no.removeprefix('PAY')}WE"  # as the payment flow numbers the duplicate's refund
         refund = await answered(temporal.get_workflow_handle_for(DuplicateRefund.run, f"refund-{refund_no}").result())
     assert result.status is PaymentStatus.SUCCEEDED and result.channel == "alipay"
     assert [c.channel for c in channels.of("payments.capture")] == ["alipay", "wechat"]
