@@ -203,7 +203,7 @@ async def test_statements_over_the_bound_wait_for_finance_in_children_the_others
 
 
 async def test_children_are_started_a_page_per_run_continuing_as_new_with_the_cursor(temporal: Client) -> None:
-    ledger = Ledger(orders=5, pending=refs(5))
+    ledger = Ledger(orders=3, pending=refs(3))
     flow = settlement(ledger, temporal)
     ids = [s.statement_id for s in ledger.pending]
     async with flow.worker:
@@ -216,6 +216,6 @@ async def test_children_are_started_a_page_per_run_continuing_as_new_with_the_cu
             await child.execute_update(StatementWorkflow.decide, args=["reject", Decision(statement_id=i, by="bob")])
         result = await answered(handle.result())
         assert (await handle.describe()).run_id != first_run
-    assert ledger.of("settlement.pending_page") == [0, ids[1], ids[3]]
+    assert ledger.of("settlement.pending_page") == [0, ids[1]]
     assert ledger.names().count("settlement.open_cycle") == 1 and ledger.names().count("settlement.verify") == 1
-    assert (result.orders, result.statements, result.approved, result.rejected) == (5, 5, 0, 5)
+    assert (result.orders, result.statements, result.approved, result.rejected) == (3, 3, 0, 3)
