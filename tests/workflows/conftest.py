@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
+from temporalio import workflow
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import RawValue, WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from ops.embedded import temporal_binary
 from workflows.search_attributes import ALL, BO_STAGE
@@ -44,20 +47,38 @@ class Flow:
     the flow is deterministic), so a flow can move from one worker to the next without waiting out a
     sticky queue's timeout."""
 
-    def __init__(self, client: Client, workflow: type, activities: Sequence[Callable[..., Any]]) -> None:
+    def __init__(
+        self,
+        client: Client,
+        workflow: type,
+        activities: Sequence[Callable[..., Any]],
+        *,
+        others: Sequence[type] = (),
+        sandboxed: bool = True,
+    ) -> None:
+        """`others`: the workflow types it talks to (children, or Listener for the flows it signals);
+        `sandboxed=False` lets a test shrink a module constant of the flow (a sandbox re-imports it)."""
         self.client = client
         self.queue = f"wf-test-{uuid.uuid4().hex[:8]}"
-        self._workflow = workflow
+        self._workflows = [workflow, Listener, *others]
         self._activities = activities
+        self._sandboxed = sandboxed
         self.worker = self.new_worker()
 
     def new_worker(self) -> Worker:
         return Worker(
             self.client,
             task_queue=self.queue,
-            workflows=[self._workflow],
+            workflows=self._workflows,
             activities=self._activities,
             max_cached_workflows=0,
+            **({} if self._sandboxed else {"workflow_runner": UnsandboxedWorkflowRunner()}),
+        )
+
+    async def listener(self, workflow_id: str) -> WorkflowHandle[Any, None]:
+        """A Listener standing in for the flow with this id (a parent, a withdrawal) that the flow signals."""
+        return await self.client.start_workflow(
+            Listener.run, id=workflow_id, task_queue=self.queue, execution_timeout=timedelta(minutes=5)
         )
 
     def workflow_id(self, prefix: str) -> str:
@@ -72,6 +93,53 @@ class Flow:
         return await self.client.execute_update_with_start_workflow(update, start_workflow_operation=op)
 
 
+@workflow.defn(name="TestListener", sandboxed=False)
+class Listener:
+    """Stands in for a flow that is only signalled: keeps every signal (name, decoded arguments) for the
+    `heard` query, and lives until terminated or its execution timeout."""
+
+    def __init__(self) -> None:
+        self._heard: list[tuple[str, list[Any]]] = []
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.signal(dynamic=True)
+    def any_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        self._heard.append((name, [workflow.payload_converter().from_payload(a.payload) for a in args]))
+
+    @workflow.query
+    def heard(self) -> list[tuple[str, list[Any]]]:
+        return self._heard
+
+
+async def heard(handle: WorkflowHandle[Any, Any], signal: str) -> list[dict[str, Any]]:
+    """The first argument of every `signal` a Listener received, as JSON objects (in order)."""
+    got = await handle.query(Listener.heard)
+    return [args[0] for name, args in got if name == signal]
+
+
+@dataclass
+class Calls:
+    """What the doubles were asked, in order: (activity name, its argument or arguments)."""
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def add(self, name: str, arg: Any) -> None:
+        self.calls.append((name, arg))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def of(self, name: str) -> list[Any]:
+        return [arg for n, arg in self.calls if n == name]
+
+    async def asked(self, name: str, times: int = 1) -> bool:
+        """For `eventually`: whether `name` was asked at least `times` times."""
+        return len(self.of(name)) >= times
+
+
 async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 10) -> T:
     """Await a condition a flow reaches on its own (a stage, an activity call); fail with the last look."""
     deadline = asyncio.get_running_loop().time() + within
@@ -82,6 +150,15 @@ async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 1
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not reached within {within}s")
         await asyncio.sleep(0.05)
+
+
+async def answered(pending: Awaitable[T], within: float = 15) -> T:
+    """An update's answer or a flow's result: a flow broken so that it never answers fails the test
+    instead of hanging it."""
+    try:
+        return await asyncio.wait_for(pending, within)
+    except TimeoutError:
+        raise AssertionError(f"no answer within {within}s") from None
 
 
 async def stage_of(handle: WorkflowHandle[Any, Any]) -> str | None:
