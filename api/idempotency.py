@@ -31,7 +31,7 @@ from db.api_keys import Principal
 from db.engine import unit_of_work
 from domain.refusals import Refusal, Refused
 from domain.settings import Settings
-from flows.terms import new_number
+from workflows.client.terms import new_number
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:

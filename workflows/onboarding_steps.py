@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentStatus
     from workflows import policies, stages
     from workflows.calls import wait_until
+    from workflows.ids import payment_workflow_id
     from workflows.payment import PaymentWorkflow
 
 T = TypeVar("T")
@@ -116,7 +117,7 @@ class ContractAndDeposit:
                     refund_terms=inp.terms.refund,
                     purpose="deposit",
                 ),
-                id=f"payment-{self._payment_no}",
+                id=payment_workflow_id(self._payment_no),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             )
             await workflow.wait_condition(lambda: self._deposit_ready is not None or self._payment is not None)

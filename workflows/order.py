@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.refusals import Refusal
     from workflows import stages
     from workflows.calls import db_step, passed_on, refused, wait_until
+    from workflows.ids import payment_workflow_id, refund_workflow_id
     from workflows.payment import PaymentWorkflow
     from workflows.refund import RefundWorkflow
 
@@ -64,7 +65,7 @@ class OrderWorkflow:
         self._fulfilment_refusals: dict[int, ApplicationError] = {}  # by ticket, set by the IN_SERVICE loop
 
     # --- what the outside world sends -----------------------------------------------------------
-    @workflow.update(name="placed")
+    @workflow.update
     async def placed(self) -> OrderCreated:
         await workflow.wait_condition(lambda: self._params is not None or self._refusal is not None)
         if self._refusal is not None:
@@ -89,7 +90,7 @@ class OrderWorkflow:
             self._refusal = refused(Refusal.PAYMENT_UNAVAILABLE, event.reason or "no payment channel available")
         self._payment = event
 
-    @workflow.update(name="cancel")
+    @workflow.update
     async def cancel(self, req: CancelRequest) -> TransitionResult:
         self._cancel_reason = req.reason
         await workflow.wait_condition(lambda: self._recorded is OrderStatus.CANCELLED)
@@ -106,7 +107,7 @@ class OrderWorkflow:
         if self._cancel_reason is not None:
             raise refused(Refusal.NOT_CANCELLABLE, "the order is already being cancelled")
 
-    @workflow.update(name="accept")
+    @workflow.update
     async def accept(self) -> TransitionResult:
         self._accepted = True
         await workflow.wait_condition(lambda: self._recorded in (OrderStatus.DISPATCHING, OrderStatus.CANCELLED))
@@ -117,7 +118,7 @@ class OrderWorkflow:
         if self._status is not OrderStatus.AWAITING_MERCHANT or self._accepted or self._cancel_reason is not None:
             raise refused(Refusal.NOT_ACCEPTABLE, f"the order is {self._status}, not awaiting the merchant")
 
-    @workflow.update(name="fulfilment")
+    @workflow.update
     async def fulfilment(self, req: FulfilmentRequest) -> TransitionResult:
         # A caller may have read the provider from the database a moment before the dispatch result
         # reached this flow: wait for it, then judge.
@@ -154,7 +155,7 @@ class OrderWorkflow:
         if req.provider_id != self._provider_id:
             raise refused(Refusal.WRONG_PROVIDER, f"provider {req.provider_id} is not the one assigned to this order")
 
-    @workflow.update(name="confirm")
+    @workflow.update
     async def confirm(self) -> TransitionResult:
         self._confirmed = True
         await workflow.wait_condition(lambda: self._recorded is OrderStatus.COMPLETED)
@@ -200,7 +201,7 @@ class OrderWorkflow:
                 parent_workflow_id=workflow.info().workflow_id,
                 refund_terms=terms.refund,
             ),
-            id=f"payment-{inp.payment_no}",
+            id=payment_workflow_id(inp.payment_no),
             # The payment must finish closing or capturing even if this order ends first.
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
@@ -360,7 +361,7 @@ class OrderWorkflow:
                 requested_by="order-flow",
                 terms=inp.terms.refund,
             ),
-            id=f"refund-{self._refund_no}",
+            id=refund_workflow_id(self._refund_no),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
         stages.enter("CANCELLED", f"cancelled ({reason}); refund {self._refund_no}: {refund.status.value}")

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.refunds import RefundInput, RefundOrigin
     from workflows import policies, stages
     from workflows.calls import wait_until
+    from workflows.ids import refund_workflow_id
     from workflows.refund import RefundWorkflow
 
 ORDER_PAYMENT_SIGNAL = "payment_event"
@@ -257,7 +258,7 @@ class PaymentWorkflow:
                     requested_by="payment-flow",
                     terms=inp.refund_terms,
                 ),
-                id=f"refund-{refund_no}",
+                id=refund_workflow_id(refund_no),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             )
             stages.enter("SUCCEEDED", f"paid; the duplicate through {channel} was refunded as {refund_no}")

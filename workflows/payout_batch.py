@@ -37,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
         nothing_was_paid,
     )
     from workflows import policies, stages
+    from workflows.ids import withdrawal_workflow_id
+    from workflows.withdrawal import WithdrawalWorkflow
 
 MAX_POLL_SECONDS = 600.0
 # Ticks per run before continuing as new: keeps the history short for a flow that never ends.
@@ -281,7 +283,10 @@ class PayoutBatchWorkflow:
 
     async def _tell(self, outcome: PayoutOutcome) -> bool:
         try:
-            await workflow.get_external_workflow_handle(f"withdrawal-{outcome.withdrawal_id}").signal("payout", outcome)
+            flow: workflow.ExternalWorkflowHandle[WithdrawalWorkflow] = workflow.get_external_workflow_handle_for(
+                WithdrawalWorkflow.run, withdrawal_workflow_id(outcome.withdrawal_id)
+            )
+            await flow.signal(WithdrawalWorkflow.payout, outcome)
             return True
         except FailureError as exc:  # the withdrawal already finished (a repeat, or finance resolved it)
             workflow.logger.info("could not tell withdrawal %s: %s", outcome.withdrawal_id, exc)
