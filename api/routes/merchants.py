@@ -37,7 +37,7 @@ from domain.merchants import (
     check_resubmission,
 )
 from domain.refusals import Refusal, Refused
-from workflows.client.calls import call_flow, start_and_ask
+from workflows.client.asking import call_flow, start_and_ask
 from workflows.client.terms import onboarding_terms
 from workflows.ids import merchant_onboarding_workflow_id
 from workflows.onboarding import MerchantOnboardingWorkflow

@@ -33,7 +33,7 @@ from domain.orders import (
 )
 from domain.refusals import Refusal
 from domain.settings import Settings
-from workflows.client.calls import call_flow, start_and_ask
+from workflows.client.asking import call_flow, start_and_ask
 from workflows.client.terms import order_terms
 from workflows.ids import order_workflow_id
 from workflows.order import OrderWorkflow

@@ -26,7 +26,7 @@ from domain.recon.runs import (
     ReconStarted,
 )
 from domain.refusals import Refusal
-from workflows.client.calls import start_and_ask
+from workflows.client.asking import start_and_ask
 from workflows.ids import recon_workflow_id
 from workflows.reconciliation import ReconciliationWorkflow
 

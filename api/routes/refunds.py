@@ -28,7 +28,7 @@ from domain.refunds import (
     RefundStatus,
 )
 from domain.refusals import Refusal
-from workflows.client.calls import call_flow, start_and_ask
+from workflows.client.asking import call_flow, start_and_ask
 from workflows.client.terms import refund_terms
 from workflows.ids import refund_workflow_id
 from workflows.refund import RefundWorkflow

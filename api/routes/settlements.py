@@ -30,7 +30,7 @@ from domain.settlement import (
     check_cutoff,
     cycle_id_for,
 )
-from workflows.client.calls import call_flow, start_settlement_cycle
+from workflows.client.asking import call_flow, start_settlement_cycle
 from workflows.client.terms import settlement_terms
 from workflows.ids import statement_workflow_id
 from workflows.statement import StatementWorkflow

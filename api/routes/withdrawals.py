@@ -30,7 +30,7 @@ from domain.withdrawals import (
     WithdrawalResult,
     WithdrawalStatus,
 )
-from workflows.client.calls import call_flow, ensure_payout_batcher, start_and_ask
+from workflows.client.asking import call_flow, ensure_payout_batcher, start_and_ask
 from workflows.client.terms import payout_terms, withdrawal_terms
 from workflows.ids import withdrawal_workflow_id
 from workflows.withdrawal import WithdrawalWorkflow

@@ -19,7 +19,7 @@ from domain.settings import DEV_PARTY_SECRETS
 from domain.signing import signed_headers
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import bearer, record_history, stage_of
-from workflows.client.calls import start_and_ask
+from workflows.client.asking import start_and_ask
 from workflows.client.terms import new_number
 from workflows.ids import refund_workflow_id
 from workflows.refund import RefundWorkflow
