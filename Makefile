@@ -26,7 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy domain db api workflows activities flows workers ops
+	$(VENV)/bin/mypy domain db api workflows activities workers ops
 	$(VENV)/bin/lint-imports
 
 clean-data:

@@ -3,6 +3,7 @@ the platform asked that party for, from its own records, so the notification can
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,16 +12,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Payment, PaymentAttempt, Refund, Withdrawal
 from domain.callbacks import MONEY_KINDS, AskedFor, event_kind
-from domain.withdrawals import BATCHER_WORKFLOW_ID
+from workflows.ids import (
+    PAYOUT_BATCHER_WORKFLOW_ID,
+    merchant_onboarding_workflow_id,
+    payment_workflow_id,
+    refund_workflow_id,
+)
+from workflows.onboarding import MerchantOnboardingWorkflow
+from workflows.payment import PaymentWorkflow
+from workflows.payout_batch import PayoutBatchWorkflow
+from workflows.refund import RefundWorkflow
 
-# The signal each flow exposes for notifications from outside.
-NOTIFICATION_SIGNAL = "notification"
+# The signal a flow exposes for notifications from outside (each flow's `notification` handler).
+NotificationSignal = Callable[[Any, dict[str, object]], None]
+
+# Channel notifications by kind: the field naming the platform's number, the flow following that
+# number and its signal.
+_CHANNEL_FLOWS: dict[str, tuple[str, Callable[[str], str], NotificationSignal]] = {
+    "payment": ("out_trade_no", payment_workflow_id, PaymentWorkflow.notification),
+    "refund": ("out_refund_no", refund_workflow_id, RefundWorkflow.notification),
+}
 
 
 @dataclass(frozen=True)
 class Route:
     workflow_id: str
-    signal: str
+    signal: NotificationSignal
     subject_ref: str
 
 
@@ -34,18 +51,22 @@ def route_for(party: str, event_type: str, payload: dict[str, Any]) -> Route | N
         payout_no = payload.get("payout_no")
         if not isinstance(payout_no, str) or not payout_no or not isinstance(payload.get("batch_no"), str):
             return None
-        return Route(workflow_id=BATCHER_WORKFLOW_ID, signal=NOTIFICATION_SIGNAL, subject_ref=payout_no)
+        return Route(PAYOUT_BATCHER_WORKFLOW_ID, PayoutBatchWorkflow.notification, subject_ref=payout_no)
     if party in ONBOARDING_PARTIES:
         merchant_id, ref = payload.get("merchant_ref"), payload.get("request_no")
         if not isinstance(merchant_id, str) or not merchant_id or not isinstance(ref, str):
             return None
-        return Route(workflow_id=f"onboarding-{merchant_id}", signal=NOTIFICATION_SIGNAL, subject_ref=ref)
-    kind = event_type.split(".", 1)[0]
-    ref_field = {"payment": "out_trade_no", "refund": "out_refund_no"}.get(kind)
-    ref = payload.get(ref_field) if ref_field else None
+        return Route(
+            merchant_onboarding_workflow_id(merchant_id), MerchantOnboardingWorkflow.notification, subject_ref=ref
+        )
+    flow = _CHANNEL_FLOWS.get(event_type.split(".", 1)[0])
+    if flow is None:
+        return None
+    ref_field, workflow_id, signal = flow
+    ref = payload.get(ref_field)
     if not isinstance(ref, str) or not ref:
         return None
-    return Route(workflow_id=f"{kind}-{ref}", signal=NOTIFICATION_SIGNAL, subject_ref=ref)
+    return Route(workflow_id(ref), signal, subject_ref=ref)
 
 
 def subject_number(event_type: str, payload: dict[str, Any]) -> tuple[str, str] | None:

@@ -7,7 +7,7 @@ import asyncio
 from temporalio.client import Client
 
 from domain.settings import Settings
-from workers.temporal import connect
+from workflows.client.connection import connect
 
 
 class TemporalUnavailable(Exception):

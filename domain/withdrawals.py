@@ -11,9 +11,6 @@ from pydantic import BaseModel, Field
 from domain.access import same_person
 from domain.refusals import Refusal, Refused
 
-# The long-lived flow that collects queued withdrawals into batches for the bank (one per namespace).
-BATCHER_WORKFLOW_ID = "payout-batcher"
-
 
 class WithdrawalStatus(StrEnum):
     PENDING_APPROVAL = "PENDING_APPROVAL"

@@ -38,7 +38,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_search_attributes(_: argparse.Namespace) -> int:
     from ops.search_attributes import ensure_registered
-    from workers.temporal import connect
+    from workflows.client.connection import connect
 
     async def go() -> list[str]:
         return await ensure_registered(await connect(get_settings()))
@@ -49,7 +49,7 @@ def cmd_search_attributes(_: argparse.Namespace) -> int:
 
 
 def cmd_history_export(args: argparse.Namespace) -> int:
-    from workers.temporal import connect
+    from workflows.client.connection import connect
 
     async def go() -> str:
         client = await connect(get_settings())
@@ -108,8 +108,8 @@ def cmd_bench_console(args: argparse.Namespace) -> int:
 
 
 def cmd_stuck(args: argparse.Namespace) -> int:
-    from flows.stuck import stuck_flows
-    from workers.temporal import connect
+    from workflows.client.connection import connect
+    from workflows.client.stuck import stuck_flows
 
     async def go() -> list[dict[str, object]]:
         settings = get_settings()

@@ -13,10 +13,10 @@ from db.migrate import upgrade
 from domain.settings import Settings, ensure_safe_to_start
 from ops.dev_keys import ensure_dev_keys
 from ops.embedded import EmbeddedPostgres, EmbeddedTemporal
-from ops.schedules import SETTLEMENT_SCHEDULE_ID, ensure_schedules
 from ops.search_attributes import ensure_registered
 from ops.stack import Services, launch
-from workers.temporal import connect
+from workflows.client.connection import connect
+from workflows.client.schedules import SETTLEMENT_SCHEDULE_ID, ensure_schedules
 
 
 def _port_free(port: int) -> bool:

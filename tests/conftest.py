@@ -18,7 +18,7 @@ from domain.access import Role
 from domain.settings import Settings
 from tests.support.shop import Shop
 from tests.support.stack import Services, start_postgres, start_services, start_temporal
-from workers.temporal import connect
+from workflows.client.connection import connect
 
 
 @pytest.fixture(scope="session")

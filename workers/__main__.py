@@ -12,8 +12,9 @@ from temporalio.worker import Worker
 
 from db.engine import make_engine, make_session_factory
 from domain.settings import ensure_safe_to_start, get_settings
-from workers import queues, registry
-from workers.temporal import connect
+from workers import registry
+from workflows.client import queues
+from workflows.client.connection import connect
 
 log = logging.getLogger("workers")
 

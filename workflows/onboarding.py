@@ -71,14 +71,14 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
         self._payment: PaymentEvent | None = None
 
     # --- what the outside world sends -----------------------------------------------------------
-    @workflow.update(name="submitted")
+    @workflow.update
     async def submitted(self) -> MerchantView:
         await workflow.wait_condition(lambda: self._recorded is not None or self._refusal is not None)
         if self._refusal is not None:
             raise self._refusal
         return self._view()
 
-    @workflow.update(name="review")
+    @workflow.update
     async def review(self, d: ReviewInput) -> MerchantView:
         ticket = self._decided + 1
         self._decision = d
@@ -98,7 +98,7 @@ class MerchantOnboardingWorkflow(ContractAndDeposit):
             with carried():
                 check_second_auditor(Who(first.name, first.key_id), Who(d.by.name, d.by.key_id))
 
-    @workflow.update(name="resubmit")
+    @workflow.update
     async def resubmit(self, r: Resubmission) -> MerchantView:
         self._resubmission = r.version
         await workflow.wait_condition(lambda: self._verified_version >= r.version or self._recorded in FINAL)

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import policies, stages
     from workflows.awaiting import PartyWait, Woke
     from workflows.calls import party_step
+    from workflows.ids import payment_workflow_id
     from workflows.payment import PaymentWorkflow
 
 # Each deposit attempt is a child payment (a dozen history events and a payment timeout): a merchant who
@@ -121,7 +122,7 @@ class ContractAndDeposit:
                     refund_terms=inp.terms.refund,
                     purpose="deposit",
                 ),
-                id=f"payment-{self._payment_no}",
+                id=payment_workflow_id(self._payment_no),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             )
             await workflow.wait_condition(lambda: self._deposit_ready is not None or self._payment is not None)

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.refusals import Refusal
     from workflows import stages
     from workflows.calls import db_step, passed_on, refused, wait_until
+    from workflows.ids import payment_workflow_id
     from workflows.order_steps import DispatchAndCancel
     from workflows.payment import PaymentWorkflow
 
@@ -62,7 +63,7 @@ class OrderWorkflow(DispatchAndCancel):
         self._fulfilment_refusals: dict[int, ApplicationError] = {}  # by ticket, set by the IN_SERVICE loop
 
     # --- what the outside world sends -----------------------------------------------------------
-    @workflow.update(name="placed")
+    @workflow.update
     async def placed(self) -> OrderCreated:
         await workflow.wait_condition(lambda: self._params is not None or self._refusal is not None)
         if self._refusal is not None:
@@ -87,7 +88,7 @@ class OrderWorkflow(DispatchAndCancel):
             self._refusal = refused(Refusal.PAYMENT_UNAVAILABLE, event.reason or "no payment channel available")
         self._payment = event
 
-    @workflow.update(name="cancel")
+    @workflow.update
     async def cancel(self, req: CancelRequest) -> TransitionResult:
         self._cancel_reason = req.reason
         await workflow.wait_condition(lambda: self._recorded is OrderStatus.CANCELLED)
@@ -104,7 +105,7 @@ class OrderWorkflow(DispatchAndCancel):
         if self._cancel_reason is not None:
             raise refused(Refusal.NOT_CANCELLABLE, "the order is already being cancelled")
 
-    @workflow.update(name="accept")
+    @workflow.update
     async def accept(self) -> TransitionResult:
         self._accepted = True
         await workflow.wait_condition(lambda: self._recorded in (OrderStatus.DISPATCHING, OrderStatus.CANCELLED))
@@ -115,7 +116,7 @@ class OrderWorkflow(DispatchAndCancel):
         if self._status is not OrderStatus.AWAITING_MERCHANT or self._accepted or self._cancel_reason is not None:
             raise refused(Refusal.NOT_ACCEPTABLE, f"the order is {self._status}, not awaiting the merchant")
 
-    @workflow.update(name="fulfilment")
+    @workflow.update
     async def fulfilment(self, req: FulfilmentRequest) -> TransitionResult:
         # A caller may have read the provider from the database a moment before the dispatch result
         # reached this flow: wait for it, then judge.
@@ -152,7 +153,7 @@ class OrderWorkflow(DispatchAndCancel):
         if req.provider_id != self._provider_id:
             raise refused(Refusal.WRONG_PROVIDER, f"provider {req.provider_id} is not the one assigned to this order")
 
-    @workflow.update(name="confirm")
+    @workflow.update
     async def confirm(self) -> TransitionResult:
         self._confirmed = True
         await workflow.wait_condition(lambda: self._recorded is OrderStatus.COMPLETED)
@@ -198,7 +199,7 @@ class OrderWorkflow(DispatchAndCancel):
                 parent_workflow_id=workflow.info().workflow_id,
                 refund_terms=terms.refund,
             ),
-            id=f"payment-{inp.payment_no}",
+            id=payment_workflow_id(inp.payment_no),
             # The payment must finish closing or capturing even if this order ends first.
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.refunds import RefundInput, RefundOrigin
     from workflows import stages
     from workflows.calls import db_step, wait_until
+    from workflows.ids import refund_workflow_id
     from workflows.payment import PaymentWorkflow
     from workflows.refund import RefundWorkflow
 
@@ -140,7 +141,7 @@ class DispatchAndCancel:
                 requested_by="order-flow",
                 terms=inp.terms.refund,
             ),
-            id=f"refund-{self._refund_no}",
+            id=refund_workflow_id(self._refund_no),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
         stages.enter("CANCELLED", f"cancelled ({reason}); refund {self._refund_no}: {refund.status.value}")

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.payments import AttemptStatus, ChannelOrderRequest, ChannelOrderView, PaymentInput
     from domain.refunds import RefundInput, RefundOrigin
     from workflows import policies, stages
+    from workflows.ids import refund_workflow_id
     from workflows.refund import RefundWorkflow
 
 
@@ -90,7 +91,7 @@ class ChannelOrders:
                     requested_by="payment-flow",
                     terms=inp.refund_terms,
                 ),
-                id=f"refund-{refund_no}",
+                id=refund_workflow_id(refund_no),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             )
             stages.enter("SUCCEEDED", f"paid; the duplicate through {channel} was refunded as {refund_no}")

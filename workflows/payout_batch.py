@@ -40,7 +40,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows import policies, stages
     from workflows.awaiting import PartyWait, Woke
     from workflows.calls import wait_until
+    from workflows.ids import withdrawal_workflow_id
     from workflows.payout_bank import BankCalls
+    from workflows.withdrawal import WithdrawalWorkflow
 
 MAX_POLL_SECONDS = 600
 # Ticks per run before continuing as new: keeps the history short for a flow that never ends.
@@ -240,7 +242,10 @@ class PayoutBatchWorkflow(BankCalls):
 
     async def _tell(self, outcome: PayoutOutcome) -> bool:
         try:
-            await workflow.get_external_workflow_handle(f"withdrawal-{outcome.withdrawal_id}").signal("payout", outcome)
+            flow: workflow.ExternalWorkflowHandle[WithdrawalWorkflow] = workflow.get_external_workflow_handle_for(
+                WithdrawalWorkflow.run, withdrawal_workflow_id(outcome.withdrawal_id)
+            )
+            await flow.signal(WithdrawalWorkflow.payout, outcome)
             return True
         except FailureError as exc:  # the withdrawal already finished (a repeat, or finance resolved it)
             workflow.logger.info("could not tell withdrawal %s: %s", outcome.withdrawal_id, exc)

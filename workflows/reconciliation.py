@@ -32,7 +32,7 @@ class ReconciliationWorkflow:
     def __init__(self) -> None:
         self._started: ReconStarted | None = None
 
-    @workflow.update(name="started")
+    @workflow.update
     async def started(self) -> ReconStarted:
         await workflow.wait_condition(lambda: self._started is not None)
         assert self._started is not None

@@ -55,7 +55,7 @@ class RefundWorkflow(ChannelFollowing):
         self._attempts = 0
         self._done: RefundResult | None = None
 
-    @workflow.update(name="opened")
+    @workflow.update
     async def opened(self) -> RefundOpened:
         await workflow.wait_condition(lambda: self._opened is not None or self._refusal is not None)
         if self._refusal is not None:
@@ -75,7 +75,7 @@ class RefundWorkflow(ChannelFollowing):
         except ValueError:
             workflow.logger.warning("ignoring a notification that is not a refund notification: %s", payload)
 
-    @workflow.update(name="approve_manual")
+    @workflow.update
     async def approve_manual(self, approval: ManualApproval) -> RefundResult:
         self._approval = approval
         await workflow.wait_condition(lambda: self._done is not None)

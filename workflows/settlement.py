@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         cycle_id_for,
     )
     from workflows import policies, stages
+    from workflows.ids import statement_workflow_id
     from workflows.settlement_v2 import run_v2
     from workflows.statement import StatementWorkflow
 
@@ -119,7 +120,7 @@ class SettlementWorkflow:
                     await workflow.start_child_workflow(
                         StatementWorkflow.run,
                         StatementInput(statement=ref, cycle_id=cycle_id, remind_seconds=inp.terms.remind_seconds),
-                        id=f"statement-{ref.statement_id}",
+                        id=statement_workflow_id(ref.statement_id),
                     )
                 )
             if len(page) < PENDING_PAGE:

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         cycle_id_for,
     )
     from workflows import policies, stages
+    from workflows.ids import statement_workflow_id
     from workflows.statement import StatementWorkflow
 
 
@@ -98,7 +99,7 @@ async def run_v2(inp: CycleInput) -> CycleResult:
         await workflow.start_child_workflow(
             StatementWorkflow.run,
             StatementInput(statement=ref, cycle_id=cycle_id, remind_seconds=inp.terms.remind_seconds),
-            id=f"statement-{ref.statement_id}",
+            id=statement_workflow_id(ref.statement_id),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
     if len(page) == inp.terms.children_page:

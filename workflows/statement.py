@@ -39,7 +39,7 @@ class StatementWorkflow:
         # failed approval sends the statement back to waiting.
         self._results: list[StatementOutcome] = []
 
-    @workflow.update(name="adjust")
+    @workflow.update
     async def adjust(self, record: AdjustmentRecord) -> None:
         self._adjusting = True
         try:
@@ -56,7 +56,7 @@ class StatementWorkflow:
         if self._failure is not None:
             raise refused(Refusal.NOT_PENDING, f"the statement failed ({self._failure}); it can only be rejected")
 
-    @workflow.update(name="decide")
+    @workflow.update
     async def decide(self, kind: str, decision: Decision) -> StatementOutcome:
         mine = len(self._results)
         self._decision = (kind, decision)

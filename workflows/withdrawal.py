@@ -15,7 +15,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.withdrawals import WithdrawalActivities
     from domain.refusals import Refusal
     from domain.withdrawals import (
-        BATCHER_WORKFLOW_ID,
         Decision,
         DecisionRecord,
         PayoutOutcome,
@@ -28,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import policies, stages
     from workflows.calls import db_step, passed_on, refused, wait_until
+    from workflows.ids import PAYOUT_BATCHER_WORKFLOW_ID
 
 # Runs that started before it drop a bank result that came together with finance's resolution (replay).
 COMPARE_LEFTOVERS = "withdrawal-compare-leftover-results"
@@ -50,7 +50,7 @@ class WithdrawalWorkflow:
         self._done: WithdrawalResult | None = None
         self._reason: str | None = None
 
-    @workflow.update(name="opened")
+    @workflow.update
     async def opened(self) -> WithdrawalOpened:
         await workflow.wait_condition(lambda: self._opened is not None or self._refusal is not None)
         if self._refusal is not None:
@@ -58,7 +58,7 @@ class WithdrawalWorkflow:
         assert self._opened is not None
         return self._opened
 
-    @workflow.update(name="decide")
+    @workflow.update
     async def decide(self, decision: Decision) -> WithdrawalResult:
         self._decision = decision
         await workflow.wait_condition(lambda: self._status is not WithdrawalStatus.PENDING_APPROVAL)
@@ -69,7 +69,7 @@ class WithdrawalWorkflow:
         if self._status is not WithdrawalStatus.PENDING_APPROVAL or self._decision is not None:
             raise refused(Refusal.NOT_AWAITING_APPROVAL, "this withdrawal is not waiting for finance's approval")
 
-    @workflow.update(name="resolve")
+    @workflow.update
     async def resolve(self, resolution: Resolution) -> WithdrawalResult:
         if self._proposal is None and workflow.patched(TWO_PERSON_RESOLVE):
             # The first finance person proposes; the money moves when a second one confirms.
@@ -149,7 +149,8 @@ class WithdrawalWorkflow:
             waiting = f"withdrawal {inp.withdrawal_id} of {inp.amount_minor} waits for the next payout batch"
             stages.enter("QUEUED", waiting)
             try:  # a hint only: the batcher also finds queued withdrawals in the database at every tick
-                await workflow.get_external_workflow_handle(BATCHER_WORKFLOW_ID).signal("queued")
+                # Named, not referenced: workflows/payout_batch.py imports this module to signal back.
+                await workflow.get_external_workflow_handle(PAYOUT_BATCHER_WORKFLOW_ID).signal("queued")
             except FailureError:
                 workflow.logger.warning("payout batcher not running; the withdrawal waits for its next start")
         else:

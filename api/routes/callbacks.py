@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.callback_routing import asked_for, route_for, subject_number
+from api.callback_routing import NotificationSignal, asked_for, route_for, subject_number
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, require
 from api.errors import ApiError
 from api.params import Party
@@ -162,7 +162,9 @@ async def refused(
     ]
 
 
-async def _signal(request: Request, workflow_id: str, signal: str, payload: dict[str, Any]) -> tuple[str, str | None]:
+async def _signal(
+    request: Request, workflow_id: str, signal: NotificationSignal, payload: dict[str, Any]
+) -> tuple[str, str | None]:
     client = await request.app.state.temporal.get()
     try:
         await client.get_workflow_handle(workflow_id).signal(signal, payload)

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.exc import IntegrityError
+from temporalio.client import Client, WorkflowHandle
 
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
-from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.params import CategoryCode, MerchantId
 from api.schemas.merchants import MerchantDetail
@@ -30,14 +30,17 @@ from domain.merchants import (
     Category,
     MerchantView,
     OnboardingInput,
+    OnboardingResult,
     Resubmission,
     Reviewer,
     ReviewInput,
     ReviewRequest,
     check_resubmission,
 )
-from domain.refusals import Refusal
-from flows.terms import onboarding_terms
+from domain.refusals import Refusal, Refused
+from workflows.client.asking import call_flow, start_and_ask
+from workflows.client.terms import onboarding_terms
+from workflows.ids import merchant_onboarding_workflow_id
 from workflows.onboarding import MerchantOnboardingWorkflow
 
 router = APIRouter(tags=["merchants"])
@@ -77,13 +80,18 @@ async def apply(
             temporal,
             MerchantOnboardingWorkflow.run,
             inp,
-            f"onboarding-{merchant_id}",
-            "submitted",
-            MerchantView,
+            merchant_onboarding_workflow_id(merchant_id),
+            MerchantOnboardingWorkflow.submitted,
             "submitting the application",
         )
 
     return await idem.run(201, start)
+
+
+def _flow(temporal: Client, merchant_id: str) -> WorkflowHandle[MerchantOnboardingWorkflow, OnboardingResult]:
+    return temporal.get_workflow_handle_for(
+        MerchantOnboardingWorkflow.run, merchant_onboarding_workflow_id(merchant_id)
+    )
 
 
 async def _merchant(session: SessionDep, merchant_id: str) -> Merchant:
@@ -126,12 +134,10 @@ async def review(
         # name is the person: the flow's second-review check then compares people, not keys.
         by=Reviewer(actor=who.actor, name=who.who, key_id=who.key_id, role=who.role.value),
     )
-    handle = temporal.get_workflow_handle(f"onboarding-{merchant_id}")
-    view: MerchantView = await call_flow(
-        handle.execute_update("review", decision, result_type=MerchantView),
+    return await call_flow(
+        _flow(temporal, merchant_id).execute_update(MerchantOnboardingWorkflow.review, decision),
         f"{body.decision.value} on merchant {merchant_id}",
     )
-    return view
 
 
 @router.post("/v1/merchants/{merchant_id}/resubmit", response_model=MerchantView, summary="Corrected application")
@@ -155,14 +161,15 @@ async def resubmit(
                 await repo.store_application(session, merchant_id, version, body, cipher, who.actor)
         except IntegrityError:
             raise ApiError(Refusal.CONCURRENT_RESUBMISSION, "another resubmission was just stored") from None
-        handle = temporal.get_workflow_handle(f"onboarding-{merchant_id}")
         idem.sending()
         try:
-            view: MerchantView = await call_flow(
-                handle.execute_update("resubmit", Resubmission(version=version), result_type=MerchantView),
+            view = await call_flow(
+                _flow(temporal, merchant_id).execute_update(
+                    MerchantOnboardingWorkflow.resubmit, Resubmission(version=version)
+                ),
                 f"resubmitting merchant {merchant_id}",
             )
-        except ApiError:
+        except Refused:
             async with unit_of_work(factory) as session:
                 await repo.drop_application(session, merchant_id, version)
             raise

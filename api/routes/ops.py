@@ -6,7 +6,7 @@ from api.deps import SettingsDep, TemporalDep, require
 from api.schemas.ops import StuckFlow
 from db.api_keys import Principal
 from domain.access import Role
-from flows.stuck import stuck_flows
+from workflows.client.stuck import stuck_flows
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"])
 

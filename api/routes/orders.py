@@ -7,11 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
-from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.params import OrderNo
 from api.schemas.orders import OrderView
@@ -30,11 +29,14 @@ from domain.orders import (
     FulfilmentRequest,
     OrderCreated,
     OrderInput,
+    OrderResult,
     TransitionResult,
 )
 from domain.refusals import Refusal
 from domain.settings import Settings
-from flows.terms import order_terms
+from workflows.client.asking import call_flow, start_and_ask
+from workflows.client.terms import order_terms
+from workflows.ids import order_workflow_id
 from workflows.order import OrderWorkflow
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -64,7 +66,7 @@ async def create_order(
         )
         idem.sending()
         return await start_and_ask(
-            temporal, OrderWorkflow.run, inp, f"order-{inp.order_no}", "placed", OrderCreated, "placing the order"
+            temporal, OrderWorkflow.run, inp, order_workflow_id(inp.order_no), OrderWorkflow.placed, "placing the order"
         )
 
     return await idem.run(201, place)
@@ -108,14 +110,9 @@ async def _admissible(session: AsyncSession, body: CreateOrderRequest, settings:
     return await price_commission(session, body, settings, merchant.category)
 
 
-async def _decide(temporal: Client, order_no: str, update: str, arg: Any, what: str) -> TransitionResult:
-    """Send a decision (an Update of the order flow, named as in workflows/order.py) and wait for its answer."""
-    handle = temporal.get_workflow_handle(f"order-{order_no}")
-    args = [] if arg is None else [arg]
-    result: TransitionResult = await call_flow(
-        handle.execute_update(update, args=args, result_type=TransitionResult), what
-    )
-    return result
+def _flow(temporal: Client, order_no: str) -> WorkflowHandle[OrderWorkflow, OrderResult]:
+    """The order's flow; its decisions are its Updates (workflows/order.py), answered once taken."""
+    return temporal.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order_no))
 
 
 async def _check(factory: SessionFactoryDep, order_no: str, who: Principal) -> None:
@@ -150,7 +147,9 @@ async def cancel_order(
     order_no: OrderNo, body: CancelRequest, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> TransitionResult:
     await _check(factory, order_no, who)
-    return await _decide(temporal, order_no, "cancel", body, f"cancelling order {order_no}")
+    return await call_flow(
+        _flow(temporal, order_no).execute_update(OrderWorkflow.cancel, body), f"cancelling order {order_no}"
+    )
 
 
 @router.post("/{order_no}/accept", response_model=TransitionResult, summary="The merchant accepts a paid order")
@@ -161,7 +160,9 @@ async def accept_order(
     who: Annotated[Principal, Depends(require(Role.MERCHANT))],
 ) -> TransitionResult:
     await _check(factory, order_no, who)
-    return await _decide(temporal, order_no, "accept", None, f"accepting order {order_no}")
+    return await call_flow(
+        _flow(temporal, order_no).execute_update(OrderWorkflow.accept), f"accepting order {order_no}"
+    )
 
 
 @router.post(
@@ -173,7 +174,9 @@ async def fulfilment_event(
     order_no: OrderNo, body: FulfilmentRequest, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> TransitionResult:
     await _check(factory, order_no, who)
-    return await _decide(temporal, order_no, "fulfilment", body, f"{body.event.value} on {order_no}")
+    return await call_flow(
+        _flow(temporal, order_no).execute_update(OrderWorkflow.fulfilment, body), f"{body.event.value} on {order_no}"
+    )
 
 
 @router.post("/{order_no}/confirm", response_model=TransitionResult, summary="The customer confirms receipt")
@@ -181,4 +184,6 @@ async def confirm_order(
     order_no: OrderNo, who: Service, factory: SessionFactoryDep, temporal: TemporalDep
 ) -> TransitionResult:
     await _check(factory, order_no, who)
-    return await _decide(temporal, order_no, "confirm", None, f"confirming order {order_no}")
+    return await call_flow(
+        _flow(temporal, order_no).execute_update(OrderWorkflow.confirm), f"confirming order {order_no}"
+    )

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from activities.recon import store_file
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, require
 from api.errors import ApiError
-from api.flows import start_and_ask
 from api.params import BIGINT_MAX, DbId
 from api.schemas.recon import DiscrepancyView, FileKept, RunView, run_view
 from db import recon
@@ -25,9 +24,10 @@ from domain.recon.runs import (
     DiscrepancyType,
     ReconInput,
     ReconStarted,
-    recon_workflow_id,
 )
 from domain.refusals import Refusal
+from workflows.client.asking import start_and_ask
+from workflows.ids import recon_workflow_id
 from workflows.reconciliation import ReconciliationWorkflow
 
 router = APIRouter(tags=["reconciliation"])
@@ -72,8 +72,7 @@ async def start_run(body: ReconInput, temporal: TemporalDep, session: SessionDep
         ReconciliationWorkflow.run,
         body,
         recon_workflow_id(body.source, body.bill_date),
-        "started",
-        ReconStarted,
+        ReconciliationWorkflow.started,
         "the reconciliation run",
         repeatable=True,  # a day may be reconciled again; the run changes nothing already found
     )

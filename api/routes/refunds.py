@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
+from temporalio.client import WorkflowHandle
 
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, require
 from api.errors import ApiError
-from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.params import OrderNo, RefundNo
 from api.schemas.refunds import RefundView
@@ -29,7 +29,9 @@ from domain.refunds import (
     RefundStatus,
 )
 from domain.refusals import Refusal
-from flows.terms import refund_terms
+from workflows.client.asking import call_flow, start_and_ask
+from workflows.client.terms import refund_terms
+from workflows.ids import refund_workflow_id
 from workflows.refund import RefundWorkflow
 
 router = APIRouter(tags=["refunds"])
@@ -76,9 +78,8 @@ async def request_refund(
             temporal,
             RefundWorkflow.run,
             inp,
-            f"refund-{inp.refund_no}",
-            "opened",
-            RefundOpened,
+            refund_workflow_id(inp.refund_no),
+            RefundWorkflow.opened,
             f"refunding order {order_no}",
         )
 
@@ -128,9 +129,10 @@ async def approve_manual_transfer(
     check_refund_approver(Who(view["requested_by"]), Who(who.who))
     # The flow's activity writes the approval's transfer and its audit row in one transaction.
     approval = ManualApproval(approver=who.who, approver_key_id=who.key_id, note=body.note)
-    handle = temporal.get_workflow_handle(f"refund-{refund_no}")
-    result: RefundResult = await call_flow(
-        handle.execute_update("approve_manual", approval, result_type=RefundResult),
+    handle: WorkflowHandle[RefundWorkflow, RefundResult] = temporal.get_workflow_handle_for(
+        RefundWorkflow.run, refund_workflow_id(refund_no)
+    )
+    return await call_flow(
+        handle.execute_update(RefundWorkflow.approve_manual, approval),
         f"approving the manual transfer of refund {refund_no}",
     )
-    return result

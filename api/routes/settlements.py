@@ -11,12 +11,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
 from temporalio.client import WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
-from api.flows import call_flow
 from api.params import CycleId, DbId, MerchantFilter
 from api.schemas.settlements import CycleStarted, CycleView, StatementDetail, StatementView
 from db import settlement as repo
@@ -33,9 +30,10 @@ from domain.settlement import (
     check_cutoff,
     cycle_id_for,
 )
-from flows.terms import settlement_terms
-from workers.queues import MAIN
-from workflows.settlement import SettlementWorkflow
+from workflows.client.asking import call_flow, start_settlement_cycle
+from workflows.client.terms import settlement_terms
+from workflows.ids import statement_workflow_id
+from workflows.statement import StatementWorkflow
 
 router = APIRouter(tags=["settlement"])
 Finance = Annotated[Principal, Depends(require(Role.FINANCE))]
@@ -74,18 +72,10 @@ async def run_cycle(body: RunRequest, who: Finance, settings: SettingsDep, tempo
         else (now + timedelta(seconds=1)).replace(microsecond=0)
     )
     cycle_id = cycle_id_for(cutoff)
-    try:
-        await temporal.start_workflow(
-            SettlementWorkflow.run,
-            CycleInput(cutoff=cutoff, triggered_by=who.who, terms=settlement_terms(settings)),
-            id=f"settlement-{cycle_id}",
-            task_queue=MAIN,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # this cutoff has run (or runs): same cycle
-    return CycleStarted(cycle_id=cycle_id, cutoff=cutoff, workflow_id=f"settlement-{cycle_id}")
+    workflow_id = await start_settlement_cycle(
+        temporal, cycle_id, CycleInput(cutoff=cutoff, triggered_by=who.who, terms=settlement_terms(settings))
+    )
+    return CycleStarted(cycle_id=cycle_id, cutoff=cutoff, workflow_id=workflow_id)
 
 
 @router.get("/v1/settlement-runs/{cycle_id}", response_model=CycleView, summary="A cycle's status and counts")
@@ -169,11 +159,11 @@ async def get_statement(
 
 async def _statement_flow(
     factory: SessionFactoryDep, temporal: TemporalDep, statement_id: int
-) -> WorkflowHandle[Any, Any]:
+) -> WorkflowHandle[StatementWorkflow, StatementOutcome]:
     async with unit_of_work(factory) as session:
         if await repo.statement(session, statement_id) is None:
             raise ApiError(Refusal.STATEMENT_NOT_FOUND, f"statement {statement_id} does not exist")
-    return temporal.get_workflow_handle(f"statement-{statement_id}")
+    return temporal.get_workflow_handle_for(StatementWorkflow.run, statement_workflow_id(statement_id))
 
 
 async def _decide(
@@ -182,11 +172,9 @@ async def _decide(
     handle = await _statement_flow(factory, temporal, statement_id)
     # The flow compares people (maker-checker); its activity writes the decision and its audit row together.
     decision = Decision(statement_id=statement_id, by=who.who, by_key_id=who.key_id, note=note)
-    outcome: StatementOutcome = await call_flow(
-        handle.execute_update("decide", args=[kind, decision], result_type=StatementOutcome),
-        f"{kind} statement {statement_id}",
+    return await call_flow(
+        handle.execute_update(StatementWorkflow.decide, args=[kind, decision]), f"{kind} statement {statement_id}"
     )
-    return outcome
 
 
 @router.post("/v1/settlements/{statement_id}/approve", response_model=StatementOutcome)
@@ -219,7 +207,7 @@ async def adjust(
         by=who.who,
         by_key_id=who.key_id,
     )
-    await call_flow(handle.execute_update("adjust", adjustment), f"adjusting statement {statement_id}")
+    await call_flow(handle.execute_update(StatementWorkflow.adjust, adjustment), f"adjusting statement {statement_id}")
     async with unit_of_work(factory) as session:
         st = await repo.statement(session, statement_id)
         assert st is not None

@@ -6,12 +6,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client, WorkflowHandle
 
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, ensure_merchant_scope, require
 from api.errors import ApiError
-from api.flows import call_flow, start_and_ask
 from api.idempotency import IdempotencyDep
 from api.params import MerchantFilter, MerchantId, WithdrawalId
 from api.schemas.withdrawals import WithdrawalView
@@ -23,11 +21,8 @@ from domain import numbers
 from domain.access import Role
 from domain.maker_checker import Who, check_payout_resolver
 from domain.refusals import Refusal
-from domain.settings import Settings
 from domain.withdrawal_eligibility import check_amount
 from domain.withdrawals import (
-    BATCHER_WORKFLOW_ID,
-    BatcherInput,
     Decision,
     Resolution,
     WithdrawalInput,
@@ -36,9 +31,9 @@ from domain.withdrawals import (
     WithdrawalResult,
     WithdrawalStatus,
 )
-from flows.terms import payout_terms, withdrawal_terms
-from workers.queues import MAIN
-from workflows.payout_batch import PayoutBatchWorkflow
+from workflows.client.asking import call_flow, ensure_payout_batcher, start_and_ask
+from workflows.client.terms import payout_terms, withdrawal_terms
+from workflows.ids import withdrawal_workflow_id
 from workflows.withdrawal import WithdrawalWorkflow
 
 router = APIRouter(tags=["withdrawals"])
@@ -57,17 +52,6 @@ class ResolveRequest(BaseModel):
     outcome: Literal["PAID", "FAILED"] = Field(description="what the bank confirmed")
     reason: str = Field(min_length=1, max_length=500, description="how the bank confirmed it, or why it failed")
     bank_ref: str | None = Field(default=None, max_length=100)
-
-
-async def ensure_batcher(temporal: Client, settings: Settings) -> None:
-    """The payout batcher is one long-lived flow; starting it when it runs already is a no-op."""
-    await temporal.start_workflow(
-        PayoutBatchWorkflow.run,
-        BatcherInput(terms=payout_terms(settings)),
-        id=BATCHER_WORKFLOW_ID,
-        task_queue=MAIN,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
 
 
 @router.post(
@@ -92,7 +76,7 @@ async def request_withdrawal(
         async with unit_of_work(factory) as session:
             if await session.get(Merchant, merchant_id) is None:
                 raise ApiError(Refusal.MERCHANT_NOT_FOUND, f"merchant {merchant_id} does not exist")
-        await ensure_batcher(temporal, settings)
+        await ensure_payout_batcher(temporal, payout_terms(settings))
         inp = WithdrawalInput(
             withdrawal_id=numbers.withdrawal_id(idem.number),  # a retry of the key names the same withdrawal
             merchant_id=merchant_id,
@@ -106,9 +90,8 @@ async def request_withdrawal(
             temporal,
             WithdrawalWorkflow.run,
             inp,
-            f"withdrawal-{inp.withdrawal_id}",
-            "opened",
-            WithdrawalOpened,
+            withdrawal_workflow_id(inp.withdrawal_id),
+            WithdrawalWorkflow.opened,
             f"withdrawing for merchant {merchant_id}",
         )
 
@@ -149,18 +132,20 @@ async def get_withdrawal(
     return view
 
 
-async def _update(
-    factory: Any, temporal: Client, withdrawal_id: str, update: str, arg: Any, action: str
-) -> WithdrawalResult:
-    """Hand finance's decision to the flow; its activity writes the decision and its audit row together."""
+def _flow(temporal: Client, withdrawal_id: str) -> WorkflowHandle[WithdrawalWorkflow, WithdrawalResult]:
+    """The withdrawal's flow: finance's decisions are its Updates; its activity writes each decision and
+    its audit row together."""
+    return temporal.get_workflow_handle_for(WithdrawalWorkflow.run, withdrawal_workflow_id(withdrawal_id))
+
+
+async def _decide(factory: Any, temporal: Client, withdrawal_id: str, decision: Decision) -> WithdrawalResult:
     async with unit_of_work(factory) as session:
         if await repo.withdrawal_view(session, withdrawal_id) is None:
             raise ApiError(Refusal.WITHDRAWAL_NOT_FOUND, f"withdrawal {withdrawal_id} does not exist")
-    handle = temporal.get_workflow_handle(f"withdrawal-{withdrawal_id}")
-    result: WithdrawalResult = await call_flow(
-        handle.execute_update(update, arg, result_type=WithdrawalResult), f"{action} of withdrawal {withdrawal_id}"
+    return await call_flow(
+        _flow(temporal, withdrawal_id).execute_update(WithdrawalWorkflow.decide, decision),
+        f"{'approval' if decision.kind == 'approve' else 'rejection'} of withdrawal {withdrawal_id}",
     )
-    return result
 
 
 @router.post("/v1/withdrawals/{withdrawal_id}/approve", response_model=WithdrawalResult, summary="Finance approves")
@@ -172,9 +157,9 @@ async def approve(
     temporal: TemporalDep,
     who: Finance,
 ) -> WithdrawalResult:
-    await ensure_batcher(temporal, settings)
+    await ensure_payout_batcher(temporal, payout_terms(settings))
     decision = Decision(kind="approve", by=who.who, by_key_id=who.key_id, note=body.note)
-    return await _update(factory, temporal, withdrawal_id, "decide", decision, "approval")
+    return await _decide(factory, temporal, withdrawal_id, decision)
 
 
 @router.post(
@@ -184,7 +169,7 @@ async def reject(
     withdrawal_id: WithdrawalId, body: Reason, factory: SessionFactoryDep, temporal: TemporalDep, who: Finance
 ) -> WithdrawalResult:
     decision = Decision(kind="reject", by=who.who, by_key_id=who.key_id, note=body.reason)
-    return await _update(factory, temporal, withdrawal_id, "decide", decision, "rejection")
+    return await _decide(factory, temporal, withdrawal_id, decision)
 
 
 @router.post(
@@ -206,4 +191,7 @@ async def resolve(
     resolution = Resolution(
         outcome=body.outcome, by=who.who, by_key_id=who.key_id, reason=body.reason, bank_ref=body.bank_ref
     )
-    return await _update(factory, temporal, withdrawal_id, "resolve", resolution, "resolution")
+    return await call_flow(
+        _flow(temporal, withdrawal_id).execute_update(WithdrawalWorkflow.resolve, resolution),
+        f"resolution of withdrawal {withdrawal_id}",
+    )

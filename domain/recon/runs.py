@@ -52,7 +52,3 @@ class ReconResult(BaseModel):
     lines: int = 0
     counts: dict[str, int] = Field(default_factory=dict)
     failure: str | None = None
-
-
-def recon_workflow_id(source: Source | str, bill_date: date) -> str:
-    return f"recon-{Source(source).value}-{bill_date.isoformat()}"

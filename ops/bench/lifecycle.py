@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from workflows.ids import order_workflow_id
+
 # Order-status polls start quick (a payment usually lands within a few hundred milliseconds) and back
 # off, so that waiting lanes do not load the API they are measuring.
 POLL_FIRST_S = 0.025
@@ -135,7 +137,7 @@ class Shopper:
 
         # Settleable comes after the after-sale window: wait on the flow's end (a long poll on Temporal,
         # which costs nothing while it waits) rather than polling the API, then check what the API shows.
-        await asyncio.wait_for(self.temporal.get_workflow_handle(f"order-{order_no}").result(), STEP_TIMEOUT_S)
+        await asyncio.wait_for(self.temporal.get_workflow_handle(order_workflow_id(order_no)).result(), STEP_TIMEOUT_S)
         order = await self._order(order_no)
         if not order["settleable"]:
             raise LifecycleError(f"order {order_no} finished its flow but is not settleable: {order}")

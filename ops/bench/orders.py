@@ -28,7 +28,8 @@ from ops.bench.common import Shape, percentile, run_pool
 from ops.bench.lifecycle import Lifecycle, Merchant, Shopper
 from ops.bench.servers import own_stack, say
 from ops.stack import Services
-from workers.temporal import connect
+from workflows.client.connection import connect
+from workflows.ids import order_workflow_id, payment_workflow_id
 
 # Waits the benchmark must sit through are as short as the settings allow; deadlines stay long so
 # that nothing times out under load and every lifecycle is the happy path.
@@ -152,7 +153,7 @@ async def _seed(database_url: str, *, merchants: int, providers: int) -> tuple[s
 async def _shape_of(client: Client, lifecycle: Lifecycle) -> Shape:
     kinds: Counter[int] = Counter()
     timer_seconds = 0.0
-    for workflow_id in (f"order-{lifecycle.order_no}", f"payment-{lifecycle.payment_no}"):
+    for workflow_id in (order_workflow_id(lifecycle.order_no), payment_workflow_id(lifecycle.payment_no)):
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         started = {e.event_id: e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED}
         for event in history.events:

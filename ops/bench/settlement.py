@@ -30,7 +30,7 @@ from domain.access import Role
 from domain.settings import Settings
 from ops.bench.servers import OwnStack, own_stack, say
 from ops.bench.settlement_sql import Baseline, run_baseline
-from workers.temporal import connect
+from workflows.client.connection import connect
 
 # Every statement auto-approves, so the cycle closes by itself and finance never has to step in.
 BENCH_ENV = {"BACKOFFICE_SETTLEMENT_AUTO_APPROVE_MAX_MINOR": str(10**15)}

@@ -18,9 +18,10 @@ from temporalio.client import Client
 from db.engine import make_session_factory, unit_of_work
 from db.ledger import trial_balance
 from db.ledger_checks import ledger_disagreements
+from workflows.ids import PAYOUT_BATCHER_WORKFLOW_ID
 
 # Flows that live for ever by design (continue-as-new): running at the end is their normal state.
-LONG_LIVED = ("payout-batcher",)
+LONG_LIVED = (PAYOUT_BATCHER_WORKFLOW_ID,)
 
 _POSTED_TWICE = text("""
     SELECT tx_code, reference, count(*) AS n FROM journal_entries
@@ -88,7 +89,7 @@ async def judge(verdict: Verdict, engine: AsyncEngine, sandbox_db: Path, tempora
     verdict.lost += [
         f"{wf.id} ended {wf.status.name if wf.status else '?'}"
         async for wf in temporal.list_workflows('ExecutionStatus!="Running" AND ExecutionStatus!="Completed"')
-        if not wf.id.startswith("payout-batcher")  # continue-as-new shows as its own status
+        if not wf.id.startswith(PAYOUT_BATCHER_WORKFLOW_ID)  # continue-as-new shows as its own status
     ]
     outside = _sandbox_effects(sandbox_db)
     async with unit_of_work(make_session_factory(engine)) as session:

@@ -33,7 +33,7 @@ from domain.settings import Settings
 from ops.bench.servers import OwnStack, own_stack, say
 from ops.chaos.actors import Actors, Keys
 from ops.chaos.checks import Verdict, judge, unfinished_flows
-from workers.temporal import connect
+from workflows.client.connection import connect
 
 # Short business waits so a run takes a minute or two, long deadlines so no flow times out on purpose:
 # everything that goes wrong is then the crashes' doing.

@@ -14,8 +14,8 @@ from db.engine import unit_of_work
 from db.ledger import trial_balance
 from db.ledger_checks import ledger_disagreements
 from domain.settings import Settings
-from workers.queues import MAIN
-from workers.temporal import connect
+from workflows.client.connection import connect
+from workflows.client.queues import MAIN
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from db.models import CommissionRule, InboundNotification, Order
 from domain.access import Role
 from domain.settlement import cycle_id_for
 from tests.support.shop import bearer
+from workflows.ids import settlement_workflow_id
 
 HUGE = "99999999999999999999"  # beyond bigint: was "bigint out of range" from the database
 
@@ -30,7 +31,7 @@ async def test_a_naive_settlement_cutoff_is_422_and_starts_no_cycle(shop, tempor
     assert_refused(r, 422, "cutoff")
     cycle = cycle_id_for(datetime.fromisoformat(naive).replace(tzinfo=UTC))
     with pytest.raises(RPCError) as missing:
-        await temporal.get_workflow_handle(f"settlement-{cycle}").describe()
+        await temporal.get_workflow_handle(settlement_workflow_id(cycle)).describe()
     assert missing.value.status is RPCStatusCode.NOT_FOUND
     assert (await shop.api.get(f"/v1/settlement-runs/{cycle}", headers=shop.as_(Role.FINANCE))).status_code == 404
 

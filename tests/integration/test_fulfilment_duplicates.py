@@ -12,10 +12,11 @@ from db.engine import unit_of_work
 from db.models import ServiceProvider
 from tests.integration.test_order_paths import paid_order
 from tests.support.sandbox_receiver import eventually
+from workflows.ids import order_workflow_id
 
 
 async def accepted_fulfilment_updates(temporal: Client, order_no: str) -> int:
-    history = await temporal.get_workflow_handle(f"order-{order_no}").fetch_history()
+    history = await temporal.get_workflow_handle(order_workflow_id(order_no)).fetch_history()
     return sum(
         1
         for e in history.events

@@ -26,6 +26,7 @@ from domain.refusals import Refusal
 from domain.settings import Settings
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import application_body, bearer, payee, withdraw
+from workflows.ids import withdrawal_workflow_id
 
 CALLS: list[int] = []
 NUMBERS: list[str] = []
@@ -294,7 +295,7 @@ async def test_a_retry_after_the_flow_finished_gets_the_first_answer_and_starts_
     answers the same withdrawal from the finished flow; the flow is not started a second time."""
     m, key = await unanswered_withdrawal(shop, 2_500)
     [wid] = await eventually(lambda: withdrawals_of(shop, m), within=30)
-    handle = temporal.get_workflow_handle(f"withdrawal-{wid}")
+    handle = temporal.get_workflow_handle(withdrawal_workflow_id(wid))
     await asyncio.wait_for(handle.result(), timeout=60)  # paid and finished
     finished_run = (await handle.describe()).run_id
     retry = await withdraw(shop, m, 2_500, key=key)

@@ -16,6 +16,7 @@ from tests.integration.test_idempotency import orders_of
 from tests.integration.test_refunds import delivered_order
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop
+from workflows.ids import order_workflow_id
 
 
 async def claim_of(shop: Shop, key: str) -> IdempotencyRecord | None:
@@ -39,7 +40,7 @@ async def test_an_api_killed_mid_request_then_retried_with_the_same_key_gives_th
             if claim is None or not claim.number:
                 return None
             try:
-                await temporal.get_workflow_handle(f"order-ORD{claim.number}").describe()
+                await temporal.get_workflow_handle(order_workflow_id(f"ORD{claim.number}")).describe()
             except Exception:
                 return None
             return claim

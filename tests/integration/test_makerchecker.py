@@ -15,6 +15,7 @@ from tests.integration.test_refunds import delivered_order
 from tests.integration.test_settlement import BIG, run_cycle, seeded, statements_of
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import bearer, payee, stage_of, withdraw, withdrawal_reaches
+from workflows.ids import statement_workflow_id, withdrawal_workflow_id
 
 
 async def people(shop, *names: str) -> dict[str, tuple[int, str]]:  # type: ignore[no-untyped-def]
@@ -129,7 +130,7 @@ async def test_two_keys_of_one_person_cannot_adjust_and_approve_a_statement(shop
 
     st = await eventually(pending, 30)
     sid = str(st["id"])
-    await stage_of(temporal, f"statement-{sid}", "AWAITING_FINANCE_APPROVAL")
+    await stage_of(temporal, statement_workflow_id(sid), "AWAITING_FINANCE_APPROVAL")
     adj = await shop.api.post(
         f"/v1/settlements/{sid}/adjustments",
         json={"amount_minor": 50, "reason": "goodwill"},
@@ -154,7 +155,7 @@ async def test_the_approver_of_a_withdrawal_cannot_resolve_its_unknown_payout(sh
     r = await withdraw(shop, m, 6_000_000)  # over the approval threshold
     assert r.status_code == 202 and r.json()["status"] == "PENDING_APPROVAL", r.text
     wid = r.json()["withdrawal_id"]
-    await stage_of(temporal, f"withdrawal-{wid}", "AWAITING_FINANCE_APPROVAL")
+    await stage_of(temporal, withdrawal_workflow_id(wid), "AWAITING_FINANCE_APPROVAL")
     # The bank's own result never arrives (callbacks dropped, its slow poll far off): only finance
     # can resolve the payout, which is what this test is about.
     await shop.outside.put("/_sandbox/faults/bank", json={"payout_failure": "unknown", "drop_callbacks": True})

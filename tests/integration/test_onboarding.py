@@ -22,6 +22,7 @@ from tests.support.shop import (
     review_merchant,
     stage_of,
 )
+from workflows.ids import merchant_onboarding_workflow_id, payment_workflow_id
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ async def test_a_food_merchant_goes_straight_to_active_and_takes_orders(shop, au
     assert "alice" in m["reviews"][0]["auditor"] and m["deposit"] is None and m["contract"] is None
     assert await audit_actions(shop, merchant_id) == ["merchant.review.approve"]
     assert await shop.balance(f"merchant:{merchant_id}:available") == 0
-    await stage_of(temporal, f"onboarding-{merchant_id}", "ACTIVE")
+    await stage_of(temporal, merchant_onboarding_workflow_id(merchant_id), "ACTIVE")
 
     # Once active, an admin issues its key and the merchant takes orders.
     r = await shop.api.post(
@@ -105,15 +106,15 @@ async def test_a_home_services_merchant_pays_its_deposit_before_it_is_active(sho
     m = await onboarding_reaches(shop, merchant_id, "AWAITING_DEPOSIT")
     deposit = m["deposit"]
     assert deposit["amount_minor"] == 50000 and deposit["payment_no"].startswith("DEP")
-    details = await stage_of(temporal, f"onboarding-{merchant_id}", "AWAITING_DEPOSIT")
+    details = await stage_of(temporal, merchant_onboarding_workflow_id(merchant_id), "AWAITING_DEPOSIT")
     assert deposit["payment_no"] in details and "50000" in details
     assert (await shop.pay(deposit["pay_url"])).status_code == 200
     await onboarding_reaches(shop, merchant_id, "ACTIVE")
     assert await shop.balance(f"merchant:{merchant_id}:deposit") == 50000
     assert await entries(shop, "DEPOSIT_PAID", deposit["payment_no"]) == 1
     assert await entries(shop, "PAYMENT_CAPTURED", deposit["payment_no"]) == 0
-    await record_history(temporal, f"onboarding-{merchant_id}", "onboarding_deposit_paid_active")
-    await record_history(temporal, f"payment-{deposit['payment_no']}", "payment_deposit_paid")
+    await record_history(temporal, merchant_onboarding_workflow_id(merchant_id), "onboarding_deposit_paid_active")
+    await record_history(temporal, payment_workflow_id(deposit["payment_no"]), "payment_deposit_paid")
 
 
 async def test_a_rejected_application_ends_and_takes_no_further_decision(shop, auditors, temporal):
@@ -127,8 +128,8 @@ async def test_a_rejected_application_ends_and_takes_no_further_decision(shop, a
     again = await review_merchant(shop, merchant_id, "approve", bob)
     assert again.status_code == 409, again.text
     assert (await onboarding(shop, merchant_id))["reviews"] == m["reviews"]
-    await stage_of(temporal, f"onboarding-{merchant_id}", "REJECTED")
-    await record_history(temporal, f"onboarding-{merchant_id}", "onboarding_rejected")
+    await stage_of(temporal, merchant_onboarding_workflow_id(merchant_id), "REJECTED")
+    await record_history(temporal, merchant_onboarding_workflow_id(merchant_id), "onboarding_rejected")
 
 
 async def test_changes_requested_then_resubmitted_goes_through_the_checks_again(shop, auditors, temporal):
@@ -137,7 +138,7 @@ async def test_changes_requested_then_resubmitted_goes_through_the_checks_again(
     await onboarding_reaches(shop, merchant_id, "IN_REVIEW")
     r = await review_merchant(shop, merchant_id, "request_changes", alice, reason="bank account is not the company's")
     assert r.status_code == 200 and r.json()["status"] == "CHANGES_REQUESTED", r.text
-    details = await stage_of(temporal, f"onboarding-{merchant_id}", "CHANGES_REQUESTED")
+    details = await stage_of(temporal, merchant_onboarding_workflow_id(merchant_id), "CHANGES_REQUESTED")
     assert "bank account is not the company's" in details
     corrected = {**first, "bank_account_no": "6222000011113333", "name": "Noodle House Ltd"}
     headers = {**shop.as_(Role.SERVICE), "Idempotency-Key": uuid.uuid4().hex}
@@ -155,7 +156,7 @@ async def test_changes_requested_then_resubmitted_goes_through_the_checks_again(
         ("approve", 2),
     ]
     assert await audit_actions(shop, merchant_id) == ["merchant.review.request_changes", "merchant.review.approve"]
-    await record_history(temporal, f"onboarding-{merchant_id}", "onboarding_resubmitted_active")
+    await record_history(temporal, merchant_onboarding_workflow_id(merchant_id), "onboarding_resubmitted_active")
 
 
 async def test_an_application_not_resubmitted_in_time_expires(shop, auditors, temporal):
@@ -168,8 +169,8 @@ async def test_an_application_not_resubmitted_in_time_expires(shop, auditors, te
     headers = {**shop.as_(Role.SERVICE), "Idempotency-Key": uuid.uuid4().hex}
     late = await shop.api.post(f"/v1/merchants/{merchant_id}/resubmit", json=body, headers=headers)
     assert late.status_code == 409, late.text
-    await stage_of(temporal, f"onboarding-{merchant_id}", "EXPIRED")
-    await record_history(temporal, f"onboarding-{merchant_id}", "onboarding_resubmission_expired")
+    await stage_of(temporal, merchant_onboarding_workflow_id(merchant_id), "EXPIRED")
+    await record_history(temporal, merchant_onboarding_workflow_id(merchant_id), "onboarding_resubmission_expired")
 
 
 async def test_a_kyc_mismatch_reaches_review_with_the_findings(shop, auditors, temporal):
@@ -179,7 +180,7 @@ async def test_a_kyc_mismatch_reaches_review_with_the_findings(shop, auditors, t
     findings = {c["check"]: c["findings"] for c in m["kyc_checks"] if c["status"] == "MISMATCH"}
     assert set(findings) == {"licence", "identity", "bank"}
     assert "identity number" in findings["identity"]
-    details = await stage_of(temporal, f"onboarding-{merchant_id}", "IN_REVIEW")
+    details = await stage_of(temporal, merchant_onboarding_workflow_id(merchant_id), "IN_REVIEW")
     assert "KYC findings" in details and "identity" in details
     assert (await review_merchant(shop, merchant_id, "reject", auditors[0])).status_code == 200
 
@@ -239,7 +240,7 @@ async def test_decisions_in_the_wrong_stage_or_by_others_are_refused_and_change_
 
 async def test_reminder_and_escalation_are_visible_to_operators(shop, auditors, temporal):
     merchant_id, _ = await apply_merchant(shop)
-    workflow_id = f"onboarding-{merchant_id}"
+    workflow_id = merchant_onboarding_workflow_id(merchant_id)
     details = await stage_of(temporal, workflow_id, "IN_REVIEW")
     assert "waiting for an auditor since" in details and "reminder" not in details
 
@@ -288,7 +289,9 @@ async def test_no_clear_identity_or_bank_number_in_the_database_responses_or_his
             await session.execute(select(MerchantApplication).where(MerchantApplication.merchant_id == merchant_id))
         ).scalars()
         assert all(a.legal_person_id_enc.startswith("gAAAA") for a in stored)
-    texts.append((await temporal.get_workflow_handle(f"onboarding-{merchant_id}").fetch_history()).to_json())
+    texts.append(
+        (await temporal.get_workflow_handle(merchant_onboarding_workflow_id(merchant_id)).fetch_history()).to_json()
+    )
     leaks = [n for n in clear if any(n in t for t in texts)]
     assert not leaks, f"clear numbers found: {leaks}"
 
@@ -297,7 +300,7 @@ async def test_a_worker_killed_mid_onboarding_finishes_it_exactly_once(shop, aud
     alice, _ = auditors
     merchant_id, _ = await apply_merchant(shop, category="home_services")
     # Killed while the flow waits (an activity cut off mid-run is retried only after its timeout).
-    await stage_of(temporal, f"onboarding-{merchant_id}", "IN_REVIEW")
+    await stage_of(temporal, merchant_onboarding_workflow_id(merchant_id), "IN_REVIEW")
     shop.services.restart_worker(kill=True)
     r = await review_merchant(shop, merchant_id, "approve", alice)
     assert r.status_code == 200, r.text
@@ -329,7 +332,7 @@ async def test_lost_kyc_and_esign_callbacks_are_found_by_polling(shop, auditors,
     assert r.status_code == 200, r.text
     await sign(shop, merchant_id)
     await onboarding_reaches(shop, merchant_id, "ACTIVE", within=30)
-    history = await temporal.get_workflow_handle(f"onboarding-{merchant_id}").fetch_history()
+    history = await temporal.get_workflow_handle(merchant_onboarding_workflow_id(merchant_id)).fetch_history()
     asked = [
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in history.events
@@ -338,4 +341,6 @@ async def test_lost_kyc_and_esign_callbacks_are_found_by_polling(shop, auditors,
     assert asked.count("kyc.query") >= 3 and "esign.query_contract" in asked, asked
     signals = [e for e in history.events if e.HasField("workflow_execution_signaled_event_attributes")]
     assert not signals, "a callback reached the flow although every one was dropped"
-    await record_history(temporal, f"onboarding-{merchant_id}", "onboarding_callbacks_lost_found_by_polling")
+    await record_history(
+        temporal, merchant_onboarding_workflow_id(merchant_id), "onboarding_callbacks_lost_found_by_polling"
+    )

@@ -19,6 +19,7 @@ from tests.integration.test_callbacks import signed
 from tests.integration.test_onboarding import entries, sign
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop, apply_merchant, onboarding, onboarding_reaches, review_merchant, stage_of
+from workflows.ids import merchant_onboarding_workflow_id
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ async def test_a_contract_not_signed_within_its_window_expires_and_a_late_signat
     assert m["reason"] == "contract not signed within the signing window", m["reason"]
     assert events(m, "contract-signed") == []
     assert await accounts_of(shop, merchant_id) == 0  # no ledger accounts for a merchant never signed
-    await stage_of(temporal, f"onboarding-{merchant_id}", "EXPIRED")
+    await stage_of(temporal, merchant_onboarding_workflow_id(merchant_id), "EXPIRED")
     # The merchant signs at the provider after all: the provider reports it, the platform keeps the
     # notification for operators, and the merchant stays EXPIRED.
     late = await shop.outside.post(contracting["contract"]["sign_url"])

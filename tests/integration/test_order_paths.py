@@ -7,6 +7,7 @@ import uuid
 from domain.access import Role
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import bearer, stage_of
+from workflows.ids import order_workflow_id
 
 
 async def paid_order(shop, **overrides):  # type: ignore[no-untyped-def]
@@ -81,7 +82,7 @@ async def test_merchant_accept_timeout_cancels_and_refunds(shop, temporal):
     order = await shop.reaches(order["order_no"], "CANCELLED", within=20, refund_required_minor=order["paid_minor"])
     assert order["cancel_reason"] == "merchant did not accept in time"
     order = await shop.refunded(order["order_no"], order["paid_minor"])
-    details = await stage_of(temporal, f"order-{order['order_no']}", "CANCELLED")
+    details = await stage_of(temporal, order_workflow_id(order["order_no"]), "CANCELLED")
     assert "SUCCEEDED" in details
 
 

@@ -10,6 +10,7 @@ from domain.settings import DEV_PARTY_SECRETS
 from domain.signing import signed_headers
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import stage_of
+from workflows.ids import payment_workflow_id
 
 
 async def test_a_lost_callback_is_made_good_by_polling(shop):
@@ -99,7 +100,7 @@ async def test_payment_timeout_cancels_releases_stock_and_closes_the_channel_ord
     item = {"sku_id": sku, "name": "Window cleaning", "category_id": "home", "unit_price_minor": 3000, "quantity": 1}
     placed = await shop.placed(merchant_id, channel="wechat", items=[item])
     assert await shop.available(merchant_id, sku) == 4
-    details = await stage_of(temporal, f"payment-{placed['payment']['payment_no']}", "AWAITING_PAYMENT")
+    details = await stage_of(temporal, payment_workflow_id(placed["payment"]["payment_no"]), "AWAITING_PAYMENT")
     assert "waiting for payment" in details and "deadline" in details
     order = await shop.reaches(placed["order_no"], "CANCELLED", within=25)
     assert order["cancel_reason"] == "payment deadline passed"
@@ -140,6 +141,6 @@ async def test_a_payment_that_succeeds_after_the_order_was_cancelled_is_surfaced
     assert order["payments"][0]["paid_after_cancel"] is True and order["status"] == "CANCELLED"
     assert order["refund_required_minor"] == placed["payable_minor"]
     assert await shop.ledger_entries(payment_no, "PAYMENT_CAPTURED") == 1
-    details = await stage_of(temporal, f"payment-{payment_no}", "PAID_AFTER_CANCEL")
+    details = await stage_of(temporal, payment_workflow_id(payment_no), "PAID_AFTER_CANCEL")
     assert "must be refunded" in details
     assert [r["status"] for r in await shop.channel_refunds("wechat", payment_no)] == ["SUCCESS"]

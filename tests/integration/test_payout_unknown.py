@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.access import Role
-from domain.withdrawals import BATCHER_WORKFLOW_ID, BatcherInput, OpenBatch
+from domain.withdrawals import BatcherInput, OpenBatch
 from tests.integration.test_withdrawals import available, bank, bank_payouts, entries, withdrawing
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import (
@@ -19,7 +19,8 @@ from tests.support.shop import (
     withdrawal,
     withdrawal_reaches,
 )
-from workers.queues import MAIN
+from workflows.client.queues import MAIN
+from workflows.ids import PAYOUT_BATCHER_WORKFLOW_ID, withdrawal_workflow_id
 from workflows.payout_batch import PayoutBatchWorkflow
 
 FINAL = ("PAID", "FAILED")
@@ -72,7 +73,7 @@ async def test_a_restarted_batcher_follows_the_batch_at_the_bank_to_its_result(s
         wid = (await withdraw(shop, m, 20_000)).json()["withdrawal_id"]
         await withdrawal_reaches(shop, wid, "SUBMITTED")
         await at_bank(shop, wid)
-        await temporal.get_workflow_handle(BATCHER_WORKFLOW_ID).terminate(reason="test: batcher lost")
+        await temporal.get_workflow_handle(PAYOUT_BATCHER_WORKFLOW_ID).terminate(reason="test: batcher lost")
         # The next withdrawal starts a fresh batcher (no batches carried over): it must rebuild them.
         later = (await withdraw(shop, other, 5_000)).json()["withdrawal_id"]
         done = await settled(shop, wid)
@@ -83,7 +84,7 @@ async def test_a_restarted_batcher_follows_the_batch_at_the_bank_to_its_result(s
     assert await entries(shop, wid, "WITHDRAWAL_PAID") == 1
     assert await shop.balance(withdrawing(m)) == 0
     assert await shop.balance(available(m)) == 30_000
-    await record_history(temporal, BATCHER_WORKFLOW_ID, "payout_batch_rebuilt_after_restart")
+    await record_history(temporal, PAYOUT_BATCHER_WORKFLOW_ID, "payout_batch_rebuilt_after_restart")
 
 
 async def test_a_bank_result_after_unknown_resolves_the_withdrawal_once(shop, temporal):
@@ -115,7 +116,7 @@ async def test_a_bank_result_after_unknown_resolves_the_withdrawal_once(shop, te
         f"/v1/withdrawals/{paid}/resolve", json={"outcome": "FAILED", "reason": "x"}, headers=shop.as_(Role.FINANCE)
     )
     assert again.status_code == 409, again.text
-    await record_history(temporal, f"withdrawal-{paid}", "withdrawal_unknown_then_paid_by_the_bank")
+    await record_history(temporal, withdrawal_workflow_id(paid), "withdrawal_unknown_then_paid_by_the_bank")
 
 
 async def test_a_late_bank_result_that_contradicts_finance_is_surfaced_and_moves_no_money(shop, temporal):
@@ -146,7 +147,7 @@ async def test_a_late_bank_result_that_contradicts_finance_is_surfaced_and_moves
     listed = await shop.api.get("/v1/withdrawals", params={"conflict": "true"}, headers=shop.as_(Role.FINANCE))
     assert listed.status_code == 200 and wid in [x["withdrawal_id"] for x in listed.json()], listed.text
     # The batcher compared the late result with the finished withdrawal: keep that branch for replay.
-    await record_history(temporal, BATCHER_WORKFLOW_ID, "payout_batch_late_result_compared")
+    await record_history(temporal, PAYOUT_BATCHER_WORKFLOW_ID, "payout_batch_late_result_compared")
 
 
 async def test_a_batch_carried_over_continue_as_new_is_asked_about_not_refused_into_failure(shop, temporal):
@@ -157,7 +158,7 @@ async def test_a_batch_carried_over_continue_as_new_is_asked_about_not_refused_i
         wid = (await withdraw(shop, m, 20_000)).json()["withdrawal_id"]
         batch_id = (await withdrawal_reaches(shop, wid, "SUBMITTED"))["batch"]["batch_id"]
         await at_bank(shop, wid)
-        handle = temporal.get_workflow_handle(BATCHER_WORKFLOW_ID)
+        handle = temporal.get_workflow_handle(PAYOUT_BATCHER_WORKFLOW_ID)
         started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
         [previous] = await temporal.data_converter.decode(started.input.payloads, [BatcherInput])
         await handle.terminate(reason="test: the next run takes over")
@@ -165,7 +166,7 @@ async def test_a_batch_carried_over_continue_as_new_is_asked_about_not_refused_i
         await temporal.start_workflow(
             PayoutBatchWorkflow.run,
             BatcherInput(terms=previous.terms, open_batches=[carried], batches_so_far=previous.batches_so_far),
-            id=BATCHER_WORKFLOW_ID,
+            id=PAYOUT_BATCHER_WORKFLOW_ID,
             task_queue=MAIN,
         )
         done = await settled(shop, wid)

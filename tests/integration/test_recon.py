@@ -27,6 +27,7 @@ from domain.recon.lines import FEE_UNITS_PER_MINOR, SHANGHAI
 from tests.integration.test_recon_statements import bank_lines, paid_and_delivered
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop, payee, record_history, withdraw, withdrawal_reaches
+from workflows.ids import recon_workflow_id
 from workflows.reconciliation import ReconciliationWorkflow
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "recon"
@@ -42,7 +43,7 @@ async def run_recon(shop: Shop, temporal: Any, source: str, day: date, **extra: 
     r = await shop.api.post("/v1/recon/runs", json=body, headers=shop.as_(Role.FINANCE))
     assert r.status_code == 202, r.text
     run_id = r.json()["run_id"]
-    assert r.json()["workflow_id"] == f"recon-{source}-{day}"
+    assert r.json()["workflow_id"] == recon_workflow_id(source, day)
 
     async def finished() -> dict[str, Any] | None:
         got = await shop.api.get(f"/v1/recon/runs/{run_id}", headers=shop.as_(Role.OPERATOR))

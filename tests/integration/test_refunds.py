@@ -9,18 +9,19 @@ import uuid
 from sqlalchemy import func, select
 
 from activities.refunds import RefundActivities
-from api.flows import start_and_ask
 from db.api_keys import issue_key
 from db.engine import unit_of_work
 from db.models import AuditEvent, JournalEntry, JournalLine, LedgerAccount, Refund
 from domain.access import Role
 from domain.accounts import ESCROW, bank_payout
 from domain.numbers import new_number
-from domain.refunds import RefundCompletion, RefundInput, RefundOpened, RefundOrigin, RefundTerms
+from domain.refunds import RefundCompletion, RefundInput, RefundOrigin, RefundTerms
 from domain.settings import DEV_PARTY_SECRETS
 from domain.signing import signed_headers
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import bearer, record_history, stage_of
+from workflows.client.asking import start_and_ask
+from workflows.ids import refund_workflow_id
 from workflows.refund import RefundWorkflow
 
 
@@ -142,13 +143,15 @@ async def test_a_permanent_failure_becomes_a_manual_transfer_that_another_person
     refund = await eventually(pending, 20)
     assert refund["failure_reason"] == "ACCOUNT_CLOSED"
     assert [a["status"] for a in refund["attempts"]] == ["REQUESTED", "FAILED", "ESCALATED"]
-    details = await stage_of(temporal, f"refund-{refund_no}", "AWAITING_FINANCE_APPROVAL")
+    details = await stage_of(temporal, refund_workflow_id(refund_no), "AWAITING_FINANCE_APPROVAL")
     assert refund_no in details and order["order_no"] in details and "ACCOUNT_CLOSED" in details
     await eventually(lambda: _reminded(temporal, refund_no), 10)
 
     # ...and an operator hunting stuck flows finds it, since it has waited past its reminder period.
     stuck = (await shop.api.get("/v1/ops/stuck", headers=shop.as_(Role.OPERATOR))).json()
-    assert {(f["workflow_id"], f["stage"]) for f in stuck} >= {(f"refund-{refund_no}", "AWAITING_FINANCE_APPROVAL")}
+    assert {(f["workflow_id"], f["stage"]) for f in stuck} >= {
+        (refund_workflow_id(refund_no), "AWAITING_FINANCE_APPROVAL")
+    }
     assert (await shop.api.get("/v1/ops/stuck", headers=shop.as_(Role.FINANCE))).status_code == 403
 
     url = f"/v1/refunds/{refund_no}/manual-transfer/approve"
@@ -173,7 +176,7 @@ async def test_a_permanent_failure_becomes_a_manual_transfer_that_another_person
 
 
 async def _reminded(temporal, refund_no: str) -> bool:  # type: ignore[no-untyped-def]
-    return "reminder" in await stage_of(temporal, f"refund-{refund_no}", "AWAITING_FINANCE_APPROVAL")
+    return "reminder" in await stage_of(temporal, refund_workflow_id(refund_no), "AWAITING_FINANCE_APPROVAL")
 
 
 async def test_a_refund_survives_a_worker_crash_with_one_channel_refund_and_one_entry(shop):
@@ -275,7 +278,7 @@ async def test_a_refund_still_processing_at_the_poll_deadline_is_polled_on_until
         ),
     )
     opened = await start_and_ask(
-        temporal, RefundWorkflow.run, inp, f"refund-{refund_no}", "opened", RefundOpened, "test refund"
+        temporal, RefundWorkflow.run, inp, refund_workflow_id(refund_no), RefundWorkflow.opened, "test refund"
     )
     assert opened.status == "PROCESSING"
     refund = await refund_reaches(shop, refund_no, "SUCCEEDED", within=40)
@@ -283,8 +286,8 @@ async def test_a_refund_still_processing_at_the_poll_deadline_is_polled_on_until
     await shop.refunded(order["order_no"], 800)
     channel = await shop.channel_refunds("wechat", order["payments"][0]["payment_no"])
     assert [(r["out_refund_no"], r["status"]) for r in channel] == [(refund_no, "SUCCESS")]
-    await temporal.get_workflow_handle(f"refund-{refund_no}").result()
-    await record_history(temporal, f"refund-{refund_no}", "refund_polled_past_deadline_succeeded")
+    await temporal.get_workflow_handle(refund_workflow_id(refund_no)).result()
+    await record_history(temporal, refund_workflow_id(refund_no), "refund_polled_past_deadline_succeeded")
 
 
 async def test_a_create_refused_on_retry_after_it_landed_is_asked_about_and_completes(shop, temporal):
@@ -298,8 +301,8 @@ async def test_a_create_refused_on_retry_after_it_landed_is_asked_about_and_comp
     await shop.refunded(order["order_no"], 700)
     channel = await shop.channel_refunds("wechat", order["payments"][0]["payment_no"])
     assert [(x["out_refund_no"], x["status"]) for x in channel] == [(refund_no, "SUCCESS")]
-    await temporal.get_workflow_handle(f"refund-{refund_no}").result()
-    await record_history(temporal, f"refund-{refund_no}", "refund_refused_retry_succeeded")
+    await temporal.get_workflow_handle(refund_workflow_id(refund_no)).result()
+    await record_history(temporal, refund_workflow_id(refund_no), "refund_refused_retry_succeeded")
 
 
 async def test_a_query_404_for_a_refund_the_channel_accepted_is_not_a_failure(shop):
@@ -324,7 +327,7 @@ async def test_a_channel_success_while_finance_decides_cancels_the_manual_transf
     refund_no = r.json()["refund_no"]
     pending = await refund_reaches(shop, refund_no, "MANUAL_PENDING", within=20)
     assert statuses(pending) == ["REQUESTED", "REFUSED", "FAILED", "ESCALATED"]
-    await stage_of(temporal, f"refund-{refund_no}", "AWAITING_FINANCE_APPROVAL")
+    await stage_of(temporal, refund_workflow_id(refund_no), "AWAITING_FINANCE_APPROVAL")
     bank_before = await shop.balance(bank_payout("platform"))
     refund = await refund_reaches(shop, refund_no, "SUCCEEDED", within=30)
     assert statuses(refund)[-2:] == ["SUCCEEDED", "CANCELLED"]
@@ -341,8 +344,8 @@ async def test_a_channel_success_while_finance_decides_cancels_the_manual_transf
     assert await shop.ledger_entries(refund_no) == 1
     assert await shop.balance(bank_payout("platform")) == bank_before
     assert (await shop.order(order["order_no"]))["refunded_minor"] == 1200
-    await temporal.get_workflow_handle(f"refund-{refund_no}").result()
-    await record_history(temporal, f"refund-{refund_no}", "refund_channel_success_cancels_manual")
+    await temporal.get_workflow_handle(refund_workflow_id(refund_no)).result()
+    await record_history(temporal, refund_workflow_id(refund_no), "refund_channel_success_cancels_manual")
 
 
 # ---- refunds after settlement: exact clawback ---------------------------------------------------

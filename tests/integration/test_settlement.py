@@ -18,6 +18,7 @@ from domain.access import Role
 from domain.accounts import COMMISSION, merchant_account, promoter_payable
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import bearer, stage_of
+from workflows.ids import statement_workflow_id
 
 BIG = 600_000  # two of these are over the auto-approval threshold (1,000,000)
 
@@ -172,7 +173,7 @@ async def test_big_statements_wait_for_finance_and_the_adjuster_cannot_approve(s
     except AssertionError:
         r = await shop.api.get(f"/v1/settlement-runs/{cycle['cycle_id']}", headers=shop.as_(Role.FINANCE))
         raise AssertionError((cycle, r.text, await statements_of(shop, merchant_id))) from None
-    details = await stage_of(temporal, f"statement-{st['id']}", "AWAITING_FINANCE_APPROVAL")
+    details = await stage_of(temporal, statement_workflow_id(st["id"]), "AWAITING_FINANCE_APPROVAL")
     assert merchant_id in details and str(st["net_minor"]) in details and "since" in details
     await eventually(lambda: _reminded(temporal, st["id"]), 10)
 
@@ -198,7 +199,7 @@ async def test_big_statements_wait_for_finance_and_the_adjuster_cannot_approve(s
 
 
 async def _reminded(temporal, statement_id: int) -> bool:  # type: ignore[no-untyped-def]
-    return "reminder" in await stage_of(temporal, f"statement-{statement_id}", "AWAITING_FINANCE_APPROVAL")
+    return "reminder" in await stage_of(temporal, statement_workflow_id(statement_id), "AWAITING_FINANCE_APPROVAL")
 
 
 async def test_a_rejected_statement_returns_its_orders_to_the_next_cycle(shop, temporal):
@@ -210,7 +211,7 @@ async def test_a_rejected_statement_returns_its_orders_to_the_next_cycle(shop, t
         return sts[0] if sts and sts[0]["status"] == "PENDING_APPROVAL" else None
 
     st = await eventually(pending, 30)
-    await stage_of(temporal, f"statement-{st['id']}", "AWAITING_FINANCE_APPROVAL")
+    await stage_of(temporal, statement_workflow_id(st["id"]), "AWAITING_FINANCE_APPROVAL")
     r = await shop.api.post(
         f"/v1/settlements/{st['id']}/reject", json={"reason": "disputed volume"}, headers=shop.as_(Role.FINANCE)
     )
@@ -233,7 +234,7 @@ async def test_a_rejected_statement_returns_its_orders_to_the_next_cycle(shop, t
         r = await shop.api.get(f"/v1/settlement-runs/{nxt['cycle_id']}", headers=shop.as_(Role.FINANCE))
         raise AssertionError((nxt, r.text, await statements_of(shop, merchant_id))) from None
     assert st2["cycle_id"] == nxt["cycle_id"] and st2["order_count"] == 2
-    await stage_of(temporal, f"statement-{st2['id']}", "AWAITING_FINANCE_APPROVAL")
+    await stage_of(temporal, statement_workflow_id(st2["id"]), "AWAITING_FINANCE_APPROVAL")
     await shop.api.post(f"/v1/settlements/{st2['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
     await cycle_reaches(shop, nxt["cycle_id"], "CLOSED")
 

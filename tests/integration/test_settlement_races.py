@@ -22,7 +22,8 @@ from domain.settlement import CycleInput, SettlementTerms, cycle_id_for
 from tests.integration.test_settlement import cycle_reaches, run_cycle, seeded, statements_of
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import record_history, stage_of
-from workers.queues import MAIN
+from workflows.client.queues import MAIN
+from workflows.ids import settlement_workflow_id, statement_workflow_id
 from workflows.settlement import SettlementWorkflow
 
 TERMS = RefundTerms(
@@ -101,7 +102,7 @@ async def test_a_refund_opened_while_a_cycle_claims_never_settles_with_it(shop, 
     assert not both, f"{len(both)} orders were claimed while a refund of theirs was open: {both[:5]}"
     assert with_refund == {no for no, ok in zip(raced, opened, strict=True) if ok}
     assert claimed | with_refund == set(orders)  # a refused refund means the order was in the cycle
-    await stage_of(temporal, f"statement-{st['id']}", "AWAITING_FINANCE_APPROVAL", within=30)
+    await stage_of(temporal, statement_workflow_id(st["id"]), "AWAITING_FINANCE_APPROVAL", within=30)
     r = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
     assert r.status_code == 200 and r.json()["status"] == "APPROVED", r.text
     await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
@@ -185,7 +186,7 @@ async def test_a_statement_that_cannot_be_posted_fails_alone_and_finance_rejects
     assert await shop.balance(merchant_account(fine, "available")) == 2 * 950
     bad = await eventually(lambda: _statement_in(shop, odd, "FAILED"), 30)
     assert "promo:42" in bad["failure"] and "chart of accounts" in bad["failure"]
-    details = await stage_of(temporal, f"statement-{bad['id']}", "POSTING_FAILED")
+    details = await stage_of(temporal, statement_workflow_id(bad["id"]), "POSTING_FAILED")
     assert "promo:42" in details and odd in details
     listed = await shop.api.get(
         "/v1/settlements", params={"status": "FAILED", "cycle_id": cycle["cycle_id"]}, headers=shop.as_(Role.FINANCE)
@@ -198,9 +199,9 @@ async def test_a_statement_that_cannot_be_posted_fails_alone_and_finance_rejects
     )
     assert r.status_code == 200 and r.json()["status"] == "REJECTED", r.text
     await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
-    await temporal.get_workflow_handle(f"settlement-{cycle['cycle_id']}").result()
-    await record_history(temporal, f"statement-{bad['id']}", "statement_posting_failed_rejected")
-    await record_history(temporal, f"settlement-{cycle['cycle_id']}", "settlement_cycle_v2_failed_statement")
+    await temporal.get_workflow_handle(settlement_workflow_id(cycle["cycle_id"])).result()
+    await record_history(temporal, statement_workflow_id(bad["id"]), "statement_posting_failed_rejected")
+    await record_history(temporal, settlement_workflow_id(cycle["cycle_id"]), "settlement_cycle_v2_failed_statement")
     assert await orders_where(shop, odd_orders, Order.settlement_cycle.is_(None), ~Order.settled) == 2
     assert await shop.balance(merchant_account(odd, "available")) == 0
     async with unit_of_work(shop.sessions) as session:  # keep the odd orders out of later tests' cycles
@@ -221,13 +222,13 @@ async def test_a_cycle_starts_its_statement_children_in_bounded_runs(shop, tempo
     handle = await temporal.start_workflow(
         SettlementWorkflow.run,
         CycleInput(cutoff=cutoff, triggered_by="test", terms=terms),
-        id=f"settlement-{cycle_id}",
+        id=settlement_workflow_id(cycle_id),
         task_queue=MAIN,
     )
     sts = []
     for m in merchants:
         st = await eventually(lambda m=m: _statement_in(shop, m, "PENDING_APPROVAL"), 30)
-        await stage_of(temporal, f"statement-{st['id']}", "AWAITING_FINANCE_APPROVAL", within=30)
+        await stage_of(temporal, statement_workflow_id(st["id"]), "AWAITING_FINANCE_APPROVAL", within=30)
         sts.append(st)
     pending = await shop.api.get(
         "/v1/settlements",
@@ -235,17 +236,17 @@ async def test_a_cycle_starts_its_statement_children_in_bounded_runs(shop, tempo
         headers=shop.as_(Role.FINANCE),
     )
     for st in pending.json():  # leftovers of other tests in this cycle too
-        await stage_of(temporal, f"statement-{st['id']}", "AWAITING_FINANCE_APPROVAL", within=30)
+        await stage_of(temporal, statement_workflow_id(st["id"]), "AWAITING_FINANCE_APPROVAL", within=30)
         r = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
         assert r.status_code == 200, r.text
     result = await handle.result()
     assert result.approved >= 5 and result.statements >= 5
     # the first run started two children and continued as new
-    first = temporal.get_workflow_handle(f"settlement-{cycle_id}", run_id=handle.result_run_id)
+    first = temporal.get_workflow_handle(settlement_workflow_id(cycle_id), run_id=handle.result_run_id)
     events = [e async for e in first.fetch_history_events()]
     assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     started = [e for e in events if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED]
     assert len(started) == 2
     for m in merchants:
         assert await shop.balance(merchant_account(m, "available")) == 950
-    await record_history(temporal, f"settlement-{cycle_id}", "settlement_cycle_v2_continued_as_new")
+    await record_history(temporal, settlement_workflow_id(cycle_id), "settlement_cycle_v2_continued_as_new")

@@ -20,6 +20,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from domain.access import Role
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop
+from workflows.ids import order_workflow_id, payment_workflow_id
 from workflows.search_attributes import BO_FLOW, BO_STAGE, BO_STAGE_SINCE
 
 # SLAs of the test stack (tests/support/stack.py durations): deadline + 300 s, reminder period, default.
@@ -98,8 +99,8 @@ async def test_stuck_flows_are_listed_past_their_sla_worst_overrun_first(shop, t
         mine = {f["workflow_id"]: f for f in flows if f["workflow_id"].startswith(f"stuck-probe-{tag}-")}
         by_id = {v: k for k, v in ids.items()}
         assert [by_id[wid] for wid in mine] == WORST_FIRST, [(by_id[w], f["overrun_seconds"]) for w, f in mine.items()]
-        assert f"order-{healthy['order_no']}" not in {f["workflow_id"] for f in flows}
-        assert f"payment-{healthy['payment']['payment_no']}" not in {f["workflow_id"] for f in flows}
+        assert order_workflow_id(healthy["order_no"]) not in {f["workflow_id"] for f in flows}
+        assert payment_workflow_id(healthy["payment"]["payment_no"]) not in {f["workflow_id"] for f in flows}
         # The overrun is the time past the stage's SLA, exactly (bounded by when the list was made).
         for wid, f in mine.items():
             stage, resting = PROBES[by_id[wid]]

@@ -13,7 +13,6 @@ from db.models import JournalEntry, Withdrawal
 from domain import accounts
 from domain import ledger as rules
 from domain.access import Role
-from domain.withdrawals import BATCHER_WORKFLOW_ID
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import (
     bearer,
@@ -25,6 +24,7 @@ from tests.support.shop import (
     withdrawal,
     withdrawal_reaches,
 )
+from workflows.ids import PAYOUT_BATCHER_WORKFLOW_ID, withdrawal_workflow_id
 
 
 def available(m: str) -> str:
@@ -70,8 +70,8 @@ async def test_a_withdrawal_is_frozen_batched_and_paid_once(shop, temporal):
     assert mine.status_code == 200 and mine.json()["status"] == "PAID"
     other = await payee(shop, 0)
     assert (await shop.api.get(f"/v1/withdrawals/{wid}", headers=bearer(shop.merchant_keys[other]))).status_code == 404
-    await stage_of(temporal, f"withdrawal-{wid}", "PAID")
-    await record_history(temporal, f"withdrawal-{wid}", "withdrawal_paid")
+    await stage_of(temporal, withdrawal_workflow_id(wid), "PAID")
+    await record_history(temporal, withdrawal_workflow_id(wid), "withdrawal_paid")
 
 
 async def test_a_payout_the_bank_fails_unfreezes_the_money_with_the_banks_reason(shop):
@@ -96,7 +96,7 @@ async def test_large_withdrawals_wait_for_finance_who_approves_or_rejects(shop, 
     first = await withdraw(shop, m, big)
     assert first.status_code == 202 and first.json()["status"] == "PENDING_APPROVAL", first.text
     wid = first.json()["withdrawal_id"]
-    details = await stage_of(temporal, f"withdrawal-{wid}", "AWAITING_FINANCE_APPROVAL")
+    details = await stage_of(temporal, withdrawal_workflow_id(wid), "AWAITING_FINANCE_APPROVAL")
     assert "finance" in details
     assert await shop.balance(available(m)) == 15_000_000 - big
     merchant_try = await shop.api.post(f"/v1/withdrawals/{wid}/approve", json={}, headers=bearer(shop.merchant_keys[m]))
@@ -108,11 +108,11 @@ async def test_large_withdrawals_wait_for_finance_who_approves_or_rejects(shop, 
     assert await shop.balance(available(m)) == 15_000_000
     again = await shop.api.post(f"/v1/withdrawals/{wid}/approve", json={}, headers=shop.as_(Role.FINANCE))
     assert again.status_code == 409, again.text
-    await record_history(temporal, f"withdrawal-{wid}", "withdrawal_rejected")
+    await record_history(temporal, withdrawal_workflow_id(wid), "withdrawal_rejected")
 
     second = await withdraw(shop, m, big)
     wid2 = second.json()["withdrawal_id"]
-    await stage_of(temporal, f"withdrawal-{wid2}", "AWAITING_FINANCE_APPROVAL")
+    await stage_of(temporal, withdrawal_workflow_id(wid2), "AWAITING_FINANCE_APPROVAL")
     ok = await shop.api.post(f"/v1/withdrawals/{wid2}/approve", json={"note": "ok"}, headers=shop.as_(Role.FINANCE))
     assert ok.status_code == 200 and ok.json()["status"] == "QUEUED", ok.text
     paid = await withdrawal_reaches(shop, wid2, "PAID")
@@ -200,7 +200,7 @@ async def test_an_unanswered_payout_is_held_unknown_and_resolved_by_finance(shop
         held = await withdrawal_reaches(shop, wid, "UNKNOWN", within=30)
     finally:
         await shop.outside.delete("/_sandbox/faults/bank")
-    details = await stage_of(temporal, f"withdrawal-{wid}", "UNKNOWN")
+    details = await stage_of(temporal, withdrawal_workflow_id(wid), "UNKNOWN")
     assert "finance" in details
     assert await shop.balance(withdrawing(m)) == 25_000  # still frozen
     listed = await shop.api.get("/v1/withdrawals", params={"status": "UNKNOWN"}, headers=shop.as_(Role.FINANCE))
@@ -230,7 +230,7 @@ async def test_an_unanswered_payout_is_held_unknown_and_resolved_by_finance(shop
         f"/v1/withdrawals/{wid}/resolve", json={"outcome": "FAILED", "reason": "x"}, headers=shop.as_(Role.FINANCE)
     )
     assert again.status_code == 409
-    await record_history(temporal, f"withdrawal-{wid}", "withdrawal_unknown_resolved_by_two_people")
+    await record_history(temporal, withdrawal_workflow_id(wid), "withdrawal_unknown_resolved_by_two_people")
 
 
 async def test_a_worker_killed_between_submission_and_result_pays_each_withdrawal_once(shop, temporal):
@@ -263,5 +263,5 @@ async def test_a_worker_killed_between_submission_and_result_pays_each_withdrawa
             )
         ).scalar_one()
     assert paid == 3
-    await stage_of(temporal, BATCHER_WORKFLOW_ID, "COLLECTING")
-    await record_history(temporal, BATCHER_WORKFLOW_ID, "payout_batch_batcher")
+    await stage_of(temporal, PAYOUT_BATCHER_WORKFLOW_ID, "COLLECTING")
+    await record_history(temporal, PAYOUT_BATCHER_WORKFLOW_ID, "payout_batch_batcher")

@@ -14,8 +14,9 @@ from domain.admission import MerchantFacts, admit_merchant, admit_stock
 from domain.orders import CommissionSnapshot, CreateOrderRequest, OrderInput, OrderItemIn, OrderResult, OrderStatus
 from domain.refusals import Refusal
 from domain.settings import Settings
-from flows.terms import order_terms
 from tests.workflows.conftest import Flow, refusal_of
+from workflows.client.terms import order_terms
+from workflows.ids import order_workflow_id
 from workflows.order import OrderWorkflow
 
 
@@ -54,7 +55,7 @@ async def test_a_refused_order_is_cancelled_before_any_payment(
         commission=CommissionSnapshot(rule_id="platform-default", rate_bps=500),
         terms=order_terms(Settings()),
     )
-    workflow_id = f"order-{inp.order_no}"
+    workflow_id = order_workflow_id(inp.order_no)
     async with flow.worker:
         assert await refusal_of(flow.start_and_ask(OrderWorkflow.run, inp, workflow_id, OrderWorkflow.placed)) == code
         # PaymentWorkflow is not even registered here: had the flow gone on, it would wait for it forever.

@@ -30,6 +30,7 @@ from domain.refunds import (
 )
 from domain.refusals import Refusal
 from tests.workflows.conftest import Flow, at_stage, eventually, refusal_of, stage_of
+from workflows.ids import refund_workflow_id
 from workflows.refund import RefundWorkflow
 
 REQUESTER_KEY = 7
@@ -108,7 +109,7 @@ def refund_input(refund_no: str, *, poll_max_seconds: int = 30, remind_seconds: 
 
 async def start(client: Client, flow: Flow, inp: RefundInput) -> tuple[WorkflowHandle[Any, RefundResult], RefundOpened]:
     """Open the refund as the API does (update-with-start): the caller hears at once whether it was taken."""
-    workflow_id = f"refund-{inp.refund_no}"
+    workflow_id = refund_workflow_id(inp.refund_no)
     opened = await flow.start_and_ask(RefundWorkflow.run, inp, workflow_id, RefundWorkflow.opened)
     return client.get_workflow_handle_for(RefundWorkflow.run, workflow_id), opened
 
@@ -121,7 +122,7 @@ async def test_a_refusal_at_opening_reaches_the_caller_unchanged_and_nothing_is_
     inp = refund_input(flow.workflow_id("rf"))
     async with flow.worker:
         assert await refusal_of(start(temporal, flow, inp)) == Refusal.REFUND_EXCEEDS_REFUNDABLE
-        result = await temporal.get_workflow_handle_for(RefundWorkflow.run, f"refund-{inp.refund_no}").result()
+        result = await temporal.get_workflow_handle_for(RefundWorkflow.run, refund_workflow_id(inp.refund_no)).result()
     assert result.status is RefundStatus.FAILED and "refused by the test" in (result.failure_reason or "")
     assert channel.names() == ["refunds.open"]
 

@@ -21,6 +21,7 @@ from domain.settlement import (
 )
 from domain.statement_rules import check_adjustment
 from tests.workflows.conftest import Flow, at_stage, eventually, refusal_of
+from workflows.ids import statement_workflow_id
 from workflows.statement import StatementWorkflow
 
 COMMISSION, NET = 300, 700
@@ -63,8 +64,9 @@ class Statements:
 async def start(client: Client, flow: Flow) -> WorkflowHandle[Any, StatementOutcome]:
     ref = StatementRef(statement_id=41, merchant_id="m-1", currency="CNY", net_minor=NET)
     inp = StatementInput(statement=ref, cycle_id="2026-11-30", remind_seconds=1)
+    # Statement 41 under a suffix of its own: every test starts its own flow on the shared dev server.
     handle = await client.start_workflow(
-        StatementWorkflow.run, inp, id=flow.workflow_id("statement"), task_queue=flow.queue
+        StatementWorkflow.run, inp, id=statement_workflow_id(flow.workflow_id("41")), task_queue=flow.queue
     )
     await eventually(lambda: at_stage(handle, "AWAITING_FINANCE_APPROVAL"))
     return handle

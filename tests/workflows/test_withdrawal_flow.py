@@ -26,6 +26,7 @@ from domain.withdrawals import (
     WithdrawalTerms,
 )
 from tests.workflows.conftest import Flow, at_stage, eventually, refusal_of
+from workflows.ids import withdrawal_workflow_id
 from workflows.withdrawal import WithdrawalWorkflow
 
 APPROVAL_MIN = 50_000
@@ -94,7 +95,7 @@ async def open_withdrawal(
     client: Client, flow: Flow, amount_minor: int
 ) -> tuple[WorkflowHandle[Any, WithdrawalResult], WithdrawalOpened]:
     inp = withdrawal(flow.workflow_id("WD"), amount_minor)
-    workflow_id = f"withdrawal-{inp.withdrawal_id}"
+    workflow_id = withdrawal_workflow_id(inp.withdrawal_id)
     opened = await flow.start_and_ask(WithdrawalWorkflow.run, inp, workflow_id, WithdrawalWorkflow.opened)
     return client.get_workflow_handle_for(WithdrawalWorkflow.run, workflow_id), opened
 

@@ -16,8 +16,9 @@ from temporalio.client import (
 
 from domain.settings import Settings
 from domain.settlement import CycleInput
-from flows.terms import settlement_terms
-from workers.queues import MAIN
+from workflows.client.queues import MAIN
+from workflows.client.terms import settlement_terms
+from workflows.ids import SCHEDULED_SETTLEMENT_WORKFLOW_ID
 from workflows.settlement import SettlementWorkflow
 
 SETTLEMENT_SCHEDULE_ID = "settlement-daily"
@@ -28,7 +29,7 @@ def settlement_schedule(settings: Settings) -> Schedule:
         action=ScheduleActionStartWorkflow(
             SettlementWorkflow.run,
             CycleInput(triggered_by="schedule", terms=settlement_terms(settings)),
-            id="settlement-scheduled",
+            id=SCHEDULED_SETTLEMENT_WORKFLOW_ID,
             task_queue=MAIN,
         ),
         spec=ScheduleSpec(cron_expressions=[settings.settlement_schedule]),
