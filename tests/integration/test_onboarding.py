@@ -303,11 +303,17 @@ async def test_a_worker_killed_mid_onboarding_finishes_it_exactly_once(shop, aud
     assert r.status_code == 200, r.text
     await sign(shop, merchant_id)
     m = await onboarding_reaches(shop, merchant_id, "AWAITING_DEPOSIT", within=30)
-    shop.services.children["worker"].kill()  # SIGKILL while the deposit is outstanding
-    assert (await shop.pay(m["deposit"]["pay_url"])).status_code == 200
-    await asyncio.sleep(1)  # the payment callback arrives while no worker runs
-    shop.services.start("worker")
-    m = await onboarding_reaches(shop, merchant_id, "ACTIVE", within=30)
+    channel = m["deposit"]["pay_url"].split("/")[-3]  # …/{channel}/pay/{payment_no}
+    await shop.faults(channel, query_down=True)  # only the callback can tell the flow the deposit is paid
+    try:
+        shop.services.children["worker"].kill()  # SIGKILL while the deposit is outstanding
+        assert (await shop.pay(m["deposit"]["pay_url"])).status_code == 200
+        await shop.callback_delivered(m["deposit"]["payment_no"])  # accepted while no worker runs
+        assert not shop.services.children["worker"].alive
+        shop.services.start("worker")
+        m = await onboarding_reaches(shop, merchant_id, "ACTIVE", within=30)
+    finally:
+        await shop.reset_faults()
     payment_no = m["timeline"][-2]["cause"].split()[-1]
     assert await entries(shop, "DEPOSIT_PAID", payment_no) == 1
     assert await shop.balance(f"merchant:{merchant_id}:deposit") == 50000

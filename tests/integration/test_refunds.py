@@ -178,14 +178,20 @@ async def _reminded(temporal, refund_no: str) -> bool:  # type: ignore[no-untype
 
 async def test_a_refund_survives_a_worker_crash_with_one_channel_refund_and_one_entry(shop):
     order = await delivered_order(shop)
-    await shop.faults("wechat", callback_delay_ms=3000)
-    r = await shop.request_refund(order["order_no"], 900)
-    refund_no = r.json()["refund_no"]
-    await eventually(lambda: shop.channel_refunds("wechat", order["payments"][0]["payment_no"]), 10)
-    shop.services.children["worker"].kill()
-    await asyncio.sleep(4)  # the channel's result arrives while no worker runs
-    shop.services.start("worker")
-    await shop.refunded(order["order_no"], 900, within=40)
+    # The result comes by callback 3 s after the channel takes the refund; its query answers "no such
+    # refund" meanwhile (polling finds nothing), so only the callback can complete it.
+    await shop.faults("wechat", callback_delay_ms=3000, refund_query_missing=True)
+    try:
+        r = await shop.request_refund(order["order_no"], 900)
+        refund_no = r.json()["refund_no"]
+        await eventually(lambda: shop.channel_refunds("wechat", order["payments"][0]["payment_no"]), 10)
+        shop.services.children["worker"].kill()
+        await shop.callback_delivered(refund_no)  # the channel's result arrived while no worker ran
+        assert not shop.services.children["worker"].alive
+        shop.services.start("worker")
+        await shop.refunded(order["order_no"], 900, within=40)
+    finally:
+        await shop.reset_faults()
     refunds = await shop.channel_refunds("wechat", order["payments"][0]["payment_no"])
     assert [(x["out_refund_no"], x["status"]) for x in refunds] == [(refund_no, "SUCCESS")]
     assert await shop.ledger_entries(refund_no) == 1

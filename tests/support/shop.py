@@ -198,6 +198,17 @@ class Shop:
         for party in ("wechat", "alipay"):
             await self.outside.delete(f"/_sandbox/faults/{party}")
 
+    async def callback_delivered(self, ref: str, within: float = 20) -> dict[str, Any]:
+        """Wait until the sandbox recorded that the platform accepted its callback about `ref` (a payment,
+        refund or payout number): the party's own record that the callback arrived, and when."""
+
+        async def check() -> dict[str, Any] | None:
+            notes = (await self.outside.get("/_sandbox/notifications", params={"ref": ref})).json()
+            return next((n for n in notes if n["delivered_at"]), None)
+
+        found: dict[str, Any] = await eventually(check, within)
+        return found
+
     async def channel_order(self, channel: str, payment_no: str) -> dict[str, Any]:
         r = await self.outside.get(f"/_sandbox/{channel}/orders/{payment_no}")
         assert r.status_code == 200, r.text
