@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
 from activities.refunds import RefundActivities
 from db import settlement_work as work
@@ -18,6 +19,7 @@ from db.models import Order, Refund, SettlementCycle, SettlementLine, Settlement
 from domain.access import Role
 from domain.ledger import merchant_account
 from domain.refunds import RefundInput, RefundOrigin, RefundTerms
+from domain.refusals import Refusal
 from domain.settlement import CycleInput, SettlementTerms, cycle_id_for
 from tests.integration.test_settlement import cycle_reaches, run_cycle, seeded, statements_of
 from tests.support.sandbox_receiver import eventually
@@ -83,8 +85,8 @@ async def test_a_refund_opened_while_a_cycle_claims_never_settles_with_it(shop, 
                 )
             )
             return True
-        except Exception as exc:  # refused: the order is being settled
-            assert "BEING_SETTLED" in repr(exc) or "settlement cycle" in str(exc), exc
+        except ApplicationError as exc:  # refused: the order is being settled
+            assert (exc.type, exc.non_retryable) == (Refusal.BEING_SETTLED.value, True), exc
             return False
 
     cycle = await run_cycle(shop)
