@@ -17,7 +17,7 @@ from db.models import Order, SettlementLine
 from domain.access import Role
 from domain.ledger import COMMISSION, merchant_account, promoter_payable
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import bearer, stage_of
+from tests.support.shop import bearer, refused_with, stage_of
 
 BIG = 600_000  # two of these are over the auto-approval threshold (1,000,000)
 
@@ -97,7 +97,7 @@ async def test_the_most_specific_valid_rule_is_snapshotted_on_the_order(shop):
         json={"scope": "default", "scope_value": "x", "rate_bps": 1, "valid_from": now.isoformat()},
         headers={**finance, "Idempotency-Key": uuid.uuid4().hex},
     )
-    assert bad.status_code == 422
+    refused_with(bad, 422, "INVALID_REQUEST")
     placed = await shop.placed(merchant_id)
     snap = (await shop.order(placed["order_no"]))["commission"]
     assert (snap["rule_id"], snap["rate_bps"], snap["scope"]) == (ids[1], 150, "product")
@@ -146,8 +146,8 @@ async def test_a_cycle_with_nothing_to_settle_closes_empty(shop):
     future = await shop.api.post(
         "/v1/settlement-runs", json={"cutoff": "2999-01-01T00:00:00Z"}, headers=shop.as_(Role.FINANCE)
     )
-    assert future.status_code == 422
-    assert (await shop.api.post("/v1/settlement-runs", json={}, headers=shop.as_(Role.SERVICE))).status_code == 403
+    refused_with(future, 422, "CUTOFF_IN_FUTURE")
+    refused_with(await shop.api.post("/v1/settlement-runs", json={}, headers=shop.as_(Role.SERVICE)), 403, "FORBIDDEN")
 
 
 async def test_big_statements_wait_for_finance_and_the_adjuster_cannot_approve(shop, temporal):
@@ -180,14 +180,14 @@ async def test_big_statements_wait_for_finance_and_the_adjuster_cannot_approve(s
     too_big = await shop.api.post(
         f"/v1/settlements/{st['id']}/adjustments", json={"amount_minor": 10**9, "reason": "x"}, headers=bearer(bob)
     )
-    assert too_big.status_code == 422
+    refused_with(too_big, 422, "ADJUSTMENT_TOO_LARGE")
     own = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={}, headers=bearer(alice))
-    assert own.status_code == 403 and "adjusted" in own.json()["detail"]
+    assert "adjusted" in refused_with(own, 403, "SAME_PERSON")["detail"]
     ok = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={"note": "checked"}, headers=bearer(bob))
     assert ok.status_code == 200 and ok.json()["status"] == "APPROVED", ok.text
     assert await shop.balance(merchant_account(merchant_id, "available")) == st["net_minor"] + 100
     again = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={}, headers=bearer(bob))
-    assert again.status_code == 409
+    refused_with(again, 409, "FLOW_NOT_RUNNING")
     await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
 
 
@@ -256,7 +256,7 @@ async def test_a_refund_after_settlement_claws_back_merchant_net_and_commission(
     assert await shop.balance(available) == 8550
     commission = await shop.balance(COMMISSION)
     late = await shop.request_refund(order["order_no"], 1000)  # the app's after-sale window has closed
-    assert late.status_code == 409 and "window" in late.json()["detail"]
+    assert "window" in refused_with(late, 409, "AFTER_SALE_CLOSED")["detail"]
     first = await shop.request_refund(order["order_no"], 1000, role=Role.FINANCE, reason="dispute settled")
     assert first.status_code == 202, first.text
     await eventually(lambda: _refund_done(shop, first.json()["refund_no"]), 20)

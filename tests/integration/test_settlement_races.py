@@ -23,7 +23,7 @@ from domain.refusals import Refusal
 from domain.settlement import CycleInput, SettlementTerms, cycle_id_for
 from tests.integration.test_settlement import cycle_reaches, run_cycle, seeded, statements_of
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import record_history, stage_of
+from tests.support.shop import record_history, refused_with, stage_of
 from workers.queues import MAIN
 from workflows.settlement import SettlementWorkflow
 
@@ -194,7 +194,7 @@ async def test_a_statement_that_cannot_be_posted_fails_alone_and_finance_rejects
     )
     assert [st["id"] for st in listed.json()] == [bad["id"]], listed.text
     approve = await shop.api.post(f"/v1/settlements/{bad['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
-    assert approve.status_code == 409 and "only be rejected" in approve.json()["detail"]
+    assert "only be rejected" in refused_with(approve, 409, "STATEMENT_FAILED")["detail"]
     r = await shop.api.post(
         f"/v1/settlements/{bad['id']}/reject", json={"reason": "bad promoter id"}, headers=shop.as_(Role.FINANCE)
     )

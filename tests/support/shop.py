@@ -28,6 +28,14 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def refused_with(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert the API refused with exactly this status and refusal code (problem+json); answer the body."""
+    assert r.headers["content-type"].startswith("application/problem+json"), r.text
+    body: dict[str, Any] = r.json()
+    assert (r.status_code, body.get("code")) == (status, code), r.text
+    return body
+
+
 def order_body(merchant_id: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "customer_id": "c-1",
