@@ -96,6 +96,7 @@ async def _clawback(session: AsyncSession, refund: Refund, order: Order, paid_fr
         session, accounts.merchant_account(order.merchant_id, "available"), refund.currency
     )
     from_available, from_clawback = merchant_sources(merchant_share, available)
+    refund.from_available_minor = from_available  # committed with the posting (the caller's transaction)
     return rules.refund_after_settlement(
         f"refund:{refund.refund_no}",
         refund.refund_no,

@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import providers
 from db.ledger import open_accounts, post
-from db.models import Capture, Merchant, Order, ServiceProvider, SkuStock
+from db.models import Capture, Merchant, Order, ServiceProvider, SettlementStatement, SkuStock
 from domain import numbers
-from domain.accounts import merchant_accounts
+from domain.accounts import SEED_CHANNEL, merchant_accounts
 from domain.crypto import FieldCipher
-from domain.ledger import payment_captured, settlement
+from domain.ledger import payment_captured
 from domain.providers import DEMO_CATEGORIES, ProviderRegistration
+from domain.settlement import statement_posting
 
 
 async def create_active_merchant(
@@ -72,7 +73,7 @@ async def seed_settleable_orders(
     commission_bps: int = 500,
     promoter_id: str | None = None,
     promoter_bps: int = 0,
-    channel: str = "wechat",
+    channel: str = SEED_CHANNEL,
     prefix: str = "SEED",
     captures: bool = False,
     currency: str = "CNY",
@@ -191,13 +192,37 @@ async def record_verified_bank_account(
     await session.flush()
 
 
-async def fund_merchant(session: AsyncSession, merchant_id: str, amount_minor: int, channel: str = "wechat") -> None:
-    """Money on the merchant's available balance as a settlement would leave it (captured, then settled)."""
+async def fund_merchant(
+    session: AsyncSession, merchant_id: str, amount_minor: int, channel: str = SEED_CHANNEL
+) -> None:
+    """Money on the merchant's available balance as a settlement leaves it, with the records the ledger
+    checks compare it with: a capture record (escrow) and an approved statement of one cycle (available),
+    posted by the statement posting rule the approval uses."""
     tag = secrets.token_hex(6)
-    await post(session, payment_captured(f"demo-capture:{tag}", f"demo-{tag}", "CNY", amount_minor, channel))
-    await post(
-        session,
-        settlement(
-            f"demo-settle:{tag}", f"demo-{tag}", "CNY", merchant_id=merchant_id, merchant_net=amount_minor, commission=0
-        ),
+    await _captured(session, f"demo-{tag}", f"demo-{tag}", amount_minor, "CNY", channel, key=f"demo-capture:{tag}")
+    st = SettlementStatement(
+        cycle_id=f"seed-{tag}",
+        merchant_id=merchant_id,
+        currency="CNY",
+        status="APPROVED",
+        order_count=0,
+        gross_minor=amount_minor,
+        refunded_minor=0,
+        commission_minor=0,
+        promoter_minor=0,
+        net_minor=amount_minor,
+        adjustment_minor=0,
+        approved_by="seed",
     )
+    session.add(st)
+    await session.flush()
+    posting = statement_posting(
+        st.id,
+        "CNY",
+        merchant_id=merchant_id,
+        net_minor=amount_minor,
+        commission_minor=0,
+        adjustment_minor=0,
+        promoters={},
+    )
+    st.ledger_entry_id = (await post(session, posting)).entry_id

@@ -3,22 +3,27 @@
 The trial balance proves the ledger agrees with itself; these prove it agrees with what the platform
 says happened: a refund marked paid has exactly its posting, an order's refunded amount is the sum of
 its paid refunds, a capture's posting carries its amount, a merchant's withdrawing balance is exactly
-its frozen withdrawals, and escrow holds exactly what was captured for orders, less what was refunded
-from it and what approved statements released. Each business record and its posting are written in one
-transaction and each check is one statement (one snapshot), so they hold at every instant, also while
-flows are running."""
+its frozen withdrawals, its available balance is what approved statements settled to it less what it
+withdrew (not rejected or failed) and what refunds after settlement took back from it, and escrow
+holds exactly what was captured for orders, less what was refunded from it and what approved
+statements released. Each business record and its posting are written in one transaction and each
+check is one statement (one snapshot), so they hold at every instant, also while flows are running.
+
+A channel's clearing account is checked against what the channel itself says it holds
+(`channel_disagreements`): that view comes from outside, so the caller fetches it."""
 
 from __future__ import annotations
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.accounts import ESCROW
+from domain.accounts import ESCROW, channel_clearing
 from domain.ledger import TxCode
 
 _ENTRY_AMOUNT = "(SELECT sum(amount_minor) FROM journal_lines WHERE entry_id = e.id AND side = 'D')"
 _PAID_REFUND = "r.status IN ('SUCCEEDED', 'MANUAL_PAID')"
 _FROZEN = "w.status IN ('PENDING_APPROVAL', 'QUEUED', 'SUBMITTED', 'UNKNOWN')"
+_ACCOUNT = "a.code = concat('merchant', chr(58), m.id, chr(58), '{}')"
 
 CHECKS = {
     "a refund marked paid without its posting, or a posting on a refund not paid": f"""
@@ -44,10 +49,27 @@ CHECKS = {
     "a merchant whose withdrawing balance is not its frozen withdrawals": f"""
         SELECT m.id, a.balance_minor AS withdrawing, frozen.amount AS frozen
         FROM merchants m
-        JOIN ledger_accounts a ON a.code = concat('merchant', chr(58), m.id, chr(58), 'withdrawing')
+        JOIN ledger_accounts a ON {_ACCOUNT.format("withdrawing")}
         CROSS JOIN LATERAL (SELECT coalesce(sum(w.amount_minor), 0) AS amount FROM withdrawals w
                             WHERE w.merchant_id = m.id AND w.currency = a.currency AND {_FROZEN}) frozen
         WHERE a.balance_minor <> frozen.amount
+    """,
+    # Reported as the difference, like escrow: a test that posts raw entries on purpose leaves a constant.
+    "a merchant whose available is not settled − withdrawn − clawed back by refunds after settlement": f"""
+        SELECT m.id, a.currency,
+               (a.balance_minor - settled.amount + withdrawn.amount + clawed.amount)::bigint AS available_minus_records
+        FROM merchants m
+        JOIN ledger_accounts a ON {_ACCOUNT.format("available")}
+        CROSS JOIN LATERAL (SELECT coalesce(sum(s.net_minor + s.adjustment_minor), 0) AS amount
+                            FROM settlement_statements s
+                            WHERE s.merchant_id = m.id AND s.currency = a.currency
+                              AND s.status = 'APPROVED' AND s.ledger_entry_id IS NOT NULL) settled
+        CROSS JOIN LATERAL (SELECT coalesce(sum(w.amount_minor), 0) AS amount FROM withdrawals w
+                            WHERE w.merchant_id = m.id AND w.currency = a.currency
+                              AND w.status NOT IN ('REJECTED', 'FAILED')) withdrawn
+        CROSS JOIN LATERAL (SELECT coalesce(sum(r.from_available_minor), 0) AS amount FROM refunds r
+                            WHERE r.merchant_id = m.id AND r.currency = a.currency AND {_PAID_REFUND}) clawed
+        WHERE a.balance_minor <> settled.amount - withdrawn.amount - clawed.amount
     """,
     # Deposits are the merchant's money (DEPOSIT_PAID), not escrow; a refund of a settled order is paid
     # back by the merchant and the commission (REFUND_AFTER_SETTLEMENT), not from escrow.
@@ -79,3 +101,23 @@ async def ledger_disagreements(session: AsyncSession) -> set[str]:
     for what, sql in CHECKS.items():
         found.update(f"{what}: {dict(row._mapping)}" for row in await session.execute(text(sql)))
     return found
+
+
+async def channel_disagreements(session: AsyncSession, held: dict[tuple[str, str], int]) -> set[str]:
+    """One line per (channel, currency) whose clearing account is not what the channel says it holds.
+
+    `held` is the channels' own view, (channel, currency) → paid to it less refunded by it, for every
+    channel that answered: only those channels are compared (a seed channel has no party to ask). Reported
+    as the difference, so a test that moved a channel on purpose leaves a constant."""
+    channels = {channel for channel, _ in held}
+    rows = await session.execute(
+        text("SELECT code, currency, balance_minor FROM ledger_accounts WHERE code = ANY(:codes)"),
+        {"codes": [channel_clearing(c) for c in sorted(channels)]},
+    )
+    booked = {(str(r.code).split(":")[1], str(r.currency)): int(r.balance_minor) for r in rows}
+    return {
+        f"a channel's clearing that is not what the channel holds: {channel} {currency}"
+        f" clearing_minus_held={booked.get((channel, currency), 0) - held.get((channel, currency), 0)}"
+        for channel, currency in sorted(set(booked) | set(held))
+        if booked.get((channel, currency), 0) != held.get((channel, currency), 0)
+    }

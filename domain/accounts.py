@@ -92,6 +92,11 @@ COMMISSION = "platform:commission_revenue"
 SUSPENSE = "platform:suspense"
 
 
+# Money seeded without a payment (demo data, test fixtures, benchmarks) arrives through this channel, which
+# no outside party plays: no channel's own view of what it holds may ever include it.
+SEED_CHANNEL = "seed"
+
+
 def channel_clearing(channel: str) -> str:
     return f"channel:{channel}:clearing"
 

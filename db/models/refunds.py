@@ -46,6 +46,9 @@ class Refund(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     ledger_entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # A refund of a settled order: the part of the merchant's share its posting took from available
+    # (negative when a rounding unit went back to it); the ledger checks compare it with that posting.
+    from_available_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

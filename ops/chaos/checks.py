@@ -17,7 +17,8 @@ from temporalio.client import Client
 
 from db.engine import make_session_factory, unit_of_work
 from db.ledger import trial_balance
-from db.ledger_checks import ledger_disagreements
+from db.ledger_checks import channel_disagreements, ledger_disagreements
+from ops.sandbox.store import HOLDINGS_SQL
 from workflows.ids import PAYOUT_BATCHER_WORKFLOW_ID
 
 # Flows that live for ever by design (continue-as-new): running at the end is their normal state.
@@ -117,7 +118,9 @@ async def judge(verdict: Verdict, engine: AsyncEngine, sandbox_db: Path, tempora
         }
         verdict.ledger_out_minor = int((await session.execute(_LEDGER_OUT, _OUT_ACCOUNTS)).scalar_one())
         # Balanced means the ledger agrees with itself and with the business records it books.
-        verdict.disagreements = sorted(await ledger_disagreements(session))
+        verdict.disagreements = sorted(
+            await ledger_disagreements(session) | await channel_disagreements(session, _held(sandbox_db))
+        )
         verdict.balanced = bool((await trial_balance(session))["balanced"]) and not verdict.disagreements
     for kind, number in outside.paid:
         codes = {
@@ -137,6 +140,15 @@ class _Outside:
     paid: list[tuple[str, str]]
     overpaid: list[str]
     out_minor: int
+
+
+def _held(path: Path) -> dict[tuple[str, str], int]:
+    """What the sandbox's channels say they hold of the platform's money."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {(ch, cur): int(amount) for ch, cur, amount in db.execute(HOLDINGS_SQL)}
+    finally:
+        db.close()
 
 
 def _sandbox_effects(path: Path) -> _Outside:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from ops.sandbox.context import context
 from ops.sandbox.errors import SandboxError, invalid, unknown_party
 from ops.sandbox.faults import PARTIES, PAYMENT_CHANNELS, Faults, merge
+from ops.sandbox.store import HOLDINGS_SQL
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
@@ -62,6 +63,12 @@ async def inspect_order(party: str, out_trade_no: str, request: Request) -> dict
 @router.get("/{party}/refunds")
 async def inspect_refunds(party: str, request: Request, out_trade_no: str | None = None) -> list[dict[str, Any]]:
     return context(request).book.list_refunds(_party(party), out_trade_no)
+
+
+@router.get("/holdings")
+async def holdings(request: Request) -> list[dict[str, Any]]:
+    """Each channel's money per currency as the channel sees it (store.HOLDINGS_SQL)."""
+    return context(request).store.all(HOLDINGS_SQL)
 
 
 @router.get("/notifications")

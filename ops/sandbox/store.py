@@ -55,6 +55,16 @@ CREATE INDEX IF NOT EXISTS notifications_due ON notifications (next_attempt_at);
 CREATE TABLE IF NOT EXISTS faults (party TEXT PRIMARY KEY, config TEXT NOT NULL);
 """
 
+# What each channel holds of the platform's money per currency: paid orders less successful refunds (an
+# order stays SUCCESS when refunded). The platform's `channel:{ch}:clearing` must equal it once every flow
+# has heard its outcome (db/ledger_checks.py: channel_disagreements).
+HOLDINGS_SQL = """
+SELECT channel, currency, sum(amount) AS held_minor FROM (
+    SELECT channel, currency, amount_minor AS amount FROM orders WHERE status = 'SUCCESS'
+    UNION ALL SELECT channel, currency, -amount_minor FROM refunds WHERE status = 'SUCCESS'
+) GROUP BY channel, currency ORDER BY channel, currency
+"""
+
 MAX_ATTEMPTS = 15
 MAX_BACKOFF_SECONDS = 60.0
 

@@ -13,7 +13,7 @@ from db.engine import unit_of_work
 from db.models import CommissionRule, InboundNotification, Order
 from domain.access import Role
 from domain.settlement import cycle_id_for
-from tests.support.shop import bearer
+from tests.support.shop import bearer, refused_with
 from workflows.ids import settlement_workflow_id
 
 HUGE = "99999999999999999999"  # beyond bigint: was "bigint out of range" from the database
@@ -33,7 +33,9 @@ async def test_a_naive_settlement_cutoff_is_422_and_starts_no_cycle(shop, tempor
     with pytest.raises(RPCError) as missing:
         await temporal.get_workflow_handle(settlement_workflow_id(cycle)).describe()
     assert missing.value.status is RPCStatusCode.NOT_FOUND
-    assert (await shop.api.get(f"/v1/settlement-runs/{cycle}", headers=shop.as_(Role.FINANCE))).status_code == 404
+    refused_with(
+        await shop.api.get(f"/v1/settlement-runs/{cycle}", headers=shop.as_(Role.FINANCE)), 404, "CYCLE_NOT_FOUND"
+    )
 
 
 @pytest.mark.parametrize("statement_id", [HUGE, "0", "-1"])
@@ -118,7 +120,7 @@ async def test_an_oversized_callback_is_413_before_its_signature_is_looked_at(sh
     chunked = await shop.api.post("/v1/callbacks/wechat", content=chunks())  # no Content-Length
     assert_refused(chunked, 413, "larger than")
     small = await shop.api.post("/v1/callbacks/wechat", content=b"{}")
-    assert small.status_code == 401  # a small body still goes to the signature check
+    refused_with(small, 401, "SIGNATURE_INVALID")  # a small body still goes to the signature check
     assert await notifications(shop) == before
 
 

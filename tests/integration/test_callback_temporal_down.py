@@ -3,7 +3,6 @@ channel delivers it again, and the redelivery reaches the payment flow: the orde
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -14,16 +13,8 @@ from db.models import InboundNotification
 from tests.integration.test_callbacks import signed
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop
-from tests.support.stack import Services
+from tests.support.stack import restart_api
 from tests.support.tcp_proxy import TcpProxy
-
-
-async def restart_api(services: Services, env: dict[str, str]) -> None:
-    services.children["api"].stop()
-    services.env = env
-    api = services.start("api")
-    # Off the event loop: the API's own /health check goes through the proxy.
-    await asyncio.to_thread(api.wait_http, f"{services.api_url}/health")
 
 
 async def notification_row(shop: Shop, event_id: str) -> InboundNotification | None:

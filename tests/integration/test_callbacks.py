@@ -15,6 +15,7 @@ from domain.access import Role
 from domain.settings import DEV_PARTY_SECRETS
 from domain.signing import signed_headers
 from tests.integration.test_api_basics import assert_problem
+from tests.support.shop import refused_with
 
 
 def notification(**extra: object) -> bytes:
@@ -164,7 +165,7 @@ async def test_callbacks_about_another_partys_payment_or_another_amount_are_refu
     reasons = sorted((n["party"], n["reason"]) for n in listed.json())
     assert len(reasons) == len(attempts)
     assert all(any(says in reason for _, reason in reasons) for _, _, says in attempts)
-    assert (await shop.api.get("/v1/callbacks/refused", headers=shop.as_(Role.SERVICE))).status_code == 403
+    refused_with(await shop.api.get("/v1/callbacks/refused", headers=shop.as_(Role.SERVICE)), 403, "FORBIDDEN")
 
     # The payment itself is untouched: the customer pays at wechat and it is captured once, in full.
     await shop.pay(placed["payment"]["pay_url"])

@@ -19,7 +19,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from db.api_keys import issue_key
 from db.engine import unit_of_work
 from domain.access import Role
-from domain.ledger import merchant_account
+from domain.accounts import merchant_account
 from tests.integration.test_settlement import BIG, run_cycle, seeded, statements_of
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop, apply_merchant, onboarding_reaches

@@ -25,7 +25,7 @@ from domain.accounts import merchant_account
 from domain.refusals import Refusal
 from domain.settings import Settings
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import application_body, bearer, payee, withdraw
+from tests.support.shop import application_body, bearer, payee, refused_with, withdraw
 from workflows.ids import withdrawal_workflow_id
 
 CALLS: list[int] = []
@@ -93,7 +93,7 @@ async def test_same_key_different_body_is_422(client, keys):
     h = {**bearer(keys[Role.SERVICE]), "Idempotency-Key": uuid.uuid4().hex}
     assert (await client.post("/things", json={"amount_minor": 5}, headers=h)).status_code == 201
     r = await client.post("/things", json={"amount_minor": 6}, headers=h)
-    assert r.status_code == 422 and "different request" in r.json()["detail"]
+    assert "different request" in refused_with(r, 422, "IDEMPOTENCY_KEY_REUSED")["detail"]
 
 
 async def test_a_concurrent_duplicate_gets_409_and_the_work_runs_once(client, keys):
@@ -132,7 +132,7 @@ async def test_a_failed_request_releases_its_key(client, keys):
 async def test_missing_key_is_400_and_nothing_runs(client, keys):
     CALLS.clear()
     r = await client.post("/things", json={"amount_minor": 5}, headers=bearer(keys[Role.SERVICE]))
-    assert r.status_code == 400 and "Idempotency-Key" in r.json()["detail"]
+    assert "Idempotency-Key" in refused_with(r, 400, "IDEMPOTENCY_KEY_REQUIRED")["detail"]
     assert CALLS == []
 
 

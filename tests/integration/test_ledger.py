@@ -12,9 +12,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db import ledger
+from db import demo, ledger
 from db.engine import unit_of_work
-from db.ledger_checks import ledger_disagreements
+from db.ledger_checks import channel_disagreements, ledger_disagreements
 from db.models import JournalEntry
 from domain import accounts
 from domain import ledger as rules
@@ -234,6 +234,21 @@ async def test_the_invariant_check_sees_a_corrupted_ledger(sessions):
             agreed = await ledger_disagreements(session)
             await ledger.post(session, rules.payment_captured(f"cap-{uid()}", "pay-x", "CNY", 3, ch))
             escrow_drift = await ledger_disagreements(session) - agreed
+            # A funded merchant agrees (the seed leaves the statement its posting implies); money reaching
+            # its available balance with no statement behind it does not.
+            merchant = await demo.create_active_merchant(session)
+            await demo.fund_merchant(session, merchant, 1000)
+            seeded = await ledger_disagreements(session) - agreed - escrow_drift
+            await ledger.post(
+                session,
+                rules.settlement(f"raw-{uid()}", "raw", "CNY", merchant_id=merchant, merchant_net=5, commission=0),
+            )
+            available_drift = {d for d in await ledger_disagreements(session) - agreed if merchant in d}
+            # A channel's clearing moved by money the channel never received (its view: as it stands now).
+            held = {("wechat", "CNY"): await ledger.balance_of(session, channel_clearing("wechat"), "CNY")}
+            channels_agreed = await channel_disagreements(session, held)
+            await ledger.post(session, rules.payment_captured(f"cap-{uid()}", "pay-y", "CNY", 7, "wechat"))
+            channel_drift = await channel_disagreements(session, held)
             # A balance that drifted from its lines.
             await session.execute(
                 text("UPDATE ledger_accounts SET balance_minor = balance_minor + 1 WHERE id = :a"), {"a": account_id}
@@ -273,6 +288,15 @@ async def test_the_invariant_check_sees_a_corrupted_ledger(sessions):
             report = await ledger.trial_balance(session)
             await session.rollback()
     assert len(escrow_drift) == 1 and next(iter(escrow_drift)).startswith("escrow that is not"), escrow_drift
+    assert not seeded, seeded
+    assert [d.split(":")[0] for d in available_drift] == [
+        "a merchant whose available is not settled − withdrawn − clawed back by refunds after settlement"
+    ], available_drift
+    assert "'available_minus_records': 5" in next(iter(available_drift))
+    assert not channels_agreed, channels_agreed
+    assert channel_drift == {
+        "a channel's clearing that is not what the channel holds: wechat CNY clearing_minus_held=7"
+    }
     problems = "\n".join(report["problems"])
     assert not report["balanced"]
     assert f"entry {entry_ids[0]} does not balance" in problems

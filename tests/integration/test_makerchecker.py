@@ -14,7 +14,7 @@ from domain.access import Role
 from tests.integration.test_refunds import delivered_order
 from tests.integration.test_settlement import BIG, run_cycle, seeded, statements_of
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import bearer, payee, stage_of, withdraw, withdrawal_reaches
+from tests.support.shop import bearer, payee, refused_with, stage_of, withdraw, withdrawal_reaches
 from workflows.ids import statement_workflow_id, withdrawal_workflow_id
 
 
@@ -55,20 +55,20 @@ async def test_a_revoked_key_is_refused_on_the_very_next_request(api, keys, shop
     listed = (await api.get("/v1/api-keys", headers=admin)).json()
     [mine] = [k for k in listed if k["key_id"] == issued["key_id"]]
     assert mine["person"] == person and "key" not in mine and mine["revoked_at"] is None
-    assert (await api.get("/v1/api-keys", headers=bearer(issued["key"]))).status_code == 403
-    assert (await api.delete(f"/v1/api-keys/{issued['key_id']}", headers=bearer(issued["key"]))).status_code == 403
+    refused_with(await api.get("/v1/api-keys", headers=bearer(issued["key"])), 403, "FORBIDDEN")
+    refused_with(await api.delete(f"/v1/api-keys/{issued['key_id']}", headers=bearer(issued["key"])), 403, "FORBIDDEN")
 
     gone = await api.delete(f"/v1/api-keys/{issued['key_id']}", headers=admin)
     assert gone.status_code == 200 and gone.json()["revoked_at"], gone.text
     refused = await api.get("/v1/ledger/trial-balance", headers=bearer(issued["key"]))
-    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+    assert "revoked" in refused_with(refused, 401, "UNAUTHENTICATED")["detail"]
     assert issued["key_id"] not in [k["key_id"] for k in (await api.get("/v1/api-keys", headers=admin)).json()]
     everything = (await api.get("/v1/api-keys", params={"include_revoked": "true"}, headers=admin)).json()
     assert [k["revoked_at"] is not None for k in everything if k["key_id"] == issued["key_id"]] == [True]
     # Revoking again changes nothing and records nothing; an unknown key is a 404.
     assert (await api.delete(f"/v1/api-keys/{issued['key_id']}", headers=admin)).status_code == 200
-    assert (await api.delete("/v1/api-keys/999999999", headers=admin)).status_code == 404
-    assert (await api.delete("/v1/api-keys/0", headers=admin)).status_code == 422
+    refused_with(await api.delete("/v1/api-keys/999999999", headers=admin), 404, "API_KEY_NOT_FOUND")
+    refused_with(await api.delete("/v1/api-keys/0", headers=admin), 422, "INVALID_REQUEST")
     assert [a for a, _ in await audit(shop, str(issued["key_id"]))] == ["api_key.created", "api_key.revoked"]
 
 
@@ -81,7 +81,7 @@ async def test_a_key_needs_a_valid_person(api, keys):
         {"role": "finance", "name": "x", "person": "p" * 101},
     ):
         r = await api.post("/v1/api-keys", json=body, headers=admin)
-        assert r.status_code == 422 and "person" in r.text, (body, r.text)
+        assert "person" in refused_with(r, 422, "INVALID_REQUEST")["detail"], body
 
 
 async def test_merchant_categories_are_changed_by_admin_only(api, keys):
@@ -89,7 +89,7 @@ async def test_merchant_categories_are_changed_by_admin_only(api, keys):
     body = {"code": code, "name": "Pet grooming", "risk_level": "low", "deposit_minor": 0}
     for role in (Role.OPERATOR, Role.FINANCE, Role.SERVICE, Role.AUDITOR):
         r = await api.put(f"/v1/merchant-categories/{code}", json=body, headers=bearer(keys[role]))
-        assert r.status_code == 403, (role, r.text)
+        refused_with(r, 403, "FORBIDDEN")
     listed = await api.get("/v1/merchant-categories", headers=bearer(keys[Role.OPERATOR]))
     assert code not in [c["code"] for c in listed.json()]
     ok = await api.put(f"/v1/merchant-categories/{code}", json=body, headers=bearer(keys[Role.ADMIN]))

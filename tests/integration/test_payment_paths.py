@@ -9,7 +9,7 @@ import uuid
 from domain.settings import DEV_PARTY_SECRETS
 from domain.signing import signed_headers
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import stage_of
+from tests.support.shop import refused_with, stage_of
 from workflows.ids import payment_workflow_id
 
 
@@ -67,7 +67,7 @@ async def test_forged_or_stale_callbacks_change_nothing(shop):
         signed_headers(DEV_PARTY_SECRETS["wechat"], "POST", "/v1/callbacks/wechat", body, now=time.time() - 600),
     ):
         r = await shop.api.post("/v1/callbacks/wechat", content=body, headers=headers)
-        assert r.status_code == 401
+        refused_with(r, 401, "SIGNATURE_INVALID")
     order = await shop.order(placed["order_no"])
     assert order["status"] == "AWAITING_PAYMENT" and order["paid_minor"] == 0
     assert await shop.ledger_entries(payment_no) == 0

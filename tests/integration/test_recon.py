@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import PendingActivityState
 
@@ -85,6 +86,9 @@ async def payments_and_refunds(shop: Shop, orders: list[str]) -> tuple[dict[str,
     return {p.order_no: p for p in pays}, by_order
 
 
+# A hidden payment and a refund stuck in PROCESSING here are money the channel holds or gave back
+# without the ledger knowing: the clearing check would report exactly what this test plants.
+@pytest.mark.channel_diverges
 async def test_a_wechat_day_finds_exactly_the_planted_differences_and_a_rerun_changes_nothing(
     shop: Shop, temporal: Any
 ) -> None:

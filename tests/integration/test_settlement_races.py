@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
 from activities.refunds import RefundActivities
 from db import settlement_work as work
@@ -18,10 +19,11 @@ from db.models import Order, Refund, SettlementCycle, SettlementLine, Settlement
 from domain.access import Role
 from domain.accounts import merchant_account
 from domain.refunds import RefundInput, RefundOrigin, RefundTerms
+from domain.refusals import Refusal
 from domain.settlement import CycleInput, SettlementTerms, cycle_id_for
 from tests.integration.test_settlement import cycle_reaches, run_cycle, seeded, statements_of
 from tests.support.sandbox_receiver import eventually
-from tests.support.shop import record_history, stage_of
+from tests.support.shop import record_history, refused_with, stage_of
 from workflows.client.queues import MAIN
 from workflows.ids import settlement_workflow_id, statement_workflow_id
 from workflows.settlement import SettlementWorkflow
@@ -84,8 +86,8 @@ async def test_a_refund_opened_while_a_cycle_claims_never_settles_with_it(shop, 
                 )
             )
             return True
-        except Exception as exc:  # refused: the order is being settled
-            assert "BEING_SETTLED" in repr(exc) or "settlement cycle" in str(exc), exc
+        except ApplicationError as exc:  # refused: the order is being settled
+            assert (exc.type, exc.non_retryable) == (Refusal.BEING_SETTLED.value, True), exc
             return False
 
     cycle = await run_cycle(shop)
@@ -193,7 +195,7 @@ async def test_a_statement_that_cannot_be_posted_fails_alone_and_finance_rejects
     )
     assert [st["id"] for st in listed.json()] == [bad["id"]], listed.text
     approve = await shop.api.post(f"/v1/settlements/{bad['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
-    assert approve.status_code == 409 and "only be rejected" in approve.json()["detail"]
+    assert "only be rejected" in refused_with(approve, 409, "STATEMENT_FAILED")["detail"]
     r = await shop.api.post(
         f"/v1/settlements/{bad['id']}/reject", json={"reason": "bad promoter id"}, headers=shop.as_(Role.FINANCE)
     )

@@ -28,6 +28,14 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def refused_with(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert the API refused with exactly this status and refusal code (problem+json); answer the body."""
+    assert r.headers["content-type"].startswith("application/problem+json"), r.text
+    body: dict[str, Any] = r.json()
+    assert (r.status_code, body.get("code")) == (status, code), r.text
+    return body
+
+
 def order_body(merchant_id: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "customer_id": "c-1",
@@ -197,6 +205,17 @@ class Shop:
     async def reset_faults(self) -> None:
         for party in ("wechat", "alipay"):
             await self.outside.delete(f"/_sandbox/faults/{party}")
+
+    async def callback_delivered(self, ref: str, within: float = 20) -> dict[str, Any]:
+        """Wait until the sandbox recorded that the platform accepted its callback about `ref` (a payment,
+        refund or payout number): the party's own record that the callback arrived, and when."""
+
+        async def check() -> dict[str, Any] | None:
+            notes = (await self.outside.get("/_sandbox/notifications", params={"ref": ref})).json()
+            return next((n for n in notes if n["delivered_at"]), None)
+
+        found: dict[str, Any] = await eventually(check, within)
+        return found
 
     async def channel_order(self, channel: str, payment_no: str) -> dict[str, Any]:
         r = await self.outside.get(f"/_sandbox/{channel}/orders/{payment_no}")

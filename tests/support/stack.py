@@ -4,8 +4,10 @@ sandbox, a worker and the API as separate processes talking real HTTP, as `ops d
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from ops.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port
@@ -74,3 +76,23 @@ def start_services(database_url: str, temporal_address: str, logs: Path) -> Iter
         yield services
     finally:
         services.stop_all()
+
+
+async def restart_api(services: Services, env: dict[str, str]) -> None:
+    """Start the API again with this environment (its settings are read at start)."""
+    services.children["api"].stop()
+    services.env = env
+    api = services.start("api")
+    # Off the event loop: the API's own /health check may go through a proxy the test runs.
+    await asyncio.to_thread(api.wait_http, f"{services.api_url}/health")
+
+
+@asynccontextmanager
+async def api_with(services: Services, **settings: str) -> AsyncIterator[None]:
+    """The API restarted with these settings for the block, then with the suite's again."""
+    original = services.env
+    await restart_api(services, {**original, **settings})
+    try:
+        yield
+    finally:
+        await restart_api(services, original)
