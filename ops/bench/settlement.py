@@ -16,6 +16,7 @@ import time
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,6 +51,7 @@ class Report:
     retried_activities: int
     totals: dict[str, int]
     baseline: Baseline
+    worker_peak_rss_mb: float
 
     @property
     def orders_per_s(self) -> float:
@@ -77,6 +79,7 @@ class Report:
             "build_page_ms": round(build / self.build_pages * 1000, 1),
             "activity_seconds": {k: round(v, 3) for k, v in self.activity_seconds.items()},
             "retried_activities": self.retried_activities,
+            "worker_peak_rss_mb": round(self.worker_peak_rss_mb, 1),
             "baseline_statements_differing": self.baseline.statements_differing,
             "baseline_lines_differing": self.baseline.lines_differing,
         }
@@ -127,8 +130,28 @@ async def _bench(stack: OwnStack, orders: int, merchants: int) -> Report:
     finally:
         await engine.dispose()
     return Report(
-        orders, merchants, page_size, seed_seconds, cycle_seconds, activity_seconds, retried, totals, baseline
+        orders,
+        merchants,
+        page_size,
+        seed_seconds,
+        cycle_seconds,
+        activity_seconds,
+        retried,
+        totals,
+        baseline,
+        _peak_rss_mb(stack),
     )
+
+
+def _peak_rss_mb(stack: OwnStack) -> float:
+    """The worker's peak resident memory so far (the kernel's high-water mark, VmHWM): a cycle that pages
+    through the orders keeps it flat however many orders there are."""
+    proc = stack.services.children["worker"].proc
+    assert proc is not None
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
 
 
 async def _seed(engine: AsyncEngine, orders: int, merchants: int) -> str:
@@ -272,5 +295,6 @@ def _print(report: Report) -> None:
         )
     else:
         print("check:     the baseline's lines and per-merchant totals equal the cycle's")
+    print(f"worker:    peak memory {s['worker_peak_rss_mb']} MB")
     print(f"seeding:   {report.seed_seconds:.1f}s (not measured)")
     print(json.dumps(s), flush=True)
