@@ -66,6 +66,11 @@ async def aggregate(session: AsyncSession, cycle_id: str) -> BuildResult:
     """One statement per merchant and currency from the cycle's lines; closes claiming. Idempotent."""
     cycle = await lock_cycle(session, cycle_id)
     if cycle.aggregated_at is None:
+        # Claiming has just moved a whole cycle of orders out of the queue and into lines, which the
+        # planner's statistics know nothing of yet: with them stale it estimates a cycle's orders as one
+        # row and joins a statement's lines and orders by nested loops (96 s instead of 2 s for the
+        # approvals of 100,000 orders). ANALYZE samples a bounded number of rows, whatever the size.
+        await session.execute(text("ANALYZE orders, settlement_lines"))
         await session.execute(
             insert(SettlementStatement)
             .from_select(
