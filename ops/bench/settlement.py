@@ -13,7 +13,6 @@ import json
 import math
 import sys
 import time
-import traceback
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from db.demo import create_active_merchant, seed_settleable_orders
 from db.engine import make_engine, make_session_factory, unit_of_work
 from domain.access import Role
 from domain.settings import Settings
-from ops.bench.servers import OwnStack, own_stack, say
+from ops.bench.servers import OwnStack, failed, own_stack, say
 from ops.bench.settlement_sql import Baseline, run_baseline
 from workers.temporal import connect
 
@@ -92,15 +91,8 @@ def run(orders: int, merchants: int) -> int:
     try:
         with own_stack("bench-settlement-", BENCH_ENV) as stack:
             report = asyncio.run(_bench(stack, orders, merchants))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # any failure: say what; own_stack has said where the logs are
-        errors = exc.exceptions if isinstance(exc, ExceptionGroup) else [exc]
-        for error in errors[:3]:
-            traceback.print_exception(error, file=sys.stderr)
-        print(f"bench failed: {errors[0]}", file=sys.stderr)
-        return 1
+    except (KeyboardInterrupt, Exception) as exc:
+        return failed(exc)
     _print(report)
     # A baseline that disagrees with the cycle means one of the two splits is wrong: not a clean run.
     return 1 if report.baseline.statements_differing or report.baseline.lines_differing else 0
