@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -47,6 +47,13 @@ def statement_orders(st: SettlementStatement) -> Select[Any]:
     )
 
 
+def of_statement(st: SettlementStatement) -> ColumnElement[bool]:
+    """The orders a statement may cover: claimed by its cycle, of its merchant (a line carries its order's
+    merchant). The merchant lets the (cycle, merchant) index find a statement's orders alone rather than
+    every order of the cycle."""
+    return and_(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
+
+
 async def approve_statement(session: AsyncSession, st: SettlementStatement, by: str) -> bool:
     """Post the statement (orders refunded in full release nothing and post nothing) and settle its orders.
 
@@ -72,9 +79,7 @@ async def approve_statement(session: AsyncSession, st: SettlementStatement, by: 
     st.approved_by = by
     st.decided_at = datetime.now(UTC)
     await session.execute(
-        update(Order)
-        .where(Order.settlement_cycle == st.cycle_id, Order.order_no.in_(statement_orders(st)))
-        .values(settled=True)
+        update(Order).where(of_statement(st), Order.order_no.in_(statement_orders(st))).values(settled=True)
     )
     return True
 
@@ -135,7 +140,7 @@ class StatementActivities:
                 await session.execute(
                     update(Order)
                     .where(
-                        Order.settlement_cycle == st.cycle_id,
+                        of_statement(st),
                         Order.order_no.in_(statement_orders(st)),
                         Order.settled.is_(False),
                     )

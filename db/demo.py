@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import func
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import providers
 from db.ledger import open_accounts, post
-from db.models import Capture, Merchant, Order, ServiceProvider, SettlementStatement, SkuStock
+from db.models import Capture, Merchant, ServiceProvider, SettlementStatement, SkuStock
 from domain import numbers
 from domain.accounts import SEED_CHANNEL, merchant_accounts
 from domain.crypto import FieldCipher
@@ -64,6 +64,20 @@ async def set_stock(session: AsyncSession, merchant_id: str, sku_id: str, availa
     )
 
 
+# The orders seed_settleable_orders makes, numbered as f"{prefix}{i:07d}" is.
+_SERIES = text("""
+INSERT INTO orders (order_no, customer_id, merchant_id, currency, goods_minor, delivery_fee_minor, discount_minor,
+                    payable_minor, paid_minor, refunded_minor, status, payment_no, dispatch_attempts,
+                    refund_required_minor, settleable, settleable_at, settled, promoter_id, promoter_bps,
+                    commission_rule_id, commission_bps, commission_snapshot)
+SELECT no, 'c-seed', :merchant_id, :currency, :amount, 0, 0, :amount, :amount, 0, 'COMPLETED', 'PAY' || no, 1,
+       0, true, now(), false, :promoter_id, :promoter_bps,
+       'seed', :bps, jsonb_build_object('rule_id', 'seed', 'rate_bps', CAST(:bps AS int))
+FROM (SELECT :prefix || lpad(i::text, greatest(7, length(i::text)), '0') AS no
+      FROM generate_series(0, CAST(:count AS int) - 1) AS i) AS numbered
+""")
+
+
 async def seed_settleable_orders(
     session: AsyncSession,
     merchant_id: str,
@@ -83,36 +97,21 @@ async def seed_settleable_orders(
     With `captures`, each order gets the capture record and posting its payment would have left (what
     refunds need), at the cost of a posting per order."""
     tag = secrets.token_hex(4).upper()
-    order_nos = [f"{prefix}{tag}{i:07d}" for i in range(count)]
-    rows = [
+    # One INSERT ... SELECT over generate_series: a million orders in seconds, nothing built in Python.
+    await session.execute(
+        _SERIES,
         {
-            "order_no": no,
-            "customer_id": "c-seed",
+            "prefix": f"{prefix}{tag}",
+            "count": count,
             "merchant_id": merchant_id,
             "currency": currency,
-            "goods_minor": amount_minor,
-            "delivery_fee_minor": 0,
-            "discount_minor": 0,
-            "payable_minor": amount_minor,
-            "paid_minor": amount_minor,
-            "refunded_minor": 0,
-            "status": "COMPLETED",
-            "payment_no": numbers.payment_no(no),
-            "dispatch_attempts": 1,
-            "refund_required_minor": 0,
-            "settleable": True,
-            "settleable_at": func.now(),
-            "settled": False,
+            "amount": amount_minor,
             "promoter_id": promoter_id,
             "promoter_bps": promoter_bps if promoter_id else 0,
-            "commission_rule_id": "seed",
-            "commission_bps": commission_bps,
-            "commission_snapshot": {"rule_id": "seed", "rate_bps": commission_bps},
-        }
-        for no in order_nos
-    ]
-    for start in range(0, count, 5000):
-        await session.execute(insert(Order).values(rows[start : start + 5000]))
+            "bps": commission_bps,
+        },
+    )
+    order_nos = [f"{prefix}{tag}{i:07d}" for i in range(count)]
     if not captures:
         # One capture record for the batch, so escrow still equals what its records say was captured.
         lump = f"seed-{tag}"

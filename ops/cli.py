@@ -90,6 +90,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_orders(args: argparse.Namespace) -> int:
+    if args.rate is not None:
+        from ops.bench.open_loop import run_open
+
+        return run_open(args.rate, args.seconds)
     from ops.bench.orders import run
 
     return run(args.count, args.concurrency)
@@ -105,6 +109,12 @@ def cmd_bench_console(args: argparse.Namespace) -> int:
     from ops.bench.console import run
 
     return run(args.orders, args.statements, args.repeats)
+
+
+def cmd_bench_ledger(args: argparse.Namespace) -> int:
+    from ops.bench.ledger import run
+
+    return run(args.postings, args.writers, args.merchants)
 
 
 def cmd_stuck(args: argparse.Namespace) -> int:
@@ -170,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_orders = bench.add_parser("orders", help="order lifecycles per second, against bare Temporal")
     bench_orders.add_argument("--count", type=int, default=50)
     bench_orders.add_argument("--concurrency", type=int, default=10)
+    bench_orders.add_argument("--rate", type=float, default=None, help="open loop: POST /v1/orders per second")
+    bench_orders.add_argument("--seconds", type=float, default=30, help="open loop: for how long")
     bench_orders.set_defaults(func=cmd_bench_orders)
     bench_settlement = bench.add_parser("settlement", help="orders settled per second, against plain SQL")
     bench_settlement.add_argument("--orders", type=int, default=100_000)
@@ -180,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_console.add_argument("--statements", type=int, default=1_000)
     bench_console.add_argument("--repeats", type=int, default=30)
     bench_console.set_defaults(func=cmd_bench_console)
+    bench_ledger = bench.add_parser("ledger", help="postings per second (spread, one hot account), against bare SQL")
+    bench_ledger.add_argument("--postings", type=int, default=20_000)
+    bench_ledger.add_argument("--writers", type=int, default=16)
+    bench_ledger.add_argument("--merchants", type=int, default=1000)
+    bench_ledger.set_defaults(func=cmd_bench_ledger)
     chaos = sub.add_parser("chaos", help="a mixed workload while the worker is killed; checks exactly-once effects")
     chaos.add_argument("--kills", type=int, default=20)
     chaos.add_argument("--orders", type=int, default=12, help="orders through delivery, two refunds each")

@@ -108,6 +108,10 @@ class EmbeddedPostgres:
         self._ensure_database(database)
         return self.url(database)
 
+    def pid(self) -> int:
+        """The postmaster's process id (first line of postmaster.pid)."""
+        return int((self.data / "postmaster.pid").read_text().splitlines()[0])
+
     def _running(self) -> bool:
         pid_file = self.data / "postmaster.pid"
         if not pid_file.exists():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import traceback
 from collections import Counter
 from dataclasses import dataclass
 
@@ -25,9 +24,9 @@ from domain.access import Role
 from domain.settings import Settings
 from ops.bench.baseline import BareRun, run_bare
 from ops.bench.common import Shape, percentile, run_pool
+from ops.bench.cpu import CpuMeter, cpu_lines
 from ops.bench.lifecycle import Lifecycle, Merchant, Shopper
-from ops.bench.servers import own_stack, say
-from ops.stack import Services
+from ops.bench.servers import OwnStack, failed, own_stack, say
 from workflows.client.connection import connect
 from workflows.ids import order_workflow_id, payment_workflow_id
 
@@ -54,6 +53,8 @@ class Report:
     lifecycles: list[Lifecycle]
     orders_wall_s: float
     bare: BareRun
+    cpu: dict[str, float]
+    """CPU seconds of each process while the lifecycles ran (ops/bench/cpu.py)."""
 
     @property
     def orders_per_s(self) -> float:
@@ -78,6 +79,7 @@ class Report:
             "bare_lifecycle_p50_s": round(percentile(self.bare.latencies, 50), 3),
             "bare_lifecycle_p99_s": round(percentile(self.bare.latencies, 99), 3),
             "step_p50_ms": self.step_p50_ms(),
+            "cpu_ms_per_order": {k: round(v / self.count * 1000, 1) for k, v in self.cpu.items()},
         }
 
     def step_p50_ms(self) -> dict[str, float]:
@@ -93,23 +95,19 @@ def run(count: int, concurrency: int) -> int:
         return 2
     try:
         with own_stack("bench-orders-", BENCH_ENV) as stack:
-            report = asyncio.run(_bench(stack.database_url, stack.temporal_address, stack.services, count, concurrency))
+            report = asyncio.run(_bench(stack, count, concurrency))
         _print(report)
         return 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # any failure: say what, then point at the logs that explain it
-        errors = exc.exceptions if isinstance(exc, ExceptionGroup) else [exc]
-        for error in errors[:3]:
-            traceback.print_exception(error, file=sys.stderr)
-        print(f"bench failed: {errors[0]}", file=sys.stderr)
-        return 1
+    except (KeyboardInterrupt, Exception) as exc:
+        return failed(exc)
 
 
-async def _bench(database_url: str, address: str, services: Services, count: int, concurrency: int) -> Report:
-    client = await connect(Settings(), address)
-    service_key, merchants = await _seed(database_url, merchants=min(concurrency, count), providers=concurrency + 5)
+async def _bench(stack: OwnStack, count: int, concurrency: int) -> Report:
+    database_url, services = stack.database_url, stack.services
+    client = await connect(Settings(), stack.temporal_address)
+    service_key, merchants = await seed_stack(
+        database_url, merchants=min(concurrency, count), providers=concurrency + 5
+    )
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
     async with (
         httpx.AsyncClient(base_url=services.api_url, timeout=60, limits=limits) as api,
@@ -124,13 +122,16 @@ async def _bench(database_url: str, address: str, services: Services, count: int
             f"{shape.child_workflows} child workflow(s), {shape.timer_seconds:g}s of fired timers"
         )
         say(f"{count} order lifecycles, {concurrency} at a time")
+        meter = CpuMeter(stack.pids)
+        meter.start()
         lifecycles, wall = await run_pool(count, concurrency, shopper.lifecycle)
+        cpu = meter.stop()
     say(f"{count} bare lifecycles of the same shape, {concurrency} at a time, worker in this process")
     bare = await run_bare(client, shape, count, concurrency)
-    return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare)
+    return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare, cpu)
 
 
-async def _seed(database_url: str, *, merchants: int, providers: int) -> tuple[str, list[Merchant]]:
+async def seed_stack(database_url: str, *, merchants: int, providers: int) -> tuple[str, list[Merchant]]:
     """A service key, ACTIVE merchants with their keys, and providers enough that dispatch never starves.
 
     Orders are spread over several merchants because every capture posts to the merchant's balance
@@ -185,4 +186,6 @@ def _print(report: Report) -> None:
     print("steps:    p50 ms under load (the warm-up order alone)")
     for step, loaded in report.step_p50_ms().items():
         print(f"          {step:<18} {loaded:>8.1f}  ({report.warm_up.steps[step] * 1000:.1f})")
+    for line in cpu_lines(report.cpu, report.count):
+        print(line)
     print(json.dumps(s), flush=True)

@@ -7,6 +7,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ class OwnStack:
     database_url: str
     temporal_address: str
     services: Services
+    pids: dict[str, int]
+    """The stack's processes by name (postgres is the postmaster; its backends are its children)."""
 
 
 @contextmanager
@@ -51,7 +54,10 @@ def own_stack(prefix: str, extra_env: dict[str, str]) -> Iterator[OwnStack]:
             sandbox_port=free_port(),
             extra_env={**extra_env, "BACKOFFICE_ENV": "dev", "BACKOFFICE_DATA_DIR": str(root / "data")},
         )
-        yield OwnStack(root, database_url, address, services)
+        pids = {name: child.proc.pid for name, child in services.children.items() if child.proc is not None}
+        assert temporal.proc is not None
+        pids |= {"temporal": temporal.proc.pid, "postgres": postgres.pid()}
+        yield OwnStack(root, database_url, address, services, pids)
         succeeded = True
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)  # a second `kill` then ends us without waiting
@@ -69,6 +75,18 @@ def _interrupt(signum: int, frame: object) -> None:
     # The servers run in sessions of their own, so nothing stops them but us: a `kill` (or a process
     # manager stopping the benchmark) must unwind through the cleanup just as Ctrl-C does.
     raise KeyboardInterrupt
+
+
+def failed(exc: BaseException) -> int:
+    """Say why a benchmark stopped (own_stack has said where the logs are); its exit status."""
+    if isinstance(exc, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return 130
+    errors = list(exc.exceptions) if isinstance(exc, BaseExceptionGroup) else [exc]
+    for error in errors[:3]:
+        traceback.print_exception(error, file=sys.stderr)
+    print(f"bench failed: {errors[0]}", file=sys.stderr)
+    return 1
 
 
 def say(message: str) -> None:

@@ -13,9 +13,9 @@ import json
 import math
 import sys
 import time
-import traceback
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +28,7 @@ from db.demo import create_active_merchant, seed_settleable_orders
 from db.engine import make_engine, make_session_factory, unit_of_work
 from domain.access import Role
 from domain.settings import Settings
-from ops.bench.servers import OwnStack, own_stack, say
+from ops.bench.servers import OwnStack, failed, own_stack, say
 from ops.bench.settlement_sql import Baseline, run_baseline
 from workflows.client.connection import connect
 
@@ -50,6 +50,7 @@ class Report:
     retried_activities: int
     totals: dict[str, int]
     baseline: Baseline
+    worker_peak_rss_mb: float
 
     @property
     def orders_per_s(self) -> float:
@@ -77,6 +78,7 @@ class Report:
             "build_page_ms": round(build / self.build_pages * 1000, 1),
             "activity_seconds": {k: round(v, 3) for k, v in self.activity_seconds.items()},
             "retried_activities": self.retried_activities,
+            "worker_peak_rss_mb": round(self.worker_peak_rss_mb, 1),
             "baseline_statements_differing": self.baseline.statements_differing,
             "baseline_lines_differing": self.baseline.lines_differing,
         }
@@ -89,15 +91,8 @@ def run(orders: int, merchants: int) -> int:
     try:
         with own_stack("bench-settlement-", BENCH_ENV) as stack:
             report = asyncio.run(_bench(stack, orders, merchants))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # any failure: say what; own_stack has said where the logs are
-        errors = exc.exceptions if isinstance(exc, ExceptionGroup) else [exc]
-        for error in errors[:3]:
-            traceback.print_exception(error, file=sys.stderr)
-        print(f"bench failed: {errors[0]}", file=sys.stderr)
-        return 1
+    except (KeyboardInterrupt, Exception) as exc:
+        return failed(exc)
     _print(report)
     # A baseline that disagrees with the cycle means one of the two splits is wrong: not a clean run.
     return 1 if report.baseline.statements_differing or report.baseline.lines_differing else 0
@@ -127,8 +122,28 @@ async def _bench(stack: OwnStack, orders: int, merchants: int) -> Report:
     finally:
         await engine.dispose()
     return Report(
-        orders, merchants, page_size, seed_seconds, cycle_seconds, activity_seconds, retried, totals, baseline
+        orders,
+        merchants,
+        page_size,
+        seed_seconds,
+        cycle_seconds,
+        activity_seconds,
+        retried,
+        totals,
+        baseline,
+        _peak_rss_mb(stack),
     )
+
+
+def _peak_rss_mb(stack: OwnStack) -> float:
+    """The worker's peak resident memory so far (the kernel's high-water mark, VmHWM): a cycle that pages
+    through the orders keeps it flat however many orders there are."""
+    proc = stack.services.children["worker"].proc
+    assert proc is not None
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
 
 
 async def _seed(engine: AsyncEngine, orders: int, merchants: int) -> str:
@@ -272,5 +287,6 @@ def _print(report: Report) -> None:
         )
     else:
         print("check:     the baseline's lines and per-merchant totals equal the cycle's")
+    print(f"worker:    peak memory {s['worker_peak_rss_mb']} MB")
     print(f"seeding:   {report.seed_seconds:.1f}s (not measured)")
     print(json.dumps(s), flush=True)

@@ -1,9 +1,7 @@
 """The plain SQL baseline of `bench settlement`: the same statement lines as the cycle wrote, computed
 by one `INSERT ... SELECT` into a scratch copy of `settlement_lines`, then checked against the cycle.
 
-The split mirrors `domain.commission.split` in integer SQL: commission half-up
-`(base*bps*2 + 10000) / 20000` (exact for non-negative bigints), clamped to the snapshotted floor and
-cap and to the base, the promoter's share out of what is left, the merchant gets the rest.
+The split is `db.settlement_sql.SPLIT`, which a property test holds equal to `domain.commission.split`.
 """
 
 from __future__ import annotations
@@ -13,6 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.settlement_sql import LINE_COLUMNS, LINE_VALUES, SPLIT
 
 SCRATCH = "bench_settlement_lines"
 
@@ -26,25 +26,12 @@ _CREATE = [
 ]
 
 # The orders the cycle claimed carry its id (indexed), which is how the baseline finds the same N orders.
-# LEAST/GREATEST skip NULLs, so a rule without a floor or cap needs no CASE.
+# The split is the very SQL the cycle's claim statement uses (db/settlement_sql.py); what the baseline
+# leaves out is everything around it: locking, claiming, pages, Temporal, statements, postings.
 _INSERT = f"""
-INSERT INTO {SCRATCH} (cycle_id, merchant_id, order_no, promoter_id, gross_minor, refunded_minor,
-                       commission_minor, promoter_minor, net_minor, rule_id, rule)
-SELECT o.settlement_cycle, o.merchant_id, o.order_no, o.promoter_id, o.paid_minor, o.refunded_minor,
-       c.commission, p.promoter, b.base - c.commission - p.promoter,
-       o.commission_rule_id, COALESCE(o.commission_snapshot, '{{}}'::jsonb)
-FROM orders o
-CROSS JOIN LATERAL (SELECT o.paid_minor - o.refunded_minor AS base) b
-CROSS JOIN LATERAL (
-    SELECT LEAST(b.base, (o.commission_snapshot ->> 'cap_minor')::bigint,
-                 GREATEST((b.base * o.commission_bps * 2 + 10000) / 20000,
-                          (o.commission_snapshot ->> 'floor_minor')::bigint)) AS commission
-) c
-CROSS JOIN LATERAL (
-    SELECT LEAST(b.base - c.commission,
-                 CASE WHEN COALESCE(o.promoter_id, '') = '' THEN 0
-                      ELSE (b.base * o.promoter_bps * 2 + 10000) / 20000 END) AS promoter
-) p
+INSERT INTO {SCRATCH} ({LINE_COLUMNS})
+SELECT o.settlement_cycle, {LINE_VALUES}
+FROM orders o {SPLIT}
 WHERE o.settlement_cycle = :cycle_id
 """
 

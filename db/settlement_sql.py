@@ -1,0 +1,70 @@
+"""The settlement split in SQL, and the claim statement that writes a page's lines with it.
+
+`SPLIT` is `domain.commission.split` in integer SQL over a row `o` that carries an order's snapshot
+(paid_minor, refunded_minor, commission_bps, commission_snapshot, promoter_id, promoter_bps), so a
+page of lines is computed where the orders are instead of travelling to Python and back. The two must
+agree to the minor unit: tests/integration/test_settlement_split_sql.py checks it on random orders.
+
+- commission: half-up `(base*bps*2 + 10000) / 20000` (exact for non-negative bigints, as
+  `domain.money.apply_bps`), raised to the snapshotted floor, lowered to the cap and to the base;
+  LEAST/GREATEST skip NULLs, so a rule without a floor or cap needs no CASE;
+- promoter: its basis points of the base, never more than what the commission left; none without a
+  promoter (an empty id counts as none, as it is falsy in Python);
+- merchant: exactly the rest.
+"""
+
+from __future__ import annotations
+
+SPLIT = """
+CROSS JOIN LATERAL (SELECT o.paid_minor - o.refunded_minor AS base) b
+CROSS JOIN LATERAL (
+    SELECT LEAST(b.base, (o.commission_snapshot ->> 'cap_minor')::bigint,
+                 GREATEST((b.base * o.commission_bps * 2 + 10000) / 20000,
+                          (o.commission_snapshot ->> 'floor_minor')::bigint)) AS commission_minor
+) c
+CROSS JOIN LATERAL (
+    SELECT LEAST(b.base - c.commission_minor,
+                 CASE WHEN COALESCE(o.promoter_id, '') = '' THEN 0
+                      ELSE (b.base * o.promoter_bps * 2 + 10000) / 20000 END) AS promoter_minor
+) p
+"""
+SPLIT_COLUMNS = "c.commission_minor, p.promoter_minor, b.base - c.commission_minor - p.promoter_minor AS net_minor"
+
+# The columns of a statement line, in the order LINE_VALUES gives them for a row `o` joined with SPLIT.
+LINE_COLUMNS = (
+    "cycle_id, merchant_id, order_no, promoter_id, gross_minor, refunded_minor,"
+    " commission_minor, promoter_minor, net_minor, rule_id, rule"
+)
+LINE_VALUES = f"""o.merchant_id, o.order_no, o.promoter_id, o.paid_minor, o.refunded_minor, {SPLIT_COLUMNS},
+       o.commission_rule_id, COALESCE(o.commission_snapshot, '{{}}'::jsonb)"""
+
+# Candidates of a page, locked with the row lock refunds.open takes on the order (skipping orders a
+# refund is being opened on right now). Spelled as the partial index ix_orders_settlement_queue is, so
+# the planner walks it in order and stops after a page.
+LOCK_CANDIDATES = """
+SELECT o.order_no FROM orders o
+WHERE o.settleable AND NOT o.settled AND o.settlement_cycle IS NULL AND o.settleable_at <= :cutoff
+  AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_no = o.order_no AND r.status = ANY(:in_flight))
+ORDER BY o.settleable_at, o.order_no
+LIMIT :page_size
+FOR UPDATE OF o SKIP LOCKED
+"""
+
+# Claim the locked candidates and write their lines in one statement. It is a statement of its own
+# (not part of LOCK_CANDIDATES) on purpose: its snapshot, taken after the locks were granted, sees every
+# refund committed before, so an order a refund was opened on just before stays out of the cycle.
+CLAIM_AND_WRITE = f"""
+WITH claimed AS (
+    UPDATE orders o SET settlement_cycle = :cycle_id, updated_at = now()
+    WHERE o.order_no = ANY(:order_nos) AND o.settlement_cycle IS NULL AND NOT o.settled
+      AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_no = o.order_no AND r.status = ANY(:in_flight))
+    RETURNING o.order_no, o.merchant_id, o.paid_minor, o.refunded_minor, o.promoter_id, o.promoter_bps,
+              o.commission_rule_id, o.commission_bps, o.commission_snapshot
+), written AS (
+    INSERT INTO settlement_lines ({LINE_COLUMNS})
+    SELECT :cycle_id, {LINE_VALUES}
+    FROM claimed o {SPLIT}
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM claimed
+"""
