@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import io
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import BinaryIO, Protocol
@@ -23,6 +23,7 @@ from domain.recon.alipay import parse_alipay
 from domain.recon.bank import parse_bank
 from domain.recon.lines import Source, StatementLine, StatementRefused, StatementSummary
 from domain.recon.runs import ReconInput, ReconResult, RunStatus
+from domain.recon.stream import Row
 from domain.recon.wechat import parse_wechat
 from domain.refusals import Refusal
 
@@ -31,6 +32,8 @@ class Bill(Protocol):
     summary: StatementSummary | None
 
     def __iter__(self) -> Iterator[StatementLine]: ...
+
+    def rows(self) -> Iterator[Row]: ...
 
 
 PARSERS: dict[Source, Callable[[BinaryIO], Bill]] = {
@@ -133,17 +136,21 @@ class ReconActivities:
             run = await _run(session, run_id)
             if run.status != RunStatus.RUNNING.value:
                 return result_of(run)
-            file = await session.get(ReconFile, run.file_sha256)
-            if file is None:
+            if run.file_sha256 is None:
                 raise RuntimeError(f"run {run_id} has no statement file to match")
             source = Source(run.source)
-            bill = PARSERS[source](io.BytesIO(file.content))
             await session.execute(text("DELETE FROM recon_statement_lines WHERE run_id = :run"), {"run": run_id})
-            try:
-                run.lines = await recon.load_lines(session, run_id, bill)
-            except StatementRefused as exc:
-                why = f"the {source.value} statement of {run.bill_date} is refused: {exc}"
-                raise refuse(Refusal.STATEMENT_REFUSED, why) from exc
+            # The file goes through a spool on local disk, a chunk at a time: memory holds a chunk and a
+            # batch of COPY rows, however large the day's statement.
+            with tempfile.TemporaryFile() as spool:
+                await recon.read_file(session, run.file_sha256, spool)
+                spool.seek(0)
+                bill = PARSERS[source](spool)
+                try:
+                    run.lines = await recon.load_rows(session, run_id, bill.rows())
+                except StatementRefused as exc:
+                    why = f"the {source.value} statement of {run.bill_date} is refused: {exc}"
+                    raise refuse(Refusal.STATEMENT_REFUSED, why) from exc
             run.statement_totals = totals_of(bill.summary)
             run.platform_totals = await recon.platform_totals(session, source.value, run.bill_date)
             rate = self._rates.get(source.value, 0)

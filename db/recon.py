@@ -9,15 +9,17 @@ nothing (ON CONFLICT DO NOTHING), and a SHORT a later statement carries is resol
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.recon import ReconDiscrepancy, ReconRun
 from domain.recon.lines import StatementLine, business_day_bounds
+from domain.recon.stream import Row
 
 COPY_LINES = (
     "COPY recon_statement_lines (run_id, line_no, kind, our_no, order_ref, party_no, status, amount_minor,"
@@ -26,18 +28,71 @@ COPY_LINES = (
 
 
 async def load_lines(session: AsyncSession, run_id: int, lines: Iterable[StatementLine]) -> int:
-    """Stream the parsed lines into staging with COPY, in the session's transaction. Lines are consumed
-    as they are parsed (the parser reads the file lazily), so memory stays bounded."""
+    """Stream parsed lines into staging with COPY (see load_rows)."""
+    return await load_rows(session, run_id, (_row_of(x) for x in lines))
+
+
+def _row_of(x: StatementLine) -> Row:
+    at = x.occurred_at.isoformat(sep=" ")
+    return (x.kind.value, x.line_no, x.our_no, x.order_ref, x.party_no, x.status, x.amount_minor, x.fee, x.currency, at)
+
+
+# COPY's text format gives a backslash, tab and line ending meaning; a party's value holding one is
+# escaped (rare: the check is one regex search per row, the escaping only when it finds one).
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+COPY_BATCH = 1 << 20  # bytes handed to the server at a time
+NULL = "\\N"
+
+
+async def load_rows(session: AsyncSession, run_id: int, rows: Iterable[Row]) -> int:
+    """Stream a statement's rows into staging with COPY, in the session's transaction, as COPY text in
+    batches of about COPY_BATCH bytes: no Python object per row beyond the parser's tuple, and the
+    rows are consumed as they are parsed (the parser reads the file lazily), so memory stays bounded."""
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     pg: Any = raw.driver_connection  # psycopg.AsyncConnection: the same connection, same transaction
     n = 0
+    batch: list[str] = []
+    size = 0
     async with pg.cursor() as cur, cur.copy(COPY_LINES) as copy:
-        for x in lines:
-            row = (run_id, x.line_no, x.kind.value, x.our_no, x.order_ref, x.party_no, x.status)
-            await copy.write_row((*row, x.amount_minor, x.fee, x.currency, x.occurred_at))
+        for kind, line_no, our, ref, party, status, amount, fee, currency, at in rows:
+            if _SPECIAL.search(f"{our}{ref or ''}{party}{status}{currency}"):
+                our, party, status, currency = (v.translate(_ESCAPES) for v in (our, party, status, currency))
+                ref = None if ref is None else ref.translate(_ESCAPES)
+            nullable = NULL if ref is None else ref
+            text_ = f"{run_id}\t{line_no}\t{kind}\t{our}\t{nullable}\t{party}\t{status}\t{amount}\t{fee}\t{currency}\t{at}\n"  # noqa: E501
+            batch.append(text_)
+            size += len(text_)
             n += 1
+            if size >= COPY_BATCH:
+                await copy.write("".join(batch).encode())
+                batch, size = [], 0
+        if batch:
+            await copy.write("".join(batch).encode())
     return n
+
+
+async def read_file(session: AsyncSession, sha256: str, out: BinaryIO, chunk: int = 1 << 22) -> int:
+    """Copy a kept statement file's bytes into `out` a chunk at a time (the column is stored
+    uncompressed, migration 0013, so each substring reads only its own TOAST chunks); returns the size.
+    Memory holds one chunk, whatever the file's size."""
+    size = (
+        await session.execute(text("SELECT size_bytes FROM recon_files WHERE sha256 = :s"), {"s": sha256})
+    ).scalar_one()
+    at = 0
+    while at < size:
+        part = (
+            await session.execute(
+                text("SELECT substring(content FROM :at FOR :n) FROM recon_files WHERE sha256 = :s"),
+                {"at": at + 1, "n": chunk, "s": sha256},
+            )
+        ).scalar_one()
+        if not part:
+            raise RuntimeError(f"statement file {sha256} ends at {at} bytes, {size} announced")
+        out.write(part)
+        at += len(part)
+    return int(size)
 
 
 # Each candidate: (type, kind, our_no, statement_minor, platform_minor, detail). Parameters: :run,

@@ -92,6 +92,12 @@ def cmd_bench_settlement(args: argparse.Namespace) -> int:
     return run(args.orders, args.merchants)
 
 
+def cmd_bench_recon(args: argparse.Namespace) -> int:
+    from ops.bench.recon import run
+
+    return run(args.lines)
+
+
 def cmd_stuck(args: argparse.Namespace) -> int:
     from flows.stuck import stuck_flows
     from workers.temporal import connect
@@ -157,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_settlement.add_argument("--orders", type=int, default=100_000)
     bench_settlement.add_argument("--merchants", type=int, default=100)
     bench_settlement.set_defaults(func=cmd_bench_settlement)
+    bench_recon = bench.add_parser("recon", help="statement lines reconciled per second, against plain SQL")
+    bench_recon.add_argument("--lines", type=int, default=1_000_000)
+    bench_recon.set_defaults(func=cmd_bench_recon)
     chaos = sub.add_parser("chaos", help="a mixed workload while the worker is killed; checks exactly-once effects")
     chaos.add_argument("--kills", type=int, default=20)
     chaos.add_argument("--orders", type=int, default=12, help="orders through delivery, two refunds each")
