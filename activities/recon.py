@@ -85,11 +85,16 @@ def _finish(run: ReconRun, status: RunStatus, failure: str | None = None) -> Non
 
 class ReconActivities:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], client: StatementClient, fee_rates_bp: dict[str, int]
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: StatementClient,
+        fee_rates_bp: dict[str, int],
+        staging_keep_days: int = 7,
     ) -> None:
         self._sessions = sessions
         self._client = client
         self._rates = fee_rates_bp
+        self._keep_days = staging_keep_days
 
     @activity.defn(name="recon.open")
     async def open(self, inp: ReconInput, flow: str) -> int:
@@ -155,6 +160,7 @@ class ReconActivities:
             run.platform_totals = await recon.platform_totals(session, source.value, run.bill_date)
             rate = self._rates.get(source.value, 0)
             run.counts = await recon.classify(session, run_id, source.value, run.bill_date, rate)
+            await recon.prune_staging(session, run_id, source.value, run.bill_date, self._keep_days)
             _finish(run, RunStatus.MATCHED)
             return result_of(run)
 

@@ -232,6 +232,23 @@ async def classify(session: AsyncSession, run_id: int, source: str, day: date, r
     return counts
 
 
+# Staging rows are the working copy of a file that is kept whole in recon_files: a day's lines stay while
+# later runs may look at them (a SHORT is looked for in the day before's statement too), then go. A day
+# run again keeps only its latest run's lines.
+_PRUNE = """
+DELETE FROM recon_statement_lines l USING recon_runs r
+WHERE l.run_id = r.id AND r.source = :source AND r.id <> :run
+  AND (r.bill_date = :day OR r.bill_date < :day - :keep)
+"""
+
+
+async def prune_staging(session: AsyncSession, run_id: int, source: str, day: date, keep_days: int) -> int:
+    """Drop the staged lines of this source's earlier runs of the same day and of days more than
+    `keep_days` before it; returns how many rows went."""
+    params = {"run": run_id, "source": source, "day": day, "keep": keep_days}
+    return int((await session.execute(text(_PRUNE), params)).rowcount)  # type: ignore[attr-defined]
+
+
 _PLATFORM_TOTALS = {
     "payment_minor": "SELECT coalesce(sum(c.amount_minor), 0) FROM captures c JOIN payments p USING (payment_no)"
     " WHERE c.channel = :source AND p.paid_at >= :start AND p.paid_at < :end",
