@@ -186,17 +186,23 @@ class WechatBill(StatementFile):
         fast = _FastRow(header, totals, self.legacy)
         count = 0
         width = len(header.names)
-        for record in records:
+        while (item := records.next_plain()) is not None:
             line_no = records.line_no
-            if not record:
-                raise StatementRefused(line_no, None, "blank line inside the details")
-            if not record[0].startswith("`"):  # the summary header: details are over
-                fast.flush(totals)
-                self.summary = self._summary(records, record, summary_map, totals, count)
-                return
-            if len(record) != width:
-                header.check_width(record, line_no)
-            values = _unticked(record, line_no, header.names)
+            if isinstance(item, str) and item.startswith("`") and item.count(",") == item.count(",`"):
+                values = item[1:].split(",`")  # a plain line, every value backticked: split at the ticks
+                if len(values) != width:
+                    header.check_width(values, line_no)
+            else:
+                record = item.split(",") if isinstance(item, str) and item else item or []
+                if not record:
+                    raise StatementRefused(line_no, None, "blank line inside the details")
+                if not record[0].startswith("`"):  # the summary header: details are over
+                    fast.flush(totals)
+                    self.summary = self._summary(records, record, summary_map, totals, count)
+                    return
+                if len(record) != width:
+                    header.check_width(record, line_no)
+                values = _unticked(record, line_no, header.names)
             row = fast.read(values, line_no)
             if row is None:
                 fast.flush(totals)
