@@ -16,7 +16,7 @@ from temporalio import activity
 from activities.channels.errors import ChannelRejected
 from activities.channels.statements import StatementClient
 from activities.refusals import refuse
-from db import recon
+from db import recon, recon_files
 from db.engine import unit_of_work
 from db.models.recon import ReconFile, ReconRun
 from domain.recon.alipay import parse_alipay
@@ -118,20 +118,22 @@ class ReconActivities:
         async with unit_of_work(self._sessions) as session:
             run = await _run(session, run_id)
             source, day = Source(run.source), run.bill_date
-        try:
-            content = await self._client.download(source.value, day)
-        except ChannelRejected as exc:
-            why = f"the {source.value} statement of {day} cannot be had: {exc}"
-            raise refuse(Refusal.STATEMENT_UNAVAILABLE, why) from exc
-        async with unit_of_work(self._sessions) as session:
-            run = await _run(session, run_id)
-            if run.status != RunStatus.RUNNING.value:
+        # Downloaded into a spool on local disk and kept from there: the file never sits in memory whole.
+        with tempfile.TemporaryFile() as spool:
+            try:
+                billed = await self._client.download(source.value, day, spool)
+            except ChannelRejected as exc:
+                why = f"the {source.value} statement of {day} cannot be had: {exc}"
+                raise refuse(Refusal.STATEMENT_UNAVAILABLE, why) from exc
+            async with unit_of_work(self._sessions) as session:
+                run = await _run(session, run_id)
+                if run.status != RunStatus.RUNNING.value:
+                    return result_of(run)
+                if not billed:
+                    _finish(run, RunStatus.EMPTY)
+                    return result_of(run)
+                run.file_sha256 = await recon_files.keep_file(session, source.value, day, spool)
                 return result_of(run)
-            if content is None:
-                _finish(run, RunStatus.EMPTY)
-                return result_of(run)
-            run.file_sha256 = await store_file(session, source, day, content)
-            return result_of(run)
 
     @activity.defn(name="recon.match")
     async def match(self, run_id: int) -> ReconResult:
@@ -148,7 +150,7 @@ class ReconActivities:
             # The file goes through a spool on local disk, a chunk at a time: memory holds a chunk and a
             # batch of COPY rows, however large the day's statement.
             with tempfile.TemporaryFile() as spool:
-                await recon.read_file(session, run.file_sha256, spool)
+                await recon_files.read_file(session, run.file_sha256, spool)
                 spool.seek(0)
                 bill = PARSERS[source](spool)
                 try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,28 +71,6 @@ async def load_rows(session: AsyncSession, run_id: int, rows: Iterable[Row]) -> 
         if batch:
             await copy.write("".join(batch).encode())
     return n
-
-
-async def read_file(session: AsyncSession, sha256: str, out: BinaryIO, chunk: int = 1 << 22) -> int:
-    """Copy a kept statement file's bytes into `out` a chunk at a time (the column is stored
-    uncompressed, migration 0013, so each substring reads only its own TOAST chunks); returns the size.
-    Memory holds one chunk, whatever the file's size."""
-    size = (
-        await session.execute(text("SELECT size_bytes FROM recon_files WHERE sha256 = :s"), {"s": sha256})
-    ).scalar_one()
-    at = 0
-    while at < size:
-        part = (
-            await session.execute(
-                text("SELECT substring(content FROM :at FOR :n) FROM recon_files WHERE sha256 = :s"),
-                {"at": at + 1, "n": chunk, "s": sha256},
-            )
-        ).scalar_one()
-        if not part:
-            raise RuntimeError(f"statement file {sha256} ends at {at} bytes, {size} announced")
-        out.write(part)
-        at += len(part)
-    return int(size)
 
 
 # Each candidate: (type, kind, our_no, statement_minor, platform_minor, detail). Parameters: :run,
