@@ -95,7 +95,7 @@ def cmd_bench_settlement(args: argparse.Namespace) -> int:
 def cmd_bench_recon(args: argparse.Namespace) -> int:
     from ops.bench.recon import run
 
-    return run(args.lines)
+    return run(args.lines, args.explain)
 
 
 def cmd_stuck(args: argparse.Namespace) -> int:
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_settlement.set_defaults(func=cmd_bench_settlement)
     bench_recon = bench.add_parser("recon", help="statement lines reconciled per second, against plain SQL")
     bench_recon.add_argument("--lines", type=int, default=1_000_000)
+    bench_recon.add_argument("--explain", action="store_true", help="print the classification's plan too")
     bench_recon.set_defaults(func=cmd_bench_recon)
     chaos = sub.add_parser("chaos", help="a mixed workload while the worker is killed; checks exactly-once effects")
     chaos.add_argument("--kills", type=int, default=20)

@@ -27,9 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.api_keys import issue_key
 from db.engine import make_engine, make_session_factory, unit_of_work
+from db.recon import classify_sql
 from domain.access import Role
+from domain.recon.lines import business_day_bounds
 from ops.bench.recon_baseline import run_baseline
-from ops.bench.recon_data import SEED, Plan, bill_lines, seed_params
+from ops.bench.recon_data import RATE_BP, SEED, Plan, bill_lines, seed_params
 from ops.bench.servers import OwnStack, own_stack, say
 from ops.sandbox.statement_files import write_wechat
 
@@ -37,13 +39,13 @@ DAY = date(2026, 11, 2)
 POLL_SECONDS = 0.2
 
 
-def run(lines: int) -> int:
+def run(lines: int, explain: bool = False) -> int:
     if lines < 1000:
         print("--lines must be at least 1000 (every discrepancy type is planted)", file=sys.stderr)
         return 2
     try:
         with own_stack("bench-recon-", {}) as stack:
-            summary = asyncio.run(_bench(stack, Plan.for_lines(lines, DAY)))
+            summary = asyncio.run(_bench(stack, Plan.for_lines(lines, DAY), explain))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -57,7 +59,7 @@ def run(lines: int) -> int:
     return 0 if summary["found"] == summary["planted"] and summary["false_positives"] == 0 else 1
 
 
-async def _bench(stack: OwnStack, plan: Plan) -> dict[str, Any]:
+async def _bench(stack: OwnStack, plan: Plan, explain: bool) -> dict[str, Any]:
     engine = make_engine(stack.database_url, pool_size=2)
     try:
         say(f"seeding {plan.payments} payments and {plan.refunds} refunds of {plan.day}")
@@ -84,6 +86,8 @@ async def _bench(stack: OwnStack, plan: Plan) -> dict[str, Any]:
         say(f"matched in {seconds:.1f}s: {run['counts']}")
         recorded = await _recorded(engine, run["run_id"])
         peak_rss_mb = _peak_rss_mb(stack)
+        if explain:
+            await _explain(engine, run["run_id"])
         say("baseline: COPY of the same rows and one FULL OUTER JOIN against the captures")
         baseline_seconds = await run_baseline(engine, plan)
     finally:
@@ -148,3 +152,13 @@ def _peak_rss_mb(stack: OwnStack) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
+
+
+async def _explain(engine: AsyncEngine, run_id: int) -> None:
+    """The classification's plan on this day, as run (rolled back: it would record the day again)."""
+    start, end = business_day_bounds(DAY)
+    params = {"run": run_id, "source": "wechat", "day": DAY, "start": start, "end": end, "rate": RATE_BP}
+    async with engine.connect() as conn, conn.begin() as tx:
+        plan = await conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + classify_sql("wechat")), params)
+        print("\n".join(str(row[0]) for row in plan), flush=True)
+        await tx.rollback()
