@@ -30,6 +30,7 @@ from db.engine import make_engine, make_session_factory, unit_of_work
 from db.recon import classify_sql
 from domain.access import Role
 from domain.recon.lines import business_day_bounds
+from ops.bench.common import activity_seconds_of
 from ops.bench.recon_baseline import run_baseline
 from ops.bench.recon_data import RATE_BP, SEED, Plan, bill_lines, seed_params
 from ops.bench.servers import OwnStack, own_stack, say
@@ -85,6 +86,7 @@ async def _bench(stack: OwnStack, plan: Plan, explain: bool) -> dict[str, Any]:
             raise RuntimeError(f"run {run['run_id']} ended {run['status']}: {run['failure']}")
         say(f"matched in {seconds:.1f}s: {run['counts']}")
         recorded = await _recorded(engine, run["run_id"])
+        steps, _ = await activity_seconds_of(stack.temporal_address, f"recon-wechat-{DAY}")
         peak_rss_mb = _peak_rss_mb(stack)
         if explain:
             await _explain(engine, run["run_id"])
@@ -107,6 +109,7 @@ async def _bench(stack: OwnStack, plan: Plan, explain: bool) -> dict[str, Any]:
         "baseline_seconds": round(baseline_seconds, 2),
         "ratio_vs_baseline": round(baseline_seconds / seconds, 3),
         "peak_rss_mb": peak_rss_mb,
+        "activity_seconds": {name: round(secs, 2) for name, secs in steps.items()},
     }
 
 
