@@ -144,7 +144,7 @@ async def _recorded(engine: AsyncEngine, run_id: int) -> set[tuple[str, str]]:
         rows = await conn.execute(
             text("SELECT type, our_no FROM recon_discrepancies WHERE run_id = :run"), {"run": run_id}
         )
-        return {(str(t), str(n)) for t, n in rows.tuples()}
+        return {(str(t), str(n)) for t, n in rows}
 
 
 def _peak_rss_mb(stack: OwnStack) -> float:

@@ -47,7 +47,7 @@ async def test_a_bench_day_finds_every_planted_discrepancy_and_nothing_else(shop
             rows = await session.execute(
                 text("SELECT type, our_no FROM recon_discrepancies WHERE run_id = :run"), {"run": run["run_id"]}
             )
-            recorded = {(str(t), str(n)) for t, n in rows.tuples()}
+            recorded = {(str(t), str(n)) for t, n in rows}
         planted = plan.expected()
         assert len(planted) == 7 * plan.per_type  # six types, DUPLICATE_PAYMENT planted two ways
         assert recorded == planted, (sorted(planted - recorded)[:5], sorted(recorded - planted)[:5])
