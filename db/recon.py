@@ -9,8 +9,9 @@ nothing (ON CONFLICT DO NOTHING), and a SHORT a later statement carries is resol
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -50,29 +51,39 @@ LOCK_NOT_AVAILABLE = "55P03"
 async def load_rows(session: AsyncSession, run_id: int, rows: Iterable[Row]) -> int:
     """Stream a statement's rows into staging with COPY, in the session's transaction, as COPY text in
     batches of about COPY_BATCH bytes: no Python object per row beyond the parser's tuple, and the
-    rows are consumed as they are parsed (the parser reads the file lazily), so memory stays bounded."""
+    rows are consumed as they are parsed (the parser reads the file lazily), so memory stays bounded.
+    Each batch is parsed and rendered in a thread: a million rows are seconds of CPU, and the worker's
+    event loop must stay free meanwhile for the heartbeats and calls of its other activities."""
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     pg: Any = raw.driver_connection  # psycopg.AsyncConnection: the same connection, same transaction
-    n = 0
+    counted = [0]
+    batches = _copy_text(run_id, rows, counted)
+    async with pg.cursor() as cur, cur.copy(COPY_LINES) as copy:
+        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            await copy.write(batch)
+    return counted[0]
+
+
+def _copy_text(run_id: int, rows: Iterable[Row], counted: list[int]) -> Iterator[bytes]:
     batch: list[str] = []
     size = 0
-    async with pg.cursor() as cur, cur.copy(COPY_LINES) as copy:
-        for kind, line_no, our, ref, party, status, amount, fee, currency, at in rows:
-            if _SPECIAL.search(f"{our}{ref or ''}{party}{status}{currency}"):
-                our, party, status, currency = (v.translate(_ESCAPES) for v in (our, party, status, currency))
-                ref = None if ref is None else ref.translate(_ESCAPES)
-            nullable = NULL if ref is None else ref
-            text_ = f"{run_id}\t{line_no}\t{kind}\t{our}\t{nullable}\t{party}\t{status}\t{amount}\t{fee}\t{currency}\t{at}\n"  # noqa: E501
-            batch.append(text_)
-            size += len(text_)
-            n += 1
-            if size >= COPY_BATCH:
-                await copy.write("".join(batch).encode())
-                batch, size = [], 0
-        if batch:
-            await copy.write("".join(batch).encode())
-    return n
+    for kind, line_no, our, ref, party, status, amount, fee, currency, at in rows:
+        if _SPECIAL.search(f"{our}{ref or ''}{party}{status}{currency}"):
+            our, party, status, currency = (v.translate(_ESCAPES) for v in (our, party, status, currency))
+            ref = None if ref is None else ref.translate(_ESCAPES)
+        nullable = NULL if ref is None else ref
+        text_ = (
+            f"{run_id}\t{line_no}\t{kind}\t{our}\t{nullable}\t{party}\t{status}\t{amount}\t{fee}\t{currency}\t{at}\n"
+        )
+        batch.append(text_)
+        size += len(text_)
+        counted[0] += 1
+        if size >= COPY_BATCH:
+            yield "".join(batch).encode()
+            batch, size = [], 0
+    if batch:
+        yield "".join(batch).encode()
 
 
 # Each candidate: (type, kind, our_no, statement_minor, platform_minor, detail). Parameters: :run,
