@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import io
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import BinaryIO, Protocol
@@ -16,13 +16,14 @@ from temporalio import activity
 from activities.parties.errors import PartyRejected
 from activities.parties.statements import StatementClient
 from activities.refusals import refuse
-from db import recon
+from db import recon, recon_files
 from db.engine import unit_of_work
 from db.models.recon import ReconFile, ReconRun
 from domain.recon.alipay import parse_alipay
 from domain.recon.bank import parse_bank
 from domain.recon.lines import Source, StatementLine, StatementRefused, StatementSummary
 from domain.recon.runs import ReconInput, ReconResult, RunStatus
+from domain.recon.stream import Row
 from domain.recon.wechat import parse_wechat
 from domain.refusals import Refusal
 
@@ -31,6 +32,8 @@ class Bill(Protocol):
     summary: StatementSummary | None
 
     def __iter__(self) -> Iterator[StatementLine]: ...
+
+    def rows(self) -> Iterator[Row]: ...
 
 
 PARSERS: dict[Source, Callable[[BinaryIO], Bill]] = {
@@ -82,11 +85,16 @@ def _finish(run: ReconRun, status: RunStatus, failure: str | None = None) -> Non
 
 class ReconActivities:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], client: StatementClient, fee_rates_bp: dict[str, int]
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: StatementClient,
+        fee_rates_bp: dict[str, int],
+        staging_keep_days: int = 7,
     ) -> None:
         self._sessions = sessions
         self._client = client
         self._rates = fee_rates_bp
+        self._keep_days = staging_keep_days
 
     @activity.defn(name="recon.open")
     async def open(self, inp: ReconInput, flow: str) -> int:
@@ -110,20 +118,22 @@ class ReconActivities:
         async with unit_of_work(self._sessions) as session:
             run = await _run(session, run_id)
             source, day = Source(run.source), run.bill_date
-        try:
-            content = await self._client.download(source.value, day)
-        except PartyRejected as exc:
-            why = f"the {source.value} statement of {day} cannot be had: {exc}"
-            raise refuse(Refusal.STATEMENT_UNAVAILABLE, why) from exc
-        async with unit_of_work(self._sessions) as session:
-            run = await _run(session, run_id)
-            if run.status != RunStatus.RUNNING.value:
+        # Downloaded into a spool on local disk and kept from there: the file never sits in memory whole.
+        with tempfile.TemporaryFile() as spool:
+            try:
+                billed = await self._client.download(source.value, day, spool)
+            except PartyRejected as exc:
+                why = f"the {source.value} statement of {day} cannot be had: {exc}"
+                raise refuse(Refusal.STATEMENT_UNAVAILABLE, why) from exc
+            async with unit_of_work(self._sessions) as session:
+                run = await _run(session, run_id)
+                if run.status != RunStatus.RUNNING.value:
+                    return result_of(run)
+                if not billed:
+                    _finish(run, RunStatus.EMPTY)
+                    return result_of(run)
+                run.file_sha256 = await recon_files.keep_file(session, source.value, day, spool)
                 return result_of(run)
-            if content is None:
-                _finish(run, RunStatus.EMPTY)
-                return result_of(run)
-            run.file_sha256 = await store_file(session, source, day, content)
-            return result_of(run)
 
     @activity.defn(name="recon.match")
     async def match(self, run_id: int) -> ReconResult:
@@ -133,21 +143,26 @@ class ReconActivities:
             run = await _run(session, run_id)
             if run.status != RunStatus.RUNNING.value:
                 return result_of(run)
-            file = await session.get(ReconFile, run.file_sha256)
-            if file is None:
+            if run.file_sha256 is None:
                 raise RuntimeError(f"run {run_id} has no statement file to match")
             source = Source(run.source)
-            bill = PARSERS[source](io.BytesIO(file.content))
             await session.execute(text("DELETE FROM recon_statement_lines WHERE run_id = :run"), {"run": run_id})
-            try:
-                run.lines = await recon.load_lines(session, run_id, bill)
-            except StatementRefused as exc:
-                why = f"the {source.value} statement of {run.bill_date} is refused: {exc}"
-                raise refuse(Refusal.STATEMENT_REFUSED, why) from exc
+            # The file goes through a spool on local disk, a chunk at a time: memory holds a chunk and a
+            # batch of COPY rows, however large the day's statement.
+            with tempfile.TemporaryFile() as spool:
+                await recon_files.read_file(session, run.file_sha256, spool)
+                spool.seek(0)
+                bill = PARSERS[source](spool)
+                try:
+                    run.lines = await recon.load_rows(session, run_id, bill.rows())
+                except StatementRefused as exc:
+                    why = f"the {source.value} statement of {run.bill_date} is refused: {exc}"
+                    raise refuse(Refusal.STATEMENT_REFUSED, why) from exc
             run.statement_totals = totals_of(bill.summary)
             run.platform_totals = await recon.platform_totals(session, source.value, run.bill_date)
             rate = self._rates.get(source.value, 0)
             run.counts = await recon.classify(session, run_id, source.value, run.bill_date, rate)
+            await recon.prune_staging(session, run_id, source.value, run.bill_date, self._keep_days)
             _finish(run, RunStatus.MATCHED)
             return result_of(run)
 

@@ -9,15 +9,19 @@ nothing (ON CONFLICT DO NOTHING), and a SHORT a later statement carries is resol
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import re
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.recon import ReconDiscrepancy, ReconRun
 from domain.recon.lines import StatementLine, business_day_bounds
+from domain.recon.stream import Row
 
 COPY_LINES = (
     "COPY recon_statement_lines (run_id, line_no, kind, our_no, order_ref, party_no, status, amount_minor,"
@@ -26,32 +30,75 @@ COPY_LINES = (
 
 
 async def load_lines(session: AsyncSession, run_id: int, lines: Iterable[StatementLine]) -> int:
-    """Stream the parsed lines into staging with COPY, in the session's transaction. Lines are consumed
-    as they are parsed (the parser reads the file lazily), so memory stays bounded."""
+    """Stream parsed lines into staging with COPY (see load_rows)."""
+    return await load_rows(session, run_id, (_row_of(x) for x in lines))
+
+
+def _row_of(x: StatementLine) -> Row:
+    at = x.occurred_at.isoformat(sep=" ")
+    return (x.kind.value, x.line_no, x.our_no, x.order_ref, x.party_no, x.status, x.amount_minor, x.fee, x.currency, at)
+
+
+# COPY's text format gives a backslash, tab and line ending meaning; a party's value holding one is
+# escaped (rare: the check is one regex search per row, the escaping only when it finds one).
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+COPY_BATCH = 1 << 20  # bytes handed to the server at a time
+NULL = "\\N"
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+async def load_rows(session: AsyncSession, run_id: int, rows: Iterable[Row]) -> int:
+    """Stream a statement's rows into staging with COPY, in the session's transaction, as COPY text in
+    batches of about COPY_BATCH bytes: no Python object per row beyond the parser's tuple, and the
+    rows are consumed as they are parsed (the parser reads the file lazily), so memory stays bounded.
+    Each batch is parsed and rendered in a thread: a million rows are seconds of CPU, and the worker's
+    event loop must stay free meanwhile for the heartbeats and calls of its other activities."""
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     pg: Any = raw.driver_connection  # psycopg.AsyncConnection: the same connection, same transaction
-    n = 0
+    counted = [0]
+    batches = _copy_text(run_id, rows, counted)
     async with pg.cursor() as cur, cur.copy(COPY_LINES) as copy:
-        for x in lines:
-            row = (run_id, x.line_no, x.kind.value, x.our_no, x.order_ref, x.party_no, x.status)
-            await copy.write_row((*row, x.amount_minor, x.fee, x.currency, x.occurred_at))
-            n += 1
-    return n
+        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            await copy.write(batch)
+    return counted[0]
+
+
+def _copy_text(run_id: int, rows: Iterable[Row], counted: list[int]) -> Iterator[bytes]:
+    batch: list[str] = []
+    size = 0
+    for kind, line_no, our, ref, party, status, amount, fee, currency, at in rows:
+        if _SPECIAL.search(f"{our}{ref or ''}{party}{status}{currency}"):
+            our, party, status, currency = (v.translate(_ESCAPES) for v in (our, party, status, currency))
+            ref = None if ref is None else ref.translate(_ESCAPES)
+        nullable = NULL if ref is None else ref
+        text_ = (
+            f"{run_id}\t{line_no}\t{kind}\t{our}\t{nullable}\t{party}\t{status}\t{amount}\t{fee}\t{currency}\t{at}\n"
+        )
+        batch.append(text_)
+        size += len(text_)
+        counted[0] += 1
+        if size >= COPY_BATCH:
+            yield "".join(batch).encode()
+            batch, size = [], 0
+    if batch:
+        yield "".join(batch).encode()
 
 
 # Each candidate: (type, kind, our_no, statement_minor, platform_minor, detail). Parameters: :run,
 # :source, :start, :end (the business day in Asia/Shanghai), :rate (the channel's fee in bp).
 _PAYMENTS = """
-    s AS (SELECT our_no, count(*) AS n, count(DISTINCT party_no) AS txns, min(amount_minor) AS lo,
-                 max(amount_minor) AS hi, sum(amount_minor) AS total
+    s AS (SELECT our_no, count(*) AS n, min(amount_minor) AS lo, max(amount_minor) AS hi, sum(amount_minor) AS total
           FROM recon_statement_lines WHERE run_id = :run AND kind = 'PAYMENT' GROUP BY our_no),
     sc AS (SELECT s.*, c.amount_minor AS captured, c.extra
            FROM s LEFT JOIN captures c ON c.payment_no = s.our_no AND c.channel = :source),
     pay AS (
         SELECT 'DUPLICATE_PAYMENT' AS type, 'PAYMENT' AS kind, our_no, total AS st, captured AS pf,
                CASE WHEN extra THEN 'also paid through another channel'
-                    ELSE txns || ' charges of one payment at the channel' END AS detail
+                    ELSE (SELECT count(DISTINCT l.party_no) FROM recon_statement_lines l
+                          WHERE l.run_id = :run AND l.kind = 'PAYMENT' AND l.our_no = sc.our_no)
+                         || ' charges of one payment at the channel' END AS detail
         FROM sc WHERE n > 1 OR extra
         UNION ALL
         SELECT 'LONG', 'PAYMENT', our_no, lo, NULL, 'paid at the channel, not captured by the platform'
@@ -156,6 +203,24 @@ _SEEN = """
              WHERE source = :source AND status = 'MATCHED' AND bill_date = :day - 1)"""
 
 
+CLASSIFY_WORK_MEM = "64MB"
+
+
+async def _analyze_staging(session: AsyncSession) -> None:
+    """Statistics for the lines this transaction loaded: without them the planner expects a handful
+    and joins a million rows one index lookup at a time. ANALYZE's lock lasts until commit, so a match
+    of another source running at the same moment does not wait for it: it plans without (slower,
+    same answer)."""
+    try:
+        async with session.begin_nested():
+            await session.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            await session.execute(text("ANALYZE recon_statement_lines"))
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+    await session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+
+
 def classify_sql(source: str) -> str:
     if source == "bank":
         return "WITH " + ",".join((_SEEN, _PAYOUTS)) + "," + _RECORD.format(found="SELECT * FROM pay")
@@ -169,12 +234,32 @@ async def classify(session: AsyncSession, run_id: int, source: str, day: date, r
     run found by type (found again on a re-run too, though nothing new is recorded then)."""
     start, end = business_day_bounds(day)
     params = {"run": run_id, "source": source, "day": day, "start": start, "end": end, "rate": rate_bp}
+    await _analyze_staging(session)
+    # The day's joins and aggregates are hashed in memory rather than spilled to disk in 4 MB batches.
+    await session.execute(text(f"SET LOCAL work_mem = '{CLASSIFY_WORK_MEM}'"))
     resolved = (await session.execute(text(_RESOLVE_HELD), params)).rowcount  # type: ignore[attr-defined]
     rows = (await session.execute(text(classify_sql(source)), params)).all()
     counts = {str(r.type): int(r.n) for r in rows}
     if resolved:
         counts["SHORT_RESOLVED"] = int(resolved)
     return counts
+
+
+# Staging rows are the working copy of a file that is kept whole in recon_files: a day's lines stay while
+# later runs may look at them (a SHORT is looked for in the day before's statement too), then go. A day
+# run again keeps only its latest run's lines.
+_PRUNE = """
+DELETE FROM recon_statement_lines l USING recon_runs r
+WHERE l.run_id = r.id AND r.source = :source AND r.id <> :run
+  AND (r.bill_date = :day OR r.bill_date < :day - :keep)
+"""
+
+
+async def prune_staging(session: AsyncSession, run_id: int, source: str, day: date, keep_days: int) -> int:
+    """Drop the staged lines of this source's earlier runs of the same day and of days more than
+    `keep_days` before it; returns how many rows went."""
+    params = {"run": run_id, "source": source, "day": day, "keep": keep_days}
+    return int((await session.execute(text(_PRUNE), params)).rowcount)  # type: ignore[attr-defined]
 
 
 _PLATFORM_TOTALS = {

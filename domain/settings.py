@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     rounding to the fen is a FEE_MISMATCH."""
     recon_upload_max_bytes: int = 512 * 1024 * 1024
     """The largest statement file finance may upload (kept whole in the database)."""
+    recon_staging_keep_days: int = Field(default=7, ge=1)
+    """How many days a statement's parsed lines stay in staging after the day's latest run (the file
+    itself is kept for ever); a later day's run drops older ones."""
 
     # --- withdrawal -----------------------------------------------------------------------------
     withdrawal_min_minor: int = 100

@@ -117,6 +117,12 @@ def cmd_bench_ledger(args: argparse.Namespace) -> int:
     return run(args.postings, args.writers, args.merchants)
 
 
+def cmd_bench_recon(args: argparse.Namespace) -> int:
+    from ops.bench.recon import run
+
+    return run(args.lines, args.explain)
+
+
 def cmd_stuck(args: argparse.Namespace) -> int:
     from workflows.client.connection import connect
     from workflows.client.stuck import stuck_flows
@@ -197,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_ledger.add_argument("--writers", type=int, default=16)
     bench_ledger.add_argument("--merchants", type=int, default=1000)
     bench_ledger.set_defaults(func=cmd_bench_ledger)
+    bench_recon = bench.add_parser("recon", help="statement lines reconciled per second, against plain SQL")
+    bench_recon.add_argument("--lines", type=int, default=1_000_000)
+    bench_recon.add_argument("--explain", action="store_true", help="print the classification's plan too")
+    bench_recon.set_defaults(func=cmd_bench_recon)
     chaos = sub.add_parser("chaos", help="a mixed workload while the worker is killed; checks exactly-once effects")
     chaos.add_argument("--kills", type=int, default=20)
     chaos.add_argument("--orders", type=int, default=12, help="orders through delivery, two refunds each")

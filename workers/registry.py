@@ -71,7 +71,10 @@ def activities(
         BankClient(settings.sandbox_url, settings.party_secrets, http),
     )
     recon = ReconActivities(
-        sessions, StatementClient(settings.sandbox_url, settings.party_secrets, http), settings.recon_fee_rate_bp
+        sessions,
+        StatementClient(settings.sandbox_url, settings.party_secrets, http),
+        settings.recon_fee_rate_bp,
+        settings.recon_staging_keep_days,
     )
     return [
         orders.create,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -21,6 +21,7 @@ from domain.signing import signed_headers
 
 # Statuses where the party is having a bad moment rather than refusing: the same request may succeed later.
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+STREAM_CHUNK = 1 << 20
 
 
 class SignedPartyClient:
@@ -51,9 +52,17 @@ class SignedPartyClient:
         return None if resp.status_code == 404 else self.answer(resp)
 
     async def send(
-        self, method: str, target: str, payload: dict[str, Any] | None = None, *, signer: str | None
+        self,
+        method: str,
+        target: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        signer: str | None,
+        out: BinaryIO | None = None,
     ) -> httpx.Response:
-        """`target` (path and query) at base_url, signed with the secret of `signer` (None: unsigned)."""
+        """`target` (path and query) at base_url, signed with the secret of `signer` (None: unsigned). With
+        `out`, a successful body is streamed into it a chunk at a time (a statement file is never held
+        whole in memory) and the answer's own body is left unread."""
         headers = {"Content-Type": "application/json"}
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
         url = self.base_url + target
@@ -63,7 +72,15 @@ class SignedPartyClient:
                 raise PartyRejected("PARTY_NOT_CONFIGURED", f"no secret configured for {signer!r}")
             headers |= signed_headers(secret, method, url, body)
         try:
-            return await self._http.request(method, url, content=body, headers=headers, timeout=self.timeout)
+            if out is None:
+                return await self._http.request(method, url, content=body, headers=headers, timeout=self.timeout)
+            async with self._http.stream(method, url, content=body, headers=headers, timeout=self.timeout) as resp:
+                if resp.is_success:
+                    async for chunk in resp.aiter_bytes(STREAM_CHUNK):
+                        out.write(chunk)
+                else:
+                    await resp.aread()
+                return resp
         except httpx.HTTPError as exc:
             raise PartyUnavailable(f"{method} {target}: {type(exc).__name__}: {exc}") from exc
 

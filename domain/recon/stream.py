@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from typing import BinaryIO, TypeVar, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 from domain.recon.lines import StatementLine, StatementRefused, StatementSummary
 
 CHUNK = 1 << 16
+# A statement line as plain values, for a loader: kind, line_no, our_no, order_ref, party_no, status,
+# amount_minor, fee, currency, occurred_at (ISO 8601 text with its UTC offset). See lines.StatementLine.
+Row = tuple[str, int, str, str | None, str, str, int, int, str, str]
 Source = Iterable[bytes] | BinaryIO
 T = TypeVar("T")
 
@@ -57,6 +61,7 @@ class Records:
     """CSV records with the physical line each ends on (``line_no``), for error messages."""
 
     def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
         self._reader = csv.reader(lines, strict=True)
         self.line_no = 0
 
@@ -64,12 +69,30 @@ class Records:
         return self
 
     def __next__(self) -> list[str]:
+        return self._read(self._reader)
+
+    def _read(self, reader: Any) -> list[str]:
+        # Lines may also be taken past the reader (next_plain), so the count goes by what this read took.
+        before = reader.line_num
         try:
-            record = next(self._reader)
+            record: list[str] = next(reader)
         except csv.Error as exc:
-            raise StatementRefused(self._reader.line_num, None, f"malformed CSV: {exc}") from None
-        self.line_no = self._reader.line_num
+            raise StatementRefused(self.line_no + reader.line_num - before, None, f"malformed CSV: {exc}") from None
+        self.line_no += reader.line_num - before
         return record
+
+    def next_plain(self) -> str | list[str] | None:
+        """The next record, None at the end. A plain line (no quote, carriage return or NUL before its
+        line ending: csv would only split it at its commas) comes as its text without the line ending,
+        for the caller to split as it likes; any other as csv reads it (it may span lines)."""
+        line = next(self._lines, None)
+        if line is None:
+            return None
+        body = line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith("\n") else line
+        if '"' in body or "\r" in body or "\0" in body:
+            return self._read(csv.reader(itertools.chain([line], self._lines), strict=True))
+        self.line_no += 1
+        return body
 
 
 class Header:
@@ -135,3 +158,19 @@ class StatementFile(ABC):
 
     @abstractmethod
     def __iter__(self) -> Iterator[StatementLine]: ...
+
+    def rows(self) -> Iterator[Row]:
+        """The lines as plain values (a parser may read them faster this way than as objects)."""
+        for x in self:
+            yield (
+                x.kind.value,
+                x.line_no,
+                x.our_no,
+                x.order_ref,
+                x.party_no,
+                x.status,
+                x.amount_minor,
+                x.fee,
+                x.currency,
+                x.occurred_at.isoformat(sep=" "),
+            )

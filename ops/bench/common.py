@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
+
+from temporalio.api.enums.v1 import EventType
+
+from domain.settings import Settings
+from workflows.client.connection import connect
 
 T = TypeVar("T")
 
@@ -50,3 +56,22 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+async def activity_seconds_of(address: str, workflow_id: str) -> tuple[dict[str, float], int]:
+    """Where the cycle's time went: schedule-to-close of each activity type, from the recorded history."""
+    client = await connect(Settings(), address)
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    scheduled: dict[int, tuple[str, float]] = {}
+    seconds: defaultdict[str, float] = defaultdict(float)
+    retried = 0
+    for e in history.events:
+        at = e.event_time.ToDatetime().timestamp()
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[e.event_id] = (e.activity_task_scheduled_event_attributes.activity_type.name, at)
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            retried += e.activity_task_started_event_attributes.attempt > 1
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            name, since = scheduled[e.activity_task_completed_event_attributes.scheduled_event_id]
+            seconds[name] += at - since
+    return dict(seconds), retried

@@ -13,7 +13,6 @@ import json
 import math
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,16 +20,15 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.api.enums.v1 import EventType
 
 from db.api_keys import issue_key
 from db.demo import create_active_merchant, seed_settleable_orders
 from db.engine import make_engine, make_session_factory, unit_of_work
 from domain.access import Role
 from domain.settings import Settings
+from ops.bench.common import activity_seconds_of
 from ops.bench.servers import OwnStack, failed, own_stack, say
 from ops.bench.settlement_sql import Baseline, run_baseline
-from workflows.client.connection import connect
 
 # Every statement auto-approves, so the cycle closes by itself and finance never has to step in.
 BENCH_ENV = {"BACKOFFICE_SETTLEMENT_AUTO_APPROVE_MAX_MINOR": str(10**15)}
@@ -116,7 +114,7 @@ async def _bench(stack: OwnStack, orders: int, merchants: int) -> Report:
             cycle_id, workflow_id, cycle_seconds = await _run_cycle(api, deadline=300 + orders / 100)
             say(f"cycle {cycle_id} closed in {cycle_seconds:.1f}s; verifying")
             totals = await _verify(engine, api, cycle_id, orders, merchants)
-        activity_seconds, retried = await _activity_seconds(stack.temporal_address, workflow_id)
+        activity_seconds, retried = await activity_seconds_of(stack.temporal_address, workflow_id)
         say("baseline: one INSERT ... SELECT of the same lines into a scratch table")
         baseline = await run_baseline(engine, cycle_id)
     finally:
@@ -244,25 +242,6 @@ async def _verify(
     if problems:
         raise RuntimeError(f"cycle {cycle_id} is wrong: " + "; ".join(problems))
     return dict(zip(("gross", "commission", "promoter", "net"), (int(s) for s in sums), strict=True))
-
-
-async def _activity_seconds(address: str, workflow_id: str) -> tuple[dict[str, float], int]:
-    """Where the cycle's time went: schedule-to-close of each activity type, from the recorded history."""
-    client = await connect(Settings(), address)
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    scheduled: dict[int, tuple[str, float]] = {}
-    seconds: defaultdict[str, float] = defaultdict(float)
-    retried = 0
-    for e in history.events:
-        at = e.event_time.ToDatetime().timestamp()
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled[e.event_id] = (e.activity_task_scheduled_event_attributes.activity_type.name, at)
-        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            retried += e.activity_task_started_event_attributes.attempt > 1
-        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            name, since = scheduled[e.activity_task_completed_event_attributes.scheduled_event_id]
-            seconds[name] += at - since
-    return dict(seconds), retried
 
 
 def _print(report: Report) -> None:

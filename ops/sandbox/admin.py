@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from ops.sandbox import statements
 from ops.sandbox.context import context
 from ops.sandbox.errors import SandboxError, invalid, unknown_party
 from ops.sandbox.faults import PARTIES, PAYMENT_CHANNELS, Faults, merge
@@ -47,6 +48,18 @@ async def put_faults(party: str, request: Request) -> Faults:
 async def reset_faults(party: str, request: Request) -> Faults:
     context(request).store.reset_faults(_party(party))
     return Faults()
+
+
+@router.put("/statements/{party}/{bill_date}")
+async def prepare_statement(party: str, bill_date: str, request: Request, bill_type: str = "ALL") -> dict[str, Any]:
+    """Hand the party a bill it has already written (the body, byte for byte): WeChat Pay's trade bill
+    of that day and type is then this file, whatever the records say."""
+    if _party(party) != "wechat" or bill_type not in statements.WECHAT_TYPES:
+        raise invalid("prepared statements are WeChat Pay trade bills (bill_type ALL, SUCCESS or REFUND)")
+    kept = statements.prepare(
+        context(request).store, party, statements.day_of(bill_date), bill_type, await request.body()
+    )
+    return {"token": kept["token"], "sha1": kept["sha1"]}
 
 
 @router.get("/{party}/orders/{out_trade_no}")

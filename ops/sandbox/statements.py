@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS statement_files (
     token TEXT PRIMARY KEY, party TEXT NOT NULL, bill_date TEXT NOT NULL, bill_type TEXT NOT NULL,
     sha1 TEXT NOT NULL, content BLOB NOT NULL, created_at TEXT NOT NULL,
     UNIQUE (party, bill_date, bill_type, sha1)
+);
+CREATE TABLE IF NOT EXISTS prepared_statements (
+    party TEXT NOT NULL, bill_date TEXT NOT NULL, bill_type TEXT NOT NULL, token TEXT NOT NULL,
+    PRIMARY KEY (party, bill_date, bill_type)
 )
 """
 ALIPAY_METHOD = "alipay.data.dataservice.bill.downloadurl.query"
@@ -56,7 +60,7 @@ REFUND_STATUS = {"wechat": "SUCCESS", "alipay": "退款"}
 router = APIRouter(tags=["statements"])
 
 
-def _day(text: str) -> date:
+def day_of(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -196,6 +200,28 @@ def _keep(store: Store, party: str, day: date, bill_type: str, chunks: Iterable[
     return row
 
 
+def prepare(store: Store, party: str, day: date, bill_type: str, content: bytes) -> dict[str, Any]:
+    """A bill the party has already written (`PUT /_sandbox/statements/...`): served for that day
+    instead of one built from the records, so a benchmark can bill a million rows it never paid."""
+    kept = _keep(store, party, day, bill_type, [content])
+    with store.tx() as db:
+        db.execute(
+            "INSERT OR REPLACE INTO prepared_statements (party, bill_date, bill_type, token) VALUES (?, ?, ?, ?)",
+            (party, day.isoformat(), bill_type, kept["token"]),
+        )
+    return kept
+
+
+def _prepared(store: Store, party: str, day: date, bill_type: str) -> dict[str, Any] | None:
+    return store.one(
+        "SELECT f.token, f.sha1 FROM prepared_statements p JOIN statement_files f USING (token)"
+        " WHERE p.party = ? AND p.bill_date = ? AND p.bill_type = ?",
+        party,
+        day.isoformat(),
+        bill_type,
+    )
+
+
 def _file(store: Store, party: str, token: str) -> bytes:
     row = store.one("SELECT content FROM statement_files WHERE party = ? AND token = ?", party, token)
     if row is None:
@@ -211,14 +237,20 @@ def _public(ctx: SandboxContext) -> str:
 @router.get("/wechat/v3/bill/tradebill")
 async def wechat_tradebill(request: Request, bill_date: str, bill_type: str = "ALL") -> dict[str, Any]:
     ctx, faults, _ = await verified(request, "wechat")
-    day = _day(bill_date)
+    day = day_of(bill_date)
     if bill_type not in WECHAT_TYPES:
         raise invalid(f"bill_type {bill_type!r} is not one of {', '.join(WECHAT_TYPES)}")
-    wanted = {"ALL": (LineKind.PAYMENT, LineKind.REFUND), "SUCCESS": (LineKind.PAYMENT,), "REFUND": (LineKind.REFUND,)}
-    lines = [x for x in channel_lines(ctx.store, "wechat", day, faults.fee_rate_bp) if x.kind in wanted[bill_type]]
-    _ready(faults, lines)
-    layout = "LEGACY" if faults.legacy_bill else bill_type
-    kept = _keep(ctx.store, "wechat", day, layout, write_wechat(lines, layout, rate_bp=faults.fee_rate_bp))
+    kept = _prepared(ctx.store, "wechat", day, bill_type)
+    if kept is None:
+        wanted = {
+            "ALL": (LineKind.PAYMENT, LineKind.REFUND),
+            "SUCCESS": (LineKind.PAYMENT,),
+            "REFUND": (LineKind.REFUND,),
+        }
+        lines = [x for x in channel_lines(ctx.store, "wechat", day, faults.fee_rate_bp) if x.kind in wanted[bill_type]]
+        _ready(faults, lines)
+        layout = "LEGACY" if faults.legacy_bill else bill_type
+        kept = _keep(ctx.store, "wechat", day, layout, write_wechat(lines, layout, rate_bp=faults.fee_rate_bp))
     url = f"{_public(ctx)}/wechat/v3/billdownload/file?token={kept['token']}"
     return {"hash_type": "SHA1", "hash_value": kept["sha1"], "download_url": url}
 
@@ -236,7 +268,7 @@ async def alipay_gateway(request: Request, method: str, bill_date: str, bill_typ
         raise invalid(f"the sandbox's Alipay gateway has no method {method!r}")
     if bill_type != "trade":
         raise invalid(f"bill_type {bill_type!r}: the sandbox serves only 'trade' bills")
-    day = _day(bill_date)
+    day = day_of(bill_date)
     lines = channel_lines(ctx.store, "alipay", day, faults.fee_rate_bp)
     _ready(faults, lines)
     zipped = io.BytesIO()
@@ -258,7 +290,7 @@ async def alipay_download(token: str, request: Request) -> Response:
 @router.get("/bank/v1/statements/payouts")
 async def bank_statement(request: Request, value_date: str = Query(alias="date")) -> Response:
     ctx, faults, _ = await verified(request, "bank")
-    day = _day(value_date)
+    day = day_of(value_date)
     lines, batches = payout_lines(ctx.store, day)
     _ready(faults, lines)
     kept = _keep(ctx.store, "bank", day, "payouts", write_bank(lines, batches=batches))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 from sqlalchemy import func, select
@@ -16,10 +15,9 @@ from domain.access import Role
 from domain.accounts import ESCROW, bank_payout
 from domain.numbers import new_number
 from domain.refunds import RefundCompletion, RefundInput, RefundOrigin, RefundTerms
-from domain.settings import DEV_PARTY_SECRETS
-from domain.signing import signed_headers
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import bearer, record_history, refused_with, stage_of
+from tests.support.two_channels import paid_through_two_channels
 from workflows.client.asking import start_and_ask
 from workflows.ids import refund_workflow_id
 from workflows.refund import RefundWorkflow
@@ -203,29 +201,8 @@ async def test_a_refund_survives_a_worker_crash_with_one_channel_refund_and_one_
 async def test_money_paid_twice_through_two_channels_is_refunded_once(shop):
     """The first channel timed out on create but had opened the order; the customer paid on both."""
     merchant_id = await shop.merchant()
-    await shop.faults("wechat", down=True)
-    placed = await shop.placed(merchant_id, channel="wechat")
+    placed = await paid_through_two_channels(shop, merchant_id)
     payment_no, amount = placed["payment"]["payment_no"], placed["payable_minor"]
-    assert placed["payment"]["channel"] == "alipay"
-    await shop.reset_faults()
-    # What the lost first create had done at wechat (signed as the platform signs):
-    body = json.dumps(
-        {
-            "out_trade_no": payment_no,
-            "amount_minor": amount,
-            "currency": "CNY",
-            "description": "lost create",
-            "notify_url": f"{shop.services.api_url}/v1/callbacks/wechat",
-        }
-    )
-    created = await shop.outside.post(
-        "/wechat/v1/orders",
-        content=body,
-        headers=signed_headers(DEV_PARTY_SECRETS["wechat"], "POST", "/wechat/v1/orders", body.encode()),
-    )
-    assert created.status_code == 200, created.text
-    assert (await shop.pay(created.json()["pay_url"])).status_code == 200
-    await shop.pay(placed["payment"]["pay_url"])
     order = await shop.reaches(placed["order_no"], "AWAITING_MERCHANT")
     assert order["paid_minor"] == amount
 
