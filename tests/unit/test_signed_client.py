@@ -4,6 +4,7 @@ transport."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import date
 
@@ -103,11 +104,16 @@ async def test_a_party_without_a_secret_is_refused_before_anything_is_sent() -> 
 
 
 async def test_a_statement_not_ready_yet_is_retried_and_no_bill_is_an_empty_day() -> None:
+    day, spool = date(2026, 12, 1), io.BytesIO()
     creating = StatementClient("http://parties", SECRETS, http(answering(400, {"code": "STATEMENT_CREATING"})))
     with pytest.raises(PartyUnavailable):
-        await creating.download("bank", date(2026, 12, 1))
+        await creating.download("bank", day, spool)
     empty = StatementClient("http://parties", SECRETS, http(answering(404, {"code": "NO_STATEMENT_EXIST"})))
-    assert await empty.download("bank", date(2026, 12, 1)) is None
+    assert await empty.download("bank", day, spool) is False
     refused = StatementClient("http://parties", SECRETS, http(answering(400, {"code": "BAD_DATE"})))
     with pytest.raises(PartyRejected):
-        await refused.download("bank", date(2026, 12, 1))
+        await refused.download("bank", day, spool)
+    assert spool.getvalue() == b""  # nothing but a statement is ever written into the spool
+    served = StatementClient("http://parties", SECRETS, http(lambda _: httpx.Response(200, content=b"a,b\n1,2\n")))
+    assert await served.download("bank", day, spool) is True
+    assert spool.getvalue() == b"a,b\n1,2\n"
