@@ -15,6 +15,7 @@ from api.routes import (
     balances,
     callbacks,
     commission_rules,
+    discrepancies,
     health,
     ledger,
     merchants,
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         withdrawals,
         ops,
         recon,
+        discrepancies,
     ):
         # Every route documents the problem+json answers it may give; a route's own entries win.
         app.include_router(module.router, responses=ERROR_RESPONSES)

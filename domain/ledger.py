@@ -26,6 +26,7 @@ class AccountKind(StrEnum):
     ASSET = "asset"
     LIABILITY = "liability"
     REVENUE = "revenue"
+    EXPENSE = "expense"
 
 
 class TxCode(StrEnum):
@@ -41,6 +42,7 @@ class TxCode(StrEnum):
     MANUAL_REFUND_AFTER_SETTLEMENT = "MANUAL_REFUND_AFTER_SETTLEMENT"
     RECON_SUSPENSE = "RECON_SUSPENSE"
     RECON_ADJUST = "RECON_ADJUST"
+    CHANNEL_FEE = "CHANNEL_FEE"
 
 
 class AccountSpec(BaseModel):
@@ -64,6 +66,13 @@ _CHART: list[tuple[re.Pattern[str], AccountSpec]] = [
     (
         re.compile(r"platform:suspense"),
         AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True),
+    ),
+    # What the channels charge, booked per day from their statements; what finance writes off or
+    # adjusts after reconciliation. Expenses and the adjustments account swing both ways (a refund
+    # gives a fee back; a difference can be in the platform's favour).
+    (
+        re.compile(r"platform:(channel_fees|recon_writeoff|recon_adjustments)"),
+        AccountSpec(kind=AccountKind.EXPENSE, normal_side=Side.DEBIT, may_go_negative=True),
     ),
     (
         re.compile(r"platform:escrow"),
@@ -147,6 +156,7 @@ def signed_delta(spec: AccountSpec, side: Side, amount_minor: int) -> int:
 ESCROW = "platform:escrow"
 COMMISSION = "platform:commission_revenue"
 SUSPENSE = "platform:suspense"
+CHANNEL_FEES = "platform:channel_fees"
 
 
 def channel_clearing(channel: str) -> str:
@@ -323,3 +333,8 @@ def recon_suspense(key: str, ref: str, currency: str, amount: int, *, credit: st
 def recon_adjust(key: str, ref: str, currency: str, amount: int, *, debit: str) -> Posting:
     """Clear a suspense balance into the account the resolution names."""
     return _two_legs(TxCode.RECON_ADJUST, key, ref, currency, amount, debit, SUSPENSE)
+
+
+def channel_fee(key: str, ref: str, currency: str, amount: int, channel: str) -> Posting:
+    """A day's fees the channel kept, from its statement: an expense, out of what it owes us."""
+    return _two_legs(TxCode.CHANNEL_FEE, key, ref, currency, amount, CHANNEL_FEES, channel_clearing(channel))

@@ -13,7 +13,7 @@ from db.migrate import upgrade
 from domain.settings import Settings, ensure_safe_to_start
 from ops.dev_keys import ensure_dev_keys
 from ops.embedded import EmbeddedPostgres, EmbeddedTemporal
-from ops.schedules import SETTLEMENT_SCHEDULE_ID, ensure_schedules
+from ops.schedules import RECON_SCHEDULE_ID, SETTLEMENT_SCHEDULE_ID, ensure_schedules
 from ops.search_attributes import ensure_registered
 from ops.stack import Services, launch
 from workers.temporal import connect
@@ -37,6 +37,7 @@ async def _prepare(settings: Settings, database_url: str, temporal_address: str,
             print(f"registered search attributes: {', '.join(added)}")
     await ensure_schedules(client, settings)
     print(f"schedule   {SETTLEMENT_SCHEDULE_ID}: settlement cycle at cron '{settings.settlement_schedule}'")
+    print(f"schedule   {RECON_SCHEDULE_ID}: previous day's reconciliation at cron '{settings.recon_schedule}'")
 
 
 def run(settings: Settings) -> int:

@@ -14,6 +14,7 @@ from activities.channels.esign import ESignClient
 from activities.channels.kyc import KycClient
 from activities.channels.payment import PaymentChannelClient
 from activities.channels.statements import StatementClient
+from activities.discrepancies import DiscrepancyActivities
 from activities.ledger import LedgerActivities
 from activities.onboarding import OnboardingActivities, VerificationActivities
 from activities.orders import OrderActivities
@@ -26,10 +27,12 @@ from activities.statements import StatementActivities
 from activities.withdrawals import WithdrawalActivities
 from domain.crypto import FieldCipher
 from domain.settings import Settings
+from workflows.discrepancy import DiscrepancyWorkflow
 from workflows.onboarding import MerchantOnboardingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.payout_batch import PayoutBatchWorkflow
+from workflows.recon_daily import ReconDailyWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.settlement import SettlementWorkflow
@@ -46,6 +49,8 @@ WORKFLOWS: list[type] = [
     WithdrawalWorkflow,
     PayoutBatchWorkflow,
     ReconciliationWorkflow,
+    DiscrepancyWorkflow,
+    ReconDailyWorkflow,
 ]
 
 
@@ -75,6 +80,7 @@ def activities(
     recon = ReconActivities(
         sessions, StatementClient(settings.sandbox_url, settings.party_secrets, http), settings.recon_fee_rate_bp
     )
+    discrepancies = DiscrepancyActivities(sessions)
     return [
         ledger.post,
         orders.create,
@@ -126,4 +132,10 @@ def activities(
         recon.fetch,
         recon.match,
         recon.fail,
+        discrepancies.facts,
+        discrepancies.record,
+        discrepancies.to_finance,
+        discrepancies.clear,
+        discrepancies.run_flows,
+        discrepancies.book_fees,
     ]
