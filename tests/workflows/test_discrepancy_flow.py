@@ -22,7 +22,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import RawValue
 from temporalio.worker import Worker
 
-from domain.payments import CaptureRequest, Captured
+from domain.payments import Captured, CaptureRequest
 from domain.recon.discrepancy import (
     Approval,
     DiscrepancyFacts,
