@@ -100,12 +100,13 @@ class DiscrepancyWorkflow:
         plan = decide(facts)
         if plan.action is AutoAction.HOLD:
             plan = await self._hold()
+        acted = plan.action  # recorded as what resolved it
         if plan.action not in (AutoAction.FINANCE, AutoAction.NOTHING):
             plan = await self._act(plan)
         if plan.action is AutoAction.FINANCE:
             await self._finance(plan.reason)
         elif self._status is not S.RESOLVED:
-            await self._record(S.RESOLVED, plan.action.value, plan.reason)
+            await self._record(S.RESOLVED, acted.value, plan.reason)
             stages.enter("RESOLVED", plan.reason)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
@@ -234,13 +235,15 @@ class DiscrepancyWorkflow:
     # --- finance --------------------------------------------------------------------------------
     async def _finance(self, reason: str) -> None:
         terms = self._inp.terms
+        # Finance may answer as soon as the record says so, which is before this activity's result
+        # reaches the flow: the decision is taken from here on.
+        self._status = S.AWAITING_FINANCE
         self._facts = await workflow.execute_activity_method(
             DiscrepancyActivities.to_finance,
             args=[self._id, reason],
             start_to_close_timeout=policies.DB_TIMEOUT,
             retry_policy=policies.DB,
         )
-        self._status = S.AWAITING_FINANCE
         waiting = f"discrepancy {self._id} waits for finance: {reason}"
         stages.enter("AWAITING_FINANCE_APPROVAL", waiting)
         reminders = 0
