@@ -34,7 +34,7 @@ from domain.recon.discrepancy import (
 )
 from domain.recon.lines import SHANGHAI
 from domain.recon.runs import DailyInput, DailyResult, DiscrepancyTerms, ReconInput, ReconResult, RunStatus
-from domain.refunds import RefundTerms
+from domain.refunds import RefundInput, RefundResult, RefundStatus, RefundTerms
 from tests.workflows.conftest import at_stage, eventually, refusal_of
 from workflows.discrepancy import DiscrepancyWorkflow
 from workflows.recon_daily import ReconDailyWorkflow
@@ -76,6 +76,23 @@ class FakeRun:
     @workflow.run
     async def run(self, inp: ReconInput) -> ReconResult:
         return ReconResult(run_id=1, source=inp.source, bill_date=inp.bill_date, status=RunStatus.EMPTY)
+
+
+@workflow.defn(name="RefundWorkflow", sandboxed=False)
+class FakeRefund:
+    """Stands in for a refund flow: keeps its input and finishes when told."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+    @workflow.run
+    async def run(self, inp: RefundInput) -> RefundResult:
+        await workflow.wait_condition(lambda: self.done)
+        return RefundResult(refund_no=inp.refund_no, status=RefundStatus.SUCCEEDED)
 
 
 @dataclass
@@ -142,7 +159,7 @@ async def run_flow(client: Client, records: Records, hold: int = 60) -> tuple[Wo
     worker = Worker(
         client,
         task_queue=queue,
-        workflows=[DiscrepancyWorkflow, Listener],
+        workflows=[DiscrepancyWorkflow, Listener, FakeRefund],
         activities=records.doubles(),
         max_cached_workflows=0,
     )
@@ -209,6 +226,29 @@ async def test_a_long_payment_of_a_waiting_order_is_told_to_its_payment_flow(tem
     assert name == "notification"
     assert (note["out_trade_no"], note["amount_minor"], note["channel_txn_id"]) == (no, 1234, "4200001")
     await keep(temporal, handle, "discrepancy_long_captured")
+
+
+async def test_a_duplicate_payment_is_refunded_once_under_the_payment_flows_own_number(temporal: Client) -> None:
+    n = uuid.uuid4().hex[:8].upper()
+    f = facts("DUPLICATE_PAYMENT", our_no=f"PAY{n}", order_no=f"ORD{n}", extra_channel="alipay", platform_minor=700)
+    first = Records(f, later={"extra_refunded": True})
+    handle, worker = await run_flow(temporal, first)
+    async with worker:
+        result = await handle.result()
+        refund = temporal.get_workflow_handle_for(FakeRefund.run, f"refund-RF{n}AL")
+        started = (await refund.describe()).status
+        # Another flow for the same duplicate (or the payment flow's own refund) finds that refund there.
+        second = Records(f.model_copy(update={"discrepancy_id": f.discrepancy_id + 1}), later={"extra_refunded": True})
+        again, worker2 = await run_flow(temporal, second)
+        async with worker2:
+            assert (await again.result()).status == "RESOLVED"
+        await refund.signal(FakeRefund.finish)
+        assert (await refund.result()).refund_no == f"RF{n}AL"
+    assert (result.status, started.name) == ("RESOLVED", "RUNNING")
+    runs = [x async for x in temporal.list_workflows(f"WorkflowId = 'refund-RF{n}AL'")]
+    assert len(runs) == 1  # refunded once
+    assert [o.action for n_, o in first.calls if n_ == "record"] == ["REFUND_EXTRA", "REFUND_EXTRA"]
+    await keep(temporal, handle, "discrepancy_duplicate_refunded")
 
 
 async def test_an_action_whose_flow_is_gone_goes_to_finance(temporal: Client) -> None:
