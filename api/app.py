@@ -15,6 +15,7 @@ from api.routes import (
     balances,
     callbacks,
     commission_rules,
+    discrepancies,
     health,
     ledger,
     merchants,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         withdrawals,
         ops,
         recon,
+        discrepancies,
         providers,
     ):
         # Every route documents the problem+json answers it may give; a route's own entries win.

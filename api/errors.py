@@ -44,6 +44,7 @@ STATUS: dict[Refusal, int] = {
     Refusal.STATEMENT_NOT_FOUND: 404,
     Refusal.WITHDRAWAL_NOT_FOUND: 404,
     Refusal.RUN_NOT_FOUND: 404,
+    Refusal.DISCREPANCY_NOT_FOUND: 404,
     Refusal.PROVIDER_NOT_FOUND: 404,
     Refusal.FILE_NOT_FOUND: 404,
     Refusal.UNKNOWN_PARTY: 404,

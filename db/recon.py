@@ -296,3 +296,9 @@ async def discrepancies(session: AsyncSession, *, limit: int, **equal: object) -
         if value is not None:
             q = q.where(getattr(ReconDiscrepancy, column) == value)
     return list((await session.execute(q)).scalars().all())
+
+
+async def run_of_file(session: AsyncSession, source: str, day: date, sha256: str | None) -> ReconRun | None:
+    """The run that already reconciled this very file of the day (an upload repeated is the same run)."""
+    q = select(ReconRun).where(ReconRun.source == source, ReconRun.bill_date == day, ReconRun.file_sha256 == sha256)
+    return (await session.execute(q.order_by(ReconRun.id).limit(1))).scalars().first()

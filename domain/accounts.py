@@ -22,6 +22,7 @@ class AccountKind(StrEnum):
     ASSET = "asset"
     LIABILITY = "liability"
     REVENUE = "revenue"
+    EXPENSE = "expense"
 
 
 class AccountSpec(BaseModel):
@@ -45,6 +46,13 @@ _CHART: list[tuple[re.Pattern[str], AccountSpec]] = [
     (
         re.compile(r"platform:suspense"),
         AccountSpec(kind=AccountKind.ASSET, normal_side=Side.DEBIT, may_go_negative=True),
+    ),
+    # What the channels charge, booked per day from their statements; what finance writes off or
+    # adjusts after reconciliation. Expenses and the adjustments account swing both ways (a refund
+    # gives a fee back; a difference can be in the platform's favour).
+    (
+        re.compile(r"platform:(channel_fees|recon_writeoff|recon_adjustments)"),
+        AccountSpec(kind=AccountKind.EXPENSE, normal_side=Side.DEBIT, may_go_negative=True),
     ),
     (
         re.compile(r"platform:escrow"),
@@ -90,6 +98,7 @@ def signed_delta(spec: AccountSpec, side: Side, amount_minor: int) -> int:
 ESCROW = "platform:escrow"
 COMMISSION = "platform:commission_revenue"
 SUSPENSE = "platform:suspense"
+CHANNEL_FEES = "platform:channel_fees"
 
 
 # Money seeded without a payment (demo data, test fixtures, benchmarks) arrives through this channel, which

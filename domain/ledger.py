@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, model_validator
 
 from domain.accounts import (
+    CHANNEL_FEES,
     COMMISSION,
     ESCROW,
     SUSPENSE,
@@ -39,6 +40,7 @@ class TxCode(StrEnum):
     MANUAL_REFUND_AFTER_SETTLEMENT = "MANUAL_REFUND_AFTER_SETTLEMENT"
     RECON_SUSPENSE = "RECON_SUSPENSE"
     RECON_ADJUST = "RECON_ADJUST"
+    CHANNEL_FEE = "CHANNEL_FEE"
 
 
 class Line(BaseModel):
@@ -233,3 +235,8 @@ def recon_suspense(key: str, ref: str, currency: str, amount: int, *, credit: st
 def recon_adjust(key: str, ref: str, currency: str, amount: int, *, debit: str) -> Posting:
     """Clear a suspense balance into the account the resolution names."""
     return _two_legs(TxCode.RECON_ADJUST, key, ref, currency, amount, debit, SUSPENSE)
+
+
+def channel_fee(key: str, ref: str, currency: str, amount: int, channel: str) -> Posting:
+    """A day's fees the channel kept, from its statement: an expense, out of what it owes us."""
+    return _two_legs(TxCode.CHANNEL_FEE, key, ref, currency, amount, CHANNEL_FEES, channel_clearing(channel))

@@ -16,7 +16,7 @@ from ops.embedded import EmbeddedPostgres, EmbeddedTemporal
 from ops.search_attributes import ensure_registered
 from ops.stack import Services, launch
 from workflows.client.connection import connect
-from workflows.client.schedules import SETTLEMENT_SCHEDULE_ID, ensure_schedules
+from workflows.client.schedules import RECON_SCHEDULE_ID, SETTLEMENT_SCHEDULE_ID, ensure_schedules
 
 
 def _port_free(port: int) -> bool:
@@ -37,6 +37,7 @@ async def _prepare(settings: Settings, database_url: str, temporal_address: str,
             print(f"registered search attributes: {', '.join(added)}")
     await ensure_schedules(client, settings)
     print(f"schedule   {SETTLEMENT_SCHEDULE_ID}: settlement cycle at cron '{settings.settlement_schedule}'")
+    print(f"schedule   {RECON_SCHEDULE_ID}: previous day's reconciliation at cron '{settings.recon_schedule}'")
 
 
 def run(settings: Settings) -> int:

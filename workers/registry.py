@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.channels import ChannelActivities
+from activities.discrepancies import DiscrepancyActivities
 from activities.onboarding import OnboardingActivities, VerificationActivities
 from activities.orders import OrderActivities
 from activities.parties.bank import BankClient
@@ -25,10 +26,12 @@ from activities.statements import StatementActivities
 from activities.withdrawals import WithdrawalActivities
 from domain.crypto import FieldCipher
 from domain.settings import Settings
+from workflows.discrepancy import DiscrepancyWorkflow
 from workflows.onboarding import MerchantOnboardingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.payout_batch import PayoutBatchWorkflow
+from workflows.recon_daily import ReconDailyWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.settlement import SettlementWorkflow
@@ -45,6 +48,8 @@ WORKFLOWS: list[type] = [
     WithdrawalWorkflow,
     PayoutBatchWorkflow,
     ReconciliationWorkflow,
+    DiscrepancyWorkflow,
+    ReconDailyWorkflow,
 ]
 
 
@@ -76,6 +81,7 @@ def activities(
         settings.recon_fee_rate_bp,
         settings.recon_staging_keep_days,
     )
+    discrepancies = DiscrepancyActivities(sessions)
     return [
         orders.create,
         orders.transition,
@@ -126,4 +132,10 @@ def activities(
         recon.fetch,
         recon.match,
         recon.fail,
+        discrepancies.facts,
+        discrepancies.record,
+        discrepancies.to_finance,
+        discrepancies.clear,
+        discrepancies.run_flows,
+        discrepancies.book_fees,
     ]

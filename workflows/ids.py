@@ -51,3 +51,7 @@ def statement_workflow_id(statement_id: int | str) -> str:
 
 def recon_workflow_id(source: Source | str, bill_date: date) -> str:
     return f"recon-{Source(source).value}-{bill_date.isoformat()}"
+
+
+def discrepancy_workflow_id(discrepancy_id: int) -> str:
+    return f"discrepancy-{discrepancy_id}"

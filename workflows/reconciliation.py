@@ -11,12 +11,20 @@ with where and why.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.discrepancies import DiscrepancyActivities
     from activities.recon import ReconActivities
-    from domain.recon.runs import ReconInput, ReconResult, ReconStarted, RunStatus
+    from domain.recon.discrepancy import DiscrepancyInput
+    from domain.recon.runs import DiscrepancyTerms, ReconInput, ReconResult, ReconStarted, RunStatus
     from workflows import policies, stages
+    from workflows.calls import db_step
+    from workflows.discrepancy import DiscrepancyWorkflow
+    from workflows.ids import discrepancy_workflow_id
+
+# Runs recorded before a matched day booked its fees and started a flow per new discrepancy.
+DISCREPANCY_FLOWS = "recon-discrepancy-flows"
 
 # Refusals that end the run FAILED instead of failing the flow (the statement is at fault, not us).
 STATEMENT_FAULTS = ("STATEMENT_REFUSED", "STATEMENT_UNAVAILABLE")
@@ -78,5 +86,32 @@ class ReconciliationWorkflow:
                 start_to_close_timeout=policies.DB_TIMEOUT,
                 retry_policy=policies.DB,
             )
+        if result.status is RunStatus.MATCHED and inp.discrepancy_terms and workflow.patched(DISCREPANCY_FLOWS):
+            await self._follow_up(run_id, inp.discrepancy_terms)
         stages.enter(result.status.value, f"{result.lines} lines, found {result.counts or 'nothing'}")
         return result
+
+    async def _follow_up(self, run_id: int, terms: DiscrepancyTerms) -> None:
+        """Book the day's fees; start a flow for each discrepancy this run found first (a re-run finds
+        none new, and a flow's id is its discrepancy's, so none starts twice); wake the HELD SHORTs this
+        statement carried."""
+        stages.enter("FOLLOWING_UP", f"booking fees and starting discrepancy flows of run {run_id}")
+        await db_step(DiscrepancyActivities.book_fees, run_id)
+        flows = await db_step(DiscrepancyActivities.run_flows, run_id)
+        for discrepancy_id in flows.new:
+            try:
+                await workflow.start_child_workflow(
+                    DiscrepancyWorkflow.run,
+                    DiscrepancyInput(discrepancy_id=discrepancy_id, terms=terms),
+                    id=discrepancy_workflow_id(discrepancy_id),
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
+            except WorkflowAlreadyStartedError:
+                pass
+        for discrepancy_id in flows.resolved:
+            try:
+                await workflow.get_external_workflow_handle(discrepancy_workflow_id(discrepancy_id)).signal(
+                    DiscrepancyWorkflow.recheck
+                )
+            except FailureError:
+                workflow.logger.warning("discrepancy flow %s is not running", discrepancy_id)

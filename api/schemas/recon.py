@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from db.models.recon import ReconRun
+from domain.recon.discrepancy import FinanceAction
 from domain.recon.lines import Source
 from domain.recon.runs import DiscrepancyStatus, DiscrepancyType, RunStatus
 
@@ -39,6 +41,25 @@ class DiscrepancyView(BaseModel):
     detail: str
     status: DiscrepancyStatus
     resolved_by_run_id: int | None
+    action: str | None = None
+    note: str = ""
+    decided_by: str | None = None
+
+
+class DiscrepancyDetail(DiscrepancyView):
+    """One discrepancy with every step its flow took ({at, status, action, note, by})."""
+
+    workflow_id: str
+    history: list[dict[str, Any]]
+
+
+class ResolveBody(BaseModel):
+    action: FinanceAction
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ApproveBody(BaseModel):
+    note: str = Field(default="", max_length=500)
 
 
 def run_view(run: ReconRun) -> RunView:

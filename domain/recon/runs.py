@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from domain.recon.lines import Source
+from domain.refunds import RefundTerms
 
 
 class RunStatus(StrEnum):
@@ -29,7 +30,20 @@ class DiscrepancyType(StrEnum):
 class DiscrepancyStatus(StrEnum):
     OPEN = "OPEN"
     HELD = "HELD"  # a SHORT waiting for a later statement (day cut) before anyone acts on it
+    ACTING = "ACTING"  # its flow is acting through the flow that owns the record (capture, refund …)
+    AWAITING_FINANCE = "AWAITING_FINANCE"  # no automatic rule, or a SHORT past its hold
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"  # an adjust or write-off waiting for a second finance person
     RESOLVED = "RESOLVED"
+
+
+class DiscrepancyTerms(BaseModel):
+    """What a discrepancy flow is given from settings (flows/terms.py)."""
+
+    short_hold_seconds: int
+    remind_seconds: int
+    check_seconds: int = 2  # first wait before looking for an automatic action's effect (then doubling)
+    act_within_seconds: int = 600  # an automatic action not reflected in the records by then goes to finance
+    refund: RefundTerms
 
 
 class ReconInput(BaseModel):
@@ -37,6 +51,28 @@ class ReconInput(BaseModel):
     bill_date: date
     # A statement finance uploaded (POST /v1/recon/files) instead of downloading it from the party.
     file_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    # Set by the starter from settings (a caller's value is replaced): each new discrepancy's flow gets
+    # them. None (runs started before discrepancy flows existed) starts no flows.
+    discrepancy_terms: DiscrepancyTerms | None = None
+
+
+class DailyInput(BaseModel):
+    """The `recon-daily` Schedule's fixed input: the day is the flow's previous business day."""
+
+    sources: list[Source] = Field(default_factory=lambda: list(Source))
+    discrepancy_terms: DiscrepancyTerms
+
+
+class DailyResult(BaseModel):
+    bill_date: str
+    runs: dict[str, str]  # source → the run's status (or why it did not finish)
+
+
+class RunFlows(BaseModel):
+    """The discrepancy flows a run starts (found first by it) and wakes (HELD ones it carried)."""
+
+    new: list[int] = Field(default_factory=list)
+    resolved: list[int] = Field(default_factory=list)
 
 
 class ReconStarted(BaseModel):

@@ -29,6 +29,10 @@ NOT_RECORDABLE = {
 }
 
 
+# Flows that schedule no activity of their own (they only start other flows): nothing to cover.
+NO_ACTIVITIES = {"ReconDailyWorkflow": "starts each source's ReconciliationWorkflow of the previous day"}
+
+
 def _activities_named_in(workflow: type) -> set[str]:
     """Activity names of every `SomeActivities.method` the workflow's module (and its `<module>_*.py`
     helpers) refers to."""
@@ -60,6 +64,9 @@ def _scheduled_by_type() -> dict[str, set[str]]:
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda wf: wf.__temporal_workflow_definition.name)
 def test_recorded_histories_schedule_every_activity_the_workflow_uses(workflow: type) -> None:
     name = workflow.__temporal_workflow_definition.name  # type: ignore[attr-defined]
+    if name in NO_ACTIVITIES:
+        assert not _activities_named_in(workflow), f"{name} schedules activities now: record its histories"
+        return
     used = _activities_named_in(workflow)
     assert used, f"found no activity in {name}'s code: the scan is broken"
     missing = used - _scheduled_by_type().get(name, set()) - {a for (w, a) in NOT_RECORDABLE if w == name}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain.merchants import OnboardingTerms
 from domain.orders import OrderTerms
+from domain.recon.runs import DiscrepancyTerms
 from domain.refunds import RefundTerms
 from domain.settings import Settings
 from domain.settlement import SettlementTerms
@@ -80,4 +81,12 @@ def settlement_terms(settings: Settings) -> SettlementTerms:
         auto_approve_max_minor=settings.settlement_auto_approve_max_minor,
         remind_seconds=settings.settlement_remind_seconds,
         page_size=settings.settlement_page_size,
+    )
+
+
+def discrepancy_terms(settings: Settings) -> DiscrepancyTerms:
+    return DiscrepancyTerms(
+        short_hold_seconds=settings.recon_short_hold_seconds,
+        remind_seconds=settings.approval_remind_seconds,
+        refund=refund_terms(settings),
     )
