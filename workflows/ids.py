@@ -19,6 +19,8 @@ PAYOUT_BATCHER_WORKFLOW_ID = "payout-batcher"
 
 # The id the settlement schedule starts its cycles under (Temporal appends the scheduled time).
 SCHEDULED_SETTLEMENT_WORKFLOW_ID = "settlement-scheduled"
+# The daily reconciliation the `recon-daily` Schedule starts (one run at a time).
+SCHEDULED_RECON_WORKFLOW_ID = "recon-daily-scheduled"
 
 
 def order_workflow_id(order_no: str) -> str:

@@ -29,6 +29,8 @@ def test_each_flow_has_the_id_it_always_had():
     assert ids.recon_workflow_id("wechat", date(2026, 11, 30)) == "recon-wechat-2026-11-30"
     assert ids.PAYOUT_BATCHER_WORKFLOW_ID == "payout-batcher"
     assert ids.SCHEDULED_SETTLEMENT_WORKFLOW_ID == "settlement-scheduled"
+    assert ids.discrepancy_workflow_id(7) == "discrepancy-7"
+    assert ids.SCHEDULED_RECON_WORKFLOW_ID == "recon-daily-scheduled"
 
 
 # The id each flow type is started under, as the id functions build it (its prefix).
@@ -42,6 +44,8 @@ _BUILT_BY = {
     "StatementWorkflow": ids.statement_workflow_id("X").removesuffix("X"),
     "ReconciliationWorkflow": ids.recon_workflow_id("wechat", date(2026, 1, 1)).removesuffix("wechat-2026-01-01"),
     "PayoutBatchWorkflow": ids.PAYOUT_BATCHER_WORKFLOW_ID,
+    "DiscrepancyWorkflow": ids.discrepancy_workflow_id(0).removesuffix("0"),
+    "ReconDailyWorkflow": ids.SCHEDULED_RECON_WORKFLOW_ID,
 }
 
 
@@ -86,6 +90,8 @@ HANDLERS = {
     "PaymentWorkflow": {"notification", "close"},
     "PayoutBatchWorkflow": {"queued", "notification"},
     "ReconciliationWorkflow": {"started"},
+    "DiscrepancyWorkflow": {"recheck", "resolve", "approve"},
+    "ReconDailyWorkflow": set(),
     "RefundWorkflow": {"opened", "notification", "approve_manual"},
     "SettlementWorkflow": set(),
     "StatementWorkflow": {"adjust", "decide"},

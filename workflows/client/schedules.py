@@ -19,7 +19,7 @@ from domain.settings import Settings
 from domain.settlement import CycleInput
 from workflows.client.queues import MAIN
 from workflows.client.terms import discrepancy_terms, settlement_terms
-from workflows.ids import SCHEDULED_SETTLEMENT_WORKFLOW_ID
+from workflows.ids import SCHEDULED_RECON_WORKFLOW_ID, SCHEDULED_SETTLEMENT_WORKFLOW_ID
 from workflows.recon_daily import ReconDailyWorkflow
 from workflows.settlement import SettlementWorkflow
 
@@ -46,7 +46,7 @@ def recon_schedule(settings: Settings) -> Schedule:
         action=ScheduleActionStartWorkflow(
             ReconDailyWorkflow.run,
             DailyInput(discrepancy_terms=discrepancy_terms(settings)),
-            id="recon-daily-scheduled",
+            id=SCHEDULED_RECON_WORKFLOW_ID,
             task_queue=MAIN,
         ),
         spec=ScheduleSpec(cron_expressions=[settings.recon_schedule]),
