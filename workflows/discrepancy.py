@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.refusals import Refusal
     from workflows import policies, stages
     from workflows.calls import db_step, refused, wait_until
+    from workflows.ids import payment_workflow_id, refund_workflow_id, withdrawal_workflow_id
     from workflows.refund import RefundWorkflow
 
 S = DiscrepancyStatus
@@ -56,12 +57,12 @@ class DiscrepancyWorkflow:
         self._recheck = False
         self._note = ""
 
-    @workflow.signal(name="recheck")
+    @workflow.signal
     def recheck(self) -> None:
         """A later run carried this SHORT (or finance asks): look at the records again."""
         self._recheck = True
 
-    @workflow.update(name="resolve")
+    @workflow.update
     async def resolve(self, decision: FinanceDecision) -> DiscrepancyResult:
         self._decision = decision
         await workflow.wait_condition(lambda: self._status is not S.AWAITING_FINANCE)
@@ -74,7 +75,7 @@ class DiscrepancyWorkflow:
         with carried():
             check_finance_action(self._facts, decision.action)
 
-    @workflow.update(name="approve")
+    @workflow.update
     async def approve(self, approval: Approval) -> DiscrepancyResult:
         self._approval = approval
         await workflow.wait_condition(lambda: self._status is not S.AWAITING_APPROVAL)
@@ -170,14 +171,15 @@ class DiscrepancyWorkflow:
                 status="SUCCESS",
                 channel_txn_id=f.party_no,
             )
-            await workflow.get_external_workflow_handle(f"payment-{f.our_no}").signal("notification", paid.model_dump())
+            payment = workflow.get_external_workflow_handle(payment_workflow_id(f.our_no))
+            await payment.signal("notification", paid.model_dump())
         elif action is AutoAction.COMPLETE_REFUND:
             note = {"event_id": event, "event_type": "refund.succeeded", "out_refund_no": f.our_no, "status": "SUCCESS"}
-            await workflow.get_external_workflow_handle(f"refund-{f.our_no}").signal("notification", note)
+            await workflow.get_external_workflow_handle(refund_workflow_id(f.our_no)).signal("notification", note)
         elif action is AutoAction.PAYOUT_RESULT:
             outcome = {"withdrawal_id": f.our_no, "status": f.statement_status, "bank_ref": f.party_no}
             outcome["reason"] = f"the bank's statement (discrepancy {f.discrepancy_id})"
-            await workflow.get_external_workflow_handle(f"withdrawal-{f.our_no}").signal("payout", outcome)
+            await workflow.get_external_workflow_handle(withdrawal_workflow_id(f.our_no)).signal("payout", outcome)
         elif action is AutoAction.REFUND_EXTRA:
             assert f.extra_channel is not None and f.order_no is not None
             no = f"RF{f.our_no.removeprefix('PAY')}{f.extra_channel.upper()[:2]}"  # as the payment flow names it
@@ -228,7 +230,7 @@ class DiscrepancyWorkflow:
         return await workflow.start_child_workflow(
             RefundWorkflow.run,
             refund,
-            id=f"refund-{refund_no}",
+            id=refund_workflow_id(refund_no),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
 

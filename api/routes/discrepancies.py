@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends
 
 from api.deps import SessionDep, TemporalDep, require
 from api.errors import ApiError
-from api.flows import call_flow
 from api.params import DbId
 from api.schemas.recon import ApproveBody, DiscrepancyDetail, DiscrepancyView, ResolveBody
 from db.api_keys import Principal
@@ -17,6 +16,8 @@ from db.models.recon import ReconDiscrepancy
 from domain.access import Role
 from domain.recon.discrepancy import Approval, DiscrepancyResult, FinanceDecision
 from domain.refusals import Refusal
+from workflows.client.asking import call_flow
+from workflows.discrepancy import DiscrepancyWorkflow
 from workflows.ids import discrepancy_workflow_id
 
 router = APIRouter(tags=["reconciliation"])
@@ -54,7 +55,7 @@ async def resolve(
     decision = FinanceDecision(action=body.action, reason=body.reason, by=who.who, by_key_id=who.key_id)
     handle = temporal.get_workflow_handle(discrepancy_workflow_id(discrepancy_id))
     return await call_flow(
-        handle.execute_update("resolve", decision, result_type=DiscrepancyResult),
+        handle.execute_update(DiscrepancyWorkflow.resolve, decision),
         f"resolution of discrepancy {discrepancy_id}",
     )
 
@@ -71,6 +72,6 @@ async def approve(
     approval = Approval(by=who.who, by_key_id=who.key_id, note=body.note)
     handle = temporal.get_workflow_handle(discrepancy_workflow_id(discrepancy_id))
     return await call_flow(
-        handle.execute_update("approve", approval, result_type=DiscrepancyResult),
+        handle.execute_update(DiscrepancyWorkflow.approve, approval),
         f"approval of discrepancy {discrepancy_id}",
     )
