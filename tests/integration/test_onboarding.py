@@ -126,10 +126,12 @@ async def test_a_rejected_application_ends_and_takes_no_further_decision(shop, a
     assert r.status_code == 200 and r.json()["status"] == "REJECTED", r.text
     m = await onboarding_reaches(shop, merchant_id, "REJECTED")
     assert "licence is expired" in m["reason"]
+    await stage_of(temporal, merchant_onboarding_workflow_id(merchant_id), "REJECTED")
+    # The flow has ended (its result is the rejection): a later decision finds no flow to take it.
+    await asyncio.wait_for(temporal.get_workflow_handle(merchant_onboarding_workflow_id(merchant_id)).result(), 30)
     again = await review_merchant(shop, merchant_id, "approve", bob)
     refused_with(again, 409, "FLOW_NOT_RUNNING")
     assert (await onboarding(shop, merchant_id))["reviews"] == m["reviews"]
-    await stage_of(temporal, merchant_onboarding_workflow_id(merchant_id), "REJECTED")
     await record_history(temporal, merchant_onboarding_workflow_id(merchant_id), "onboarding_rejected")
 
 

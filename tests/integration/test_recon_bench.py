@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from db.engine import unit_of_work
@@ -22,6 +23,10 @@ from ops.bench.recon_data import SEED, Plan, bill_lines, seed_params
 from ops.sandbox.statement_files import write_wechat
 from tests.integration.test_recon import discrepancies_of, run_recon
 from tests.support.shop import Shop
+
+# Reconciliation parts the channels' records from the ledger on purpose (planted differences, fees booked
+# from statements, refunds of differences): the clearing-against-sandbox check does not apply.
+pytestmark = pytest.mark.channel_diverges
 
 DAY = date(2026, 10, 15)
 CLEANUP = [
