@@ -83,7 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench_orders(args: argparse.Namespace) -> int:
     from ops.bench.orders import run
 
-    return run(args.count, args.concurrency)
+    return run(args.count, args.concurrency, args.observability)
 
 
 def cmd_bench_settlement(args: argparse.Namespace) -> int:
@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_orders = bench.add_parser("orders", help="order lifecycles per second, against bare Temporal")
     bench_orders.add_argument("--count", type=int, default=50)
     bench_orders.add_argument("--concurrency", type=int, default=10)
+    bench_orders.add_argument(
+        "--observability", action="store_true", help="also measure metrics and tracing off against on, in this run"
+    )
     bench_orders.set_defaults(func=cmd_bench_orders)
     bench_settlement = bench.add_parser("settlement", help="orders settled per second, against plain SQL")
     bench_settlement.add_argument("--orders", type=int, default=100_000)
