@@ -18,7 +18,7 @@ from ops.bench.common import run_pool
 from ops.stack import Services
 
 T = TypeVar("T")
-SCRAPE_EVERY_SECONDS = 5.0
+SCRAPE_EVERY_SECONDS = 15.0  # the scrape interval of ops/observability/prometheus.yml
 _OBSERVABILITY_VARIABLES = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "BACKOFFICE_WORKER_METRICS_PORT",
