@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 from temporalio.client import Client
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 if TYPE_CHECKING:
     import httpx
@@ -66,6 +67,15 @@ def traced(client: Client) -> Client:
     config = client.config()
     config["interceptors"] = [*config["interceptors"], TracingInterceptor()]
     return Client(**config)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox, letting OpenTelemetry through when tracing is on: otherwise the sandbox imports
+    it afresh for every workflow run it starts, which costs more than the tracing itself. The interceptor
+    only touches it deterministically (spans are made outside replay), as the SDK's own plugin allows."""
+    if not _enabled:
+        return SandboxedWorkflowRunner()
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry"))
 
 
 def instrument_http(http: httpx.AsyncClient) -> None:

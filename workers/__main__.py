@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 from db.engine import make_engine, make_session_factory
 from domain.settings import ensure_safe_to_start, get_settings
 from flows.logs import configure_logging
-from flows.tracing import instrument_http, setup_tracing, shutdown_tracing, traced
+from flows.tracing import instrument_http, setup_tracing, shutdown_tracing, traced, workflow_runner
 from workers import queues, registry, telemetry
 from workers.temporal import connect
 
@@ -41,6 +41,7 @@ async def serve() -> None:
             client,
             task_queue=queues.MAIN,
             workflows=registry.WORKFLOWS,
+            workflow_runner=workflow_runner(),
             activities=registry.activities(settings, sessions, http),
             # Running activities get this long to finish before the worker gives up on them; an
             # unfinished one is retried elsewhere, which is safe because every activity is idempotent.
