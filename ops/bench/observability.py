@@ -87,21 +87,34 @@ async def scraped(urls: list[str]) -> AsyncIterator[list[int]]:
             pass
 
 
+def _from(job: Callable[[int], Awaitable[T]], first: int) -> Callable[[int], Awaitable[T]]:
+    # Each run gets indices of its own (the main benchmark used 0..count-1).
+    return lambda i: job(first + i)
+
+
 async def off_and_on(
-    services: Services, count: int, concurrency: int, job: Callable[[int], Awaitable[T]]
+    services: Services, count: int, concurrency: int, job: Callable[[int], Awaitable[T]], rounds: int = 2
 ) -> dict[str, float]:
-    """Lifecycles per second with observability off, then on (the later run meets a fuller database)."""
+    """Lifecycles per second with observability off and on, alternated `rounds` times so that neither side
+    alone meets the fuller database or a busier moment of the machine."""
     kept = {k: services.env.get(k) for k in _OBSERVABILITY_VARIABLES}
-    restart_with(services, {k: "0" if "PORT" in k else None for k in _OBSERVABILITY_VARIABLES})
-    _, off_wall = await run_pool(count, concurrency, lambda i: job(count + i))
+    walls: dict[str, float] = {"off": 0.0, "on": 0.0}
+    scrapes = 0
     with otlp_sink() as endpoint:
-        restart_with(services, {**kept, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
-        async with scraped(list(services.metrics_urls().values())) as scrapes:
-            _, on_wall = await run_pool(count, concurrency, lambda i: job(2 * count + i))
-    off, on = count / off_wall, count / on_wall
+        for r in range(rounds):
+            restart_with(services, {k: "0" if "PORT" in k else None for k in _OBSERVABILITY_VARIABLES})
+            _, wall = await run_pool(count, concurrency, _from(job, (2 * r + 1) * count))
+            walls["off"] += wall
+            restart_with(services, {**kept, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+            async with scraped(list(services.metrics_urls().values())) as done:
+                _, wall = await run_pool(count, concurrency, _from(job, (2 * r + 2) * count))
+            walls["on"] += wall
+            scrapes += done[0]
+    off, on = rounds * count / walls["off"], rounds * count / walls["on"]
     return {
         "observability_off_per_s": round(off, 2),
         "observability_on_per_s": round(on, 2),
         "observability_cost": round(1 - on / off, 4),
-        "scrapes": scrapes[0],
+        "rounds": rounds,
+        "scrapes": scrapes,
     }
