@@ -3,11 +3,13 @@
 import uvicorn
 
 from domain.settings import ensure_safe_to_start, get_settings
+from workflows.client.logs import configure_logging
 
 
 def main() -> None:
     settings = get_settings()
     ensure_safe_to_start(settings, "the API")
+    configure_logging(settings, "api")
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -15,6 +17,7 @@ def main() -> None:
         port=settings.api_port,
         log_level="warning",
         access_log=False,
+        log_config=None,  # keep the format configure_logging chose (text or JSON)
     )
 
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api import console, errors
+from api import console, errors, metrics
 from api.body_limit import BodyLimit
 from api.routes import (
     api_keys,
@@ -22,6 +22,7 @@ from api.routes import (
     ops,
     orders,
     providers,
+    ready,
     recon,
     refunds,
     settlements,
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(refuse_unstorable_text)],
     )
     errors.install(app)
+    metrics.install(app)
     app.add_middleware(BodyLimit, prefix="/v1/callbacks", max_bytes=settings.callback_max_body_bytes)
 
     @app.exception_handler(TemporalUnavailable)
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (
         health,
+        ready,
         api_keys,
         ledger,
         callbacks,

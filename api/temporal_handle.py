@@ -8,6 +8,7 @@ from temporalio.client import Client
 
 from domain.settings import Settings
 from workflows.client.connection import connect
+from workflows.client.tracing import traced
 
 
 class TemporalUnavailable(Exception):
@@ -26,7 +27,7 @@ class TemporalHandle:
         async with self._lock:
             if self._client is None:
                 try:
-                    self._client = await asyncio.wait_for(connect(self._settings), timeout=10)
+                    self._client = traced(await asyncio.wait_for(connect(self._settings), timeout=10))
                 except Exception as exc:
                     raise TemporalUnavailable(f"cannot reach Temporal: {exc}") from exc
             return self._client

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     """HMAC secrets shared with each outside party (JSON object). Override in production."""
 
     # --- operations ------------------------------------------------------------------------------
+    log_format: str = "text"
+    """`text` (readable lines) or `json` (one JSON object per line, with workflow, business and trace ids)."""
+    metrics_host: str = "127.0.0.1"
+    """Interface the worker's metrics endpoints listen on (keep it private: they need no key)."""
+    worker_metrics_port: int = 9464
+    """The worker's `/metrics`: business figures counted from the database and Temporal at scrape time; 0 = off."""
+    worker_sdk_metrics_port: int = 9465
+    """The Temporal SDK's own `/metrics` in the worker (task latencies, failures, slots, sticky cache); 0 = off."""
+    ready_poller_max_age_seconds: int = 90
+    """`/ready` counts a task queue poller as present when it polled within this (a long poll lasts a minute)."""
     stuck_after_seconds: int = 3600
     """A running flow resting longer than this in a stage without a deadline of its own is listed as stuck."""
 

@@ -96,7 +96,7 @@ def cmd_bench_orders(args: argparse.Namespace) -> int:
         return run_open(args.rate, args.seconds)
     from ops.bench.orders import run
 
-    return run(args.count, args.concurrency)
+    return run(args.count, args.concurrency, args.observability)
 
 
 def cmd_bench_settlement(args: argparse.Namespace) -> int:
@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_orders.add_argument("--concurrency", type=int, default=10)
     bench_orders.add_argument("--rate", type=float, default=None, help="open loop: POST /v1/orders per second")
     bench_orders.add_argument("--seconds", type=float, default=30, help="open loop: for how long")
+    bench_orders.add_argument(
+        "--observability", action="store_true", help="also measure metrics and tracing off against on, in this run"
+    )
     bench_orders.set_defaults(func=cmd_bench_orders)
     bench_settlement = bench.add_parser("settlement", help="orders settled per second, against plain SQL")
     bench_settlement.add_argument("--orders", type=int, default=100_000)

@@ -86,6 +86,8 @@ def run(settings: Settings) -> int:
             # The children are handed the servers' URLs, so they cannot tell embedded from external:
             # they get the environment decided here (dev only when both servers are the embedded ones).
             extra_env={"BACKOFFICE_ENV": settings.environment},
+            worker_metrics_port=settings.worker_metrics_port,
+            worker_sdk_metrics_port=settings.worker_sdk_metrics_port,
         )
         ui = f"http://localhost:{settings.temporal_ui_port}" if temporal else "(your cluster's UI)"
         print(
@@ -95,6 +97,8 @@ def run(settings: Settings) -> int:
             f"  sandbox      http://localhost:{settings.sandbox_port}\n"
             f"  API keys     {keys_file}\n"
             f"  logs         {logs}\n"
+            + "".join(f"  metrics      {url}   ({what})\n" for what, url in services.metrics_urls().items())
+            + f"  ready        http://localhost:{settings.api_port}/ready   (worker pollers present)\n"
             "Ctrl-C stops everything.",
             flush=True,
         )

@@ -152,8 +152,17 @@ def temporal_binary() -> str:
 class EmbeddedTemporal:
     """`temporal server start-dev` with our search attributes; persisted when `db_file` is given."""
 
-    def __init__(self, port: int, *, ui_port: int | None, db_file: Path | None, log_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        ui_port: int | None,
+        db_file: Path | None,
+        log_file: Path | None = None,
+        dynamic_config: dict[str, str] | None = None,
+    ) -> None:
         self.port = port
+        self.dynamic_config = dynamic_config or {}
         self.ui_port = ui_port
         self.db_file = db_file
         self.log_file = log_file
@@ -176,6 +185,8 @@ class EmbeddedTemporal:
             "warn",
             *cli_flags(),
         ]
+        for key, value in self.dynamic_config.items():
+            cmd += ["--dynamic-config-value", f"{key}={value}"]
         cmd += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"] if self.ui_port else ["--headless"]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,11 @@ from temporalio.worker import Worker
 
 from db.engine import make_engine, make_session_factory
 from domain.settings import ensure_safe_to_start, get_settings
-from workers import registry
+from workers import registry, telemetry
 from workflows.client import queues
 from workflows.client.connection import connect
+from workflows.client.logs import configure_logging
+from workflows.client.tracing import instrument_http, setup_tracing, shutdown_tracing, traced, workflow_runner
 
 log = logging.getLogger("workers")
 
@@ -25,17 +27,23 @@ async def serve() -> None:
     if not settings.database_url:
         raise SystemExit("BACKOFFICE_DATABASE_URL is not set (`ops dev` sets it for the embedded server)")
     engine = make_engine(settings.database_url)
-    client = await connect(settings)
+    setup_tracing("worker")
+    telemetry.use_sdk_metrics(settings)
+    client = traced(await connect(settings))
+    sessions = make_session_factory(engine)
+    telemetry.serve_business_metrics(settings, sessions, client)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with httpx.AsyncClient(timeout=15) as http:
+        instrument_http(http)
         worker = Worker(
             client,
             task_queue=queues.MAIN,
             workflows=registry.WORKFLOWS,
-            activities=registry.activities(settings, make_session_factory(engine), http),
+            workflow_runner=workflow_runner(),
+            activities=registry.activities(settings, sessions, http),
             # Running activities get this long to finish before the worker gives up on them; an
             # unfinished one is retried elsewhere, which is safe because every activity is idempotent.
             graceful_shutdown_timeout=timedelta(seconds=10),
@@ -45,10 +53,11 @@ async def serve() -> None:
             await stop.wait()
             log.info("shutting down: draining running activities")
     await engine.dispose()
+    shutdown_tracing()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(get_settings(), "worker")
     asyncio.run(serve())
 
 

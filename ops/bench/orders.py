@@ -26,7 +26,9 @@ from ops.bench.baseline import BareRun, run_bare
 from ops.bench.common import Shape, percentile, run_pool
 from ops.bench.cpu import CpuMeter, cpu_lines
 from ops.bench.lifecycle import Lifecycle, Merchant, Shopper
+from ops.bench.observability import off_and_on
 from ops.bench.servers import OwnStack, failed, own_stack, say
+from ops.stack import Services
 from workflows.client.connection import connect
 from workflows.ids import order_workflow_id, payment_workflow_id
 
@@ -89,14 +91,24 @@ class Report:
         }
 
 
-def run(count: int, concurrency: int) -> int:
+def run(count: int, concurrency: int, observability: bool = False) -> int:
     if count < 1 or concurrency < 1:
         print("--count and --concurrency must be at least 1", file=sys.stderr)
         return 2
     try:
         with own_stack("bench-orders-", BENCH_ENV) as stack:
             report = asyncio.run(_bench(stack, count, concurrency))
+            cost = (
+                asyncio.run(_observability(stack.database_url, stack.services, count, concurrency))
+                if observability
+                else None
+            )
         _print(report)
+        if cost is not None:
+            print(
+                f"observability: {cost['observability_on_per_s']}/s on against {cost['observability_off_per_s']}/s off"
+            )
+            print(json.dumps(cost), flush=True)
         return 0
     except (KeyboardInterrupt, Exception) as exc:
         return failed(exc)
@@ -129,6 +141,21 @@ async def _bench(stack: OwnStack, count: int, concurrency: int) -> Report:
     say(f"{count} bare lifecycles of the same shape, {concurrency} at a time, worker in this process")
     bare = await run_bare(client, shape, count, concurrency)
     return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare, cpu)
+
+
+async def _observability(database_url: str, services: Services, count: int, concurrency: int) -> dict[str, float]:
+    service_key, merchants = await seed_stack(
+        database_url, merchants=min(concurrency, count), providers=concurrency + 5
+    )
+    client = await connect(Settings(), services.env["TEMPORAL_ADDRESS"])
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    async with (
+        httpx.AsyncClient(base_url=services.api_url, timeout=60, limits=limits) as api,
+        httpx.AsyncClient(timeout=60, limits=limits) as outside,
+    ):
+        shopper = Shopper(api, outside, client, service_key, merchants)
+        say(f"{count} order lifecycles with metrics and tracing off, then {count} with them on")
+        return await off_and_on(services, count, concurrency, shopper.lifecycle)
 
 
 async def seed_stack(database_url: str, *, merchants: int, providers: int) -> tuple[str, list[Merchant]]:

@@ -39,7 +39,14 @@ TEST_DURATIONS = {
     # A create request whose flow does not answer (no worker) gets its 503 within a test's patience.
     "BACKOFFICE_API_FLOW_TIMEOUT_SECONDS": "10",
     "BACKOFFICE_IDEMPOTENCY_LEASE_SECONDS": "15",
+    # Pollers re-poll every 5 s on the test server (below), so one unseen for 15 s is gone.
+    "BACKOFFICE_READY_POLLER_MAX_AGE_SECONDS": "15",
+    "BACKOFFICE_LOG_FORMAT": "json",
 }
+
+# An idle poller's long poll lasts a minute on a default server, so a dead worker would look present
+# for that long; the test server answers empty polls after 5 s instead, so /ready notices within seconds.
+TEST_TEMPORAL_CONFIG = {"matching.longPollExpirationInterval": '"5s"'}
 
 
 def start_postgres(root: Path) -> tuple[str, EmbeddedPostgres | None]:
@@ -54,7 +61,7 @@ def start_temporal() -> tuple[str, EmbeddedTemporal | None]:
     external = os.environ.get("BACKOFFICE_TEST_TEMPORAL_ADDRESS")
     if external:
         return external, None
-    temporal = EmbeddedTemporal(free_port(), ui_port=None, db_file=None)
+    temporal = EmbeddedTemporal(free_port(), ui_port=None, db_file=None, dynamic_config=TEST_TEMPORAL_CONFIG)
     return temporal.start(), temporal
 
 
