@@ -84,6 +84,8 @@ async def claim_page(session: AsyncSession, cycle_id: str, page_size: int) -> tu
                 Order.merchant_id,
                 Order.paid_minor,
                 Order.refunded_minor,
+                Order.subsidy_minor,
+                Order.subsidy_reversed_minor,
                 Order.promoter_id,
                 Order.promoter_bps,
                 Order.commission_rule_id,
@@ -95,8 +97,11 @@ async def claim_page(session: AsyncSession, cycle_id: str, page_size: int) -> tu
     lines = []
     for o in orders:
         snap = o.commission_snapshot or {}
+        # The merchant's gross: what the customer paid plus the platform's subsidy still in escrow
+        # (captured with the payment, less what refunds reversed); commission is taken on that.
+        gross = o.paid_minor + o.subsidy_minor - o.subsidy_reversed_minor
         s = split(
-            o.paid_minor,
+            gross,
             o.refunded_minor,
             rate_bps=o.commission_bps,
             floor_minor=snap.get("floor_minor"),
@@ -109,7 +114,7 @@ async def claim_page(session: AsyncSession, cycle_id: str, page_size: int) -> tu
                 "merchant_id": o.merchant_id,
                 "order_no": o.order_no,
                 "promoter_id": o.promoter_id,
-                "gross_minor": o.paid_minor,
+                "gross_minor": gross,
                 "refunded_minor": o.refunded_minor,
                 "commission_minor": s.commission_minor,
                 "promoter_minor": s.promoter_minor,

@@ -13,6 +13,7 @@ from db.models.merchants import (
 from db.models.notifications import InboundNotification
 from db.models.orders import Merchant, Order, OrderEvent, OrderItem, ServiceProvider, SkuStock, StockReservation
 from db.models.payments import Payment, PaymentAttempt
+from db.models.promotions import Campaign, Coupon
 from db.models.recon import ReconDiscrepancy, ReconFile, ReconRun, ReconStatementLine
 from db.models.refunds import Capture, Refund, RefundAttempt
 from db.models.settlement import CommissionRule, SettlementCycle, SettlementLine, SettlementStatement
@@ -21,8 +22,10 @@ from db.models.withdrawals import PayoutBatch, Withdrawal
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Campaign",
     "Capture",
     "CommissionRule",
+    "Coupon",
     "IdempotencyRecord",
     "InboundNotification",
     "JournalEntry",
