@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.refusals import carried
 from db import ledger
-from db.models import Campaign, Coupon, Order, OrderItem
+from db.models import Campaign, Coupon, JournalEntry, Order, OrderItem
 from db.promotions import coupon_facts, lines_of
 from domain import ledger as rules
 from domain import promotions
@@ -108,3 +108,49 @@ async def consume(session: AsyncSession, order_no: str) -> None:
             f"promotion-subsidy:{order_no}", order_no, order.currency, order.subsidy_minor
         )
         await ledger.post(session, posting)
+
+
+async def reverse_on_refund(session: AsyncSession, order: Order, refund_no: str, amount_minor: int) -> None:
+    """A refund before settlement takes back the matching share of the subsidy (escrow → marketing), so
+    escrow keeps holding exactly the merchant's gross; a full refund gives the coupons back (budget
+    too) if their campaign still runs. The caller holds the order's row lock and has not yet added
+    this refund to refunded_minor."""
+    if order.subsidy_minor <= 0 or not await _subsidised(session, order.order_no):
+        return
+    back = promotions.subsidy_reversal(order.subsidy_minor, order.paid_minor, order.refunded_minor, amount_minor)
+    if back > 0:
+        posting = rules.promotion_subsidy_reversed(
+            f"subsidy-reversed:{refund_no}", order.order_no, order.currency, back
+        )
+        await ledger.post(session, posting)
+        order.subsidy_reversed_minor += back
+    if order.refunded_minor + amount_minor >= order.paid_minor:
+        await _restore(session, order.order_no)
+
+
+async def _subsidised(session: AsyncSession, order_no: str) -> bool:
+    found = await session.execute(
+        select(JournalEntry.id).where(
+            JournalEntry.reference == order_no, JournalEntry.tx_code == rules.TxCode.PROMOTION_SUBSIDY.value
+        )
+    )
+    return found.first() is not None
+
+
+async def _restore(session: AsyncSession, order_no: str) -> None:
+    now = datetime.now(UTC)
+    used = (
+        await session.execute(
+            select(Coupon)
+            .where(Coupon.order_no == order_no, Coupon.status == CouponStatus.CONSUMED.value)
+            .order_by(Coupon.campaign_id)
+            .with_for_update()
+        )
+    ).scalars()
+    for coupon in used:
+        campaign = await session.get(Campaign, coupon.campaign_id, with_for_update=True)
+        assert campaign is not None
+        if campaign.valid_to <= now:
+            continue  # the campaign is over: the coupon stays used
+        campaign.spent_minor -= coupon.discount_minor
+        coupon.status = CouponStatus.RELEASED.value

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities import promotions
 from activities.orders import add_event
 from activities.refusals import carried, refuse
 from db import ledger
@@ -237,6 +238,8 @@ class RefundActivities:
                 posting = rules.refund_before_settlement(
                     f"refund:{c.refund_no}", c.refund_no, refund.currency, refund.amount_minor, refund.channel
                 )
+            if not order.settled and not capture.extra:
+                await promotions.reverse_on_refund(session, order, c.refund_no, refund.amount_minor)
             refund.ledger_entry_id = (await ledger.post(session, posting)).entry_id
             refund.status = done.value
             refund.approved_by = c.approved_by
