@@ -116,6 +116,7 @@ async def claim_page(session: AsyncSession, cycle_id: str, page_size: int) -> tu
                 "promoter_id": o.promoter_id,
                 "gross_minor": gross,
                 "refunded_minor": o.refunded_minor,
+                "subsidy_minor": o.subsidy_minor - o.subsidy_reversed_minor,
                 "commission_minor": s.commission_minor,
                 "promoter_minor": s.promoter_minor,
                 "net_minor": s.merchant_net_minor,

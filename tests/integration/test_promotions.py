@@ -197,6 +197,7 @@ async def test_the_platform_subsidy_moves_into_escrow_at_capture_and_settles_as_
     settled = await eventually(line, 10)
     # the merchant's gross: 9000 undiscounted less only its own 400
     assert settled.gross_minor == 8000 + 600 == 9000 - 400
+    assert settled.subsidy_minor == 600  # shown per line on the merchant's statement
     assert settled.commission_minor + settled.net_minor + settled.promoter_minor == 8600
 
 
