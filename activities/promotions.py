@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.refusals import carried
 from db import ledger
-from db.models import Campaign, Coupon, JournalEntry, Order, OrderItem
+from db.models import Campaign, Coupon, JournalEntry, Order, OrderItem, Refund
 from db.promotions import coupon_facts, lines_of
 from domain import ledger as rules
 from domain import promotions
@@ -110,21 +110,23 @@ async def consume(session: AsyncSession, order_no: str) -> None:
         await ledger.post(session, posting)
 
 
-async def reverse_on_refund(session: AsyncSession, order: Order, refund_no: str, amount_minor: int) -> None:
+async def reverse_on_refund(session: AsyncSession, order: Order, refund: Refund) -> None:
     """A refund before settlement takes back the matching share of the subsidy (escrow → marketing), so
     escrow keeps holding exactly the merchant's gross; a full refund gives the coupons back (budget
     too) if their campaign still runs. The caller holds the order's row lock and has not yet added
     this refund to refunded_minor."""
     if order.subsidy_minor <= 0 or not await _subsidised(session, order.order_no):
         return
-    back = promotions.subsidy_reversal(order.subsidy_minor, order.paid_minor, order.refunded_minor, amount_minor)
+    refunded_after = order.refunded_minor + refund.amount_minor
+    back = promotions.subsidy_reversal(
+        order.subsidy_minor, order.subsidy_reversed_minor, order.paid_minor, refunded_after, refund.subsidy_minor
+    )
     if back > 0:
-        posting = rules.promotion_subsidy_reversed(
-            f"subsidy-reversed:{refund_no}", order.order_no, order.currency, back
-        )
+        key = f"subsidy-reversed:{refund.refund_no}"
+        posting = rules.promotion_subsidy_reversed(key, order.order_no, order.currency, back)
         await ledger.post(session, posting)
         order.subsidy_reversed_minor += back
-    if order.refunded_minor + amount_minor >= order.paid_minor:
+    if refunded_after >= order.paid_minor:
         await _restore(session, order.order_no)
 
 

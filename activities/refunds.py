@@ -158,6 +158,7 @@ class RefundActivities:
                     channel=capture.channel,
                     merchant_id=order.merchant_id,
                     amount_minor=inp.amount_minor,
+                    subsidy_minor=inp.subsidy_minor,
                     currency=capture.currency,
                     reason=inp.reason,
                     origin=inp.origin.value,
@@ -239,7 +240,7 @@ class RefundActivities:
                     f"refund:{c.refund_no}", c.refund_no, refund.currency, refund.amount_minor, refund.channel
                 )
             if not order.settled and not capture.extra:
-                await promotions.reverse_on_refund(session, order, c.refund_no, refund.amount_minor)
+                await promotions.reverse_on_refund(session, order, refund)
             refund.ledger_entry_id = (await ledger.post(session, posting)).entry_id
             refund.status = done.value
             refund.approved_by = c.approved_by

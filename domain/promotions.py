@@ -212,15 +212,29 @@ def per_line(applied: list[Applied], n: int, *, subsidy: bool = False) -> list[i
     return [sum((a.subsidy_per_item if subsidy else a.per_item)[i] for a in applied) for i in range(n)]
 
 
-def subsidy_reversal(subsidy_minor: int, paid_minor: int, refunded_before: int, refund_minor: int) -> int:
-    """The share of a subsidy a refund reverses, so that refunding everything reverses all of it.
+def item_refund_minor(line_total_minor: int, discount_minor: int, quantity: int, units: int) -> int:
+    """What the customer paid for `units` of an order line: its price less its allocated discount, pro
+    rata, rounded down so a refund never returns more than was paid for those units (all units: exact)."""
+    if not 0 < units <= quantity or not 0 <= discount_minor <= line_total_minor:
+        raise ValueError("units must be within the line's quantity and the discount within its total")
+    return (line_total_minor - discount_minor) * units // quantity
 
-    Cumulative rounding down: after refunds totalling R of paid P, floor(S·R/P) is reversed in all,
-    so any sequence of partial refunds adds up to the whole subsidy exactly when R reaches P.
+
+def subsidy_reversal(
+    subsidy_minor: int, reversed_before: int, paid_minor: int, refunded_after: int, item_share: int | None = None
+) -> int:
+    """The share of an order's subsidy a refund takes back out of escrow, so that it always adds up.
+
+    An item refund reverses that item's share (item_share); an amount refund the pro-rata share, counted
+    cumulatively (after refunds totalling R of paid P, floor(S·R/P) is reversed in all, so rounding never
+    accumulates); the refund that completes the order's refunds reverses whatever is left. Never more
+    than what is left, never negative: any mix of refunds reverses exactly the whole subsidy.
     """
-    if paid_minor <= 0 or subsidy_minor <= 0:
+    left = subsidy_minor - reversed_before
+    if left <= 0 or paid_minor <= 0:
         return 0
-    if refund_minor < 0 or refunded_before < 0 or refunded_before + refund_minor > paid_minor:
-        raise ValueError("refunds must be non-negative and within what was paid")
-    after = subsidy_minor * (refunded_before + refund_minor) // paid_minor
-    return after - subsidy_minor * refunded_before // paid_minor
+    if refunded_after >= paid_minor:
+        return left
+    if item_share is not None:
+        return max(0, min(item_share, left))
+    return max(0, min(subsidy_minor * refunded_after // paid_minor - reversed_before, left))

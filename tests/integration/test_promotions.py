@@ -224,3 +224,31 @@ async def test_refunds_reverse_the_matching_share_of_the_subsidy_and_a_full_refu
     assert await spent(shop, k) == 0
     again = await shop.placed(merchant_id, coupon_ids=[c])  # the coupon is usable again
     assert again["payable_minor"] == 8000
+
+
+async def test_an_item_refund_returns_what_the_customer_paid_for_it(shop):
+    merchant_id = await shop.merchant()
+    k = (await campaign(shop, amount_minor=900))["id"]
+    items = [
+        {**ITEM, "sku_id": "sku-a", "unit_price_minor": 4000, "quantity": 2},
+        {**ITEM, "sku_id": "sku-b", "unit_price_minor": 1000, "quantity": 1},
+    ]
+    marketing_before = await shop.balance(MARKETING)
+    order = await shop.delivered(merchant_id, coupon_ids=[await coupon(shop, k)], items=items)
+    # 900 off over 8000 and 1000 by largest remainder; paid 9000 - 900 + 200 delivery
+    assert [i["discount_minor"] for i in order["items"]] == [800, 100]
+    assert order["paid_minor"] == 8300
+    headers = {**shop.as_(Role.SERVICE), "Idempotency-Key": uuid.uuid4().hex}
+    body = {"sku_id": "sku-a", "quantity": 1, "reason": "one was broken"}
+    r = await shop.api.post(f"/v1/orders/{order['order_no']}/refunds", json=body, headers=headers)
+    assert r.status_code == 202, r.text
+    await shop.refunded(order["order_no"], (8000 - 800) // 2)
+    # that unit's share of its line's subsidy (800 / 2) went back to marketing, not a pro-rata 390
+    assert await shop.balance(MARKETING) - marketing_before == 900 - 400
+    headers["Idempotency-Key"] = uuid.uuid4().hex
+    r = await shop.api.post(f"/v1/orders/{order['order_no']}/refunds", json={**body, "quantity": 3}, headers=headers)
+    refused(r, 422, "REFUND_EXCEEDS_REFUNDABLE")
+    r = await shop.api.post(
+        f"/v1/orders/{order['order_no']}/refunds", json={**body, "amount_minor": 5}, headers=headers
+    )
+    assert r.status_code == 422 and "not both" in r.json()["detail"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -181,13 +181,34 @@ def test_coupons_and_refunds_add_up(prices: list[int], specs: list[tuple[str, in
     merchant_funded = sum(disc) - sum(sub)
     gross = sum(prices) - merchant_funded
     assert sum(paid) + sum(sub) == gross
-    # refund every line in arbitrary pieces: each line's subsidy comes back exactly, never more
+    # refund the whole order in any mix of item refunds (some units of a line, with that line's share of
+    # the subsidy) and amount refunds: the subsidy comes back exactly, never more, never below zero
+    total_paid, total_sub = sum(paid), sum(sub)
+    assume(total_paid > 0)  # an order with nothing to pay is refused at placement
+    refunded, reversed_ = 0, 0
     for i, line_paid in enumerate(paid):
-        cuts = sorted(data.draw(st.lists(st.integers(0, line_paid), max_size=4)))
-        pieces = [b - a for a, b in zip([0, *cuts], [*cuts, line_paid], strict=True)]
-        done, back = 0, 0
-        for piece in pieces:
-            back += p.subsidy_reversal(sub[i], line_paid, done, piece)
-            done += piece
-            assert back <= sub[i]
-        assert back == (sub[i] if line_paid else 0)
+        if line_paid == 0 or not data.draw(st.booleans()):
+            continue
+        refunded += line_paid
+        back = p.subsidy_reversal(total_sub, reversed_, total_paid, refunded, sub[i])
+        assert 0 <= back <= total_sub - reversed_
+        reversed_ += back
+    left = total_paid - refunded
+    cuts = sorted(data.draw(st.lists(st.integers(0, left), max_size=4)))
+    for piece in [b - a for a, b in zip([0, *cuts], [*cuts, left], strict=True)]:
+        refunded += piece
+        back = p.subsidy_reversal(total_sub, reversed_, total_paid, refunded)
+        assert 0 <= back <= total_sub - reversed_
+        reversed_ += back
+    assert refunded == total_paid and reversed_ == total_sub
+
+
+@given(st.integers(1, 10**7), st.data())
+def test_item_refund_never_more_than_paid_and_all_units_exact(total: int, data: st.DataObject) -> None:
+    discount = data.draw(st.integers(0, total))
+    quantity = data.draw(st.integers(1, 50))
+    units = data.draw(st.integers(1, quantity))
+    paid_for_item = total - discount
+    part = p.item_refund_minor(total, discount, quantity, units)
+    assert 0 <= part <= paid_for_item
+    assert p.item_refund_minor(total, discount, quantity, quantity) == paid_for_item

@@ -50,6 +50,8 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("subsidy_minor", sa.BigInteger(), nullable=False, server_default="0"))
     # The subsidy in a settled line's gross, shown per line on the merchant's statement.
     op.add_column("settlement_lines", sa.Column("subsidy_minor", sa.BigInteger(), nullable=False, server_default="0"))
+    # An item refund's share of the subsidy (None: an amount refund, reversed pro rata).
+    op.add_column("refunds", sa.Column("subsidy_minor", sa.BigInteger(), nullable=True))
     op.add_column("order_items", sa.Column("discount_minor", sa.BigInteger(), nullable=False, server_default="0"))
     # What refunds have taken back of the subsidy so far (escrow → marketing), for the escrow check.
     op.add_column("orders", sa.Column("subsidy_reversed_minor", sa.BigInteger(), nullable=False, server_default="0"))
@@ -58,6 +60,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("orders", "subsidy_reversed_minor")
     op.drop_column("order_items", "discount_minor")
+    op.drop_column("refunds", "subsidy_minor")
     op.drop_column("settlement_lines", "subsidy_minor")
     for table in ("order_items", "orders"):
         op.drop_column(table, "subsidy_minor")
