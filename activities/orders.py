@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities import promotions
 from activities.refusals import carried, refuse
 from db import providers
 from db.engine import unit_of_work
@@ -99,7 +100,7 @@ class OrderActivities:
             )
             if created.scalar_one_or_none() is None:
                 return  # created by an earlier try of this activity
-            session.add_all(
+            items = [
                 OrderItem(
                     order_no=order.order_no,
                     sku_id=i.sku_id,
@@ -110,7 +111,13 @@ class OrderActivities:
                     line_total_minor=i.line_total_minor,
                 )
                 for i in req.items
-            )
+            ]
+            subsidy = await promotions.reserve(session, order, items)
+            session.add_all(items)
+            if subsidy:
+                await session.execute(
+                    update(Order).where(Order.order_no == order.order_no).values(subsidy_minor=subsidy)
+                )
             await self._reserve(session, order)
             await add_event(
                 session,
@@ -180,6 +187,7 @@ class OrderActivities:
                 order.refund_required_minor = t.refund_required_minor
             if t.to is OrderStatus.CANCELLED:
                 await self._release(session, t.order_no)
+                await promotions.release(session, t.order_no)
             if t.to is not None and frees_provider(t.to):
                 await providers.let_go(session, t.order_no)
 

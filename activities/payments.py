@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities import promotions
 from db import ledger
 from db.engine import unit_of_work
 from db.models import Capture, Payment, PaymentAttempt
@@ -107,6 +108,8 @@ class PaymentActivities:
                 .where(PaymentAttempt.payment_no == c.payment_no, PaymentAttempt.channel == c.channel)
                 .values(status=AttemptStatus.PAID.value)
             )
+            if c.purpose != "deposit":
+                await promotions.consume(session, c.order_no)
             return Captured(entry_id=posted.entry_id, first=first)
 
     @activity.defn(name="payments.finish")

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities import promotions
 from activities.orders import add_event
 from activities.refusals import carried, refuse
 from db import ledger
@@ -158,6 +159,7 @@ class RefundActivities:
                     channel=capture.channel,
                     merchant_id=order.merchant_id,
                     amount_minor=inp.amount_minor,
+                    subsidy_minor=inp.subsidy_minor,
                     currency=capture.currency,
                     reason=inp.reason,
                     origin=inp.origin.value,
@@ -238,6 +240,8 @@ class RefundActivities:
                 posting = rules.refund_before_settlement(
                     f"refund:{c.refund_no}", c.refund_no, refund.currency, refund.amount_minor, refund.channel
                 )
+            if not order.settled and not capture.extra:
+                await promotions.reverse_on_refund(session, order, refund)
             refund.ledger_entry_id = (await ledger.post(session, posting)).entry_id
             refund.status = done.value
             refund.approved_by = c.approved_by

@@ -25,6 +25,7 @@ def _business_no(max_length: int, what: str) -> Any:
     )
 
 
+CampaignId = Annotated[str, _business_no(40, "a campaign id")]
 OrderNo = Annotated[str, _business_no(40, "an order number")]
 RefundNo = Annotated[str, _business_no(48, "a refund number")]
 WithdrawalId = Annotated[str, _business_no(48, "a withdrawal id")]

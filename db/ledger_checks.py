@@ -73,7 +73,7 @@ CHECKS = {
     """,
     # Deposits are the merchant's money (DEPOSIT_PAID), not escrow; a refund of a settled order is paid
     # back by the merchant and the commission (REFUND_AFTER_SETTLEMENT), not from escrow.
-    "escrow that is not captured − refunded from escrow − released by approved statements": f"""
+    "escrow that is not captured + subsidies − refunded − subsidy reversed − released by statements": f"""
         WITH moves AS (
             SELECT c.currency, c.amount_minor AS amount FROM captures c
             JOIN journal_entries e ON e.id = c.ledger_entry_id AND e.tx_code = '{TxCode.PAYMENT_CAPTURED}'
@@ -82,6 +82,11 @@ CHECKS = {
             JOIN journal_entries e ON e.id = r.ledger_entry_id
             WHERE {_PAID_REFUND}
               AND e.tx_code IN ('{TxCode.REFUND_BEFORE_SETTLEMENT}', '{TxCode.MANUAL_REFUND_PAID}')
+            UNION ALL
+            -- the platform-funded part of discounts, moved in at capture, less what refunds reversed
+            SELECT o.currency, o.subsidy_minor - o.subsidy_reversed_minor FROM orders o
+            WHERE EXISTS (SELECT 1 FROM journal_entries e
+                          WHERE e.reference = o.order_no AND e.tx_code = '{TxCode.PROMOTION_SUBSIDY}')
             UNION ALL
             SELECT s.currency, -(s.net_minor + s.commission_minor + s.promoter_minor)
             FROM settlement_statements s WHERE s.ledger_entry_id IS NOT NULL

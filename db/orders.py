@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Merchant, Order, OrderEvent, OrderItem, Payment, PaymentAttempt, SkuStock
+from db.promotions import coupons_of
 from db.refunds import refunds_of
 from domain.admission import MerchantFacts
 
@@ -65,6 +66,8 @@ async def order_view(session: AsyncSession, order_no: str) -> dict[str, Any] | N
         "goods_minor": order.goods_minor,
         "delivery_fee_minor": order.delivery_fee_minor,
         "discount_minor": order.discount_minor,
+        "subsidy_minor": order.subsidy_minor,
+        "coupons": await coupons_of(session, order_no),
         "payable_minor": order.payable_minor,
         "paid_minor": order.paid_minor,
         "refunded_minor": order.refunded_minor,
@@ -84,6 +87,8 @@ async def order_view(session: AsyncSession, order_no: str) -> dict[str, Any] | N
                 "unit_price_minor": i.unit_price_minor,
                 "quantity": i.quantity,
                 "line_total_minor": i.line_total_minor,
+                "discount_minor": i.discount_minor,
+                "subsidy_minor": i.subsidy_minor,
             }
             for i in items
         ],

@@ -7,13 +7,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Order, Refund, RefundAttempt
+from db.models import Order, OrderItem, Refund, RefundAttempt
 
 
 async def payment_of(session: AsyncSession, order_no: str) -> tuple[str, str] | None:
     """(payment_no, merchant_id) of an order."""
     row = (await session.execute(select(Order.payment_no, Order.merchant_id).where(Order.order_no == order_no))).first()
     return (row[0], row[1]) if row else None
+
+
+async def order_item(session: AsyncSession, order_no: str, sku_id: str) -> OrderItem | None:
+    query = select(OrderItem).where(OrderItem.order_no == order_no, OrderItem.sku_id == sku_id)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def refunds_of(session: AsyncSession, order_no: str) -> list[dict[str, Any]]:

@@ -97,6 +97,7 @@ async def lines(session: AsyncSession, st: SettlementStatement) -> list[dict[str
             "order_no": ln.order_no,
             "gross_minor": ln.gross_minor,
             "refunded_minor": ln.refunded_minor,
+            "subsidy_minor": ln.subsidy_minor,
             "commission_minor": ln.commission_minor,
             "promoter_id": ln.promoter_id,
             "promoter_minor": ln.promoter_minor,

@@ -1,7 +1,8 @@
 """The settlement split in SQL, and the claim statement that writes a page's lines with it.
 
 `SPLIT` is `domain.commission.split` in integer SQL over a row `o` that carries an order's snapshot
-(paid_minor, refunded_minor, commission_bps, commission_snapshot, promoter_id, promoter_bps), so a
+(paid_minor — the merchant's gross —, refunded_minor, commission_bps, commission_snapshot, promoter_id,
+promoter_bps), so a
 page of lines is computed where the orders are instead of travelling to Python and back. The two must
 agree to the minor unit: tests/integration/test_settlement_split_sql.py checks it on random orders.
 
@@ -33,10 +34,10 @@ SPLIT_COLUMNS = "c.commission_minor, p.promoter_minor, b.base - c.commission_min
 # The columns of a statement line, in the order LINE_VALUES gives them for a row `o` joined with SPLIT.
 LINE_COLUMNS = (
     "cycle_id, merchant_id, order_no, promoter_id, gross_minor, refunded_minor,"
-    " commission_minor, promoter_minor, net_minor, rule_id, rule"
+    " commission_minor, promoter_minor, net_minor, rule_id, rule, subsidy_minor"
 )
 LINE_VALUES = f"""o.merchant_id, o.order_no, o.promoter_id, o.paid_minor, o.refunded_minor, {SPLIT_COLUMNS},
-       o.commission_rule_id, COALESCE(o.commission_snapshot, '{{}}'::jsonb)"""
+       o.commission_rule_id, COALESCE(o.commission_snapshot, '{{}}'::jsonb), o.subsidy_minor"""
 
 # Candidates of a page, locked with the row lock refunds.open takes on the order (skipping orders a
 # refund is being opened on right now). Spelled as the partial index ix_orders_settlement_queue is, so
@@ -58,8 +59,11 @@ WITH claimed AS (
     UPDATE orders o SET settlement_cycle = :cycle_id, updated_at = now()
     WHERE o.order_no = ANY(:order_nos) AND o.settlement_cycle IS NULL AND NOT o.settled
       AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_no = o.order_no AND r.status = ANY(:in_flight))
-    RETURNING o.order_no, o.merchant_id, o.paid_minor, o.refunded_minor, o.promoter_id, o.promoter_bps,
-              o.commission_rule_id, o.commission_bps, o.commission_snapshot
+    -- The merchant's gross is what the customer paid plus the platform's subsidy still in escrow
+    -- (captured with the payment, less what refunds reversed): SPLIT and the line read it as paid_minor.
+    RETURNING o.order_no, o.merchant_id, o.paid_minor + o.subsidy_minor - o.subsidy_reversed_minor AS paid_minor,
+              o.subsidy_minor - o.subsidy_reversed_minor AS subsidy_minor, o.refunded_minor, o.promoter_id,
+              o.promoter_bps, o.commission_rule_id, o.commission_bps, o.commission_snapshot
 ), written AS (
     INSERT INTO settlement_lines ({LINE_COLUMNS})
     SELECT :cycle_id, {LINE_VALUES}

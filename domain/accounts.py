@@ -62,6 +62,12 @@ _CHART: list[tuple[re.Pattern[str], AccountSpec]] = [
         re.compile(r"platform:commission_revenue"),
         AccountSpec(kind=AccountKind.REVENUE, normal_side=Side.CREDIT, may_go_negative=True),
     ),
+    # What the platform spends on promotions (its share of coupon discounts): debited at capture,
+    # credited back when a refund reverses a subsidy.
+    (
+        re.compile(r"platform:marketing"),
+        AccountSpec(kind=AccountKind.EXPENSE, normal_side=Side.DEBIT, may_go_negative=True),
+    ),
     # A clawback beyond the available balance: negative means the merchant owes the platform.
     (
         re.compile(rf"merchant:{_SEGMENT}:clawback"),
@@ -98,6 +104,7 @@ def signed_delta(spec: AccountSpec, side: Side, amount_minor: int) -> int:
 ESCROW = "platform:escrow"
 COMMISSION = "platform:commission_revenue"
 SUSPENSE = "platform:suspense"
+MARKETING = "platform:marketing"
 CHANNEL_FEES = "platform:channel_fees"
 
 

@@ -16,6 +16,7 @@ from domain.accounts import (
     CHANNEL_FEES,
     COMMISSION,
     ESCROW,
+    MARKETING,
     SUSPENSE,
     Side,
     account_spec,
@@ -41,6 +42,8 @@ class TxCode(StrEnum):
     RECON_SUSPENSE = "RECON_SUSPENSE"
     RECON_ADJUST = "RECON_ADJUST"
     CHANNEL_FEE = "CHANNEL_FEE"
+    PROMOTION_SUBSIDY = "PROMOTION_SUBSIDY"
+    PROMOTION_SUBSIDY_REVERSED = "PROMOTION_SUBSIDY_REVERSED"
 
 
 class Line(BaseModel):
@@ -97,6 +100,16 @@ def _two_legs(code: TxCode, key: str, ref: str, currency: str, amount: int, debi
 
 def payment_captured(key: str, ref: str, currency: str, amount: int, channel: str) -> Posting:
     return _two_legs(TxCode.PAYMENT_CAPTURED, key, ref, currency, amount, channel_clearing(channel), ESCROW)
+
+
+def promotion_subsidy(key: str, ref: str, currency: str, amount: int) -> Posting:
+    """The platform-funded part of an order's discount joins the customer's payment in escrow."""
+    return _two_legs(TxCode.PROMOTION_SUBSIDY, key, ref, currency, amount, MARKETING, ESCROW)
+
+
+def promotion_subsidy_reversed(key: str, ref: str, currency: str, amount: int) -> Posting:
+    """A refund before settlement takes the matching share of the subsidy back out of escrow."""
+    return _two_legs(TxCode.PROMOTION_SUBSIDY_REVERSED, key, ref, currency, amount, ESCROW, MARKETING)
 
 
 def refund_before_settlement(key: str, ref: str, currency: str, amount: int, channel: str) -> Posting:

@@ -42,6 +42,14 @@ def commission_rule_id(number: str) -> str:
     return f"cr-{number.lower()}"
 
 
+def campaign_id(number: str) -> str:
+    return f"cmp-{number.lower()}"
+
+
+def coupon_id(number: str) -> str:
+    return f"CPN{number}"
+
+
 # --- derived by a flow (workflows/): deterministic, so a replay or a repeat asks for the same one ----
 def kyc_request_no(merchant_id: str, version: int, check: str) -> str:
     """One KYC check of one application version (the provider deduplicates on it)."""

@@ -78,7 +78,9 @@ class CreateOrderRequest(BaseModel):
     merchant_id: CodeId
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
     delivery_fee_minor: int = Field(default=0, ge=0, le=MAX_UNIT_PRICE_MINOR)
+    # Set by the server from coupon_ids (domain/promotions.py); a client that sends one is refused.
     discount_minor: int = Field(default=0, ge=0, le=MAX_ORDER_TOTAL_MINOR)
+    coupon_ids: list[CodeId] = Field(default_factory=list, max_length=5)
     currency: CurrencyCode = "CNY"
     channel: CodeId | None = None
     promoter_id: CodeId | None = None

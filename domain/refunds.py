@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from domain.ids import CodeId
 
 
 class RefundStatus(StrEnum):
@@ -27,8 +29,21 @@ class RefundOrigin(StrEnum):
 
 
 class RefundRequest(BaseModel):
-    amount_minor: int = Field(gt=0, le=10**12)
+    """An amount, or units of one item: then the amount is what the customer paid for them (the item's
+    price less its share of the coupon discounts, domain.promotions.item_refund_minor)."""
+
+    amount_minor: int | None = Field(default=None, gt=0, le=10**12)
+    sku_id: CodeId | None = None
+    quantity: int | None = Field(default=None, gt=0, le=10_000)
     reason: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> RefundRequest:
+        if (self.amount_minor is None) == (self.sku_id is None):
+            raise ValueError("give either amount_minor or sku_id (with quantity), not both")
+        if self.sku_id is None and self.quantity is not None:
+            raise ValueError("quantity goes with sku_id")
+        return self
 
 
 class RefundTerms(BaseModel):
@@ -45,6 +60,7 @@ class RefundInput(BaseModel):
     payment_no: str
     channel: str | None = None  # None: the channel the order was paid through
     amount_minor: int
+    subsidy_minor: int | None = None  # an item refund: that item's share of the order's promotion subsidy
     reason: str
     origin: RefundOrigin
     requested_by: str

@@ -17,8 +17,9 @@ from api.schemas.orders import OrderView
 from db import orders as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
+from db.promotions import coupon_facts, lines_of
 from db.settlement import active_rules
-from domain import numbers
+from domain import numbers, promotions
 from domain.access import Role
 from domain.admission import admit_order, quantities
 from domain.commission import OrderFacts, price
@@ -52,15 +53,22 @@ async def create_order(
     settings: SettingsDep,
     temporal: TemporalDep,
 ) -> Any:
+    if "discount_minor" in body.model_fields_set:
+        raise ApiError(
+            Refusal.DISCOUNT_NOT_ACCEPTED,
+            "discount_minor is computed by the server from coupon_ids; send coupon_ids instead",
+        )
+
     async def place() -> OrderCreated:
         async with unit_of_work(factory) as session:
             commission = await _admissible(session, body, settings)
+            request = await _discounted(session, body)
         # From the key's claim: a retry of the same key names the same order and payment.
         suffix = idem.number
         inp = OrderInput(
             order_no=numbers.order_no(suffix),
             payment_no=numbers.payment_no(suffix),
-            request=body,
+            request=request,
             commission=commission,
             terms=order_terms(settings),
         )
@@ -113,6 +121,26 @@ async def _admissible(session: AsyncSession, body: CreateOrderRequest, settings:
 def _flow(temporal: Client, order_no: str) -> WorkflowHandle[OrderWorkflow, OrderResult]:
     """The order's flow; its decisions are its Updates (workflows/order.py), answered once taken."""
     return temporal.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order_no))
+
+
+async def _discounted(session: AsyncSession, body: CreateOrderRequest) -> CreateOrderRequest:
+    """The request with the discount its coupons give now, so the placement answer's payable is right;
+    orders.create checks it again under lock and reserves the budget (it may still refuse)."""
+    if not body.coupon_ids:
+        return body
+    facts = await coupon_facts(session, body.coupon_ids, body.customer_id)
+    applied = promotions.apply(
+        facts,
+        customer_id=body.customer_id,
+        merchant_id=body.merchant_id,
+        lines=lines_of(body.items),
+        now=datetime.now(UTC),
+    )
+    discount = sum(a.discount_minor for a in applied)
+    if body.goods_minor + body.delivery_fee_minor - discount <= 0:
+        raise ApiError(Refusal.AMOUNT_OUT_OF_RANGE, "nothing to pay after the coupons: the payable must be positive")
+    return body.model_copy(update={"discount_minor": discount})
+
 
 
 async def _check(factory: SessionFactoryDep, order_no: str, who: Principal) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import WorkflowHandle
 
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep, require
@@ -19,6 +20,7 @@ from db.engine import unit_of_work
 from domain import numbers
 from domain.access import Role
 from domain.maker_checker import Who, check_refund_approver
+from domain.promotions import item_refund_minor
 from domain.refunds import (
     ManualApproval,
     RefundInput,
@@ -59,14 +61,16 @@ async def request_refund(
     async def open_refund() -> RefundOpened:
         async with unit_of_work(factory) as session:
             found = await repo.payment_of(session, order_no)
-        if found is None:
-            raise ApiError(Refusal.ORDER_NOT_FOUND, f"order {order_no} does not exist")
+            if found is None:
+                raise ApiError(Refusal.ORDER_NOT_FOUND, f"order {order_no} does not exist")
+            amount, subsidy = (body.amount_minor, None) if body.amount_minor else await _item(session, order_no, body)
         payment_no, _ = found
         inp = RefundInput(
             refund_no=numbers.refund_no(idem.number),  # a retry of the key names the same refund
             order_no=order_no,
             payment_no=payment_no,
-            amount_minor=body.amount_minor,
+            amount_minor=amount,
+            subsidy_minor=subsidy,
             reason=body.reason,
             origin=RefundOrigin.FINANCE if who.role is Role.FINANCE else RefundOrigin.API,
             requested_by=who.who,
@@ -84,6 +88,19 @@ async def request_refund(
         )
 
     return await idem.run(202, open_refund)
+
+
+async def _item(session: AsyncSession, order_no: str, body: RefundRequest) -> tuple[int, int]:
+    """Units of one item: what the customer paid for them (after the item's share of the discounts) and
+    the matching share of the item's platform subsidy, which the refund takes back out of escrow."""
+    item = await repo.order_item(session, order_no, body.sku_id or "")
+    if item is None:
+        raise ApiError(Refusal.INVALID_REQUEST, f"order {order_no} has no item {body.sku_id}")
+    units = body.quantity or item.quantity
+    if units > item.quantity:
+        raise ApiError(Refusal.REFUND_EXCEEDS_REFUNDABLE, f"the order has {item.quantity} of {body.sku_id}")
+    paid = item_refund_minor(item.line_total_minor, item.discount_minor, item.quantity, units)
+    return paid, item.subsidy_minor * units // item.quantity
 
 
 @router.get(

@@ -127,6 +127,7 @@ async def get_statement(
         "order_no",
         "gross_minor",
         "refunded_minor",
+        "subsidy_minor",
         "commission_minor",
         "promoter_id",
         "promoter_minor",

@@ -15,6 +15,16 @@ class OrderItemView(BaseModel):
     unit_price_minor: int
     quantity: int
     line_total_minor: int
+    discount_minor: int = Field(description="this line's share of the order's coupon discounts (largest remainder)")
+    subsidy_minor: int = Field(description="the platform-funded part of that discount")
+
+
+class OrderCouponView(BaseModel):
+    coupon_id: str
+    campaign_id: str
+    status: str = Field(description="RESERVED, CONSUMED or RELEASED")
+    discount_minor: int
+    subsidy_minor: int
 
 
 class PaymentAttemptView(BaseModel):
@@ -63,6 +73,8 @@ class OrderView(BaseModel):
     goods_minor: int
     delivery_fee_minor: int
     discount_minor: int
+    subsidy_minor: int = Field(description="the platform-funded part of the discount, paid into escrow at capture")
+    coupons: list[OrderCouponView]
     payable_minor: int
     paid_minor: int
     refunded_minor: int

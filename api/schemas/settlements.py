@@ -50,6 +50,7 @@ class StatementLine(BaseModel):
     order_no: str
     gross_minor: int
     refunded_minor: int
+    subsidy_minor: int = Field(description="the platform's promotion subsidy included in gross")
     commission_minor: int
     promoter_id: str | None
     promoter_minor: int

@@ -13,6 +13,7 @@ from db.models.merchants import (
 from db.models.notifications import InboundNotification
 from db.models.orders import Merchant, Order, OrderEvent, OrderItem, SkuStock, StockReservation
 from db.models.payments import Payment, PaymentAttempt
+from db.models.promotions import Campaign, Coupon
 from db.models.providers import ServiceProvider
 from db.models.recon import ReconDiscrepancy, ReconFile, ReconRun, ReconStatementLine
 from db.models.refunds import Capture, Refund, RefundAttempt
@@ -22,9 +23,11 @@ from db.models.withdrawals import PayoutBatch, Withdrawal
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Campaign",
     "Capture",
     "CommissionRule",
     "ConsoleSession",
+    "Coupon",
     "IdempotencyRecord",
     "InboundNotification",
     "JournalEntry",

@@ -82,6 +82,9 @@ class Order(Base):
     payable_minor: Mapped[int] = mapped_column(BigInteger)
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The platform-funded part of the discount (moved into escrow at capture) and what refunds reversed.
+    subsidy_minor: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    subsidy_reversed_minor: Mapped[int] = mapped_column(BigInteger, server_default="0")
     status: Mapped[str] = mapped_column(String(30), index=True)
     payment_no: Mapped[str] = mapped_column(String(40))
     preferred_channel: Mapped[str | None] = mapped_column(String(20), nullable=True)
@@ -117,6 +120,8 @@ class OrderItem(Base):
     unit_price_minor: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(Integer)
     line_total_minor: Mapped[int] = mapped_column(BigInteger)
+    discount_minor: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    subsidy_minor: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class OrderEvent(Base):

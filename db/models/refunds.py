@@ -37,6 +37,8 @@ class Refund(Base):
     channel: Mapped[str] = mapped_column(String(20))
     merchant_id: Mapped[str] = mapped_column(String(64))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
+    # An item refund: that item's share of the promotion subsidy (None: reversed pro rata).
+    subsidy_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(Text)
     origin: Mapped[str] = mapped_column(String(20))

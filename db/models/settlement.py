@@ -88,6 +88,7 @@ class SettlementLine(Base):
     promoter_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     gross_minor: Mapped[int] = mapped_column(BigInteger)
     refunded_minor: Mapped[int] = mapped_column(BigInteger)
+    subsidy_minor: Mapped[int] = mapped_column(BigInteger, server_default="0")  # part of gross
     commission_minor: Mapped[int] = mapped_column(BigInteger)
     promoter_minor: Mapped[int] = mapped_column(BigInteger)
     net_minor: Mapped[int] = mapped_column(BigInteger)

@@ -72,8 +72,7 @@ def order_body(merchant_id: str, index: int) -> dict[str, Any]:
                 "quantity": 1,
             }
         ],
-        "delivery_fee_minor": 500,
-        "discount_minor": 300,
+        "delivery_fee_minor": 200,
         "currency": "CNY",
     }
 

@@ -12,7 +12,7 @@ async def test_an_order_goes_from_placement_to_settleable(shop):
     merchant_id = await shop.merchant()
     placed = await shop.placed(merchant_id, channel="alipay")
     assert placed["status"] == "AWAITING_PAYMENT"
-    assert placed["payable_minor"] == 8800 + 500 - 300
+    assert placed["payable_minor"] == 8800 + 200
     payment = placed["payment"]
     assert payment["channel"] == "alipay" and payment["payment_no"].startswith("PAY") and payment["pay_url"]
     order_no = placed["order_no"]

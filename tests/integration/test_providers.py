@@ -41,7 +41,7 @@ async def provider(shop: Shop, key: str, cats: list[str], *, online: bool = True
 
 async def accepted_order(shop: Shop, merchant_id: str, cat: str) -> dict[str, Any]:
     """An order of category `cat`, paid and accepted by its merchant: the flow now dispatches it."""
-    placed = await shop.placed(merchant_id, items=[_item(cat)], discount_minor=0)
+    placed = await shop.placed(merchant_id, items=[_item(cat)])
     assert (await shop.pay(placed["payment"]["pay_url"])).status_code == 200
     order = await shop.reaches(placed["order_no"], "AWAITING_MERCHANT")
     assert (await shop.accept(order)).status_code == 200
@@ -171,7 +171,7 @@ async def test_twenty_orders_dispatched_at_once_never_give_a_provider_two(shop):
     merchant_id = await shop.merchant()
     skey, cat = shop.keys[Role.SERVICE], category()
     pool = [await provider(shop, skey, [cat]) for _ in range(5)]
-    placed = await asyncio.gather(*(shop.placed(merchant_id, items=[_item(cat)], discount_minor=0) for _ in range(20)))
+    placed = await asyncio.gather(*(shop.placed(merchant_id, items=[_item(cat)]) for _ in range(20)))
     await asyncio.gather(*(shop.pay(p["payment"]["pay_url"]) for p in placed))
     orders = await asyncio.gather(*(shop.reaches(p["order_no"], "AWAITING_MERCHANT") for p in placed))
 

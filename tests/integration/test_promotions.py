@@ -1,0 +1,254 @@
+"""Promotions through the API: campaigns, coupons, eligibility refusals, budget under concurrency,
+reservation released on cancel and on unpaid expiry, the platform subsidy at capture and in settlement.
+The ledger invariants (conftest) are checked after every test, with the subsidy term in the escrow check."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from db.engine import unit_of_work
+from db.models import SettlementLine
+from domain.access import Role
+from domain.accounts import MARKETING
+from tests.integration.test_settlement import cycle_reaches, run_cycle
+from tests.support.sandbox_receiver import eventually
+
+ITEM = {"sku_id": "sku-clean-2h", "name": "Home cleaning, 2h", "category_id": "home", "unit_price_minor": 8800}
+
+
+NOW = datetime.now(UTC)  # one instant, so the same key sends the same body
+
+
+def terms(**kw: Any) -> dict[str, Any]:
+    now = NOW
+    body: dict[str, Any] = {
+        "name": "winter",
+        "kind": "full_reduction",
+        "threshold_minor": 5000,
+        "amount_minor": 1000,
+        "funded_by": "platform",
+        "budget_minor": 100_000,
+        "valid_from": (now - timedelta(hours=1)).isoformat(),
+        "valid_to": (now + timedelta(days=1)).isoformat(),
+        "per_customer_limit": 1,
+    }
+    body.update(kw)
+    return body
+
+
+async def campaign(shop, key: str | None = None, **kw: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    headers = {**shop.as_(Role.FINANCE), "Idempotency-Key": key or uuid.uuid4().hex}
+    r = await shop.api.post("/v1/campaigns", json=terms(**kw), headers=headers)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def coupon(shop, campaign_id: str, customer_id: str = "c-1") -> str:  # type: ignore[no-untyped-def]
+    headers = {**shop.as_(Role.SERVICE), "Idempotency-Key": uuid.uuid4().hex}
+    r = await shop.api.post(f"/v1/campaigns/{campaign_id}/coupons", json={"customer_id": customer_id}, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "ISSUED"
+    coupon_id: str = r.json()["coupon_id"]
+    return coupon_id
+
+
+async def spent(shop, campaign_id: str) -> int:  # type: ignore[no-untyped-def]
+    r = await shop.api.get(f"/v1/campaigns/{campaign_id}", headers=shop.as_(Role.OPERATOR))
+    assert r.status_code == 200, r.text
+    assert r.json()["remaining_minor"] == r.json()["budget_minor"] - r.json()["spent_minor"]
+    value: int = r.json()["spent_minor"]
+    return value
+
+
+def refused(r, status: int, code: str) -> None:  # type: ignore[no-untyped-def]
+    assert r.status_code == status, r.text
+    assert r.json()["code"] == code, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_campaign_is_created_once_per_key_and_shows_budget_and_spent(shop):
+    key = uuid.uuid4().hex
+    first = await campaign(shop, key=key, budget_minor=5000)
+    again = await campaign(shop, key=key, budget_minor=5000)
+    assert first["id"] == again["id"] and first["id"].startswith("cmp-")
+    assert (first["budget_minor"], first["spent_minor"], first["remaining_minor"]) == (5000, 0, 5000)
+    r = await shop.api.get("/v1/campaigns/cmp-none", headers=shop.as_(Role.FINANCE))
+    refused(r, 404, "CAMPAIGN_NOT_FOUND")
+    r = await shop.api.post(
+        "/v1/campaigns", json=terms(), headers={**shop.as_(Role.SERVICE), "Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert r.status_code == 403
+    r = await shop.api.post(
+        "/v1/campaigns",
+        json=terms(funded_by="shared"),
+        headers={**shop.as_(Role.OPERATOR), "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert r.status_code == 422 and "platform_share_bps" in r.json()["detail"]
+    r = await shop.api.post(
+        f"/v1/campaigns/{first['id']}/coupons",
+        json={"customer_id": "c-1"},
+        headers={**shop.as_(Role.FINANCE), "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert r.status_code == 403
+
+
+async def test_each_refusal_reason_is_exact_and_places_nothing(shop):
+    merchant_id = await shop.merchant()
+    k = (await campaign(shop))["id"]
+    refused(await shop.place(merchant_id, discount_minor=100), 422, "DISCOUNT_NOT_ACCEPTED")
+    refused(await shop.place(merchant_id, coupon_ids=["CPNNOPE"]), 404, "COUPON_NOT_FOUND")
+    refused(await shop.place(merchant_id, coupon_ids=[await coupon(shop, k, "c-2")]), 422, "COUPON_NOT_YOURS")
+    future = (await campaign(shop, valid_from=(datetime.now(UTC) + timedelta(hours=1)).isoformat()))["id"]
+    refused(await shop.place(merchant_id, coupon_ids=[await coupon(shop, future)]), 422, "CAMPAIGN_NOT_ACTIVE")
+    other = (await campaign(shop, merchant_ids=["m-other"]))["id"]
+    refused(await shop.place(merchant_id, coupon_ids=[await coupon(shop, other)]), 422, "COUPON_NOT_APPLICABLE")
+    high = (await campaign(shop, threshold_minor=8801))["id"]
+    refused(await shop.place(merchant_id, coupon_ids=[await coupon(shop, high)]), 422, "BELOW_THRESHOLD")
+    two = [await coupon(shop, k), await coupon(shop, k)]
+    refused(await shop.place(merchant_id, coupon_ids=two), 422, "COUPON_NOT_STACKABLE")
+    poor = (await campaign(shop, budget_minor=999))["id"]
+    refused(await shop.place(merchant_id, coupon_ids=[await coupon(shop, poor)]), 409, "BUDGET_EXHAUSTED")
+    # a coupon used once; a second of the same campaign is over the customer's limit
+    placed = await shop.placed(merchant_id, coupon_ids=[two[0]])
+    assert placed["payable_minor"] == 8800 + 200 - 1000
+    refused(await shop.place(merchant_id, coupon_ids=[two[0]]), 409, "COUPON_ALREADY_USED")
+    refused(await shop.place(merchant_id, coupon_ids=[two[1]]), 409, "CUSTOMER_LIMIT_REACHED")
+    for c in (future, other, high, poor):
+        assert await spent(shop, c) == 0
+    assert await spent(shop, k) == 1000
+
+
+async def test_concurrent_orders_never_overspend_a_budget_and_a_coupon_is_used_once(shop):
+    merchant_id = await shop.merchant()
+    k = (await campaign(shop, budget_minor=5 * 1000))["id"]
+    coupons = [await coupon(shop, k, f"race-{i}") for i in range(20)]
+    answers = await asyncio.gather(
+        *(shop.place(merchant_id, customer_id=f"race-{i}", coupon_ids=[c]) for i, c in enumerate(coupons))
+    )
+    placed = [r for r in answers if r.status_code == 201]
+    assert len(placed) == 5, [r.text for r in answers]
+    for r in answers:
+        if r.status_code != 201:
+            refused(r, 409, "BUDGET_EXHAUSTED")
+    assert all(r.json()["payable_minor"] == 8000 for r in placed)
+    assert await spent(shop, k) == 5000
+    # one coupon named by two orders at once: one reserves it, the other is refused
+    k2 = (await campaign(shop))["id"]
+    one = await coupon(shop, k2, "twice")
+    both = await asyncio.gather(*(shop.place(merchant_id, customer_id="twice", coupon_ids=[one]) for _ in range(2)))
+    assert sorted(r.status_code for r in both) == [201, 409], [r.text for r in both]
+    refused(next(r for r in both if r.status_code == 409), 409, "COUPON_ALREADY_USED")
+    assert await spent(shop, k2) == 1000
+
+
+async def test_cancel_and_unpaid_expiry_release_the_coupon_and_the_budget(shop):
+    merchant_id = await shop.merchant()
+    k = (await campaign(shop, budget_minor=1000))["id"]
+    c = await coupon(shop, k)
+    placed = await shop.placed(merchant_id, coupon_ids=[c])
+    order = await shop.order(placed["order_no"])
+    assert order["discount_minor"] == 1000 and order["coupons"][0]["status"] == "RESERVED"
+    assert [i["discount_minor"] for i in order["items"]] == [1000]
+    assert await spent(shop, k) == 1000
+    r = await shop.api.post(
+        f"/v1/orders/{placed['order_no']}/cancel", json={"reason": "changed my mind"}, headers=shop.as_(Role.SERVICE)
+    )
+    assert r.status_code == 200, r.text
+    order = await shop.reaches(placed["order_no"], "CANCELLED")
+    assert order["coupons"][0]["status"] == "RELEASED"
+    assert await spent(shop, k) == 0
+    # usable again; this time the order expires unpaid (the test stack's payment timeout is 8 s)
+    again = await shop.placed(merchant_id, coupon_ids=[c])
+    assert await spent(shop, k) == 1000
+    order = await shop.reaches(again["order_no"], "CANCELLED", within=40)
+    assert order["coupons"][0]["status"] == "RELEASED" and order["paid_minor"] == 0
+    assert await spent(shop, k) == 0
+
+
+async def test_the_platform_subsidy_moves_into_escrow_at_capture_and_settles_as_gross(shop):
+    merchant_id = await shop.merchant()
+    # shared: 60% of the 1000 off is the platform's (subsidy 600), 400 the merchant's
+    k = (await campaign(shop, funded_by="shared", platform_share_bps=6000))["id"]
+    marketing_before = await shop.balance(MARKETING)
+    order = await shop.delivered(merchant_id, coupon_ids=[await coupon(shop, k)], items=[{**ITEM, "quantity": 1}])
+    assert (order["paid_minor"], order["discount_minor"], order["subsidy_minor"]) == (8000, 1000, 600)
+    assert order["coupons"][0]["status"] == "CONSUMED"
+    assert await shop.ledger_entries(order["order_no"], "PROMOTION_SUBSIDY") == 1
+    assert await shop.balance(MARKETING) - marketing_before == 600
+    assert await spent(shop, k) == 1000
+    r = await shop.api.post(f"/v1/orders/{order['order_no']}/confirm", headers=shop.as_(Role.SERVICE))
+    assert r.status_code == 200, r.text
+    await shop.reaches(order["order_no"], "COMPLETED", within=20, settleable=True)
+    cycle = await run_cycle(shop)
+    await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    await shop.reaches(order["order_no"], "COMPLETED", settled=True)
+
+    async def line() -> SettlementLine | None:
+        async with unit_of_work(shop.sessions) as session:
+            query = select(SettlementLine).where(SettlementLine.order_no == order["order_no"])
+            return (await session.execute(query)).scalar_one_or_none()
+
+    settled = await eventually(line, 10)
+    # the merchant's gross: 9000 undiscounted less only its own 400
+    assert settled.gross_minor == 8000 + 600 == 9000 - 400
+    assert settled.subsidy_minor == 600  # shown per line on the merchant's statement
+    assert settled.commission_minor + settled.net_minor + settled.promoter_minor == 8600
+
+
+async def test_refunds_reverse_the_matching_share_of_the_subsidy_and_a_full_refund_restores_the_coupon(shop):
+    merchant_id = await shop.merchant()
+    k = (await campaign(shop, budget_minor=1000))["id"]
+    c = await coupon(shop, k)
+    marketing_before = await shop.balance(MARKETING)
+    order = await shop.delivered(merchant_id, coupon_ids=[c])
+    order_no = order["order_no"]
+    assert (order["paid_minor"], order["subsidy_minor"]) == (8000, 1000)
+    r = await shop.request_refund(order_no, 3000)
+    assert r.status_code == 202, r.text
+    await shop.refunded(order_no, 3000)
+    # 3000 of the 8000 paid back: 3/8 of the 1000 subsidy goes back to marketing
+    assert await shop.ledger_entries(order_no, "PROMOTION_SUBSIDY_REVERSED") == 1
+    assert await shop.balance(MARKETING) - marketing_before == 1000 - 375
+    assert (await shop.order(order_no))["coupons"][0]["status"] == "CONSUMED"
+    r = await shop.request_refund(order_no, 5000)
+    assert r.status_code == 202, r.text
+    refunded = await shop.refunded(order_no, 8000)
+    assert await shop.balance(MARKETING) == marketing_before  # every cent of the subsidy came back
+    assert refunded["coupons"][0]["status"] == "RELEASED"
+    assert await spent(shop, k) == 0
+    again = await shop.placed(merchant_id, coupon_ids=[c])  # the coupon is usable again
+    assert again["payable_minor"] == 8000
+
+
+async def test_an_item_refund_returns_what_the_customer_paid_for_it(shop):
+    merchant_id = await shop.merchant()
+    k = (await campaign(shop, amount_minor=900))["id"]
+    items = [
+        {**ITEM, "sku_id": "sku-a", "unit_price_minor": 4000, "quantity": 2},
+        {**ITEM, "sku_id": "sku-b", "unit_price_minor": 1000, "quantity": 1},
+    ]
+    marketing_before = await shop.balance(MARKETING)
+    order = await shop.delivered(merchant_id, coupon_ids=[await coupon(shop, k)], items=items)
+    # 900 off over 8000 and 1000 by largest remainder; paid 9000 - 900 + 200 delivery
+    assert [i["discount_minor"] for i in order["items"]] == [800, 100]
+    assert order["paid_minor"] == 8300
+    headers = {**shop.as_(Role.SERVICE), "Idempotency-Key": uuid.uuid4().hex}
+    body = {"sku_id": "sku-a", "quantity": 1, "reason": "one was broken"}
+    r = await shop.api.post(f"/v1/orders/{order['order_no']}/refunds", json=body, headers=headers)
+    assert r.status_code == 202, r.text
+    await shop.refunded(order["order_no"], (8000 - 800) // 2)
+    # that unit's share of its line's subsidy (800 / 2) went back to marketing, not a pro-rata 390
+    assert await shop.balance(MARKETING) - marketing_before == 900 - 400
+    headers["Idempotency-Key"] = uuid.uuid4().hex
+    r = await shop.api.post(f"/v1/orders/{order['order_no']}/refunds", json={**body, "quantity": 3}, headers=headers)
+    refused(r, 422, "REFUND_EXCEEDS_REFUNDABLE")
+    r = await shop.api.post(
+        f"/v1/orders/{order['order_no']}/refunds", json={**body, "amount_minor": 5}, headers=headers
+    )
+    assert r.status_code == 422 and "not both" in r.json()["detail"]
