@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.refusals import carried
 from db import ledger
 from db.models import Campaign, Coupon, JournalEntry, Order, OrderItem, Refund
-from db.promotions import coupon_facts, lines_of
+from db.promotions import applied_coupons
 from domain import ledger as rules
 from domain import promotions
 from domain.orders import OrderInput
@@ -30,14 +30,7 @@ async def reserve(session: AsyncSession, order: OrderInput, items: list[OrderIte
     if not req.coupon_ids:
         return 0
     with carried():
-        facts = await coupon_facts(session, req.coupon_ids, req.customer_id, lock=True)
-        applied = promotions.apply(
-            facts,
-            customer_id=req.customer_id,
-            merchant_id=req.merchant_id,
-            lines=lines_of(req.items),
-            now=datetime.now(UTC),
-        )
+        applied = await applied_coupons(session, req, lock=True)
         total = sum(a.discount_minor for a in applied)
         if total != req.discount_minor:
             raise Refused(

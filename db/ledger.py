@@ -1,10 +1,9 @@
 """Posting to the double-entry ledger, and the checks that prove it is sound.
 
-A posting is part of one database transaction: open missing accounts, then one statement locks every
-touched balance row in a fixed order (code, currency) so concurrent postings queue instead of
-deadlocking, inserts the entry and its lines and moves the balances. The entry's idempotency key is
-unique: posting the same key again returns the first entry; the same key with different content is
-refused.
+A posting is one database transaction: open missing accounts, lock every touched balance row in a
+fixed order (code, currency) so concurrent postings queue instead of deadlocking, insert the entry
+and its lines, move the balances. The entry's idempotency key is unique: posting the same key again
+returns the first entry; the same key with different content is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import JournalEntry, LedgerAccount
+from db.models import JournalEntry, JournalLine, LedgerAccount
 from domain.accounts import account_spec, signed_delta
 from domain.ledger import Posting
 from domain.refusals import Refusal
@@ -66,98 +65,73 @@ async def _existing(session: AsyncSession, posting: Posting) -> Posted | None:
     ).scalar_one_or_none()
     if found is None:
         return None
-    return _repeat(posting, found.id, found.content_hash)
-
-
-def _repeat(posting: Posting, entry_id: int, content_hash: str) -> Posted:
-    if content_hash != posting.content_hash():
+    if found.content_hash != posting.content_hash():
         raise KeyReused(f"ledger key {posting.idempotency_key!r} was already posted with different content")
-    return Posted(entry_id=entry_id, created=False)
-
-
-# A posting in one statement, so the balance rows it locks are held for one round trip (and the commit)
-# rather than for one per step: lock every touched balance row in a fixed order (code; one currency), work
-# out each line's balance after it in line order, and only if every account exists and none that may not
-# go negative would, insert the entry (ON CONFLICT DO NOTHING: a concurrent posting of the same key may
-# have committed while we waited for the locks), its lines and the new balances. A key already posted
-# locks nothing and writes nothing. The sub-statements share one snapshot, which is why `locked` (FOR
-# UPDATE reads the newest version) is where the balances come from, and `moved` writes them whole.
-_POST = text("""
-WITH seen AS (
-    SELECT id, content_hash FROM journal_entries WHERE idempotency_key = :key
-), locked AS (
-    SELECT id, code, balance_minor, may_go_negative FROM ledger_accounts
-    WHERE currency = :currency AND code = ANY(CAST(:codes AS text[])) AND NOT EXISTS (SELECT 1 FROM seen)
-    ORDER BY code
-    FOR UPDATE
-), moves AS (
-    SELECT l.n, a.id AS account_id, a.code, a.may_go_negative, l.side, l.amount,
-           a.balance_minor + sum(l.delta) OVER (PARTITION BY a.id ORDER BY l.n) AS after
-    FROM unnest(CAST(:line_codes AS text[]), CAST(:sides AS text[]), CAST(:amounts AS bigint[]),
-                CAST(:deltas AS bigint[])) WITH ORDINALITY AS l(code, side, amount, delta, n)
-    JOIN locked a ON a.code = l.code
-), final AS (
-    SELECT DISTINCT ON (account_id) account_id, code, after, may_go_negative FROM moves ORDER BY account_id, n DESC
-), refused AS (
-    SELECT code, after FROM final WHERE after < 0 AND NOT may_go_negative ORDER BY code LIMIT 1
-), entry AS (
-    INSERT INTO journal_entries (tx_code, idempotency_key, reference, currency, content_hash)
-    SELECT :tx_code, :key, :reference, :currency, :hash
-    WHERE (SELECT count(*) FROM locked) = :n_codes AND NOT EXISTS (SELECT 1 FROM refused)
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id
-), written AS (
-    INSERT INTO journal_lines (entry_id, account_id, side, amount_minor, balance_after_minor)
-    SELECT entry.id, m.account_id, m.side, m.amount, m.after FROM entry, moves m ORDER BY m.n
-), moved AS (
-    UPDATE ledger_accounts a SET balance_minor = f.after FROM final f, entry WHERE a.id = f.account_id
-)
-SELECT (SELECT id FROM entry) AS entry_id, (SELECT id FROM seen) AS seen_id,
-       (SELECT content_hash FROM seen) AS seen_hash, (SELECT count(*) FROM locked) AS accounts,
-       (SELECT code FROM refused) AS refused_code, (SELECT after FROM refused) AS refused_balance
-""")
-
-# (code, currency) of accounts seen to exist. Accounts are never deleted, so this only saves the insert
-# that opens missing ones; should it be wrong (seen in a transaction that then rolled back), the posting
-# finds an account missing, opens it and tries again.
-_opened: set[tuple[str, str]] = set()
+    return Posted(entry_id=found.id, created=False)
 
 
 async def post(session: AsyncSession, posting: Posting) -> Posted:
     """Write `posting` inside the caller's transaction (the caller's unit of work commits it)."""
+    if (seen := await _existing(session, posting)) is not None:
+        return seen
+
     codes = sorted({ln.account for ln in posting.lines})
-    params = {
-        "key": posting.idempotency_key,
-        "currency": posting.currency,
-        "codes": codes,
-        "line_codes": [ln.account for ln in posting.lines],
-        "sides": [ln.side.value for ln in posting.lines],
-        "amounts": [ln.amount_minor for ln in posting.lines],
-        "deltas": [signed_delta(account_spec(ln.account), ln.side, ln.amount_minor) for ln in posting.lines],
-        "n_codes": len(codes),
-        "tx_code": posting.code.value,
-        "reference": posting.reference,
-        "hash": posting.content_hash(),
+    await open_accounts(session, codes, posting.currency)
+    accounts = {
+        a.code: a
+        for a in (
+            await session.execute(
+                select(LedgerAccount)
+                .where(LedgerAccount.code.in_(codes), LedgerAccount.currency == posting.currency)
+                .order_by(LedgerAccount.code, LedgerAccount.currency)
+                .with_for_update()
+            )
+        ).scalars()
     }
-    if not _opened.issuperset((code, posting.currency) for code in codes):
-        await open_accounts(session, codes, posting.currency)
-    row = (await session.execute(_POST, params)).one()
-    if row.seen_id is None and row.accounts < len(codes):
-        await open_accounts(session, codes, posting.currency)
-        row = (await session.execute(_POST, params)).one()
-    if row.seen_id is not None:
-        return _repeat(posting, row.seen_id, row.seen_hash)
-    if row.refused_code is not None:
-        raise NegativeBalance(
-            f"{posting.code.value} would take {row.refused_code} ({posting.currency}) to {row.refused_balance}; "
-            "it may not go negative"
+    # A concurrent posting of the same key may have committed while we waited for the locks.
+    entry_id = (
+        await session.execute(
+            insert(JournalEntry)
+            .values(
+                tx_code=posting.code.value,
+                idempotency_key=posting.idempotency_key,
+                reference=posting.reference,
+                currency=posting.currency,
+                content_hash=posting.content_hash(),
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(JournalEntry.id)
         )
-    _opened.update((code, posting.currency) for code in codes)
-    if row.entry_id is None:  # the key was posted by a transaction that committed while we waited
+    ).scalar_one_or_none()
+    if entry_id is None:
         seen = await _existing(session, posting)
         assert seen is not None
         return seen
-    return Posted(entry_id=row.entry_id, created=True)
+
+    balances = {code: acc.balance_minor for code, acc in accounts.items()}
+    lines = []
+    for ln in posting.lines:
+        acc = accounts[ln.account]
+        balances[ln.account] += signed_delta(account_spec(ln.account), ln.side, ln.amount_minor)
+        lines.append(
+            {
+                "entry_id": entry_id,
+                "account_id": acc.id,
+                "side": ln.side.value,
+                "amount_minor": ln.amount_minor,
+                "balance_after_minor": balances[ln.account],
+            }
+        )
+    for code, balance in balances.items():
+        if balance < 0 and not accounts[code].may_go_negative:
+            raise NegativeBalance(
+                f"{posting.code.value} would take {code} ({posting.currency}) to {balance}; it may not go negative"
+            )
+    await session.execute(insert(JournalLine).values(lines))
+    for code, balance in balances.items():
+        accounts[code].balance_minor = balance
+    await session.flush()
+    return Posted(entry_id=entry_id, created=True)
 
 
 async def balance_of(session: AsyncSession, code: str, currency: str) -> int:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Campaign, Coupon
-from domain.promotions import CampaignTerms, CouponFacts, CouponStatus, Line
+from domain import promotions
+from domain.orders import CreateOrderRequest
+from domain.promotions import Applied, CampaignTerms, CouponFacts, CouponStatus, Line
 from domain.refusals import Refusal, Refused
 
 HOLDING = (CouponStatus.RESERVED.value, CouponStatus.CONSUMED.value)
@@ -77,6 +80,19 @@ async def coupon_facts(
 def lines_of(items: list[Any]) -> list[Line]:
     """Order items (request items or rows) as the promotion rules see them."""
     return [Line(i.sku_id, i.category_id, i.unit_price_minor * i.quantity) for i in items]
+
+
+async def applied_coupons(session: AsyncSession, req: CreateOrderRequest, *, lock: bool = False) -> list[Applied]:
+    """The order's coupons applied to its items now (domain.promotions.apply over the stored facts); with
+    `lock`, the campaigns and coupons are locked for a reservation."""
+    facts = await coupon_facts(session, req.coupon_ids, req.customer_id, lock=lock)
+    return promotions.apply(
+        facts,
+        customer_id=req.customer_id,
+        merchant_id=req.merchant_id,
+        lines=lines_of(req.items),
+        now=datetime.now(UTC),
+    )
 
 
 async def coupons_of(session: AsyncSession, order_no: str) -> list[dict[str, Any]]:

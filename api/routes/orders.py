@@ -17,9 +17,9 @@ from api.schemas.orders import OrderView
 from db import orders as repo
 from db.api_keys import Principal
 from db.engine import unit_of_work
-from db.promotions import coupon_facts, lines_of
+from db.promotions import applied_coupons
 from db.settlement import active_rules
-from domain import numbers, promotions
+from domain import numbers
 from domain.access import Role
 from domain.admission import admit_order, quantities
 from domain.commission import OrderFacts, price
@@ -128,14 +128,7 @@ async def _discounted(session: AsyncSession, body: CreateOrderRequest) -> Create
     orders.create checks it again under lock and reserves the budget (it may still refuse)."""
     if not body.coupon_ids:
         return body
-    facts = await coupon_facts(session, body.coupon_ids, body.customer_id)
-    applied = promotions.apply(
-        facts,
-        customer_id=body.customer_id,
-        merchant_id=body.merchant_id,
-        lines=lines_of(body.items),
-        now=datetime.now(UTC),
-    )
+    applied = await applied_coupons(session, body)
     discount = sum(a.discount_minor for a in applied)
     if body.goods_minor + body.delivery_fee_minor - discount <= 0:
         raise ApiError(Refusal.AMOUNT_OUT_OF_RANGE, "nothing to pay after the coupons: the payable must be positive")

@@ -162,15 +162,20 @@ class StatementFile(ABC):
     def rows(self) -> Iterator[Row]:
         """The lines as plain values (a parser may read them faster this way than as objects)."""
         for x in self:
-            yield (
-                x.kind.value,
-                x.line_no,
-                x.our_no,
-                x.order_ref,
-                x.party_no,
-                x.status,
-                x.amount_minor,
-                x.fee,
-                x.currency,
-                x.occurred_at.isoformat(sep=" "),
-            )
+            yield row_of(x)
+
+
+def row_of(x: StatementLine) -> Row:
+    """A statement line as the plain values staging takes (the order of `Row`)."""
+    return (
+        x.kind.value,
+        x.line_no,
+        x.our_no,
+        x.order_ref,
+        x.party_no,
+        x.status,
+        x.amount_minor,
+        x.fee,
+        x.currency,
+        x.occurred_at.isoformat(sep=" "),
+    )

@@ -47,6 +47,7 @@ from domain.recon.stream import (
     field,
     nonempty,
     nothing_after,
+    row_of,
     summary_row,
     text_lines,
 )
@@ -216,19 +217,7 @@ class WechatBill(StatementFile):
             if column in header:
                 convert = _fee if column == FEE else _money
                 totals[column] += field(values, header, column, line_no, convert)
-        x = self._line(values, header, line_no)
-        return (
-            x.kind.value,
-            line_no,
-            x.our_no,
-            x.order_ref,
-            x.party_no,
-            x.status,
-            x.amount_minor,
-            x.fee,
-            x.currency,
-            x.occurred_at.isoformat(sep=" "),
-        )
+        return row_of(self._line(values, header, line_no))
 
     def _line(self, v: list[str], h: Header, line_no: int) -> StatementLine:
         status = field(v, h, "交易状态", line_no, nonempty)
