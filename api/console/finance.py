@@ -29,7 +29,8 @@ async def queue(request: Request, user: User, session: SessionDep) -> Response:
         "failed": ("/v1/settlements", {**queue, "status": "FAILED"}),
         "withdrawal": ("/v1/withdrawals", {"status": "PENDING_APPROVAL"}),
         "unknown": ("/v1/withdrawals", {"status": "UNKNOWN"}),
-        "discrepancy": ("/v1/recon/discrepancies", {"status": "OPEN"}),
+        "discrepancy": ("/v1/recon/discrepancies", {"status": "AWAITING_FINANCE"}),
+        "second": ("/v1/recon/discrepancies", {"status": "AWAITING_APPROVAL"}),
     }
     answers = await asyncio.gather(*(api(request, user, "GET", path, params=params) for path, params in reads.values()))
     asked = dict(zip(reads, answers, strict=True))
@@ -74,7 +75,7 @@ async def queue(request: Request, user: User, session: SessionDep) -> Response:
                 r,
             )
         )
-    for d in asked["discrepancy"].body:
+    for d in asked["discrepancy"].body + asked["second"].body:
         items.append(
             _item(
                 "discrepancy",
@@ -83,6 +84,7 @@ async def queue(request: Request, user: User, session: SessionDep) -> Response:
                 d.get("created_at") or d["bill_date"],
                 "",
                 d["status"],
+                d,
             )
         )
     items.sort(key=lambda i: str(i["since"]))
@@ -167,6 +169,20 @@ async def decide_withdrawal(
 @router.post("/refunds/{refund_no}/approve")
 async def approve_manual_refund(request: Request, refund_no: RefundNo, user: FormUser, note: Text = "") -> Response:
     path = f"/v1/refunds/{refund_no}/manual-transfer/approve"
+    return await _decided(request, user, path, {"note": note}, "/console/finance")
+
+
+@router.post("/discrepancies/{discrepancy_id}/resolve")
+async def resolve_discrepancy(
+    request: Request, discrepancy_id: DbId, user: FormUser, action: Text = "", reason: Text = ""
+) -> Response:
+    path = f"/v1/recon/discrepancies/{discrepancy_id}/resolve"
+    return await _decided(request, user, path, {"action": action, "reason": reason}, "/console/finance")
+
+
+@router.post("/discrepancies/{discrepancy_id}/approve")
+async def approve_discrepancy(request: Request, discrepancy_id: DbId, user: FormUser, note: Text = "") -> Response:
+    path = f"/v1/recon/discrepancies/{discrepancy_id}/approve"
     return await _decided(request, user, path, {"note": note}, "/console/finance")
 
 

@@ -94,6 +94,10 @@ async def test_roles_follow_the_api_and_a_refusal_shows_its_reason(shop):
     # A decision the API refuses is refused here, with its reason: no such statement.
     r = await finance.post("/console/statements/999999999/approve", data={"csrf": csrf, "note": ""})
     assert r.status_code == 404 and "STATEMENT_NOT_FOUND" in r.text
+    r = await finance.post(
+        "/console/discrepancies/999999999/resolve", data={"csrf": csrf, "action": "write_off", "reason": "x"}
+    )
+    assert r.status_code == 404 and "DISCREPANCY_NOT_FOUND" in r.text
     # A form without the session's token never reaches the API.
     r = await finance.post("/console/statements/999999999/approve", data={"note": ""})
     assert r.status_code == 403 and "CSRF" in r.text
