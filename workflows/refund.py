@@ -134,6 +134,9 @@ class RefundWorkflow(ChannelFollowing):
             return self._finish(RefundStatus.SUCCEEDED, f"refunded through {opened.channel}")
 
         self._attempts += 1
+        # Finance may answer as soon as the record says MANUAL_PENDING, which the escalation commits before
+        # this flow hears the activity finish: the flow takes an approval from the moment it escalates.
+        self._awaiting_approval = True
         await db_step(
             RefundActivities.escalate, RefundEscalation(refund_no=inp.refund_no, reason=failure, seq=self._attempts)
         )
@@ -142,7 +145,6 @@ class RefundWorkflow(ChannelFollowing):
             f"at {opened.channel} ({failure}): waiting for finance to approve a manual transfer"
         )
         stages.enter("AWAITING_FINANCE_APPROVAL", waiting)
-        self._awaiting_approval = True
 
         def remind(reminders: int) -> None:
             stages.say(

@@ -3,7 +3,7 @@ time zone."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 LABELS: dict[str, tuple[str, str]] = {
@@ -104,17 +104,22 @@ def zone(name: str) -> timezone | ZoneInfo:
         return timezone(timedelta(hours=8), name)
 
 
+def _instant(value: datetime | str) -> datetime:
+    """An API time as an aware instant (a bare date, such as a statement's day, is its UTC midnight)."""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def local(value: datetime | str | None, tz: timezone | ZoneInfo) -> str:
     if value is None or value == "":
         return ""
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    return _instant(value).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def age(value: datetime | str | None, now: datetime) -> str:
-    if value is None:
+    if value is None or value == "":
         return ""
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    at = _instant(value)
     seconds = max(0, int((now - at).total_seconds()))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
