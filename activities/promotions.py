@@ -105,22 +105,35 @@ async def consume(session: AsyncSession, order_no: str) -> None:
 
 async def reverse_on_refund(session: AsyncSession, order: Order, refund: Refund) -> None:
     """A refund before settlement takes back the matching share of the subsidy (escrow → marketing), so
-    escrow keeps holding exactly the merchant's gross; a full refund gives the coupons back (budget
-    too) if their campaign still runs. The caller holds the order's row lock and has not yet added
-    this refund to refunded_minor."""
-    if order.subsidy_minor <= 0 or not await _subsidised(session, order.order_no):
-        return
-    refunded_after = order.refunded_minor + refund.amount_minor
+    escrow keeps holding exactly the merchant's gross (after settlement the clawback takes it back from
+    those it was paid to: refund_rules.settled_refund). The caller holds the order's row lock and has not
+    yet added this refund to refunded_minor."""
+    subsidy = await moved_subsidy(session, order)
     back = promotions.subsidy_reversal(
-        order.subsidy_minor, order.subsidy_reversed_minor, order.paid_minor, refunded_after, refund.subsidy_minor
+        subsidy, order.subsidy_reversed_minor, order.paid_minor, order.refunded_minor + refund.amount_minor,
+        refund.subsidy_minor,
     )
     if back > 0:
         key = f"subsidy-reversed:{refund.refund_no}"
         posting = rules.promotion_subsidy_reversed(key, order.order_no, order.currency, back)
         await ledger.post(session, posting)
-        order.subsidy_reversed_minor += back
-    if refunded_after >= order.paid_minor:
+    await taken_back(session, order, refund, back)
+
+
+async def taken_back(session: AsyncSession, order: Order, refund: Refund, subsidy_back: int) -> None:
+    """Record on the order the subsidy a refund gave back to marketing (before or after settlement), and
+    give the coupons back (budget too) once the order is fully refunded, if their campaign still runs.
+    The caller holds the order's row lock and has not yet added this refund to refunded_minor."""
+    order.subsidy_reversed_minor += subsidy_back
+    if order.refunded_minor + refund.amount_minor >= order.paid_minor:
         await _restore(session, order.order_no)
+
+
+async def moved_subsidy(session: AsyncSession, order: Order) -> int:
+    """The order's subsidy that moved into escrow at capture (0: none did): what its refunds give back."""
+    if order.subsidy_minor <= 0 or not await _subsidised(session, order.order_no):
+        return 0
+    return order.subsidy_minor
 
 
 async def _subsidised(session: AsyncSession, order_no: str) -> bool:

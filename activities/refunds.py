@@ -16,11 +16,11 @@ from activities.refusals import carried, refuse
 from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
-from db.models import Capture, JournalEntry, Order, Refund, RefundAttempt, SettlementLine, SettlementStatement
+from db.models import Capture, Order, Refund, RefundAttempt, SettlementLine, SettlementStatement
 from domain import accounts
 from domain import ledger as rules
-from domain.commission import Split, clawback
-from domain.refund_rules import RefundFacts, check_refund, merchant_sources
+from domain.commission import Split
+from domain.refund_rules import RefundFacts, SettledOrder, check_refund, merchant_sources, settled_refund
 from domain.refunds import (
     HOLDING,
     OpenedRefund,
@@ -33,7 +33,6 @@ from domain.refunds import (
 from domain.refusals import Refusal
 from domain.settlement import StatementStatus
 
-AFTER_SETTLEMENT_CODES = (rules.TxCode.REFUND_AFTER_SETTLEMENT.value, rules.TxCode.MANUAL_REFUND_AFTER_SETTLEMENT.value)
 DONE = (RefundStatus.SUCCEEDED.value, RefundStatus.MANUAL_PAID.value)
 
 
@@ -55,10 +54,12 @@ async def held_by_refunds(session: AsyncSession, capture_id: int) -> int:
 
 async def _clawback(session: AsyncSession, refund: Refund, order: Order, paid_from: str | None) -> rules.Posting:
     """A settled order's refund comes back from those the settlement paid, in the shares it paid them
-    (domain.commission.clawback, cumulative over the order's refunds after settlement so rounding never
+    (refund_rules.settled_refund: the customer's money and the refund's share of the promotion subsidy,
+    which goes back to marketing, cumulative over the order's refunds after settlement so rounding never
     takes back more than was settled): the merchant's share from its available balance and, where that
     does not reach, from its clawback account (the merchant then owes the platform), the commission, and
-    the promoter's share. The caller holds the order's row lock, so refunds completing together queue."""
+    the promoter's share. The caller holds the order's row lock, so refunds completing together queue;
+    this refund is not yet in the order's refunded_minor."""
     line = (
         await session.execute(
             select(SettlementLine)
@@ -74,29 +75,27 @@ async def _clawback(session: AsyncSession, refund: Refund, order: Order, paid_fr
             )
         )
     ).scalar_one()
-    clawed_before = (
-        await session.execute(
-            select(func.coalesce(func.sum(Refund.amount_minor), 0))
-            .join(JournalEntry, JournalEntry.id == Refund.ledger_entry_id)
-            .where(
-                Refund.order_no == order.order_no,
-                Refund.refund_no != refund.refund_no,
-                JournalEntry.tx_code.in_(AFTER_SETTLEMENT_CODES),
-            )
-        )
-    ).scalar_one()
-    settled = Split(
-        base_minor=line.gross_minor - line.refunded_minor,
-        commission_minor=line.commission_minor,
-        promoter_minor=line.promoter_minor,
-        merchant_net_minor=line.net_minor,
+    subsidy = await promotions.moved_subsidy(session, order)
+    settled = SettledOrder(
+        settled=Split(
+            base_minor=line.gross_minor - line.refunded_minor,
+            commission_minor=line.commission_minor,
+            promoter_minor=line.promoter_minor,
+            merchant_net_minor=line.net_minor,
+        ),
+        settled_refunded_minor=line.refunded_minor,
+        settled_subsidy_minor=line.subsidy_minor if subsidy else 0,
+        paid_minor=order.paid_minor,
+        refunded_minor=order.refunded_minor,
+        subsidy_minor=subsidy,
+        subsidy_reversed_minor=order.subsidy_reversed_minor,
     )
-    part = clawback(settled, int(clawed_before), refund.amount_minor)
-    merchant_share = part.merchant_net_minor
+    taken = settled_refund(settled, refund.amount_minor, refund.subsidy_minor)
+    await promotions.taken_back(session, order, refund, taken.subsidy_minor)
     available = await ledger.balance_of(
         session, accounts.merchant_account(order.merchant_id, "available"), refund.currency
     )
-    from_available, from_clawback = merchant_sources(merchant_share, available)
+    from_available, from_clawback = merchant_sources(taken.part.merchant_net_minor, available)
     refund.from_available_minor = from_available  # committed with the posting (the caller's transaction)
     return rules.refund_after_settlement(
         f"refund:{refund.refund_no}",
@@ -106,10 +105,11 @@ async def _clawback(session: AsyncSession, refund: Refund, order: Order, paid_fr
         merchant_id=order.merchant_id,
         from_available=from_available,
         from_clawback=from_clawback,
-        commission_share=part.commission_minor,
+        commission_share=taken.part.commission_minor,
         promoter_id=line.promoter_id,
-        promoter_share=part.promoter_minor,
+        promoter_share=taken.part.promoter_minor,
         paid_from=paid_from,
+        subsidy=taken.subsidy_minor,
     )
 
 
@@ -240,7 +240,7 @@ class RefundActivities:
                 posting = rules.refund_before_settlement(
                     f"refund:{c.refund_no}", c.refund_no, refund.currency, refund.amount_minor, refund.channel
                 )
-            if not order.settled and not capture.extra:
+            if not order.settled and not capture.extra:  # after settlement: within _clawback
                 await promotions.reverse_on_refund(session, order, refund)
             refund.ledger_entry_id = (await ledger.post(session, posting)).entry_id
             refund.status = done.value

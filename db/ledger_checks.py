@@ -6,7 +6,8 @@ its paid refunds, a capture's posting carries its amount, a merchant's withdrawi
 its frozen withdrawals, its available balance is what approved statements settled to it less what it
 withdrew (not rejected or failed) and what refunds after settlement took back from it, and escrow
 holds exactly what was captured for orders, less what was refunded from it and what approved
-statements released. Each business record and its posting are written in one transaction and each
+statements released, and the platform's marketing holds exactly the orders' subsidies less what their
+refunds gave back. Each business record and its posting are written in one transaction and each
 check is one statement (one snapshot), so they hold at every instant, also while flows are running.
 
 A channel's clearing account is checked against what the channel itself says it holds
@@ -17,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.accounts import ESCROW, channel_clearing
+from domain.accounts import ESCROW, MARKETING, channel_clearing
 from domain.ledger import TxCode
 
 _ENTRY_AMOUNT = "(SELECT sum(amount_minor) FROM journal_lines WHERE entry_id = e.id AND side = 'D')"
@@ -83,8 +84,13 @@ CHECKS = {
             WHERE {_PAID_REFUND}
               AND e.tx_code IN ('{TxCode.REFUND_BEFORE_SETTLEMENT}', '{TxCode.MANUAL_REFUND_PAID}')
             UNION ALL
-            -- the platform-funded part of discounts, moved in at capture, less what refunds reversed
-            SELECT o.currency, o.subsidy_minor - o.subsidy_reversed_minor FROM orders o
+            -- the platform-funded part of discounts, moved in at capture, less what refunds reversed out of
+            -- escrow before settlement: for a settled order, what its line settled (refunds after
+            -- settlement take the subsidy back from those it was paid to, not from escrow)
+            SELECT o.currency, coalesce(l.subsidy_minor, o.subsidy_minor - o.subsidy_reversed_minor) FROM orders o
+            LEFT JOIN (settlement_lines l
+                       JOIN settlement_statements s ON s.cycle_id = l.cycle_id AND s.merchant_id = l.merchant_id
+                            AND s.ledger_entry_id IS NOT NULL) ON l.order_no = o.order_no
             WHERE EXISTS (SELECT 1 FROM journal_entries e
                           WHERE e.reference = o.order_no AND e.tx_code = '{TxCode.PROMOTION_SUBSIDY}')
             UNION ALL
@@ -94,6 +100,21 @@ CHECKS = {
         SELECT coalesce(a.currency, x.currency) AS currency,
                coalesce(a.balance_minor, 0) - coalesce(x.amount, 0) AS escrow_minus_records
         FROM (SELECT currency, balance_minor FROM ledger_accounts WHERE code = '{ESCROW}') a
+        FULL JOIN expected x ON x.currency = a.currency
+        WHERE coalesce(a.balance_minor, 0) <> coalesce(x.amount, 0)
+    """,
+    # Marketing is debited with each order's subsidy at capture and credited with what its refunds gave
+    # back, before settlement (out of escrow) or after (within the clawback): the order records both.
+    "marketing that is not the subsidies moved in − what refunds gave back": f"""
+        WITH expected AS (
+            SELECT o.currency, sum(o.subsidy_minor - o.subsidy_reversed_minor) AS amount FROM orders o
+            WHERE EXISTS (SELECT 1 FROM journal_entries e
+                          WHERE e.reference = o.order_no AND e.tx_code = '{TxCode.PROMOTION_SUBSIDY}')
+            GROUP BY o.currency
+        )
+        SELECT coalesce(a.currency, x.currency) AS currency,
+               coalesce(a.balance_minor, 0) - coalesce(x.amount, 0) AS marketing_minus_records
+        FROM (SELECT currency, balance_minor FROM ledger_accounts WHERE code = '{MARKETING}') a
         FULL JOIN expected x ON x.currency = a.currency
         WHERE coalesce(a.balance_minor, 0) <> coalesce(x.amount, 0)
     """,

@@ -63,7 +63,8 @@ _CHART: list[tuple[re.Pattern[str], AccountSpec]] = [
         AccountSpec(kind=AccountKind.REVENUE, normal_side=Side.CREDIT, may_go_negative=True),
     ),
     # What the platform spends on promotions (its share of coupon discounts): debited at capture,
-    # credited back when a refund reverses a subsidy.
+    # credited back when a refund reverses a subsidy (out of escrow before settlement; after it, taken
+    # back from those the settlement paid it to, within REFUND_AFTER_SETTLEMENT).
     (
         re.compile(r"platform:marketing"),
         AccountSpec(kind=AccountKind.EXPENSE, normal_side=Side.DEBIT, may_go_negative=True),

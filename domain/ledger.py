@@ -212,11 +212,14 @@ def refund_after_settlement(
     promoter_id: str | None = None,
     promoter_share: int = 0,
     paid_from: str | None = None,
+    subsidy: int = 0,
 ) -> Posting:
     """Claw back a refund of a settled order: the merchant's share from its available balance and, for
     what that cannot cover, from its clawback account (a debt the merchant owes), plus the commission and
-    the promoter's share. The money leaves through the channel, or through the bank (`paid_from`) when
-    finance transfers it by hand (MANUAL_REFUND_AFTER_SETTLEMENT). A negative share (a rounding unit an
+    the promoter's share. Those shares are of the refund's gross: the customer's money, which leaves
+    through the channel, or through the bank (`paid_from`) when finance transfers it by hand
+    (MANUAL_REFUND_AFTER_SETTLEMENT), and the refund's share of the promotion subsidy the settlement paid
+    out (`subsidy`), which goes back to the platform's marketing. A negative share (a rounding unit an
     earlier partial refund took) is credited back to its account."""
     legs = []
     for account, amount in (
@@ -230,13 +233,20 @@ def refund_after_settlement(
                 raise ValueError("a promoter share needs the promoter")
             side = Side.DEBIT if amount > 0 else Side.CREDIT
             legs.append(Line(account=account, side=side, amount_minor=abs(amount)))
+    if subsidy < 0:
+        raise ValueError("a subsidy share is never negative")
     total = from_available + from_clawback + commission_share + promoter_share
+    back = [Line(account=MARKETING, side=Side.CREDIT, amount_minor=subsidy)] if subsidy else []
     return Posting(
         code=TxCode.MANUAL_REFUND_AFTER_SETTLEMENT if paid_from else TxCode.REFUND_AFTER_SETTLEMENT,
         idempotency_key=key,
         reference=ref,
         currency=currency,
-        lines=[*legs, Line(account=paid_from or channel_clearing(channel), side=Side.CREDIT, amount_minor=total)],
+        lines=[
+            *legs,
+            Line(account=paid_from or channel_clearing(channel), side=Side.CREDIT, amount_minor=total - subsidy),
+            *back,
+        ],
     )
 
 

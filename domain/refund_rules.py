@@ -1,5 +1,6 @@
 """Refund rules: what may still be refunded, when an after-sale refund is allowed, where a refund after
-settlement takes the merchant's share from, and when a refund at the channel is handed to finance (pure).
+settlement takes back from whom (its share of the promotion subsidy included) and where the merchant's
+share comes from, and when a refund at the channel is handed to finance (pure).
 
 The activity that opens a refund loads the facts under a lock on the order and its capture, asks
 `check_refund`, and records the refund in the same transaction, so concurrent requests can never
@@ -11,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from domain.commission import Split, clawback
 from domain.orders import OrderStatus
+from domain.promotions import subsidy_reversal
 from domain.refunds import RefundOrigin
 from domain.refusals import Refusal, Refused
 
@@ -63,6 +66,47 @@ def check_refund(facts: RefundFacts, amount_minor: int, origin: RefundOrigin) ->
             f"refund of {amount_minor} exceeds what is refundable on order {o} "
             f"({left} of {facts.captured_minor} {facts.currency})",
         )
+
+
+@dataclass(frozen=True)
+class SettledOrder:
+    """A settled order as a refund after settlement sees it, loaded under the order's row lock before
+    this refund is counted anywhere."""
+
+    settled: Split  # what its statement line released: gross less refunds before settlement, split
+    settled_refunded_minor: int  # refunded to the customer before settlement (the line's refunded)
+    settled_subsidy_minor: int  # the subsidy the line settled (the order's, less what refunds reversed before)
+    paid_minor: int  # what the customer paid
+    refunded_minor: int  # refunded to the customer so far, before and after settlement
+    subsidy_minor: int  # the order's platform subsidy (0: none was moved into escrow)
+    subsidy_reversed_minor: int  # of it back in marketing so far, before and after settlement
+
+
+@dataclass(frozen=True)
+class SettledRefund:
+    part: Split  # what each party the settlement paid gives back: the customer's amount + `subsidy_minor`
+    subsidy_minor: int  # of that, the share of the subsidy, which goes back to the platform's marketing
+
+
+def settled_refund(order: SettledOrder, amount_minor: int, item_subsidy_minor: int | None = None) -> SettledRefund:
+    """What a refund of a settled order takes back. The settlement paid out the merchant's gross (paid +
+    subsidy), so the refund takes back its cash and its share of the subsidy (`subsidy_reversal`: an item
+    refund that item's share, an amount refund its cumulative pro-rata share, the refund that completes the
+    order whatever is left) as one gross amount, split over the parties by `commission.clawback`
+    cumulatively over everything taken back since settlement (cash and subsidy): any mix of partial
+    refunds takes back exactly the settled split once the order is fully refunded, never more."""
+    subsidy = subsidy_reversal(
+        order.subsidy_minor,
+        order.subsidy_reversed_minor,
+        order.paid_minor,
+        order.refunded_minor + amount_minor,
+        item_subsidy_minor,
+    )
+    reversed_before_settlement = order.subsidy_minor - order.settled_subsidy_minor
+    clawed_before = (order.refunded_minor - order.settled_refunded_minor) + (
+        order.subsidy_reversed_minor - reversed_before_settlement
+    )
+    return SettledRefund(clawback(order.settled, clawed_before, amount_minor + subsidy), subsidy)
 
 
 def merchant_sources(merchant_share_minor: int, available_minor: int) -> tuple[int, int]:
