@@ -15,6 +15,7 @@ from db.engine import unit_of_work
 from db.models import SettlementLine
 from domain.access import Role
 from domain.accounts import MARKETING
+from tests.integration.test_refunds import moves, refund_reaches, settled_order
 from tests.integration.test_settlement import cycle_reaches, run_cycle
 from tests.support.sandbox_receiver import eventually
 
@@ -252,3 +253,108 @@ async def test_an_item_refund_returns_what_the_customer_paid_for_it(shop):
         f"/v1/orders/{order['order_no']}/refunds", json={**body, "amount_minor": 5}, headers=headers
     )
     assert r.status_code == 422 and "not both" in r.json()["detail"]
+
+
+# ---- refunds after settlement: the subsidy comes back from those it was settled to ----------------
+
+
+async def settled_with_coupon(shop, k: str, promoter: str, items: list[dict[str, Any]]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """An order with a coupon of campaign `k` and a promoter, under a 10% merchant rule, settled."""
+    order: dict[str, Any] = await settled_order(
+        shop, promoter_id=promoter, rate_bps=1000, coupon_ids=[await coupon(shop, k)], items=items
+    )
+    assert order["coupons"][0]["status"] == "CONSUMED"
+    return order
+
+
+async def test_an_item_refund_after_settlement_takes_back_that_items_subsidy_from_those_it_was_settled_to(shop):
+    k = (await campaign(shop, amount_minor=900))["id"]
+    items = [
+        {**ITEM, "sku_id": "sku-a", "unit_price_minor": 4000, "quantity": 2},
+        {**ITEM, "sku_id": "sku-b", "unit_price_minor": 1000, "quantity": 1},
+    ]
+    marketing_before = await shop.balance(MARKETING)
+    promoter = f"p-{uuid.uuid4().hex[:8]}"
+    order = await settled_with_coupon(shop, k, promoter, items)
+    order_no, m = order["order_no"], order["merchant_id"]
+    available, payable = f"merchant:{m}:available", f"promoter:{promoter}:payable"
+    # paid 9000 − 900 + 200 delivery = 8300; the platform's 900 joins it: gross 9200, settled as
+    # commission 10% = 920, promoter 2% = 184, merchant 8096
+    assert (order["paid_minor"], order["subsidy_minor"]) == (8300, 900)
+    assert await shop.balance(MARKETING) - marketing_before == 900
+    assert (await shop.balance(available), await shop.balance(payable)) == (8096, 184)
+
+    headers = {**shop.as_(Role.FINANCE), "Idempotency-Key": uuid.uuid4().hex}
+    body = {"sku_id": "sku-a", "quantity": 1, "reason": "one was broken"}
+    r = await shop.api.post(f"/v1/orders/{order_no}/refunds", json=body, headers=headers)
+    assert r.status_code == 202, r.text
+    await refund_reaches(shop, r.json()["refund_no"], "SUCCEEDED")
+    code, lines = await moves(shop, r.json()["refund_no"])
+    # the customer gets what it paid for that unit, (8000 − 800) / 2 = 3600; that unit's subsidy share
+    # (800 / 2 = 400) goes back to marketing; together 4000 of the settled 9200 come back from the
+    # parties in the settled proportions: commission 400, promoter 80, merchant 4000 − 400 − 80
+    assert code == "REFUND_AFTER_SETTLEMENT"
+    assert lines == {
+        available: 3520,
+        "platform:commission_revenue": 400,
+        payable: 80,
+        "channel:wechat:clearing": -3600,
+        MARKETING: -400,
+    }
+    assert await shop.balance(MARKETING) - marketing_before == 900 - 400
+    assert (await shop.balance(available), await shop.balance(payable)) == (8096 - 3520, 184 - 80)
+    assert (await shop.order(order_no))["coupons"][0]["status"] == "CONSUMED"  # not fully refunded
+
+    # the rest (4700 paid, 500 of subsidy): every party gives back exactly what it still holds of the order
+    r = await shop.request_refund(order_no, 8300 - 3600, role=Role.FINANCE, reason="the rest")
+    assert r.status_code == 202, r.text
+    await refund_reaches(shop, r.json()["refund_no"], "SUCCEEDED")
+    code, lines = await moves(shop, r.json()["refund_no"])
+    assert code == "REFUND_AFTER_SETTLEMENT"
+    assert lines == {
+        available: 8096 - 3520,
+        "platform:commission_revenue": 920 - 400,
+        payable: 184 - 80,
+        "channel:wechat:clearing": -4700,
+        MARKETING: -500,
+    }
+    assert await shop.balance(MARKETING) == marketing_before
+    assert (await shop.balance(available), await shop.balance(payable)) == (0, 0)
+    assert await shop.balance(f"merchant:{m}:clawback") == 0
+    done = await shop.order(order_no)
+    assert done["refunded_minor"] == 8300 and done["coupons"][0]["status"] == "RELEASED"
+
+
+async def test_a_full_refund_after_settlement_returns_the_whole_subsidy_and_gives_the_coupon_back(shop):
+    # shared: 60% of the 1000 off is the platform's (600), the merchant funds 400
+    k = (await campaign(shop, funded_by="shared", platform_share_bps=6000))["id"]
+    marketing_before = await shop.balance(MARKETING)
+    promoter = f"p-{uuid.uuid4().hex[:8]}"
+    order = await settled_with_coupon(shop, k, promoter, [{**ITEM, "quantity": 1}])
+    order_no, m = order["order_no"], order["merchant_id"]
+    c = order["coupons"][0]["coupon_id"]
+    # paid 8800 − 1000 + 200 = 8000, gross 8600: commission 860, promoter 172, merchant 7568
+    assert (order["paid_minor"], order["subsidy_minor"]) == (8000, 600)
+    assert await shop.balance(f"merchant:{m}:available") == 7568
+    assert await spent(shop, k) == 1000
+    r = await shop.request_refund(order_no, 8000, role=Role.FINANCE, reason="never happened")
+    assert r.status_code == 202, r.text
+    await refund_reaches(shop, r.json()["refund_no"], "SUCCEEDED")
+    code, lines = await moves(shop, r.json()["refund_no"])
+    assert code == "REFUND_AFTER_SETTLEMENT"
+    assert lines == {
+        f"merchant:{m}:available": 7568,
+        "platform:commission_revenue": 860,
+        f"promoter:{promoter}:payable": 172,
+        "channel:wechat:clearing": -8000,
+        MARKETING: -600,
+    }
+    assert await shop.balance(MARKETING) == marketing_before  # every cent of the subsidy came back
+    assert await shop.balance(f"merchant:{m}:available") == 0
+    assert await shop.balance(f"promoter:{promoter}:payable") == 0
+    refunded = await shop.order(order_no)
+    assert refunded["refunded_minor"] == 8000 and refunded["coupons"][0]["status"] == "RELEASED"
+    assert await spent(shop, k) == 0
+    again = await shop.placed(m, coupon_ids=[c], items=[{**ITEM, "quantity": 1}])  # usable again
+    assert again["payable_minor"] == 8000
+    assert await spent(shop, k) == 1000

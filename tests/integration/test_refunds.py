@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -334,8 +335,9 @@ async def test_a_channel_success_while_finance_decides_cancels_the_manual_transf
 # ---- refunds after settlement: exact clawback ---------------------------------------------------
 
 
-async def settled_order(shop, *, promoter_id: str, rate_bps: int) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    """An order of 9000 with a promoter, under a merchant rule of `rate_bps`, lived end to end and settled."""
+async def settled_order(shop, *, promoter_id: str, rate_bps: int, **overrides: Any) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """An order of 9000 (unless `overrides` of the placement say otherwise) with a promoter, under a
+    merchant rule of `rate_bps`, lived end to end and settled."""
     from tests.integration.test_settlement import cycle_reaches, run_cycle
 
     merchant_id = await shop.merchant()
@@ -345,7 +347,7 @@ async def settled_order(shop, *, promoter_id: str, rate_bps: int) -> dict:  # ty
     )
     assert r.status_code == 201, r.text
     # Paid through wechat: the tests set refund faults on that channel, and routing would pick either.
-    placed = await shop.placed(merchant_id, promoter_id=promoter_id, channel="wechat")
+    placed = await shop.placed(merchant_id, promoter_id=promoter_id, channel="wechat", **overrides)
     await shop.pay(placed["payment"]["pay_url"])
     order = await shop.reaches(placed["order_no"], "AWAITING_MERCHANT")
     assert (await shop.accept(order)).status_code == 200

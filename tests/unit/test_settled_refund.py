@@ -25,9 +25,7 @@ class Order:
 def items(draw: st.DrawFn) -> list[tuple[int, int, int]]:
     """(what the customer paid for the line, the line's subsidy, its quantity) per line."""
     n = draw(st.integers(1, 5))
-    return [
-        (draw(st.integers(0, 10**6)), draw(st.integers(0, 10**5)), draw(st.integers(1, 5))) for _ in range(n)
-    ]
+    return [(draw(st.integers(0, 10**6)), draw(st.integers(0, 10**5)), draw(st.integers(1, 5))) for _ in range(n)]
 
 
 def item_refund(line: tuple[int, int, int], units: int) -> tuple[int, int]:
