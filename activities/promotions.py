@@ -110,7 +110,10 @@ async def reverse_on_refund(session: AsyncSession, order: Order, refund: Refund)
     yet added this refund to refunded_minor."""
     subsidy = await moved_subsidy(session, order)
     back = promotions.subsidy_reversal(
-        subsidy, order.subsidy_reversed_minor, order.paid_minor, order.refunded_minor + refund.amount_minor,
+        subsidy,
+        order.subsidy_reversed_minor,
+        order.paid_minor,
+        order.refunded_minor + refund.amount_minor,
         refund.subsidy_minor,
     )
     if back > 0:
