@@ -48,9 +48,8 @@ def statement_orders(st: SettlementStatement) -> Select[Any]:
 
 
 def of_statement(st: SettlementStatement) -> ColumnElement[bool]:
-    """The orders a statement may cover: claimed by its cycle, of its merchant (a line carries its order's
-    merchant). The merchant lets the (cycle, merchant) index find a statement's orders alone rather than
-    every order of the cycle."""
+    """Orders a cycle of the code before claim-by-line claimed for this statement: they carry the cycle
+    (of its merchant: a line carries its order's merchant) until the statement is decided."""
     return and_(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
 
 
@@ -78,8 +77,11 @@ async def approve_statement(session: AsyncSession, st: SettlementStatement, by: 
     st.status = StatementStatus.APPROVED.value
     st.approved_by = by
     st.decided_at = datetime.now(UTC)
+    # The one write of a settlement to its orders: settled, by this cycle (their lines claimed them).
     await session.execute(
-        update(Order).where(of_statement(st), Order.order_no.in_(statement_orders(st))).values(settled=True)
+        update(Order)
+        .where(Order.order_no.in_(statement_orders(st)), Order.settled.is_(False))
+        .values(settled=True, settlement_cycle=st.cycle_id)
     )
     return True
 
@@ -129,7 +131,8 @@ class StatementActivities:
 
     @activity.defn(name="settlement.reject")
     async def reject(self, d: Decision) -> StatementOutcome:
-        """The statement is void; its orders go back to the queue for the next cycle (a FAILED one too)."""
+        """The statement is void; its orders go back to the queue for the next cycle (a FAILED one too):
+        its lines no longer claim them, and an order an older cycle marked as claimed is unmarked."""
         async with unit_of_work(self._sessions) as session:
             st = await self._pending(session, d.statement_id, failed_too=True)
             if st is not None:

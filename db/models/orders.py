@@ -95,7 +95,8 @@ class Order(Base):
     settleable: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     settleable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     settled: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The cycle that has claimed the order (cleared again if its statement is rejected).
+    # The cycle whose approved statement settled the order. Until then its settlement line is the claim
+    # (orders claimed before lines were the claim carry the cycle from the claim on).
     settlement_cycle: Mapped[str | None] = mapped_column(String(40), nullable=True)
     campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     promoter_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
