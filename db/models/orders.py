@@ -92,7 +92,7 @@ class Order(Base):
     dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     refund_required_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    settleable: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    settleable: Mapped[bool] = mapped_column(Boolean, default=False)  # queried through ix_orders_settlement_queue
     settleable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     settled: Mapped[bool] = mapped_column(Boolean, default=False)
     # The cycle whose approved statement settled the order. Until then its settlement line is the claim
