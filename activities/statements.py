@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -14,6 +14,7 @@ from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import Order, SettlementLine, SettlementStatement
+from db.settlement_sql import SETTLE_ORDERS
 from domain.refusals import Refusal
 from domain.settlement import (
     UNDECIDED,
@@ -78,11 +79,7 @@ async def approve_statement(session: AsyncSession, st: SettlementStatement, by: 
     st.approved_by = by
     st.decided_at = datetime.now(UTC)
     # The one write of a settlement to its orders: settled, by this cycle (their lines claimed them).
-    await session.execute(
-        update(Order)
-        .where(Order.order_no.in_(statement_orders(st)), Order.settled.is_(False))
-        .values(settled=True, settlement_cycle=st.cycle_id)
-    )
+    await session.execute(text(SETTLE_ORDERS), {"cycle_id": st.cycle_id, "merchant_id": st.merchant_id})
     return True
 
 
