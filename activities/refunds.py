@@ -13,7 +13,7 @@ from temporalio import activity
 from activities import promotions
 from activities.orders import add_event
 from activities.refusals import carried, refuse
-from db import ledger
+from db import ledger, settlement_work
 from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import Capture, Order, Refund, RefundAttempt, SettlementLine, SettlementStatement
@@ -141,7 +141,9 @@ class RefundActivities:
                 order_no=order.order_no,
                 order_status=order.status,
                 after_sale_closed=order.settleable,
-                settlement_cycle=order.settlement_cycle,
+                # Under the order's row lock, which a cycle's claim page holds until its lines commit.
+                settlement_cycle=order.settlement_cycle
+                or await settlement_work.claiming_cycle(session, order.order_no),
                 settled=order.settled,
                 captured_minor=None if capture is None else capture.amount_minor,
                 currency=order.currency if capture is None else capture.currency,

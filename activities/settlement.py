@@ -1,7 +1,7 @@
 """Settlement cycles: claim settleable orders, write statement lines in pages, aggregate, verify, approve.
 
-Pages are their own transactions and idempotent (lines are unique per cycle and order; a claimed order
-carries its cycle), so a worker killed mid-cycle resumes from the last heartbeat and writes nothing
+Pages are their own transactions and idempotent (lines are unique per cycle and order, and an order's
+line is its claim), so a worker killed mid-cycle resumes from the last heartbeat and writes nothing
 twice; the cycle's advisory lock (db/settlement_work.py) keeps a timed-out attempt from committing a
 page after aggregation. Workflow history only ever sees cycle ids, statement ids and counts.
 """
@@ -70,9 +70,10 @@ class SettlementActivities:
         """Claim settleable orders up to the cutoff and write their lines, a page per transaction."""
         info = activity.info()
         claimed = int(info.heartbeat_details[0]) if info.heartbeat_details else 0
+        cursor = work.Cursor()  # a retried attempt walks the queue from its start (claimed orders are skipped)
         while True:
             async with unit_of_work(self._sessions) as session:
-                seen, n = await work.claim_page(session, cycle_id, page_size)
+                seen, n = await work.claim_page(session, cycle_id, page_size, cursor)
             claimed += n
             activity.heartbeat(claimed)
             if seen < page_size:

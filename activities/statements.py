@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -14,6 +14,7 @@ from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
 from db.models import Order, SettlementLine, SettlementStatement
+from db.settlement_sql import SETTLE_ORDERS
 from domain.refusals import Refusal
 from domain.settlement import (
     UNDECIDED,
@@ -48,9 +49,8 @@ def statement_orders(st: SettlementStatement) -> Select[Any]:
 
 
 def of_statement(st: SettlementStatement) -> ColumnElement[bool]:
-    """The orders a statement may cover: claimed by its cycle, of its merchant (a line carries its order's
-    merchant). The merchant lets the (cycle, merchant) index find a statement's orders alone rather than
-    every order of the cycle."""
+    """Orders a cycle of the code before claim-by-line claimed for this statement: they carry the cycle
+    (of its merchant: a line carries its order's merchant) until the statement is decided."""
     return and_(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
 
 
@@ -78,9 +78,8 @@ async def approve_statement(session: AsyncSession, st: SettlementStatement, by: 
     st.status = StatementStatus.APPROVED.value
     st.approved_by = by
     st.decided_at = datetime.now(UTC)
-    await session.execute(
-        update(Order).where(of_statement(st), Order.order_no.in_(statement_orders(st))).values(settled=True)
-    )
+    # The one write of a settlement to its orders: settled, by this cycle (their lines claimed them).
+    await session.execute(text(SETTLE_ORDERS), {"cycle_id": st.cycle_id, "merchant_id": st.merchant_id})
     return True
 
 
@@ -129,7 +128,8 @@ class StatementActivities:
 
     @activity.defn(name="settlement.reject")
     async def reject(self, d: Decision) -> StatementOutcome:
-        """The statement is void; its orders go back to the queue for the next cycle (a FAILED one too)."""
+        """The statement is void; its orders go back to the queue for the next cycle (a FAILED one too):
+        its lines no longer claim them, and an order an older cycle marked as claimed is unmarked."""
         async with unit_of_work(self._sessions) as session:
             st = await self._pending(session, d.statement_id, failed_too=True)
             if st is not None:

@@ -92,10 +92,11 @@ class Order(Base):
     dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     refund_required_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    settleable: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    settleable: Mapped[bool] = mapped_column(Boolean, default=False)  # queried through ix_orders_settlement_queue
     settleable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     settled: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The cycle that has claimed the order (cleared again if its statement is rejected).
+    # The cycle whose approved statement settled the order. Until then its settlement line is the claim
+    # (orders claimed before lines were the claim carry the cycle from the claim on).
     settlement_cycle: Mapped[str | None] = mapped_column(String(40), nullable=True)
     campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     promoter_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
