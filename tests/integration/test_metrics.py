@@ -40,11 +40,9 @@ async def test_api_counts_requests_by_route_template_and_status(shop):
     # One series per endpoint, not per order: no label carries the raw path.
     assert not any(order_no in dict(labels).get("route", "") for _, labels in after)
     timed = {"method": "GET", "route": route}
-    assert (
-        value(after, "backoffice_http_request_duration_seconds_count", **timed)
-        - value(before, "backoffice_http_request_duration_seconds_count", **timed)
-        == 3
-    )
+    assert value(after, "backoffice_http_request_duration_seconds_count", **timed) - value(
+        before, "backoffice_http_request_duration_seconds_count", **timed
+    ) == 3
     # The placement itself was counted under its template too (201 from POST /v1/orders).
     assert value(after, "backoffice_http_requests_total", method="POST", route="/v1/orders", status="201") >= 1
 
@@ -82,21 +80,17 @@ async def test_business_metrics_move_by_exactly_what_one_order_did(shop):
     # finishing meanwhile are counted from the records independently of the collector.
     assert value(after, "backoffice_orders_created_total") - value(before, "backoffice_orders_created_total") == 1
     others_completed = db_after.get("COMPLETED", 0) - db_before.get("COMPLETED", 0) - 1
-    assert (
-        value(after, "backoffice_orders_completed_total") - value(before, "backoffice_orders_completed_total")
-        == 1 + others_completed
-    )
+    assert value(after, "backoffice_orders_completed_total") - value(
+        before, "backoffice_orders_completed_total"
+    ) == 1 + others_completed
     key = ("wechat", order["currency"])
     n0, amount0 = captures_before.get(key, (0, 0))
     n1, amount1 = captures_after[key]
     labels = {"channel": "wechat", "currency": order["currency"]}
     assert value(after, "backoffice_payments_captured_total", **labels) == n1
-    assert (
-        value(after, "backoffice_payments_captured_total", **labels)
-        - value(before, "backoffice_payments_captured_total", **labels)
-        == n1 - n0
-        >= 1
-    )
+    assert value(after, "backoffice_payments_captured_total", **labels) - value(
+        before, "backoffice_payments_captured_total", **labels
+    ) == n1 - n0 >= 1
     moved = value(after, "backoffice_payments_captured_amount_minor_total", **labels) - value(
         before, "backoffice_payments_captured_amount_minor_total", **labels
     )
