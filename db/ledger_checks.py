@@ -11,15 +11,20 @@ refunds gave back. Each business record and its posting are written in one trans
 check is one statement (one snapshot), so they hold at every instant, also while flows are running.
 
 A channel's clearing account is checked against what the channel itself says it holds
-(`channel_disagreements`): that view comes from outside, so the caller fetches it."""
+(`channel_disagreements`), as a whole or for some payments only (`payment_channel_disagreements`): that
+view comes from outside, so the caller fetches it."""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.accounts import ESCROW, MARKETING, channel_clearing
 from domain.ledger import TxCode
+
+_Key = TypeVar("_Key", tuple[str, str], tuple[str, str, str])
 
 _ENTRY_AMOUNT = "(SELECT sum(amount_minor) FROM journal_lines WHERE entry_id = e.id AND side = 'D')"
 _PAID_REFUND = "r.status IN ('SUCCEEDED', 'MANUAL_PAID')"
@@ -141,9 +146,47 @@ async def channel_disagreements(session: AsyncSession, held: dict[tuple[str, str
         {"codes": [channel_clearing(c) for c in sorted(channels)]},
     )
     booked = {(str(r.code).split(":")[1], str(r.currency)): int(r.balance_minor) for r in rows}
+    return _differences("a channel's clearing that is not what the channel holds", booked, held)
+
+
+# What each payment moved on each channel's clearing account: the entries that reference the payment (its
+# captures, a deposit) or one of its refunds (paid through the channel, before or after settlement).
+_CLEARING_BY_PAYMENT = """
+    WITH refs AS (
+        SELECT no AS payment_no, no AS reference FROM unnest(CAST(:payments AS text[])) AS no
+        UNION ALL SELECT payment_no, refund_no FROM refunds WHERE payment_no = ANY(:payments)
+    )
+    SELECT refs.payment_no, a.code, a.currency,
+           sum(CASE WHEN l.side = 'D' THEN l.amount_minor ELSE -l.amount_minor END) AS booked
+    FROM refs
+    JOIN journal_entries e ON e.reference = refs.reference
+    JOIN journal_lines l ON l.entry_id = e.id
+    JOIN ledger_accounts a ON a.id = l.account_id AND a.code = ANY(:codes)
+    GROUP BY refs.payment_no, a.code, a.currency
+"""
+
+
+async def payment_channel_disagreements(
+    session: AsyncSession, held: dict[tuple[str, str, str], int], *, payments: set[str], channels: set[str]
+) -> set[str]:
+    """One line per (payment, channel, currency) of these payments whose movement on the channel's clearing
+    account is not what the channel says it holds of that payment: the channel-wide comparison narrowed to
+    some payments, so money other payments move meanwhile plays no part.
+
+    `held` is the channels' own view, (payment_no, channel, currency) → paid to it less refunded by it, as
+    the named `channels` answered it for these payments (a seed channel has no party to ask)."""
+    rows = await session.execute(
+        text(_CLEARING_BY_PAYMENT),
+        {"payments": sorted(payments), "codes": [channel_clearing(c) for c in sorted(channels)]},
+    )
+    booked = {(str(r.payment_no), str(r.code).split(":")[1], str(r.currency)): int(r.booked) for r in rows}
+    asked = {k: v for k, v in held.items() if k[0] in payments and k[1] in channels}
+    return _differences("a payment's clearing movement that is not what the channel holds of it", booked, asked)
+
+
+def _differences(what: str, booked: dict[_Key, int], held: dict[_Key, int]) -> set[str]:
     return {
-        f"a channel's clearing that is not what the channel holds: {channel} {currency}"
-        f" clearing_minus_held={booked.get((channel, currency), 0) - held.get((channel, currency), 0)}"
-        for channel, currency in sorted(set(booked) | set(held))
-        if booked.get((channel, currency), 0) != held.get((channel, currency), 0)
+        f"{what}: {' '.join(key)} clearing_minus_held={booked.get(key, 0) - held.get(key, 0)}"
+        for key in sorted(set(booked) | set(held))
+        if booked.get(key, 0) != held.get(key, 0)
     }

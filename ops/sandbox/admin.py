@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from ops.sandbox import statements
 from ops.sandbox.context import context
 from ops.sandbox.errors import SandboxError, invalid, unknown_party
 from ops.sandbox.faults import PARTIES, PAYMENT_CHANNELS, Faults, merge
-from ops.sandbox.store import HOLDINGS_SQL
+from ops.sandbox.store import HOLDINGS_BY_PAYMENT_SQL, HOLDINGS_SQL
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
@@ -79,9 +79,13 @@ async def inspect_refunds(party: str, request: Request, out_trade_no: str | None
 
 
 @router.get("/holdings")
-async def holdings(request: Request) -> list[dict[str, Any]]:
-    """Each channel's money per currency as the channel sees it (store.HOLDINGS_SQL)."""
-    return context(request).store.all(HOLDINGS_SQL)
+async def holdings(request: Request, payment_no: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
+    """Each channel's money per currency as the channel sees it (store.HOLDINGS_SQL); with `payment_no`
+    (repeated), per payment and only of those payments (store.HOLDINGS_BY_PAYMENT_SQL)."""
+    store = context(request).store
+    if payment_no is None:
+        return store.all(HOLDINGS_SQL)
+    return store.all(HOLDINGS_BY_PAYMENT_SQL, json.dumps(payment_no))
 
 
 @router.get("/notifications")

@@ -58,11 +58,20 @@ CREATE TABLE IF NOT EXISTS faults (party TEXT PRIMARY KEY, config TEXT NOT NULL)
 # What each channel holds of the platform's money per currency: paid orders less successful refunds (an
 # order stays SUCCESS when refunded). The platform's `channel:{ch}:clearing` must equal it once every flow
 # has heard its outcome (db/ledger_checks.py: channel_disagreements).
-HOLDINGS_SQL = """
-SELECT channel, currency, sum(amount) AS held_minor FROM (
-    SELECT channel, currency, amount_minor AS amount FROM orders WHERE status = 'SUCCESS'
-    UNION ALL SELECT channel, currency, -amount_minor FROM refunds WHERE status = 'SUCCESS'
-) GROUP BY channel, currency ORDER BY channel, currency
+_HELD = """
+    SELECT channel, currency, out_trade_no, amount_minor AS amount FROM orders WHERE status = 'SUCCESS'
+    UNION ALL SELECT channel, currency, out_trade_no, -amount_minor FROM refunds WHERE status = 'SUCCESS'
+"""
+HOLDINGS_SQL = f"""
+SELECT channel, currency, sum(amount) AS held_minor FROM ({_HELD})
+GROUP BY channel, currency ORDER BY channel, currency
+"""
+# The same per payment (out_trade_no), for the payments named in the one parameter (a JSON array): what the
+# channel holds of each of them (db/ledger_checks.py: payment_channel_disagreements).
+HOLDINGS_BY_PAYMENT_SQL = f"""
+SELECT channel, currency, out_trade_no AS payment_no, sum(amount) AS held_minor FROM ({_HELD})
+WHERE out_trade_no IN (SELECT value FROM json_each(?))
+GROUP BY channel, currency, out_trade_no ORDER BY channel, currency, out_trade_no
 """
 
 MAX_ATTEMPTS = 15

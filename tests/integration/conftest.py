@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -14,10 +14,12 @@ from temporalio.client import Client
 
 from db.engine import unit_of_work
 from db.ledger import trial_balance
-from db.ledger_checks import channel_disagreements, ledger_disagreements
+from db.ledger_checks import ledger_disagreements, payment_channel_disagreements
+from db.models import Payment, Refund
+from domain.refunds import RefundOrigin, RefundStatus
 from domain.settings import Settings
 from ops.sandbox.faults import PAYMENT_CHANNELS
-from tests.support.sandbox_receiver import eventually
+from tests.support.shop import held_of
 from workflows.client.connection import connect
 from workflows.client.queues import MAIN
 
@@ -26,49 +28,74 @@ from workflows.client.queues import MAIN
 async def ledger_invariants(sessions: async_sessionmaker[AsyncSession], request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """After every integration test: every entry balances, totals agree per currency, each balance is
     the sum of its lines, no account that may not go negative is negative, the ledger agrees with the
-    business records it books (db/ledger_checks.py) and, for a test marked `checks_channels`, each channel's
-    clearing account with what the sandbox's channel says it holds. A disagreement fails the test during
-    which it appeared, not every test after it (differences are reported, so a test that posted without
-    records on purpose, marked `raw_ledger` or `channel_diverges`, leaves a constant offset)."""
+    business records it books (db/ledger_checks.py) and, for a test that ran the stack, what each of the
+    test's own payments moved on a channel's clearing account is what the sandbox's channel holds of it.
+    A disagreement fails the test during which it appeared, not every test after it (differences are
+    reported, so a test that posted without records on purpose, marked `raw_ledger`, leaves a constant
+    offset; a test marked `channel_diverges` makes the sandbox disagree on purpose and is not compared)."""
     raw = request.node.get_closest_marker("raw_ledger") is not None
-    # Channels are compared only where a test asks for it (`checks_channels`): the comparison is global,
-    # so flows an earlier test left running on the same stack (a refund the channel finishes later, a held
-    # discrepancy parked after its hold) would be blamed on whichever test runs then. `ops chaos` and
-    # test_ledger.py compare them too.
-    outside = "services" in request.fixturenames and not raw
-    outside = outside and request.node.get_closest_marker("checks_channels") is not None
-    outside = outside and request.node.get_closest_marker("channel_diverges") is None
+    channels = "services" in request.fixturenames and request.node.get_closest_marker("channel_diverges") is None
     async with unit_of_work(sessions) as session:
         before = await ledger_disagreements(session)
-    if outside:
-        sandbox = request.getfixturevalue("services").sandbox_url
-        channels_before = await _channel_disagreements(sessions, sandbox)
+        numbers_before = {number for number, _ in await _payment_numbers(session)} if channels else set()
     yield
     async with unit_of_work(sessions) as session:
         report = await trial_balance(session)
         appeared = await ledger_disagreements(session) - before
+        own = (
+            {p for number, p in await _payment_numbers(session) if number not in numbers_before} if channels else set()
+        )
     assert report["balanced"], report["problems"]
     assert raw or not appeared, sorted(appeared)
-    if outside:
-        # A flow of the test may not have heard the channel's last answer yet (a refund the channel just
-        # finished): the clearing account must come back to where it was, within a callback or a poll.
-        async def agrees() -> bool:
-            return not await _channel_disagreements(sessions, sandbox) - channels_before
-
-        with contextlib.suppress(AssertionError):
-            await eventually(agrees, 90)
-        assert not (diverged := await _channel_disagreements(sessions, sandbox) - channels_before), sorted(diverged)
+    if own:
+        diverged = await _settled_comparison(sessions, request.getfixturevalue("services").sandbox_url, own)
+        assert not diverged, sorted(diverged)
 
 
-async def _channel_disagreements(sessions: async_sessionmaker[AsyncSession], sandbox_url: str) -> set[str]:
+async def _payment_numbers(session: AsyncSession) -> list[tuple[str, str]]:
+    """(number, payment it belongs to) of every payment and every refund asked for through the API.
+
+    A test's own payments are those whose payment, or an API refund of it, appeared during the test (a
+    payment an earlier test or a module fixture made, refunded here, is this test's to compare too). A
+    refund a flow opened itself (a duplicate payment returned, money paid after a cancel) belongs to its
+    payment's test: it may appear during a later test, and must not be compared there."""
+    rows = await session.execute(
+        select(Payment.payment_no, Payment.payment_no).union_all(
+            select(Refund.refund_no, Refund.payment_no).where(Refund.origin == RefundOrigin.API.value)
+        )
+    )
+    return [(str(number), str(payment)) for number, payment in rows]
+
+
+# How long a test's own flows may take to hear the channel's last answer (a callback, a poll), and how long
+# the comparison waits for refunds of the test's payments still PROCESSING (one the channel finishes after
+# this would go unchecked: its payment is compared at its own test's end only).
+_AGREE_WITHIN = 60.0
+_SETTLE_WITHIN = 10.0
+
+
+async def _settled_comparison(sessions: async_sessionmaker[AsyncSession], sandbox_url: str, own: set[str]) -> set[str]:
+    """What the ledger and the sandbox's channels disagree on about these payments, once their refunds
+    have finished (or `_SETTLE_WITHIN` passed) and they agree (or `_AGREE_WITHIN` passed)."""
+    start = time.monotonic()
     async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as sandbox:
-        r = await sandbox.get("/_sandbox/holdings")
-    assert r.status_code == 200, r.text
-    # The channels the sandbox plays are compared even before anyone paid them anything.
-    held = {(channel, "CNY"): 0 for channel in PAYMENT_CHANNELS}
-    held.update({(h["channel"], h["currency"]): int(h["held_minor"]) for h in r.json()})
-    async with unit_of_work(sessions) as session:
-        return await channel_disagreements(session, held)
+        while True:
+            held = await held_of(sandbox, own)
+            async with unit_of_work(sessions) as session:
+                diverged = await payment_channel_disagreements(
+                    session, held, payments=own, channels=set(PAYMENT_CHANNELS)
+                )
+                processing = (
+                    await session.execute(
+                        select(func.count())
+                        .select_from(Refund)
+                        .where(Refund.payment_no.in_(own), Refund.status == RefundStatus.PROCESSING.value)
+                    )
+                ).scalar_one()
+            waited = time.monotonic() - start
+            if (not diverged and (not processing or waited >= _SETTLE_WITHIN)) or waited >= _AGREE_WITHIN:
+                return diverged
+            await asyncio.sleep(0.25)
 
 
 @pytest.fixture(autouse=True)

@@ -8,17 +8,19 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import demo, ledger
 from db.engine import unit_of_work
-from db.ledger_checks import channel_disagreements, ledger_disagreements
-from db.models import JournalEntry
+from db.ledger_checks import channel_disagreements, ledger_disagreements, payment_channel_disagreements
+from db.models import JournalEntry, JournalLine, LedgerAccount
 from domain import accounts
 from domain import ledger as rules
 from domain.accounts import channel_clearing, merchant_account
+from ops.sandbox.faults import PAYMENT_CHANNELS
+from tests.support.shop import held_of
 
 # These tests drive the ledger itself with postings no business record backs (that is their point).
 pytestmark = pytest.mark.raw_ledger
@@ -99,7 +101,6 @@ async def test_twenty_concurrent_posters_on_one_hot_account_lose_nothing_and_nev
     """Postings touch escrow together with different channels, in different line orders: the fixed
     lock order must serialise them without deadlock, and every amount must land exactly once."""
     m, ch_a, ch_b = f"m{uid()}", f"cha{uid()}", f"chb{uid()}"
-    escrow_before = await balance(sessions, accounts.ESCROW)
 
     async def poster(i: int) -> None:
         for j in range(5):
@@ -111,7 +112,18 @@ async def test_twenty_concurrent_posters_on_one_hot_account_lose_nothing_and_nev
     await asyncio.wait_for(asyncio.gather(*(poster(i) for i in range(20))), timeout=120)
     captured = sum((100 + i) * 5 for i in range(20))
     refunded = 7 * 20
-    assert await balance(sessions, accounts.ESCROW) - escrow_before == captured - refunded
+    # Escrow's balance is every flow's on the stack: what these postings moved on it is read from their lines.
+    async with unit_of_work(sessions) as session:
+        own = (
+            select(
+                func.count(JournalLine.id),
+                func.sum(JournalLine.amount_minor * case((JournalLine.side == "C", 1), else_=-1)),
+            )
+            .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(LedgerAccount.code == accounts.ESCROW, JournalEntry.idempotency_key.like(f"hot-%{m}-%"))
+        )
+        assert tuple((await session.execute(own)).one()) == (20 * 6, captured - refunded)
     assert await balance(sessions, channel_clearing(ch_a)) + await balance(sessions, channel_clearing(ch_b)) == (
         captured - refunded
     )
@@ -306,3 +318,52 @@ async def test_the_invariant_check_sees_a_corrupted_ledger(sessions):
     assert "CNY: debits" in problems
     async with unit_of_work(sessions) as session:
         assert (await ledger.trial_balance(session))["balanced"]
+
+
+async def test_the_per_test_channel_check_sees_a_refund_booked_on_the_other_channel(shop):
+    """The comparison run after every test of the stack (conftest.py: a test's own payments against what
+    the sandbox's channels hold of them) must be able to fail, and only on the payment at fault. Two orders
+    paid through wechat, 500 of the first refunded; then, inside a transaction that is rolled back, the
+    refund's posting is made to have paid out of alipay's clearing (what a refund booked on the wrong
+    channel leaves). The records check cannot see it; the per-payment comparison names that payment, on
+    both channels, and finds nothing wrong with the other one."""
+    merchant = await shop.merchant()
+    orders = [await shop.delivered(merchant, channel="wechat") for _ in range(2)]
+    refunded, untouched = (o["payments"][0]["payment_no"] for o in orders)
+    r = await shop.request_refund(orders[0]["order_no"], 500)
+    assert r.status_code == 202, r.text
+    refund_no = r.json()["refund_no"]
+    await shop.refunded(orders[0]["order_no"], 500)
+    both = {refunded, untouched}
+    held = await held_of(shop.outside, both)
+    paid = orders[0]["paid_minor"]
+    assert held == {(refunded, "wechat", "CNY"): paid - 500, (untouched, "wechat", "CNY"): orders[1]["paid_minor"]}
+    channels = set(PAYMENT_CHANNELS)
+    async with shop.sessions() as session:
+        async with session.begin():
+            # Lines are append-only (a trigger): lift it inside this transaction only, as a bad migration would.
+            await session.execute(text("ALTER TABLE journal_lines DISABLE TRIGGER journal_lines_append_only"))
+            agreed = await payment_channel_disagreements(session, held, payments=both, channels=channels)
+            records = await ledger_disagreements(session)
+            await ledger.open_accounts(session, [channel_clearing("alipay")], "CNY")
+            await session.execute(
+                text(
+                    "UPDATE journal_lines SET account_id = (SELECT id FROM ledger_accounts WHERE code = :to"
+                    " AND currency = 'CNY') WHERE entry_id = (SELECT ledger_entry_id FROM refunds"
+                    " WHERE refund_no = :refund) AND account_id = (SELECT id FROM ledger_accounts"
+                    " WHERE code = :from AND currency = 'CNY')"
+                ),
+                {"refund": refund_no, "from": channel_clearing("wechat"), "to": channel_clearing("alipay")},
+            )
+            records_after = await ledger_disagreements(session)
+            drift = await payment_channel_disagreements(session, held, payments=both, channels=channels)
+            alone = await payment_channel_disagreements(session, held, payments={untouched}, channels=channels)
+            await session.rollback()
+    assert not agreed, agreed
+    assert records_after == records
+    what = "a payment's clearing movement that is not what the channel holds of it"
+    assert drift == {
+        f"{what}: {refunded} alipay CNY clearing_minus_held=-500",
+        f"{what}: {refunded} wechat CNY clearing_minus_held=500",
+    }
+    assert not alone, alone

@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import PendingActivityState
 
@@ -30,10 +29,6 @@ from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop, payee, record_history, withdraw, withdrawal_reaches
 from workflows.ids import recon_workflow_id
 from workflows.reconciliation import ReconciliationWorkflow
-
-# Reconciliation parts the channels' records from the ledger on purpose (planted differences, fees booked
-# from statements, refunds of differences): the clearing-against-sandbox check does not apply.
-pytestmark = pytest.mark.channel_diverges
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "recon"
 

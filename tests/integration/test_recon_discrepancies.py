@@ -17,7 +17,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from db.engine import unit_of_work
@@ -30,10 +29,6 @@ from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop, bearer, second_finance_person
 from workflows.discrepancy import DiscrepancyWorkflow
 from workflows.ids import discrepancy_workflow_id
-
-# Reconciliation parts the channels' records from the ledger on purpose (planted differences, fees booked
-# from statements, refunds of differences): the clearing-against-sandbox check does not apply.
-pytestmark = pytest.mark.channel_diverges
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 

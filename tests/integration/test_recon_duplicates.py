@@ -8,16 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.integration.test_recon import discrepancies_of, run_recon, today
 from tests.support.sandbox_receiver import eventually
 from tests.support.shop import Shop
 from tests.support.two_channels import paid_through_two_channels
-
-# Reconciliation parts the channels' records from the ledger on purpose (planted differences, fees booked
-# from statements, refunds of differences): the clearing-against-sandbox check does not apply.
-pytestmark = pytest.mark.channel_diverges
 
 
 async def test_one_order_paid_through_both_channels_is_a_duplicate_payment_where_it_was_paid_extra(

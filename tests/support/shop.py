@@ -36,6 +36,18 @@ def refused_with(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     return body
 
 
+async def held_of(sandbox: httpx.AsyncClient, payments: set[str]) -> dict[tuple[str, str, str], int]:
+    """What the sandbox's channels hold of each of these payments: (payment_no, channel, currency) → paid to
+    the channel less refunded by it (db/ledger_checks.py: payment_channel_disagreements)."""
+    held: dict[tuple[str, str, str], int] = {}
+    ordered = sorted(payments)
+    for i in range(0, len(ordered), 100):  # the numbers travel in the query string
+        r = await sandbox.get("/_sandbox/holdings", params={"payment_no": ordered[i : i + 100]})
+        assert r.status_code == 200, r.text
+        held.update({(h["payment_no"], h["channel"], h["currency"]): int(h["held_minor"]) for h in r.json()})
+    return held
+
+
 def order_body(merchant_id: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "customer_id": "c-1",
