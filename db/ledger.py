@@ -1,9 +1,10 @@
 """Posting to the double-entry ledger, and the checks that prove it is sound.
 
-A posting is one database transaction: open missing accounts, lock every touched balance row in a
-fixed order (code, currency) so concurrent postings queue instead of deadlocking, insert the entry
-and its lines, move the balances. The entry's idempotency key is unique: posting the same key again
-returns the first entry; the same key with different content is refused.
+A posting is part of one database transaction: open missing accounts, then one statement locks every
+touched balance row in a fixed order (code, currency) so concurrent postings queue instead of
+deadlocking, inserts the entry and its lines and moves the balances. The entry's idempotency key is
+unique: posting the same key again returns the first entry; the same key with different content is
+refused.
 """
 
 from __future__ import annotations
