@@ -1,20 +1,23 @@
 """Posting to the double-entry ledger, and the checks that prove it is sound.
 
-A posting is one database transaction: open missing accounts, lock every touched balance row in a
-fixed order (code, currency) so concurrent postings queue instead of deadlocking, insert the entry
-and its lines, move the balances. The entry's idempotency key is unique: posting the same key again
-returns the first entry; the same key with different content is refused.
+A posting is part of one database transaction: open missing accounts, then one statement locks every
+touched balance row in a fixed order (code, currency) so concurrent postings queue instead of
+deadlocking, inserts the entry and its lines and moves the balances. The entry's idempotency key is
+unique: posting the same key again returns the first entry; the same key with different content is
+refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import JournalEntry, JournalLine, LedgerAccount
+from db.models import JournalEntry, LedgerAccount
 from domain.accounts import account_spec, signed_delta
 from domain.ledger import Posting
 from domain.refusals import Refusal
@@ -65,73 +68,119 @@ async def _existing(session: AsyncSession, posting: Posting) -> Posted | None:
     ).scalar_one_or_none()
     if found is None:
         return None
-    if found.content_hash != posting.content_hash():
+    return _repeat(posting, found.id, found.content_hash)
+
+
+def _repeat(posting: Posting, entry_id: int, content_hash: str) -> Posted:
+    if content_hash != posting.content_hash():
         raise KeyReused(f"ledger key {posting.idempotency_key!r} was already posted with different content")
-    return Posted(entry_id=found.id, created=False)
+    return Posted(entry_id=entry_id, created=False)
+
+
+# A posting in one statement, so the balance rows it locks are held for the rest of one round trip (and
+# the commit) rather than for one round trip per step.
+#
+# `locked` takes the row locks, in code order (one currency), and only when every account the posting
+# touches exists in the statement's snapshot; otherwise it locks nothing and the caller opens the missing
+# accounts and runs the statement again. That is what keeps the order total: a statement that locked the
+# accounts it could see and was then run again would hold a later account while asking for an earlier
+# one (a cycle with anyone queued the right way round).
+#
+# Everything that writes reads the locked rows, so it runs only once all of them are held: `moves` works
+# out each line's balance after it from the locked (newest) balances, `entry` is inserted only if nothing
+# would go negative that may not (ON CONFLICT DO NOTHING: a posting of the same key may have committed
+# while we waited), `written` and `moved` write the lines and the new balances of that entry. A key already
+# posted locks nothing and writes nothing.
+_POST = """
+WITH seen AS (
+    SELECT id, content_hash FROM journal_entries WHERE idempotency_key = %(key)s
+), present AS (
+    SELECT count(*) AS n FROM ledger_accounts WHERE currency = %(currency)s AND code = ANY(CAST(%(codes)s AS text[]))
+), locked AS (
+    SELECT id, code, balance_minor, may_go_negative FROM ledger_accounts
+    WHERE currency = %(currency)s AND code = ANY(CAST(%(codes)s AS text[]))
+      AND NOT EXISTS (SELECT 1 FROM seen) AND (SELECT n FROM present) = %(n_codes)s
+    ORDER BY code
+    FOR UPDATE
+), moves AS (
+    SELECT l.n, a.id AS account_id, a.code, a.may_go_negative, l.side, l.amount,
+           a.balance_minor + sum(l.delta) OVER (PARTITION BY a.id ORDER BY l.n) AS after
+    FROM unnest(CAST(%(line_codes)s AS text[]), CAST(%(sides)s AS text[]), CAST(%(amounts)s AS bigint[]),
+                CAST(%(deltas)s AS bigint[])) WITH ORDINALITY AS l(code, side, amount, delta, n)
+    JOIN locked a ON a.code = l.code
+), final AS (
+    SELECT DISTINCT ON (account_id) account_id, code, after, may_go_negative FROM moves ORDER BY account_id, n DESC
+), refused AS (
+    SELECT code, after FROM final WHERE after < 0 AND NOT may_go_negative ORDER BY code LIMIT 1
+), entry AS (
+    INSERT INTO journal_entries (tx_code, idempotency_key, reference, currency, content_hash)
+    SELECT %(tx_code)s, %(key)s, %(reference)s, %(currency)s, %(hash)s
+    WHERE (SELECT count(*) FROM locked) = %(n_codes)s AND NOT EXISTS (SELECT 1 FROM refused)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+), written AS (
+    INSERT INTO journal_lines (entry_id, account_id, side, amount_minor, balance_after_minor)
+    SELECT entry.id, m.account_id, m.side, m.amount, m.after FROM entry, moves m ORDER BY m.n
+), moved AS (
+    UPDATE ledger_accounts a SET balance_minor = f.after FROM final f, entry WHERE a.id = f.account_id
+)
+SELECT (SELECT id FROM entry) AS entry_id, (SELECT id FROM seen) AS seen_id,
+       (SELECT content_hash FROM seen) AS seen_hash, (SELECT count(*) FROM locked) AS accounts,
+       (SELECT code FROM refused) AS refused_code, (SELECT after FROM refused) AS refused_balance
+"""
+
+# (code, currency) of accounts seen to exist. Accounts are never deleted, so this only saves the insert
+# that opens missing ones; should it be wrong (seen by a transaction that has not committed, or that rolled
+# back), the statement finds an account missing, locks nothing, and the posting opens it and runs again.
+_opened: set[tuple[str, str]] = set()
+
+
+async def _run(session: AsyncSession, params: dict[str, object]) -> Any:
+    """The posting statement on the session's own connection and transaction, straight through the driver
+    (prepared once per connection): it runs while the hot balance rows wait, so it skips the ORM's layers."""
+    pg: Any = (await (await session.connection()).get_raw_connection()).driver_connection
+    async with pg.cursor(row_factory=namedtuple_row) as cur:
+        await cur.execute(_POST, params, prepare=True)
+        return await cur.fetchone()
 
 
 async def post(session: AsyncSession, posting: Posting) -> Posted:
     """Write `posting` inside the caller's transaction (the caller's unit of work commits it)."""
-    if (seen := await _existing(session, posting)) is not None:
-        return seen
-
     codes = sorted({ln.account for ln in posting.lines})
-    await open_accounts(session, codes, posting.currency)
-    accounts = {
-        a.code: a
-        for a in (
-            await session.execute(
-                select(LedgerAccount)
-                .where(LedgerAccount.code.in_(codes), LedgerAccount.currency == posting.currency)
-                .order_by(LedgerAccount.code, LedgerAccount.currency)
-                .with_for_update()
-            )
-        ).scalars()
+    params = {
+        "key": posting.idempotency_key,
+        "currency": posting.currency,
+        "codes": codes,
+        "line_codes": [ln.account for ln in posting.lines],
+        "sides": [ln.side.value for ln in posting.lines],
+        "amounts": [ln.amount_minor for ln in posting.lines],
+        "deltas": [signed_delta(account_spec(ln.account), ln.side, ln.amount_minor) for ln in posting.lines],
+        "n_codes": len(codes),
+        "tx_code": posting.code.value,
+        "reference": posting.reference,
+        "hash": posting.content_hash(),
     }
-    # A concurrent posting of the same key may have committed while we waited for the locks.
-    entry_id = (
-        await session.execute(
-            insert(JournalEntry)
-            .values(
-                tx_code=posting.code.value,
-                idempotency_key=posting.idempotency_key,
-                reference=posting.reference,
-                currency=posting.currency,
-                content_hash=posting.content_hash(),
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(JournalEntry.id)
+    if not _opened.issuperset((code, posting.currency) for code in codes):
+        await open_accounts(session, codes, posting.currency)
+    row = await _run(session, params)
+    if row.seen_id is None and row.accounts < len(codes):  # locked nothing: open what is missing, run again
+        await open_accounts(session, codes, posting.currency)
+        row = await _run(session, params)
+    if row.seen_id is not None:
+        return _repeat(posting, row.seen_id, row.seen_hash)
+    if row.accounts < len(codes):
+        raise RuntimeError(f"ledger accounts {codes} ({posting.currency}) are still missing after opening them")
+    if row.refused_code is not None:
+        raise NegativeBalance(
+            f"{posting.code.value} would take {row.refused_code} ({posting.currency}) to {row.refused_balance}; "
+            "it may not go negative"
         )
-    ).scalar_one_or_none()
-    if entry_id is None:
+    _opened.update((code, posting.currency) for code in codes)
+    if row.entry_id is None:  # the key was posted by a transaction that committed while we waited
         seen = await _existing(session, posting)
         assert seen is not None
         return seen
-
-    balances = {code: acc.balance_minor for code, acc in accounts.items()}
-    lines = []
-    for ln in posting.lines:
-        acc = accounts[ln.account]
-        balances[ln.account] += signed_delta(account_spec(ln.account), ln.side, ln.amount_minor)
-        lines.append(
-            {
-                "entry_id": entry_id,
-                "account_id": acc.id,
-                "side": ln.side.value,
-                "amount_minor": ln.amount_minor,
-                "balance_after_minor": balances[ln.account],
-            }
-        )
-    for code, balance in balances.items():
-        if balance < 0 and not accounts[code].may_go_negative:
-            raise NegativeBalance(
-                f"{posting.code.value} would take {code} ({posting.currency}) to {balance}; it may not go negative"
-            )
-    await session.execute(insert(JournalLine).values(lines))
-    for code, balance in balances.items():
-        accounts[code].balance_minor = balance
-    await session.flush()
-    return Posted(entry_id=entry_id, created=True)
+    return Posted(entry_id=row.entry_id, created=True)
 
 
 async def balance_of(session: AsyncSession, code: str, currency: str) -> int:

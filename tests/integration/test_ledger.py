@@ -129,6 +129,37 @@ async def test_twenty_concurrent_posters_on_one_hot_account_lose_nothing_and_nev
     )
 
 
+async def test_a_posting_that_finds_an_account_missing_holds_no_balance_lock_while_it_opens_it(sessions):
+    """The deadlock the one-statement posting once had: a posting that believes an account open (another
+    transaction opened it and has not committed) finds it missing from its snapshot. Had it locked the
+    accounts it could see, it would hold a later account while queueing for an earlier one. It must lock
+    nothing until every account is there, so the account it can see stays free to lock meanwhile."""
+    m, other, ch = f"m{uid()}", f"m{uid()}", f"ch{uid()}"
+    deposit = merchant_account(m, "deposit")
+    await post(sessions, rules.deposit_paid(f"dep-{m}", "d0", "CNY", 100, f"ch{uid()}", m))  # m's deposit exists
+    async with sessions() as opener, opener.begin():
+        # Opens the channel's account (and records it as open) in a transaction that stays open.
+        await ledger.post(opener, rules.deposit_paid(f"dep-{other}", "d1", "CNY", 50, ch, other))
+        xid = (await opener.execute(text("SELECT pg_current_xact_id()::text"))).scalar_one()
+        late = asyncio.create_task(post(sessions, rules.deposit_paid(f"dep-{m}-2", "d2", "CNY", 30, ch, m)))
+        async with unit_of_work(sessions) as probe:
+            waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted AND transactionid::text = :xid")
+            for _ in range(500):  # until the late posting queues behind the opener's new account
+                if (await probe.execute(waiting, {"xid": xid})).scalar_one():
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the second posting never waited for the account being opened")
+        async with unit_of_work(sessions) as probe:
+            locked = text(
+                "SELECT id FROM ledger_accounts WHERE code = :c AND currency = 'CNY' FOR UPDATE NOWAIT"
+            )
+            assert (await probe.execute(locked, {"c": deposit})).scalar_one()
+    assert (await asyncio.wait_for(late, timeout=30)).created
+    assert await balance(sessions, deposit) == 130
+    assert await balance(sessions, channel_clearing(ch)) == 80
+
+
 async def test_concurrent_withdrawals_never_overdraw(sessions):
     m = f"m{uid()}"
     # Fund the merchant through the real path: capture into escrow, then settle to the merchant.
