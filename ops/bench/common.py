@@ -29,6 +29,18 @@ class Shape:
     """Durable timers that actually fired (business waits such as the after-sale window): the bare
     workflow sleeps as long, so the ratio measures overhead rather than waits both sides must sit out."""
     child_workflows: int = 0
+    local_activities: int = 0
+    """Activities the flows run as local activities (recorded as markers): the bare workflow runs as
+    many local no-ops, so that neither side is charged for activity tasks the other does not have."""
+
+    @property
+    def steps(self) -> int:
+        """Activities of either kind."""
+        return self.activities + self.local_activities
+
+    def is_local(self, step: int) -> bool:
+        """Whether the bare workflow's step `step` (0-based) is a local one: spread evenly over the steps."""
+        return (step + 1) * self.local_activities // self.steps > step * self.local_activities // self.steps
 
 
 async def run_pool(count: int, concurrency: int, job: Callable[[int], Awaitable[T]]) -> tuple[list[T], float]:

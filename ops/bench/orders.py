@@ -32,6 +32,9 @@ from ops.stack import Services
 from workflows.client.connection import connect
 from workflows.ids import order_workflow_id, payment_workflow_id
 
+# The marker a local activity's result is recorded with (the SDK core's name for it).
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
 # Waits the benchmark must sit through are as short as the settings allow; deadlines stay long so
 # that nothing times out under load and every lifecycle is the happy path.
 BENCH_ENV = {
@@ -73,6 +76,7 @@ class Report:
             "count": self.count,
             "concurrency": self.concurrency,
             "activities_per_order": self.shape.activities,
+            "local_activities_per_order": self.shape.local_activities,
             "signals_per_order": self.shape.signals,
             "updates_per_order": self.shape.updates,
             "timer_seconds_per_order": self.shape.timer_seconds,
@@ -130,7 +134,8 @@ async def _bench(stack: OwnStack, count: int, concurrency: int) -> Report:
         warm_up = await shopper.lifecycle(-1)
         shape = await _shape_of(client, warm_up)
         say(
-            f"one order = {shape.activities} activities, {shape.signals} signals, {shape.updates} updates, "
+            f"one order = {shape.activities} activities, {shape.local_activities} local activities, "
+            f"{shape.signals} signals, {shape.updates} updates, "
             f"{shape.child_workflows} child workflow(s), {shape.timer_seconds:g}s of fired timers"
         )
         say(f"{count} order lifecycles, {concurrency} at a time")
@@ -181,11 +186,13 @@ async def seed_stack(database_url: str, *, merchants: int, providers: int) -> tu
 async def _shape_of(client: Client, lifecycle: Lifecycle) -> Shape:
     kinds: Counter[int] = Counter()
     timer_seconds = 0.0
+    local = 0
     for workflow_id in (order_workflow_id(lifecycle.order_no), payment_workflow_id(lifecycle.payment_no)):
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         started = {e.event_id: e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED}
         for event in history.events:
             kinds[event.event_type] += 1
+            local += event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
             if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
                 timer = started[event.timer_fired_event_attributes.started_event_id]
                 timeout = timer.timer_started_event_attributes.start_to_fire_timeout
@@ -196,6 +203,7 @@ async def _shape_of(client: Client, lifecycle: Lifecycle) -> Shape:
         updates=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED],
         timer_seconds=timer_seconds,
         child_workflows=kinds[EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED],
+        local_activities=local,
     )
 
 
