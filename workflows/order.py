@@ -175,10 +175,17 @@ class OrderWorkflow(DispatchAndCancel):
         self._inp = inp
         self._local = workflow.patched(LOCAL_STEPS)
         terms = inp.terms
+        # Newer flows enter their first stage in the identifying upsert itself.
+        creating = ("CREATING", "recording the order and reserving stock")
         stages.identify(
-            "order", order_no=inp.order_no, merchant_id=inp.request.merchant_id, amount_minor=inp.request.payable_minor
+            "order",
+            order_no=inp.order_no,
+            merchant_id=inp.request.merchant_id,
+            amount_minor=inp.request.payable_minor,
+            entering=creating if self._local else None,
         )
-        stages.enter("CREATING", "recording the order and reserving stock")
+        if not self._local:
+            stages.enter(*creating)
         try:
             await db_step(OrderActivities.create, inp, local=self._local)
         except STEP_FAILED as err:

@@ -70,8 +70,17 @@ class PaymentWorkflow(ChannelOrders):
     async def run(self, inp: PaymentInput) -> PaymentResult:
         self._inp = inp
         self._local = workflow.patched(LOCAL_STEPS)
-        stages.identify("payment", order_no=inp.order_no, merchant_id=inp.merchant_id, amount_minor=inp.amount_minor)
-        stages.enter("CREATING", f"opening a channel order for {inp.payment_no}")
+        # Newer flows enter their first stage in the identifying upsert itself.
+        creating = ("CREATING", f"opening a channel order for {inp.payment_no}")
+        stages.identify(
+            "payment",
+            order_no=inp.order_no,
+            merchant_id=inp.merchant_id,
+            amount_minor=inp.amount_minor,
+            entering=creating if self._local else None,
+        )
+        if not self._local:
+            stages.enter(*creating)
         deadline = workflow.now() + timedelta(seconds=inp.timeout_seconds)
         tried: list[str] = []
         opened: ChannelOrderView | None = None
