@@ -58,6 +58,9 @@ class Report:
     lifecycles: list[Lifecycle]
     orders_wall_s: float
     bare: BareRun
+    bare_tasks: BareRun | None
+    """The bare lifecycles again with every step an activity task; None when the flows have no local
+    activities (it would be the same run)."""
     cpu: dict[str, float]
     """CPU seconds of each process while the lifecycles ran (ops/bench/cpu.py)."""
 
@@ -71,6 +74,14 @@ class Report:
             "orders_per_s": round(self.orders_per_s, 2),
             "bare_per_s": round(self.bare.per_second, 2),
             "ratio_vs_bare": round(self.orders_per_s / self.bare.per_second, 3),
+            **(
+                {
+                    "bare_tasks_per_s": round(self.bare_tasks.per_second, 2),
+                    "ratio_vs_bare_tasks": round(self.orders_per_s / self.bare_tasks.per_second, 3),
+                }
+                if self.bare_tasks
+                else {}
+            ),
             "create_p50_ms": round(percentile(creates, 50), 1),
             "create_p99_ms": round(percentile(creates, 99), 1),
             "count": self.count,
@@ -145,7 +156,11 @@ async def _bench(stack: OwnStack, count: int, concurrency: int) -> Report:
         cpu = meter.stop()
     say(f"{count} bare lifecycles of the same shape, {concurrency} at a time, worker in this process")
     bare = await run_bare(client, shape, count, concurrency)
-    return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare, cpu)
+    bare_tasks = None
+    if shape.local_activities:
+        say(f"{count} bare lifecycles again, every step an activity task")
+        bare_tasks = await run_bare(client, shape.as_tasks(), count, concurrency)
+    return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare, bare_tasks, cpu)
 
 
 async def _observability(database_url: str, services: Services, count: int, concurrency: int) -> dict[str, float]:
@@ -216,7 +231,12 @@ def _print(report: Report) -> None:
     print(f"          POST /v1/orders p50 {s['create_p50_ms']} ms, p99 {s['create_p99_ms']} ms")
     print(f"bare:     {s['bare_per_s']}/s  ({report.bare.completed} in {report.bare.wall_seconds:.1f}s)")
     print(f"          lifecycle p50 {s['bare_lifecycle_p50_s']}s, p99 {s['bare_lifecycle_p99_s']}s")
-    print(f"ratio:    {s['ratio_vs_bare']} of bare Temporal")
+    if report.bare_tasks:
+        tasks = report.bare_tasks
+        print(f"bare, all activity tasks: {s['bare_tasks_per_s']}/s  ({tasks.completed} in {tasks.wall_seconds:.1f}s)")
+    print(f"ratio:    {s['ratio_vs_bare']} of bare Temporal (local activities where the flows have them)")
+    if report.bare_tasks:
+        print(f"          {s['ratio_vs_bare_tasks']} of bare Temporal with every step an activity task")
     # Alone (the warm-up) against loaded: a step that only grows under load is queueing for something.
     print("steps:    p50 ms under load (the warm-up order alone)")
     for step, loaded in report.step_p50_ms().items():
