@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+import httpx
 from temporalio.api.enums.v1 import EventType
 
 from domain.settings import Settings
@@ -46,6 +47,14 @@ class Shape:
     def is_local(self, step: int) -> bool:
         """Whether the bare workflow's step `step` (0-based) is a local one: spread evenly over the steps."""
         return (step + 1) * self.local_activities // self.steps > step * self.local_activities // self.steps
+
+
+def client_limits(connections: int | None, keepalive: int) -> httpx.Limits:
+    """Connection limits for a benchmark's HTTP clients. An idle connection is dropped well before the
+    servers' keep-alive timeout (uvicorn's is 5 s, httpx's default expiry too): otherwise a request sent
+    on a connection the server is closing at that moment fails with no answer, which is the benchmark's
+    fault, not the server's."""
+    return httpx.Limits(max_connections=connections, max_keepalive_connections=keepalive, keepalive_expiry=2.0)
 
 
 async def run_pool(count: int, concurrency: int, job: Callable[[int], Awaitable[T]]) -> tuple[list[T], float]:

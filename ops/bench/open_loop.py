@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from ops.bench.common import percentile
+from ops.bench.common import client_limits, percentile
 from ops.bench.cpu import CpuMeter, cpu_lines
 from ops.bench.lifecycle import Merchant, order_body
 from ops.bench.orders import BENCH_ENV, seed_stack
@@ -90,7 +90,7 @@ async def _bench(stack: OwnStack, rate: float, seconds: float) -> dict[str, obje
     n = max(1, round(rate * seconds))
     service_key, merchants = await seed_stack(stack.database_url, merchants=10, providers=15)
     auth = {"Authorization": f"Bearer {service_key}"}
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+    limits = client_limits(None, 200)
     async with httpx.AsyncClient(base_url=stack.services.api_url, timeout=60, limits=limits) as api:
         say("warm-up: 10 orders one after another (not measured)")
         for i in range(10):

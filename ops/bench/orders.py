@@ -23,7 +23,7 @@ from db.engine import make_engine, make_session_factory, unit_of_work
 from domain.access import Role
 from domain.settings import Settings
 from ops.bench.baseline import BareRun, run_bare
-from ops.bench.common import Shape, percentile, run_pool
+from ops.bench.common import Shape, client_limits, percentile, run_pool
 from ops.bench.cpu import CpuMeter, cpu_lines
 from ops.bench.lifecycle import Lifecycle, Merchant, Shopper
 from ops.bench.observability import off_and_on
@@ -135,7 +135,7 @@ async def _bench(stack: OwnStack, count: int, concurrency: int) -> Report:
     service_key, merchants = await seed_stack(
         database_url, merchants=min(concurrency, count), providers=concurrency + 5
     )
-    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    limits = client_limits(concurrency * 2, concurrency * 2)
     async with (
         httpx.AsyncClient(base_url=services.api_url, timeout=60, limits=limits) as api,
         httpx.AsyncClient(timeout=60, limits=limits) as outside,
@@ -168,7 +168,7 @@ async def _observability(database_url: str, services: Services, count: int, conc
         database_url, merchants=min(concurrency, count), providers=concurrency + 5
     )
     client = await connect(Settings(), services.env["TEMPORAL_ADDRESS"])
-    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    limits = client_limits(concurrency * 2, concurrency * 2)
     async with (
         httpx.AsyncClient(base_url=services.api_url, timeout=60, limits=limits) as api,
         httpx.AsyncClient(timeout=60, limits=limits) as outside,
