@@ -66,10 +66,12 @@ async def test_cancel_after_payment_before_acceptance_refunds_in_full(shop):
         headers=shop.as_(Role.SERVICE),
     )
     assert r.status_code == 200 and r.json()["status"] == "CANCELLED" and r.json()["refund_no"]
-    order = await shop.refunded(order["order_no"], order["paid_minor"])
-    assert order["cancel_reason"] == "found another provider"
+    # The merchant's late accept while the refund runs (the flow is waiting for it): refused by the flow.
+    # Once the refund is through the flow ends, and how soon after the refunded amount shows is a race.
     late = await shop.accept(order)
     refused_with(late, 409, "NOT_ACCEPTABLE")
+    order = await shop.refunded(order["order_no"], order["paid_minor"])
+    assert order["cancel_reason"] == "found another provider"
 
 
 async def test_an_accepted_order_cannot_be_cancelled(shop):
