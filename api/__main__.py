@@ -18,6 +18,10 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         log_config=None,  # keep the format configure_logging chose (text or JSON)
+        # "auto" (the default) takes uvloop and httptools when installed (pyproject.toml): said here so
+        # that nobody pins the pure-Python ones by accident.
+        loop="auto",
+        http="auto",
     )
 
 

@@ -32,7 +32,9 @@ def merchant_facts(merchant: Merchant | None) -> MerchantFacts | None:
 
 
 async def order_merchant(session: AsyncSession, order_no: str) -> str | None:
-    return (await session.execute(select(Order.merchant_id).where(Order.order_no == order_no))).scalar_one_or_none()
+    # The whole row, kept in the session: order_view() right after finds it there without a query.
+    order = await session.get(Order, order_no)
+    return order.merchant_id if order is not None else None
 
 
 async def order_view(session: AsyncSession, order_no: str) -> dict[str, Any] | None:

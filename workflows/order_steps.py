@@ -39,6 +39,7 @@ class DispatchAndCancel:
     _refund_no: str | None
     _fulfilment: list[FulfilmentRequest]
     _handled: int
+    _local: bool  # database writes as local activities (workflows/order.py: LOCAL_STEPS)
     _move: Callable[..., Awaitable[None]]  # (to, event, cause, **fields): record a status change
 
     async def _dispatch(self) -> bool:
@@ -48,6 +49,7 @@ class DispatchAndCancel:
             provider = await db_step(
                 OrderActivities.dispatch,
                 DispatchRequest(order_no=self._inp.order_no, attempt=attempt, exclude=declined),
+                local=self._local,
             )
             self._provider_id, self._dispatch_pending = provider, False
             if provider is None:
@@ -76,6 +78,7 @@ class DispatchAndCancel:
                     event=f"provider-{attempt}-{outcome}",
                     cause=f"provider {provider} {'declined' if req else 'did not answer in time'}",
                 ),
+                local=self._local,
             )
             if req is not None:
                 self._done_with(req)
@@ -123,6 +126,7 @@ class DispatchAndCancel:
                     cause=f"paid {amount} after cancellation",
                     refund_required_minor=amount,
                 ),
+                local=self._local,
             )
         stages.enter(
             "REFUNDING",

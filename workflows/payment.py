@@ -33,9 +33,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import policies, stages
     from workflows.awaiting import PartyWait, Woke
+    from workflows.calls import STEP_FAILED, db_step
     from workflows.payment_orders import ChannelOrders
 
 ORDER_PAYMENT_SIGNAL = "payment_event"
+# Opening the channel order, recording it, capturing and finishing run as local activities (in the
+# flow's task, recorded as markers): the order hears the pay URL after one workflow task instead of
+# three. Polls and closes stay activities (they may retry for minutes). Older histories replay with
+# activity tasks.
+LOCAL_STEPS = "payment-local-steps"
 
 
 @workflow.defn(name="PaymentWorkflow")
@@ -45,6 +51,7 @@ class PaymentWorkflow(ChannelOrders):
         self._close_requested = False
         self._polls = 0
         self._attempts = 0
+        self._local = False
 
     @workflow.signal(name="notification")
     def notification(self, payload: dict[str, object]) -> None:
@@ -62,8 +69,18 @@ class PaymentWorkflow(ChannelOrders):
     @workflow.run
     async def run(self, inp: PaymentInput) -> PaymentResult:
         self._inp = inp
-        stages.identify("payment", order_no=inp.order_no, merchant_id=inp.merchant_id, amount_minor=inp.amount_minor)
-        stages.enter("CREATING", f"opening a channel order for {inp.payment_no}")
+        self._local = workflow.patched(LOCAL_STEPS)
+        # Newer flows enter their first stage in the identifying upsert itself.
+        creating = ("CREATING", f"opening a channel order for {inp.payment_no}")
+        stages.identify(
+            "payment",
+            order_no=inp.order_no,
+            merchant_id=inp.merchant_id,
+            amount_minor=inp.amount_minor,
+            entering=creating if self._local else None,
+        )
+        if not self._local:
+            stages.enter(*creating)
         deadline = workflow.now() + timedelta(seconds=inp.timeout_seconds)
         tried: list[str] = []
         opened: ChannelOrderView | None = None
@@ -73,7 +90,7 @@ class PaymentWorkflow(ChannelOrders):
             try:
                 opened = await self._create(channel)
                 break
-            except ActivityError as err:
+            except STEP_FAILED as err:
                 errors.append(f"{channel}: {err.cause or err}")
                 await self._record(channel, AttemptStatus.FAILED, error=str(err.cause or err))
         if opened is None:
@@ -202,7 +219,7 @@ class PaymentWorkflow(ChannelOrders):
 
     async def _capture(self, paid: ChannelOrderView, *, after_cancel: bool, tell_order: bool = True) -> None:
         inp = self._inp
-        await workflow.execute_activity_method(
+        await db_step(
             PaymentActivities.capture,
             CaptureRequest(
                 payment_no=inp.payment_no,
@@ -215,8 +232,7 @@ class PaymentWorkflow(ChannelOrders):
                 purpose=inp.purpose,
                 merchant_id=inp.merchant_id,
             ),
-            start_to_close_timeout=policies.DB_TIMEOUT,
-            retry_policy=policies.DB,
+            local=self._local,
         )
         if tell_order:
             await self._tell_order(
@@ -231,7 +247,7 @@ class PaymentWorkflow(ChannelOrders):
     async def _record(self, channel: str, status: AttemptStatus, **fields: str | None) -> None:
         inp = self._inp
         self._attempts += 1
-        await workflow.execute_activity_method(
+        await db_step(
             PaymentActivities.record_attempt,
             AttemptRecord(
                 payment_no=inp.payment_no,
@@ -244,16 +260,14 @@ class PaymentWorkflow(ChannelOrders):
                 status=status,
                 **fields,
             ),
-            start_to_close_timeout=policies.DB_TIMEOUT,
-            retry_policy=policies.DB,
+            local=self._local,
         )
 
     async def _finish(self, status: PaymentStatus, reason: str) -> None:
-        await workflow.execute_activity_method(
+        await db_step(
             PaymentActivities.finish,
             PaymentOutcome(payment_no=self._inp.payment_no, status=status, reason=reason),
-            start_to_close_timeout=policies.DB_TIMEOUT,
-            retry_policy=policies.DB,
+            local=self._local,
         )
 
     async def _tell_order(self, event: PaymentEvent) -> None:

@@ -22,22 +22,26 @@ with workflow.unsafe.imports_passed_through():
 class ChannelOrders:
     # Provided by PaymentWorkflow.
     _inp: PaymentInput
+    _local: bool  # the channel order opened as a local activity (workflows/payment.py: LOCAL_STEPS)
     _record: Callable[..., Awaitable[None]]  # (channel, status, **fields): record an attempt
     _capture: Callable[..., Awaitable[None]]  # (paid, *, after_cancel, tell_order): capture a payment
     _paid_from_inbox: Callable[[], ChannelOrderView | None]
 
     async def _create(self, channel: str) -> ChannelOrderView:
         inp = self._inp
-        view = await workflow.execute_activity_method(
+        req = ChannelOrderRequest(
+            channel=channel,
+            payment_no=inp.payment_no,
+            amount_minor=inp.amount_minor,
+            currency=inp.currency,
+            description=inp.description,
+            notify_url=f"{inp.notify_url}/{channel}",
+        )
+        # A few quick tries at most (policies.CHANNEL_CREATE): short enough to run in the flow's task.
+        run = workflow.execute_local_activity_method if self._local else workflow.execute_activity_method
+        view = await run(
             ChannelActivities.create_order,
-            ChannelOrderRequest(
-                channel=channel,
-                payment_no=inp.payment_no,
-                amount_minor=inp.amount_minor,
-                currency=inp.currency,
-                description=inp.description,
-                notify_url=f"{inp.notify_url}/{channel}",
-            ),
+            req,
             start_to_close_timeout=policies.CHANNEL_TIMEOUT,
             retry_policy=policies.CHANNEL_CREATE,
         )

@@ -1,6 +1,7 @@
 """The bare baseline: a workflow that does nothing but cost Temporal what an order lifecycle costs it.
 
-It runs the same number of activities (no-ops, one after another), takes the same number of signals
+It runs the same number of activities (no-ops, one after another; local ones where the flows run local
+activities), takes the same number of signals
 and updates from a client, and sleeps as long as the real flow's fired timers, in a worker inside the
 benchmark process on a task queue of its own, against the same server as the real run.
 """
@@ -34,7 +35,7 @@ def activities_due(shape: Shape, received: int) -> int:
 
     The activities are spread evenly over the gaps before, between and after the messages, the way the
     real flow does a write or two in answer to each message, so each update's answer waits for work."""
-    return (received + 1) * shape.activities // (shape.signals + shape.updates + 1)
+    return (received + 1) * shape.steps // (shape.signals + shape.updates + 1)
 
 
 @workflow.defn(name="BenchBareLifecycle")
@@ -61,9 +62,12 @@ class BareLifecycle:
 
     @workflow.run
     async def run(self, shape: Shape) -> int:
-        for _ in range(shape.activities):
+        for step in range(shape.steps):
             await workflow.wait_condition(lambda: activities_due(shape, self._received) > self._done)
-            await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
+            if shape.is_local(step):
+                await workflow.execute_local_activity(noop, start_to_close_timeout=timedelta(seconds=30))
+            else:
+                await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
             self._done += 1
         if shape.timer_seconds > 0:
             await workflow.sleep(timedelta(seconds=shape.timer_seconds))
@@ -99,8 +103,8 @@ async def _one(client: Client, task_queue: str, shape: Shape) -> float:
     for _ in range(shape.updates - 1):
         await handle.execute_update(UPDATE, result_type=int)
     done = await handle.result()
-    if done != shape.activities:
-        raise RuntimeError(f"bare workflow {handle.id} ran {done} activities, not {shape.activities}")
+    if done != shape.steps:
+        raise RuntimeError(f"bare workflow {handle.id} ran {done} activities, not {shape.steps}")
     return time.perf_counter() - started
 
 

@@ -7,9 +7,10 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
+import httpx
 from temporalio.api.enums.v1 import EventType
 
 from domain.settings import Settings
@@ -29,6 +30,31 @@ class Shape:
     """Durable timers that actually fired (business waits such as the after-sale window): the bare
     workflow sleeps as long, so the ratio measures overhead rather than waits both sides must sit out."""
     child_workflows: int = 0
+    local_activities: int = 0
+    """Activities the flows run as local activities (recorded as markers): the bare workflow runs as
+    many local no-ops, so that neither side is charged for activity tasks the other does not have."""
+
+    @property
+    def steps(self) -> int:
+        """Activities of either kind."""
+        return self.activities + self.local_activities
+
+    def as_tasks(self) -> Shape:
+        """The same steps, every one an activity task (what the flows cost Temporal before any step ran
+        as a local activity)."""
+        return replace(self, activities=self.steps, local_activities=0)
+
+    def is_local(self, step: int) -> bool:
+        """Whether the bare workflow's step `step` (0-based) is a local one: spread evenly over the steps."""
+        return (step + 1) * self.local_activities // self.steps > step * self.local_activities // self.steps
+
+
+def client_limits(connections: int | None, keepalive: int) -> httpx.Limits:
+    """Connection limits for a benchmark's HTTP clients. An idle connection is dropped well before the
+    servers' keep-alive timeout (uvicorn's is 5 s, httpx's default expiry too): otherwise a request sent
+    on a connection the server is closing at that moment fails with no answer, which is the benchmark's
+    fault, not the server's."""
+    return httpx.Limits(max_connections=connections, max_keepalive_connections=keepalive, keepalive_expiry=2.0)
 
 
 async def run_pool(count: int, concurrency: int, job: Callable[[int], Awaitable[T]]) -> tuple[list[T], float]:

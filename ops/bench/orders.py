@@ -23,7 +23,7 @@ from db.engine import make_engine, make_session_factory, unit_of_work
 from domain.access import Role
 from domain.settings import Settings
 from ops.bench.baseline import BareRun, run_bare
-from ops.bench.common import Shape, percentile, run_pool
+from ops.bench.common import Shape, client_limits, percentile, run_pool
 from ops.bench.cpu import CpuMeter, cpu_lines
 from ops.bench.lifecycle import Lifecycle, Merchant, Shopper
 from ops.bench.observability import off_and_on
@@ -31,6 +31,9 @@ from ops.bench.servers import OwnStack, failed, own_stack, say
 from ops.stack import Services
 from workflows.client.connection import connect
 from workflows.ids import order_workflow_id, payment_workflow_id
+
+# The marker a local activity's result is recorded with (the SDK core's name for it).
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 # Waits the benchmark must sit through are as short as the settings allow; deadlines stay long so
 # that nothing times out under load and every lifecycle is the happy path.
@@ -55,6 +58,9 @@ class Report:
     lifecycles: list[Lifecycle]
     orders_wall_s: float
     bare: BareRun
+    bare_tasks: BareRun | None
+    """The bare lifecycles again with every step an activity task; None when the flows have no local
+    activities (it would be the same run)."""
     cpu: dict[str, float]
     """CPU seconds of each process while the lifecycles ran (ops/bench/cpu.py)."""
 
@@ -68,11 +74,20 @@ class Report:
             "orders_per_s": round(self.orders_per_s, 2),
             "bare_per_s": round(self.bare.per_second, 2),
             "ratio_vs_bare": round(self.orders_per_s / self.bare.per_second, 3),
+            **(
+                {
+                    "bare_tasks_per_s": round(self.bare_tasks.per_second, 2),
+                    "ratio_vs_bare_tasks": round(self.orders_per_s / self.bare_tasks.per_second, 3),
+                }
+                if self.bare_tasks
+                else {}
+            ),
             "create_p50_ms": round(percentile(creates, 50), 1),
             "create_p99_ms": round(percentile(creates, 99), 1),
             "count": self.count,
             "concurrency": self.concurrency,
             "activities_per_order": self.shape.activities,
+            "local_activities_per_order": self.shape.local_activities,
             "signals_per_order": self.shape.signals,
             "updates_per_order": self.shape.updates,
             "timer_seconds_per_order": self.shape.timer_seconds,
@@ -120,7 +135,7 @@ async def _bench(stack: OwnStack, count: int, concurrency: int) -> Report:
     service_key, merchants = await seed_stack(
         database_url, merchants=min(concurrency, count), providers=concurrency + 5
     )
-    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    limits = client_limits(concurrency * 2, concurrency * 2)
     async with (
         httpx.AsyncClient(base_url=services.api_url, timeout=60, limits=limits) as api,
         httpx.AsyncClient(timeout=60, limits=limits) as outside,
@@ -130,7 +145,8 @@ async def _bench(stack: OwnStack, count: int, concurrency: int) -> Report:
         warm_up = await shopper.lifecycle(-1)
         shape = await _shape_of(client, warm_up)
         say(
-            f"one order = {shape.activities} activities, {shape.signals} signals, {shape.updates} updates, "
+            f"one order = {shape.activities} activities, {shape.local_activities} local activities, "
+            f"{shape.signals} signals, {shape.updates} updates, "
             f"{shape.child_workflows} child workflow(s), {shape.timer_seconds:g}s of fired timers"
         )
         say(f"{count} order lifecycles, {concurrency} at a time")
@@ -140,7 +156,11 @@ async def _bench(stack: OwnStack, count: int, concurrency: int) -> Report:
         cpu = meter.stop()
     say(f"{count} bare lifecycles of the same shape, {concurrency} at a time, worker in this process")
     bare = await run_bare(client, shape, count, concurrency)
-    return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare, cpu)
+    bare_tasks = None
+    if shape.local_activities:
+        say(f"{count} bare lifecycles again, every step an activity task")
+        bare_tasks = await run_bare(client, shape.as_tasks(), count, concurrency)
+    return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare, bare_tasks, cpu)
 
 
 async def _observability(database_url: str, services: Services, count: int, concurrency: int) -> dict[str, float]:
@@ -148,7 +168,7 @@ async def _observability(database_url: str, services: Services, count: int, conc
         database_url, merchants=min(concurrency, count), providers=concurrency + 5
     )
     client = await connect(Settings(), services.env["TEMPORAL_ADDRESS"])
-    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    limits = client_limits(concurrency * 2, concurrency * 2)
     async with (
         httpx.AsyncClient(base_url=services.api_url, timeout=60, limits=limits) as api,
         httpx.AsyncClient(timeout=60, limits=limits) as outside,
@@ -181,11 +201,13 @@ async def seed_stack(database_url: str, *, merchants: int, providers: int) -> tu
 async def _shape_of(client: Client, lifecycle: Lifecycle) -> Shape:
     kinds: Counter[int] = Counter()
     timer_seconds = 0.0
+    local = 0
     for workflow_id in (order_workflow_id(lifecycle.order_no), payment_workflow_id(lifecycle.payment_no)):
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         started = {e.event_id: e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED}
         for event in history.events:
             kinds[event.event_type] += 1
+            local += event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
             if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
                 timer = started[event.timer_fired_event_attributes.started_event_id]
                 timeout = timer.timer_started_event_attributes.start_to_fire_timeout
@@ -196,6 +218,7 @@ async def _shape_of(client: Client, lifecycle: Lifecycle) -> Shape:
         updates=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED],
         timer_seconds=timer_seconds,
         child_workflows=kinds[EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED],
+        local_activities=local,
     )
 
 
@@ -208,7 +231,12 @@ def _print(report: Report) -> None:
     print(f"          POST /v1/orders p50 {s['create_p50_ms']} ms, p99 {s['create_p99_ms']} ms")
     print(f"bare:     {s['bare_per_s']}/s  ({report.bare.completed} in {report.bare.wall_seconds:.1f}s)")
     print(f"          lifecycle p50 {s['bare_lifecycle_p50_s']}s, p99 {s['bare_lifecycle_p99_s']}s")
-    print(f"ratio:    {s['ratio_vs_bare']} of bare Temporal")
+    if report.bare_tasks:
+        tasks = report.bare_tasks
+        print(f"bare, all activity tasks: {s['bare_tasks_per_s']}/s  ({tasks.completed} in {tasks.wall_seconds:.1f}s)")
+    print(f"ratio:    {s['ratio_vs_bare']} of bare Temporal (local activities where the flows have them)")
+    if report.bare_tasks:
+        print(f"          {s['ratio_vs_bare_tasks']} of bare Temporal with every step an activity task")
     # Alone (the warm-up) against loaded: a step that only grows under load is queueing for something.
     print("steps:    p50 ms under load (the warm-up order alone)")
     for step, loaded in report.step_p50_ms().items():

@@ -6,9 +6,11 @@ from sqlalchemy import text
 
 from db.engine import unit_of_work
 from domain.accounts import ESCROW, channel_clearing
+from tests.support.shop import record_history
+from workflows.ids import order_workflow_id, payment_workflow_id
 
 
-async def test_an_order_goes_from_placement_to_settleable(shop):
+async def test_an_order_goes_from_placement_to_settleable(shop, temporal):
     merchant_id = await shop.merchant()
     placed = await shop.placed(merchant_id, channel="alipay")
     assert placed["status"] == "AWAITING_PAYMENT"
@@ -46,6 +48,10 @@ async def test_an_order_goes_from_placement_to_settleable(shop):
         "settleable",
     ]
     assert await shop.ledger_entries(payment["payment_no"], "PAYMENT_CAPTURED") == 1
+    # Both flows with their writes as local activities (workflows/order.py, payment.py: LOCAL_STEPS).
+    await temporal.get_workflow_handle(order_workflow_id(order_no)).result()
+    await record_history(temporal, order_workflow_id(order_no), "order_local_steps_completed")
+    await record_history(temporal, payment_workflow_id(payment["payment_no"]), "payment_local_steps_paid")
     # This payment's own entry (escrow and clearing are shared with every other test's flows).
     async with unit_of_work(shop.sessions) as session:
         lines = await session.execute(
