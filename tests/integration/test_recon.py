@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import PendingActivityState
 
@@ -92,6 +93,9 @@ async def payments_and_refunds(shop: Shop, orders: list[str]) -> tuple[dict[str,
 
 # A hidden payment and a refund stuck in PROCESSING here are money the channel holds or gave back
 # without the ledger knowing: the clearing check would report exactly what this test plants.
+# The channel holds a payment the platform never heard of (the planted LONG) until its discrepancy flow
+# acts on it, which may be after this test: the per-payment channel comparison does not apply here.
+@pytest.mark.channel_diverges
 async def test_a_wechat_day_finds_exactly_the_planted_differences_and_a_rerun_changes_nothing(
     shop: Shop, temporal: Any
 ) -> None:
