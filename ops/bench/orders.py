@@ -63,6 +63,9 @@ class Report:
     activities (it would be the same run)."""
     cpu: dict[str, float]
     """CPU seconds of each process while the lifecycles ran (ops/bench/cpu.py)."""
+    bare_cpu: dict[str, float]
+    """CPU seconds of Temporal and of this process (the bare worker and its clients) while the bare
+    lifecycles ran: what the same shape costs without the product around it."""
 
     @property
     def orders_per_s(self) -> float:
@@ -97,6 +100,7 @@ class Report:
             "bare_lifecycle_p99_s": round(percentile(self.bare.latencies, 99), 3),
             "step_p50_ms": self.step_p50_ms(),
             "cpu_ms_per_order": {k: round(v / self.count * 1000, 1) for k, v in self.cpu.items()},
+            "bare_cpu_ms_per_order": {k: round(v / self.count * 1000, 1) for k, v in self.bare_cpu.items()},
         }
 
     def step_p50_ms(self) -> dict[str, float]:
@@ -155,12 +159,15 @@ async def _bench(stack: OwnStack, count: int, concurrency: int) -> Report:
         lifecycles, wall = await run_pool(count, concurrency, shopper.lifecycle)
         cpu = meter.stop()
     say(f"{count} bare lifecycles of the same shape, {concurrency} at a time, worker in this process")
+    bare_meter = CpuMeter({"temporal": stack.pids["temporal"]})
+    bare_meter.start()
     bare = await run_bare(client, shape, count, concurrency)
+    bare_cpu = bare_meter.stop()
     bare_tasks = None
     if shape.local_activities:
         say(f"{count} bare lifecycles again, every step an activity task")
         bare_tasks = await run_bare(client, shape.as_tasks(), count, concurrency)
-    return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare, bare_tasks, cpu)
+    return Report(count, concurrency, shape, warm_up, lifecycles, wall, bare, bare_tasks, cpu, bare_cpu)
 
 
 async def _observability(database_url: str, services: Services, count: int, concurrency: int) -> dict[str, float]:
@@ -243,4 +250,5 @@ def _print(report: Report) -> None:
         print(f"          {step:<18} {loaded:>8.1f}  ({report.warm_up.steps[step] * 1000:.1f})")
     for line in cpu_lines(report.cpu, report.count):
         print(line)
+    print("bare " + cpu_lines(report.bare_cpu, report.count)[0])
     print(json.dumps(s), flush=True)
