@@ -73,13 +73,11 @@ async def claim_page(
     if not candidates:
         return 0, 0
     cursor.order_no, cursor.at = candidates[-1]
-    claimed = (
-        await session.execute(
-            text(sql.CLAIM_AND_WRITE),
-            {"cycle_id": cycle_id, "order_nos": [c[0] for c in candidates], "in_flight": IN_FLIGHT},
-        )
-    ).scalar_one()
-    return len(candidates), int(claimed)
+    written = await session.execute(
+        text(sql.CLAIM_AND_WRITE),
+        {"cycle_id": cycle_id, "order_nos": [c[0] for c in candidates], "in_flight": IN_FLIGHT},
+    )
+    return len(candidates), int(written.rowcount)  # type: ignore[attr-defined]
 
 
 async def claiming_cycle(session: AsyncSession, order_no: str) -> str | None:
