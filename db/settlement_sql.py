@@ -33,10 +33,10 @@ SPLIT_COLUMNS = "c.commission_minor, p.promoter_minor, b.base - c.commission_min
 
 # The columns of a statement line, in the order LINE_VALUES gives them for a row `o` joined with SPLIT.
 LINE_COLUMNS = (
-    "cycle_id, merchant_id, order_no, promoter_id, gross_minor, refunded_minor,"
+    "cycle_id, merchant_id, order_no, currency, promoter_id, gross_minor, refunded_minor,"
     " commission_minor, promoter_minor, net_minor, rule_id, rule, subsidy_minor"
 )
-LINE_VALUES = f"""o.merchant_id, o.order_no, o.promoter_id, o.paid_minor, o.refunded_minor, {SPLIT_COLUMNS},
+LINE_VALUES = f"""o.merchant_id, o.order_no, o.currency, o.promoter_id, o.paid_minor, o.refunded_minor, {SPLIT_COLUMNS},
        o.commission_rule_id, COALESCE(o.commission_snapshot, '{{}}'::jsonb), o.subsidy_minor"""
 
 # A line claims its order for its cycle until the line's statement is rejected or the cycle fails its
@@ -85,7 +85,8 @@ SELECT :cycle_id, {LINE_VALUES}
 FROM (
     -- The merchant's gross is what the customer paid plus the platform's subsidy still in escrow
     -- (captured with the payment, less what refunds reversed): SPLIT and the line read it as paid_minor.
-    SELECT o.order_no, o.merchant_id, o.paid_minor + o.subsidy_minor - o.subsidy_reversed_minor AS paid_minor,
+    SELECT o.order_no, o.merchant_id, o.currency,
+           o.paid_minor + o.subsidy_minor - o.subsidy_reversed_minor AS paid_minor,
            o.subsidy_minor - o.subsidy_reversed_minor AS subsidy_minor, o.refunded_minor, o.promoter_id,
            o.promoter_bps, o.commission_rule_id, o.commission_bps, o.commission_snapshot
     FROM orders o

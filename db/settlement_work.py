@@ -114,7 +114,7 @@ async def aggregate(session: AsyncSession, cycle_id: str) -> BuildResult:
                 select(
                     SettlementLine.cycle_id,
                     SettlementLine.merchant_id,
-                    Order.currency,
+                    SettlementLine.currency,
                     literal(StatementStatus.PENDING_APPROVAL.value),
                     func.count(),
                     func.sum(SettlementLine.gross_minor),
@@ -124,9 +124,8 @@ async def aggregate(session: AsyncSession, cycle_id: str) -> BuildResult:
                     func.sum(SettlementLine.net_minor),
                     literal(0),
                 )
-                .join(Order, Order.order_no == SettlementLine.order_no)
                 .where(SettlementLine.cycle_id == cycle_id)
-                .group_by(SettlementLine.cycle_id, SettlementLine.merchant_id, Order.currency),
+                .group_by(SettlementLine.cycle_id, SettlementLine.merchant_id, SettlementLine.currency),
             )
             .on_conflict_do_nothing()
         )
@@ -149,6 +148,7 @@ async def problems(session: AsyncSession, cycle_id: str) -> tuple[list[str], int
         session,
         select(func.count()).where(
             Order.settlement_cycle == cycle_id,
+            Order.settled.is_(False),  # nothing of the cycle is settled before verify; and it finds the index
             ~exists().where(SettlementLine.cycle_id == cycle_id, SettlementLine.order_no == Order.order_no),
         ),
     )
@@ -158,13 +158,12 @@ async def problems(session: AsyncSession, cycle_id: str) -> tuple[list[str], int
         session,
         select(func.count())
         .select_from(SettlementLine)
-        .join(Order, Order.order_no == SettlementLine.order_no)
         .where(
             SettlementLine.cycle_id == cycle_id,
             ~exists().where(
                 SettlementStatement.cycle_id == cycle_id,
                 SettlementStatement.merchant_id == SettlementLine.merchant_id,
-                SettlementStatement.currency == Order.currency,
+                SettlementStatement.currency == SettlementLine.currency,
             ),
         ),
     )
