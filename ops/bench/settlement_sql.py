@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.settlement_sql import LINE_COLUMNS, LINE_VALUES, SPLIT
+from ops.bench.cpu import CpuMeter
 
 SCRATCH = "bench_settlement_lines"
 
@@ -69,26 +70,36 @@ class Baseline:
     seconds: float
     statements_differing: int
     lines_differing: int
+    pg_cpu_seconds: float  # PostgreSQL's CPU seconds for the statement and its commit
 
     @property
     def per_second(self) -> float:
         return self.rows / self.seconds
 
 
-async def run_baseline(engine: AsyncEngine, cycle_id: str) -> Baseline:
+async def run_baseline(engine: AsyncEngine, cycle_id: str, postgres_pid: int) -> Baseline:
     """Time the one INSERT ... SELECT (with its commit, as each of the cycle's pages commits), compare, drop."""
     async with engine.begin() as conn:
         for statement in _CREATE:
             await conn.execute(text(statement))
     try:
+        meter = CpuMeter({"postgres": postgres_pid})
+        meter.start()
         started = time.perf_counter()
         async with engine.begin() as conn:
             rows = (await conn.execute(text(_INSERT), {"cycle_id": cycle_id})).rowcount
         seconds = time.perf_counter() - started
+        pg_cpu = meter.stop()["postgres"]
         async with engine.connect() as conn:
             statements = (await conn.execute(text(_STATEMENTS_DIFFER), {"cycle_id": cycle_id})).scalar_one()
             lines = (await conn.execute(text(_LINES_DIFFER), {"cycle_id": cycle_id})).scalar_one()
     finally:
         async with engine.begin() as conn:
             await conn.execute(text(f"DROP TABLE IF EXISTS {SCRATCH}"))
-    return Baseline(rows=rows, seconds=seconds, statements_differing=int(statements), lines_differing=int(lines))
+    return Baseline(
+        rows=rows,
+        seconds=seconds,
+        statements_differing=int(statements),
+        lines_differing=int(lines),
+        pg_cpu_seconds=pg_cpu,
+    )
