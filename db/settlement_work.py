@@ -51,9 +51,9 @@ async def claim_page(
     Returns (candidates seen, claimed); the cycle is done claiming when fewer candidates than a page are
     left. (0, 0) once aggregated.
 
-    Two statements a page whatever its size (db/settlement_sql.py): lock the candidates, then insert
-    their lines with the split computed in SQL; no order travels to Python and back, and no order row is
-    written (the line is the claim)."""
+    Two statements a page whatever its size (db/settlement_sql.py): read a page of the queue and lock
+    its candidates, then insert their lines with the split computed in SQL; no order row is written (the
+    line is the claim)."""
     cursor = cursor or Cursor()
     cycle = await lock_cycle(session, cycle_id)
     if cycle.aggregated_at is not None:
@@ -72,10 +72,12 @@ async def claim_page(
     ).all()
     if not candidates:
         return 0, 0
-    cursor.order_no, cursor.at = candidates[-1]
+    cursor.order_no, cursor.at, _ = candidates[-1]
+    locked = [order_no for order_no, _, is_locked in candidates if is_locked]
+    if not locked:  # a page of orders other cycles claim (or refunds hold): nothing to write
+        return len(candidates), 0
     written = await session.execute(
-        text(sql.CLAIM_AND_WRITE),
-        {"cycle_id": cycle_id, "order_nos": [c[0] for c in candidates], "in_flight": IN_FLIGHT},
+        text(sql.CLAIM_AND_WRITE), {"cycle_id": cycle_id, "order_nos": locked, "in_flight": IN_FLIGHT}
     )
     return len(candidates), int(written.rowcount)  # type: ignore[attr-defined]
 
