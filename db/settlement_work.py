@@ -51,9 +51,9 @@ async def claim_page(
     Returns (candidates seen, claimed); the cycle is done claiming when fewer candidates than a page are
     left. (0, 0) once aggregated.
 
-    Two statements a page whatever its size (db/settlement_sql.py): lock the candidates, then insert
-    their lines with the split computed in SQL; no order travels to Python and back, and no order row is
-    written (the line is the claim)."""
+    Two statements a page whatever its size (db/settlement_sql.py): read a page of the queue and lock
+    its candidates, then insert their lines with the split computed in SQL; no order row is written (the
+    line is the claim)."""
     cursor = cursor or Cursor()
     cycle = await lock_cycle(session, cycle_id)
     if cycle.aggregated_at is not None:
@@ -72,14 +72,14 @@ async def claim_page(
     ).all()
     if not candidates:
         return 0, 0
-    cursor.order_no, cursor.at = candidates[-1]
-    claimed = (
-        await session.execute(
-            text(sql.CLAIM_AND_WRITE),
-            {"cycle_id": cycle_id, "order_nos": [c[0] for c in candidates], "in_flight": IN_FLIGHT},
-        )
-    ).scalar_one()
-    return len(candidates), int(claimed)
+    cursor.order_no, cursor.at, _ = candidates[-1]
+    locked = [order_no for order_no, _, is_locked in candidates if is_locked]
+    if not locked:  # a page of orders other cycles claim (or refunds hold): nothing to write
+        return len(candidates), 0
+    written = await session.execute(
+        text(sql.CLAIM_AND_WRITE), {"cycle_id": cycle_id, "order_nos": locked, "in_flight": IN_FLIGHT}
+    )
+    return len(candidates), int(written.rowcount)  # type: ignore[attr-defined]
 
 
 async def claiming_cycle(session: AsyncSession, order_no: str) -> str | None:
@@ -116,7 +116,7 @@ async def aggregate(session: AsyncSession, cycle_id: str) -> BuildResult:
                 select(
                     SettlementLine.cycle_id,
                     SettlementLine.merchant_id,
-                    Order.currency,
+                    SettlementLine.currency,
                     literal(StatementStatus.PENDING_APPROVAL.value),
                     func.count(),
                     func.sum(SettlementLine.gross_minor),
@@ -126,9 +126,8 @@ async def aggregate(session: AsyncSession, cycle_id: str) -> BuildResult:
                     func.sum(SettlementLine.net_minor),
                     literal(0),
                 )
-                .join(Order, Order.order_no == SettlementLine.order_no)
                 .where(SettlementLine.cycle_id == cycle_id)
-                .group_by(SettlementLine.cycle_id, SettlementLine.merchant_id, Order.currency),
+                .group_by(SettlementLine.cycle_id, SettlementLine.merchant_id, SettlementLine.currency),
             )
             .on_conflict_do_nothing()
         )
@@ -151,6 +150,7 @@ async def problems(session: AsyncSession, cycle_id: str) -> tuple[list[str], int
         session,
         select(func.count()).where(
             Order.settlement_cycle == cycle_id,
+            Order.settled.is_(False),  # nothing of the cycle is settled before verify; and it finds the index
             ~exists().where(SettlementLine.cycle_id == cycle_id, SettlementLine.order_no == Order.order_no),
         ),
     )
@@ -160,13 +160,12 @@ async def problems(session: AsyncSession, cycle_id: str) -> tuple[list[str], int
         session,
         select(func.count())
         .select_from(SettlementLine)
-        .join(Order, Order.order_no == SettlementLine.order_no)
         .where(
             SettlementLine.cycle_id == cycle_id,
             ~exists().where(
                 SettlementStatement.cycle_id == cycle_id,
                 SettlementStatement.merchant_id == SettlementLine.merchant_id,
-                SettlementStatement.currency == Order.currency,
+                SettlementStatement.currency == SettlementLine.currency,
             ),
         ),
     )

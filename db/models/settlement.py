@@ -85,6 +85,8 @@ class SettlementLine(Base):
     cycle_id: Mapped[str] = mapped_column(String(40))
     merchant_id: Mapped[str] = mapped_column(String(64))
     order_no: Mapped[str] = mapped_column(String(40), index=True)
+    # Its order's: statements are per merchant and currency, and are aggregated from the lines alone.
+    currency: Mapped[str] = mapped_column(String(3))
     promoter_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     gross_minor: Mapped[int] = mapped_column(BigInteger)
     refunded_minor: Mapped[int] = mapped_column(BigInteger)

@@ -27,6 +27,7 @@ from db.engine import make_engine, make_session_factory, unit_of_work
 from domain.access import Role
 from domain.settings import Settings
 from ops.bench.common import activity_seconds_of
+from ops.bench.cpu import CpuMeter, cpu_lines
 from ops.bench.servers import OwnStack, failed, own_stack, say
 from ops.bench.settlement_sql import Baseline, run_baseline
 
@@ -49,6 +50,9 @@ class Report:
     totals: dict[str, int]
     baseline: Baseline
     worker_peak_rss_mb: float
+    cpu: dict[str, float]
+    """CPU seconds of each process from POST to CLOSED (ops/bench/cpu.py): unlike seconds, comparable
+    between runs on a busy machine."""
 
     @property
     def orders_per_s(self) -> float:
@@ -77,6 +81,11 @@ class Report:
             "activity_seconds": {k: round(v, 3) for k, v in self.activity_seconds.items()},
             "retried_activities": self.retried_activities,
             "worker_peak_rss_mb": round(self.worker_peak_rss_mb, 1),
+            "cpu_seconds": {k: round(v, 2) for k, v in self.cpu.items()},
+            "baseline_pg_cpu_seconds": round(self.baseline.pg_cpu_seconds, 3),
+            # The ratio again in PostgreSQL's CPU seconds (the baseline's one statement against the cycle's),
+            # which load on the machine does not move as it moves wall time.
+            "pg_cpu_ratio_vs_baseline": round(self.baseline.pg_cpu_seconds / self.cpu["postgres"], 4),
             "baseline_statements_differing": self.baseline.statements_differing,
             "baseline_lines_differing": self.baseline.lines_differing,
         }
@@ -111,12 +120,15 @@ async def _bench(stack: OwnStack, orders: int, merchants: int) -> Report:
         auth = {"Authorization": f"Bearer {finance_key}"}
         async with httpx.AsyncClient(base_url=stack.services.api_url, timeout=60, headers=auth) as api:
             say(f"settlement cycle over {orders} orders (page size {page_size})")
+            meter = CpuMeter(stack.pids)
+            meter.start()
             cycle_id, workflow_id, cycle_seconds = await _run_cycle(api, deadline=300 + orders / 100)
+            cpu = meter.stop()
             say(f"cycle {cycle_id} closed in {cycle_seconds:.1f}s; verifying")
             totals = await _verify(engine, api, cycle_id, orders, merchants)
         activity_seconds, retried = await activity_seconds_of(stack.temporal_address, workflow_id)
         say("baseline: one INSERT ... SELECT of the same lines into a scratch table")
-        baseline = await run_baseline(engine, cycle_id)
+        baseline = await run_baseline(engine, cycle_id, stack.pids["postgres"])
     finally:
         await engine.dispose()
     return Report(
@@ -130,6 +142,7 @@ async def _bench(stack: OwnStack, orders: int, merchants: int) -> Report:
         totals,
         baseline,
         _peak_rss_mb(stack),
+        cpu,
     )
 
 
@@ -267,5 +280,8 @@ def _print(report: Report) -> None:
     else:
         print("check:     the baseline's lines and per-merchant totals equal the cycle's")
     print(f"worker:    peak memory {s['worker_peak_rss_mb']} MB")
+    for line in cpu_lines(report.cpu, report.orders):
+        print(line)
+    print(f"pg cpu:    baseline {b.pg_cpu_seconds:.2f}s, ratio {s['pg_cpu_ratio_vs_baseline']} of plain SQL")
     print(f"seeding:   {report.seed_seconds:.1f}s (not measured)")
     print(json.dumps(s), flush=True)

@@ -184,6 +184,58 @@ async def test_a_claim_page_committing_after_aggregation_writes_nothing(shop):
     assert await orders_where(shop, orders, Order.settlement_cycle.is_(None)) == 3
 
 
+async def test_a_page_neither_claims_nor_locks_orders_another_cycle_claims(shop):
+    """A cycle whose statements wait for finance keeps its orders claimed; the next cycle's pages walk past
+    them without claiming them and without taking their row locks (a refund could otherwise wait on it)."""
+    _, orders = await seeded(shop, 3, 1000)
+    _, [free] = await seeded(shop, 1, 1000)
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+    cycles = [f"ZL{secrets.token_hex(6).upper()}" for _ in range(2)]
+    async with unit_of_work(shop.sessions) as session:
+        for i, cycle_id in enumerate(cycles):
+            session.add(
+                SettlementCycle(
+                    id=cycle_id, cutoff=cutoff + timedelta(microseconds=i + 1), status="RUNNING", triggered_by="t"
+                )
+            )
+    try:
+        async with unit_of_work(shop.sessions) as session:  # the first cycle claims the three orders only
+            await session.execute(update(Order).where(Order.order_no == free).values(settleable=False))
+        first = work.Cursor()
+        while True:
+            async with unit_of_work(shop.sessions) as session:
+                seen, _ = await work.claim_page(session, cycles[0], 500, first)
+            if seen < 500:
+                break
+        assert all(len(v) == 1 for v in (await lines_of(shop, orders)).values())
+        async with unit_of_work(shop.sessions) as session:
+            await session.execute(update(Order).where(Order.order_no == free).values(settleable=True))
+        second = work.Cursor()
+        claimed = 0
+        while True:
+            async with unit_of_work(shop.sessions) as session:
+                seen, n = await work.claim_page(session, cycles[1], 500, second)
+                claimed += n
+                async with unit_of_work(shop.sessions) as other:  # the page's transaction is still open
+                    locked = (
+                        await other.execute(
+                            select(Order.order_no).where(Order.order_no.in_(orders)).with_for_update(nowait=True)
+                        )
+                    ).all()
+                    assert len(locked) == 3
+            if seen < 500:
+                break
+        lines = await lines_of(shop, [*orders, free])
+        assert {o: [c for c, _ in v] for o, v in lines.items()} == {
+            **{o: [cycles[0]] for o in orders},
+            free: [cycles[1]],
+        }
+    finally:  # the cycles never settle: their lines stop claiming, and the orders leave the queue
+        async with unit_of_work(shop.sessions) as session:
+            await session.execute(update(SettlementCycle).where(SettlementCycle.id.in_(cycles)).values(status="FAILED"))
+            await session.execute(update(Order).where(Order.order_no.in_([*orders, free])).values(settleable=False))
+
+
 async def test_a_cycle_that_fails_its_checks_releases_its_claims_for_the_next_cycle(shop):
     merchant_id, orders = await seeded(shop, 3, 1000)
     _, [odd] = await seeded(shop, 1, 700)
