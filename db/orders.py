@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import Merchant, Order, OrderEvent, OrderItem, Payment, PaymentAttempt, SkuStock
 from db.promotions import coupons_of
@@ -35,6 +35,11 @@ async def order_merchant(session: AsyncSession, order_no: str) -> str | None:
     # The whole row, kept in the session: order_view() right after finds it there without a query.
     order = await session.get(Order, order_no)
     return order.merchant_id if order is not None else None
+
+
+async def merchant_of_order(db: AsyncConnection, order_no: str) -> str | None:
+    """The order's merchant alone (a scope check before a flow is asked)."""
+    return (await db.execute(select(Order.merchant_id).where(Order.order_no == order_no))).scalar_one_or_none()
 
 
 async def order_view(session: AsyncSession, order_no: str) -> dict[str, Any] | None:

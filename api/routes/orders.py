@@ -16,7 +16,7 @@ from api.params import OrderNo
 from api.schemas.orders import OrderView
 from db import orders as repo
 from db.api_keys import Principal
-from db.engine import unit_of_work
+from db.engine import autocommit
 from db.promotions import applied_coupons
 from db.settlement import active_rules
 from domain import numbers
@@ -49,7 +49,6 @@ async def create_order(
     body: CreateOrderRequest,
     _: Service,
     idem: IdempotencyDep,
-    factory: SessionFactoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
 ) -> Any:
@@ -59,10 +58,12 @@ async def create_order(
             "discount_minor is computed by the server from coupon_ids; send coupon_ids instead",
         )
 
-    async def place() -> OrderCreated:
-        async with unit_of_work(factory) as session:
-            commission = await _admissible(session, body, settings)
-            request = await _discounted(session, body)
+    async def check(session: AsyncSession) -> tuple[CommissionSnapshot, CreateOrderRequest]:
+        # In the key's claim transaction: a refusal here forgets the claim with it.
+        return await _admissible(session, body, settings), await _discounted(session, body)
+
+    async def place(checked: tuple[CommissionSnapshot, CreateOrderRequest]) -> OrderCreated:
+        commission, request = checked
         # From the key's claim: a retry of the same key names the same order and payment.
         suffix = idem.number
         inp = OrderInput(
@@ -77,7 +78,7 @@ async def create_order(
             temporal, OrderWorkflow.run, inp, order_workflow_id(inp.order_no), OrderWorkflow.placed, "placing the order"
         )
 
-    return await idem.run(201, place)
+    return await idem.run_checked(201, check, place)
 
 
 async def price_commission(
@@ -137,14 +138,17 @@ async def _discounted(session: AsyncSession, body: CreateOrderRequest) -> Create
 
 
 async def _check(factory: SessionFactoryDep, order_no: str, who: Principal) -> None:
-    """The order exists and is the caller's to touch; checked in its own short transaction so that no
-    connection is held while the flow decides."""
-    async with unit_of_work(factory) as session:
-        await _order_for(session, order_no, who)
+    """The order exists and is the caller's to touch; checked in its own short statement (no transaction
+    block) so that no connection is held while the flow decides."""
+    async with autocommit(factory) as conn:
+        _in_scope(order_no, await repo.merchant_of_order(conn, order_no), who)
 
 
 async def _order_for(session: AsyncSession, order_no: str, who: Principal) -> str:
-    merchant_id = await repo.order_merchant(session, order_no)
+    return _in_scope(order_no, await repo.order_merchant(session, order_no), who)
+
+
+def _in_scope(order_no: str, merchant_id: str | None, who: Principal) -> str:
     if merchant_id is None:
         raise ApiError(Refusal.ORDER_NOT_FOUND, f"order {order_no} does not exist")
     ensure_merchant_scope(who, merchant_id)
