@@ -103,20 +103,13 @@ async def price_commission(
 
 async def _admissible(session: AsyncSession, body: CreateOrderRequest, settings: Settings) -> CommissionSnapshot:
     """Refuse what the flow would refuse, before any flow starts; answer the commission rule that applies."""
-    merchant = await repo.merchant(session, body.merchant_id)
     wanted = quantities((i.sku_id, i.quantity) for i in body.items)
-    tracked = await repo.tracked_stock(session, body.merchant_id, list(wanted))
+    facts = await repo.admission_facts(session, body.merchant_id, list(wanted))
     admit_order(
-        body.merchant_id,
-        repo.merchant_facts(merchant),
-        body.currency,
-        body.channel,
-        settings.channel_weights,
-        wanted,
-        tracked,
+        body.merchant_id, facts.merchant, body.currency, body.channel, settings.channel_weights, wanted, facts.tracked
     )
-    assert merchant is not None  # admitted: it exists
-    return await price_commission(session, body, settings, merchant.category)
+    assert facts.category is not None  # admitted: it exists
+    return await price_commission(session, body, settings, facts.category)
 
 
 def _flow(temporal: Client, order_no: str) -> WorkflowHandle[OrderWorkflow, OrderResult]:
@@ -134,7 +127,6 @@ async def _discounted(session: AsyncSession, body: CreateOrderRequest) -> Create
     if body.goods_minor + body.delivery_fee_minor - discount <= 0:
         raise ApiError(Refusal.AMOUNT_OUT_OF_RANGE, "nothing to pay after the coupons: the payable must be positive")
     return body.model_copy(update={"discount_minor": discount})
-
 
 
 async def _check(factory: SessionFactoryDep, order_no: str, who: Principal) -> None:
