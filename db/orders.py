@@ -41,12 +41,6 @@ def merchant_facts(merchant: Merchant | None) -> MerchantFacts | None:
     return None if merchant is None else MerchantFacts(merchant.id, merchant.status, merchant.currency)
 
 
-async def order_merchant(session: AsyncSession, order_no: str) -> str | None:
-    # The whole row, kept in the session: order_view() right after finds it there without a query.
-    order = await session.get(Order, order_no)
-    return order.merchant_id if order is not None else None
-
-
 async def merchant_of_order(db: AsyncConnection, order_no: str) -> str | None:
     """The order's merchant alone (a scope check before a flow is asked)."""
     return (await db.execute(select(Order.merchant_id).where(Order.order_no == order_no))).scalar_one_or_none()
