@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from api.errors import ApiError
 from db.api_keys import Principal, resolve_key
-from db.engine import unit_of_work
+from db.engine import autocommit, unit_of_work
 from domain.access import Role
 from domain.refusals import Refusal
 from domain.settings import Settings
@@ -49,8 +49,10 @@ async def get_principal(request: Request) -> Principal:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(Refusal.UNAUTHENTICATED, "missing API key: send 'Authorization: Bearer <key>'")
-    async with unit_of_work(get_session_factory(request)) as session:
-        principal = await resolve_key(session, key.strip())
+    # Looked up on every request (no cache: a revoked key is refused from the very next request on, in
+    # every API process); one statement, so no transaction block around it.
+    async with autocommit(get_session_factory(request)) as conn:
+        principal = await resolve_key(conn, key.strip())
     if principal is None:
         raise ApiError(Refusal.UNAUTHENTICATED, "unknown or revoked API key")
     return principal

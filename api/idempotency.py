@@ -9,6 +9,11 @@ attaches to the flow that exists. A handler calls `idem.sending()` just before i
 flow; from then on a failure keeps the claim (a retry re-runs the handler with the same number), and
 only a 4xx refusal before that point forgets the key. A handler that takes longer than
 `api_flow_timeout_seconds` is answered 503 with Retry-After: unknown is not failed, the retry asks again.
+
+`idem.run_checked(201, check, send)` splits a handler in two: `check(session)` runs inside the claim's own
+transaction (reads that may refuse the request), `send(checked)` after it commits. A refusal in `check`
+rolls the claim back with everything else: nothing was started, so a fresh retry is safe, and the request
+cost one transaction instead of a claim, a check and a release.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
@@ -28,10 +33,12 @@ from api.deps import SessionFactoryDep, SettingsDep, get_principal
 from api.errors import ApiError, status_of
 from db import idempotency as store
 from db.api_keys import Principal
-from db.engine import unit_of_work
+from db.engine import autocommit, unit_of_work
 from domain.numbers import new_number
 from domain.refusals import Refusal, Refused
 from domain.settings import Settings
+
+T = TypeVar("T")
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:
@@ -75,6 +82,17 @@ class Idempotency:
         self._sent = True
 
     async def run(self, status_code: int, handler: Callable[[], Awaitable[Any]]) -> JSONResponse:
+        async def nothing(_: AsyncSession) -> None:
+            return None
+
+        return await self.run_checked(status_code, nothing, lambda _: handler())
+
+    async def run_checked(
+        self,
+        status_code: int,
+        check: Callable[[AsyncSession], Awaitable[T]],
+        send: Callable[[T], Awaitable[Any]],
+    ) -> JSONResponse:
         async with unit_of_work(self._factory) as session:
             claim = await store.claim(
                 session,
@@ -87,6 +105,10 @@ class Idempotency:
                 lease_seconds=self._settings.idempotency_lease_seconds,
                 number=new_number(""),
             )
+            if claim.state is store.ClaimState.NEW:
+                self._number = claim.number
+                # A refusal here rolls the claim back too (nothing was started): the key is forgotten.
+                checked = await check(session)
         if claim.state is store.ClaimState.REPLAY:
             assert claim.status is not None
             return JSONResponse(claim.body, status_code=claim.status, headers={"Idempotent-Replayed": "true"})
@@ -100,9 +122,8 @@ class Idempotency:
                 f"a request with Idempotency-Key {self.key!r} is still being processed; retry shortly",
             )
         assert claim.record_id is not None and claim.number is not None
-        self._number = claim.number
         try:
-            result = await asyncio.wait_for(handler(), timeout=self._settings.api_flow_timeout_seconds)
+            result = await asyncio.wait_for(send(checked), timeout=self._settings.api_flow_timeout_seconds)
         except TimeoutError:
             await self._after_failure(claim.record_id, refused_before_start=False)
             raise ApiError(
@@ -119,16 +140,16 @@ class Idempotency:
             raise
         # A cancelled request (BaseException) keeps its claim under the lease: a retry takes it over later.
         body = jsonable_encoder(result)
-        async with unit_of_work(self._factory) as session:
-            await store.complete(session, claim.record_id, status_code, body)
+        async with autocommit(self._factory) as conn:
+            await store.complete(conn, claim.record_id, status_code, body)
         return JSONResponse(body, status_code=status_code)
 
     async def _after_failure(self, record_id: int, *, refused_before_start: bool) -> None:
-        async with unit_of_work(self._factory) as session:
+        async with autocommit(self._factory) as conn:
             if refused_before_start:
-                await store.release(session, record_id)
+                await store.release(conn, record_id)
             else:
-                await store.unlease(session, record_id)
+                await store.unlease(conn, record_id)
 
 
 async def idempotency(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import ApiKey
 from domain.access import Role, actor_label, normalize_person
@@ -96,10 +96,15 @@ async def revoke_key(session: AsyncSession, key_id: int) -> tuple[ApiKey | None,
     return row, revoked is not None
 
 
-async def resolve_key(session: AsyncSession, key: str) -> Principal | None:
+# Only the columns a Principal needs, as plain rows: every request runs this, and loading ORM objects
+# costs more than the lookup itself.
+_RESOLVE = select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.merchant_id, ApiKey.person)
+
+
+async def resolve_key(db: AsyncSession | AsyncConnection, key: str) -> Principal | None:
     row = (
-        await session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)))
-    ).scalar_one_or_none()
+        await db.execute(_RESOLVE.where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)))
+    ).one_or_none()
     if row is None:
         return None
     return Principal(key_id=row.id, name=row.name, role=Role(row.role), merchant_id=row.merchant_id, person=row.person)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def normalize_url(url: str) -> str:
@@ -30,6 +30,16 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """One database transaction: commits when the block ends, rolls back if it raises."""
     async with factory() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def autocommit(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncConnection]:
+    """A connection outside any transaction block: each statement commits on its own. For work that is one
+    statement (an API key lookup, storing an answer), it saves the BEGIN and COMMIT round trips and the
+    session's bookkeeping that a unit of work costs."""
+    engine: AsyncEngine = factory.kw["bind"]
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def ping(factory: async_sessionmaker[AsyncSession]) -> None:

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import IdempotencyRecord
 
@@ -51,27 +51,35 @@ async def claim(
     """Claim `key` for this request; `number` is used only when the claim is new (or had none)."""
     now = datetime.now(UTC)
     lease = now + timedelta(seconds=lease_seconds)
-    # An expired key is forgotten, so the same key can start a new request.
-    await session.execute(
-        delete(IdempotencyRecord).where(
-            IdempotencyRecord.principal == principal, IdempotencyRecord.key == key, IdempotencyRecord.expires_at < now
-        )
+    fresh = insert(IdempotencyRecord).values(
+        principal=principal,
+        key=key,
+        method=method,
+        path=path,
+        request_hash=request_hash,
+        number=number,
+        leased_until=lease,
+        expires_at=now + timedelta(seconds=ttl_seconds),
     )
+    # One statement for a new key: insert the claim, or replace an expired one (an expired key is
+    # forgotten, so the same key can start a new request). A live record is left alone (no row back).
     new_id = (
         await session.execute(
-            insert(IdempotencyRecord)
-            .values(
-                principal=principal,
-                key=key,
-                method=method,
-                path=path,
-                request_hash=request_hash,
-                number=number,
-                leased_until=lease,
-                expires_at=now + timedelta(seconds=ttl_seconds),
-            )
-            .on_conflict_do_nothing(index_elements=["principal", "key"])
-            .returning(IdempotencyRecord.id)
+            fresh.on_conflict_do_update(
+                index_elements=["principal", "key"],
+                set_={
+                    "method": fresh.excluded.method,
+                    "path": fresh.excluded.path,
+                    "request_hash": fresh.excluded.request_hash,
+                    "number": fresh.excluded.number,
+                    "leased_until": fresh.excluded.leased_until,
+                    "expires_at": fresh.excluded.expires_at,
+                    "response_status": null(),
+                    "response_body": null(),
+                    "created_at": func.now(),
+                },
+                where=IdempotencyRecord.expires_at < now,
+            ).returning(IdempotencyRecord.id)
         )
     ).scalar_one_or_none()
     if new_id is not None:
@@ -104,7 +112,11 @@ async def claim(
     return Claim(ClaimState.NEW, record_id=row.id, number=taken)
 
 
-async def complete(session: AsyncSession, record_id: int, status: int, body: Any) -> None:
+# The writes after a claim are one statement each: they take a session or an autocommit connection.
+Db = AsyncSession | AsyncConnection
+
+
+async def complete(session: Db, record_id: int, status: int, body: Any) -> None:
     # The first answer stays: a request that lost its lease but finishes later does not overwrite it.
     await session.execute(
         update(IdempotencyRecord)
@@ -113,12 +125,12 @@ async def complete(session: AsyncSession, record_id: int, status: int, body: Any
     )
 
 
-async def release(session: AsyncSession, record_id: int) -> None:
+async def release(session: Db, record_id: int) -> None:
     """Forget a claim whose request was refused before anything was started (a fresh retry is safe)."""
     await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
 
 
-async def unlease(session: AsyncSession, record_id: int) -> None:
+async def unlease(session: Db, record_id: int) -> None:
     """Keep an unfinished claim (and its number) but let the next retry take it over at once."""
     await session.execute(
         update(IdempotencyRecord)

@@ -93,17 +93,3 @@ async def applied_coupons(session: AsyncSession, req: CreateOrderRequest, *, loc
         lines=lines_of(req.items),
         now=datetime.now(UTC),
     )
-
-
-async def coupons_of(session: AsyncSession, order_no: str) -> list[dict[str, Any]]:
-    rows = (await session.execute(select(Coupon).where(Coupon.order_no == order_no).order_by(Coupon.id))).scalars()
-    return [
-        {
-            "coupon_id": c.id,
-            "campaign_id": c.campaign_id,
-            "status": c.status,
-            "discount_minor": c.discount_minor,
-            "subsidy_minor": c.subsidy_minor,
-        }
-        for c in rows
-    ]

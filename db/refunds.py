@@ -21,22 +21,6 @@ async def order_item(session: AsyncSession, order_no: str, sku_id: str) -> Order
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def refunds_of(session: AsyncSession, order_no: str) -> list[dict[str, Any]]:
-    rows = (
-        await session.execute(select(Refund).where(Refund.order_no == order_no).order_by(Refund.created_at))
-    ).scalars()
-    return [
-        {
-            "refund_no": r.refund_no,
-            "status": r.status,
-            "amount_minor": r.amount_minor,
-            "channel": r.channel,
-            "origin": r.origin,
-        }
-        for r in rows
-    ]
-
-
 async def refund_view(session: AsyncSession, refund_no: str) -> dict[str, Any] | None:
     refund = await session.get(Refund, refund_no)
     if refund is None:

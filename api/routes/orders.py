@@ -16,7 +16,7 @@ from api.params import OrderNo
 from api.schemas.orders import OrderView
 from db import orders as repo
 from db.api_keys import Principal
-from db.engine import unit_of_work
+from db.engine import autocommit
 from db.promotions import applied_coupons
 from db.settlement import active_rules
 from domain import numbers
@@ -49,7 +49,6 @@ async def create_order(
     body: CreateOrderRequest,
     _: Service,
     idem: IdempotencyDep,
-    factory: SessionFactoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
 ) -> Any:
@@ -59,10 +58,12 @@ async def create_order(
             "discount_minor is computed by the server from coupon_ids; send coupon_ids instead",
         )
 
-    async def place() -> OrderCreated:
-        async with unit_of_work(factory) as session:
-            commission = await _admissible(session, body, settings)
-            request = await _discounted(session, body)
+    async def check(session: AsyncSession) -> tuple[CommissionSnapshot, CreateOrderRequest]:
+        # In the key's claim transaction: a refusal here forgets the claim with it.
+        return await _admissible(session, body, settings), await _discounted(session, body)
+
+    async def place(checked: tuple[CommissionSnapshot, CreateOrderRequest]) -> OrderCreated:
+        commission, request = checked
         # From the key's claim: a retry of the same key names the same order and payment.
         suffix = idem.number
         inp = OrderInput(
@@ -77,7 +78,7 @@ async def create_order(
             temporal, OrderWorkflow.run, inp, order_workflow_id(inp.order_no), OrderWorkflow.placed, "placing the order"
         )
 
-    return await idem.run(201, place)
+    return await idem.run_checked(201, check, place)
 
 
 async def price_commission(
@@ -102,20 +103,13 @@ async def price_commission(
 
 async def _admissible(session: AsyncSession, body: CreateOrderRequest, settings: Settings) -> CommissionSnapshot:
     """Refuse what the flow would refuse, before any flow starts; answer the commission rule that applies."""
-    merchant = await repo.merchant(session, body.merchant_id)
     wanted = quantities((i.sku_id, i.quantity) for i in body.items)
-    tracked = await repo.tracked_stock(session, body.merchant_id, list(wanted))
+    facts = await repo.admission_facts(session, body.merchant_id, list(wanted))
     admit_order(
-        body.merchant_id,
-        repo.merchant_facts(merchant),
-        body.currency,
-        body.channel,
-        settings.channel_weights,
-        wanted,
-        tracked,
+        body.merchant_id, facts.merchant, body.currency, body.channel, settings.channel_weights, wanted, facts.tracked
     )
-    assert merchant is not None  # admitted: it exists
-    return await price_commission(session, body, settings, merchant.category)
+    assert facts.category is not None  # admitted: it exists
+    return await price_commission(session, body, settings, facts.category)
 
 
 def _flow(temporal: Client, order_no: str) -> WorkflowHandle[OrderWorkflow, OrderResult]:
@@ -135,16 +129,14 @@ async def _discounted(session: AsyncSession, body: CreateOrderRequest) -> Create
     return body.model_copy(update={"discount_minor": discount})
 
 
-
 async def _check(factory: SessionFactoryDep, order_no: str, who: Principal) -> None:
-    """The order exists and is the caller's to touch; checked in its own short transaction so that no
-    connection is held while the flow decides."""
-    async with unit_of_work(factory) as session:
-        await _order_for(session, order_no, who)
+    """The order exists and is the caller's to touch; checked in its own short statement (no transaction
+    block) so that no connection is held while the flow decides."""
+    async with autocommit(factory) as conn:
+        _in_scope(order_no, await repo.merchant_of_order(conn, order_no), who)
 
 
-async def _order_for(session: AsyncSession, order_no: str, who: Principal) -> str:
-    merchant_id = await repo.order_merchant(session, order_no)
+def _in_scope(order_no: str, merchant_id: str | None, who: Principal) -> str:
     if merchant_id is None:
         raise ApiError(Refusal.ORDER_NOT_FOUND, f"order {order_no} does not exist")
     ensure_merchant_scope(who, merchant_id)
@@ -157,8 +149,9 @@ async def get_order(
     session: SessionDep,
     who: Annotated[Principal, Depends(require(Role.SERVICE, Role.MERCHANT, Role.OPERATOR))],
 ) -> dict[str, Any]:
-    await _order_for(session, order_no, who)
+    # Read first, scope checked on what was read: one query for the order row instead of two.
     view = await repo.order_view(session, order_no)
+    _in_scope(order_no, None if view is None else view["merchant_id"], who)
     assert view is not None
     return view
 

@@ -188,6 +188,41 @@ async def test_an_unfinished_claim_is_409_while_leased_and_taken_over_with_its_n
     assert NUMBERS == [number]  # one retry took it over, not both
 
 
+async def test_an_expired_key_is_forgotten_and_claimed_afresh(sessions):  # type: ignore[no-untyped-def]
+    """The claim replaces an expired record in the same statement that inserts a new one: the key starts
+    a new request (any body, a new number), and that request's answer is the one replayed from then on."""
+    key = uuid.uuid4().hex
+
+    async def claim(number: str, ttl_seconds: int, body: bytes) -> store.Claim:
+        async with unit_of_work(sessions) as session:
+            return await store.claim(
+                session,
+                principal="expiry",
+                key=key,
+                method="POST",
+                path="/numbered",
+                request_hash=request_hash("POST", "/numbered", body),
+                ttl_seconds=ttl_seconds,
+                lease_seconds=60,
+                number=number,
+            )
+
+    async def complete(record_id: int | None, number: str) -> None:
+        assert record_id is not None
+        async with unit_of_work(sessions) as session:
+            await store.complete(session, record_id, 201, {"number": number})
+
+    first = await claim("OLD", -1, b'{"amount_minor": 1}')  # expired as soon as it is made
+    assert first.state is store.ClaimState.NEW and first.number == "OLD"
+    await complete(first.record_id, "OLD")
+    again = await claim("NEW", 3600, b'{"amount_minor": 2}')  # another body is no mismatch: the old key is gone
+    assert again.state is store.ClaimState.NEW and again.number == "NEW"
+    assert (await claim("OTHER", 3600, b'{"amount_minor": 2}')).state is store.ClaimState.IN_PROGRESS
+    await complete(again.record_id, "NEW")
+    replay = await claim("OTHER", 3600, b'{"amount_minor": 2}')
+    assert replay.state is store.ClaimState.REPLAY and replay.body == {"number": "NEW"}
+
+
 # ---- the real create routes -------------------------------------------------------------------
 async def orders_of(shop, customer_id: str) -> list[str]:  # type: ignore[no-untyped-def]
     async with unit_of_work(shop.sessions) as session:
