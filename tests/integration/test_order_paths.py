@@ -52,9 +52,9 @@ async def test_cancel_before_payment_releases_stock_and_closes_the_channel_order
     )
     refused_with(again, 409, "FLOW_NOT_RUNNING")
     await temporal.get_workflow_handle(payment_workflow_id(placed["payment"]["payment_no"])).result()
-    await record_history(temporal, order_workflow_id(placed["order_no"]), "order_local_steps_cancelled_before_payment")
+    await record_history(temporal, order_workflow_id(placed["order_no"]), "order_paid_by_result_cancelled_before_payment")
     await record_history(
-        temporal, payment_workflow_id(placed["payment"]["payment_no"]), "payment_local_steps_cancelled_before_payment"
+        temporal, payment_workflow_id(placed["payment"]["payment_no"]), "payment_reported_by_result_cancelled"
     )
 
 
