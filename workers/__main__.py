@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import httpx
@@ -56,16 +61,36 @@ async def serve() -> None:
     shutdown_tracing()
 
 
+@contextmanager
+def bytecode_for_the_sandbox() -> Iterator[None]:
+    """The workflow sandbox imports a workflow's module afresh for every run it starts (workflows are
+    isolated from each other that way). Without bytecode on disk (PYTHONDONTWRITEBYTECODE, usual in
+    containers and set in CI) each of those imports compiles the module from source again. Here the
+    worker keeps the bytecode it compiles in a directory of its own (private, outside the source
+    tree, removed at exit), so each module is compiled once per process."""
+    if not sys.dont_write_bytecode:
+        yield
+        return
+    cache = tempfile.mkdtemp(prefix="backoffice-worker-bytecode-")
+    sys.pycache_prefix, sys.dont_write_bytecode = cache, False
+    try:
+        yield
+    finally:
+        sys.pycache_prefix, sys.dont_write_bytecode = None, True
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def main() -> None:
     configure_logging(get_settings(), "worker")
-    # uvloop where it is installed (not on Windows): activities' database and HTTP I/O cost less CPU.
-    try:
-        from uvloop import new_event_loop
-    except ImportError:
-        asyncio.run(serve())
-        return
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(serve())
+    with bytecode_for_the_sandbox():
+        # uvloop where it is installed (not on Windows): activities' database and HTTP I/O cost less CPU.
+        try:
+            from uvloop import new_event_loop
+        except ImportError:
+            asyncio.run(serve())
+            return
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(serve())
 
 
 if __name__ == "__main__":
