@@ -160,11 +160,15 @@ class OrderActivities:
 
     @activity.defn(name="orders.transition")
     async def transition(self, t: Transition) -> None:
+        # Every step of every order passes here: plain statements on the columns it touches (no ORM
+        # row loaded and flushed), the row locked while the move is judged.
         async with unit_of_work(self._sessions) as session:
-            order = await session.get(Order, t.order_no, with_for_update=True)
-            if order is None:
+            status = (
+                await session.execute(select(Order.status).where(Order.order_no == t.order_no).with_for_update())
+            ).scalar_one_or_none()
+            if status is None:
                 raise refuse(Refusal.ORDER_NOT_FOUND, f"order {t.order_no} does not exist")
-            current = OrderStatus(order.status)
+            current = OrderStatus(status)
             if t.to is not None and current is not t.to and not can_move(current, t.to):
                 raise refuse(Refusal.ILLEGAL_TRANSITION, f"order {t.order_no} cannot move from {current} to {t.to}")
             if not await add_event(
@@ -177,14 +181,18 @@ class OrderActivities:
                 details=t.details,
             ):
                 return
-            if t.to is not None:
-                order.status = t.to.value
-            if t.paid_minor is not None:
-                order.paid_minor = t.paid_minor
-            if t.cancel_reason is not None:
-                order.cancel_reason = t.cancel_reason
-            if t.refund_required_minor is not None:
-                order.refund_required_minor = t.refund_required_minor
+            changes = {
+                name: value
+                for name, value in (
+                    ("status", t.to.value if t.to is not None else None),
+                    ("paid_minor", t.paid_minor),
+                    ("cancel_reason", t.cancel_reason),
+                    ("refund_required_minor", t.refund_required_minor),
+                )
+                if value is not None
+            }
+            if changes:
+                await session.execute(update(Order).where(Order.order_no == t.order_no).values(**changes))
             if t.to is OrderStatus.CANCELLED:
                 await self._release(session, t.order_no)
                 await promotions.release(session, t.order_no)
@@ -218,13 +226,16 @@ class OrderActivities:
         async with unit_of_work(self._sessions) as session:
             done = (
                 await session.execute(
-                    select(OrderEvent).where(OrderEvent.order_no == req.order_no, OrderEvent.event == event)
+                    select(OrderEvent.details).where(OrderEvent.order_no == req.order_no, OrderEvent.event == event)
                 )
             ).scalar_one_or_none()
             if done is not None:
-                return str(done.details.get("provider_id")) if done.details.get("provider_id") else None
-            order = await session.get(Order, req.order_no, with_for_update=True)
-            assert order is not None
+                return str(done.get("provider_id")) if done.get("provider_id") else None
+            merchant_id = (
+                await session.execute(
+                    select(Order.merchant_id).where(Order.order_no == req.order_no).with_for_update()
+                )
+            ).scalar_one()
             # The provider offered the order last time declined or missed it: free them for other orders.
             await providers.let_go(session, req.order_no)
             categories = (
@@ -235,7 +246,7 @@ class OrderActivities:
             provider_id = await providers.claim_free(
                 session,
                 order_no=req.order_no,
-                merchant_id=order.merchant_id,
+                merchant_id=merchant_id,
                 categories=sorted(categories),
                 exclude=req.exclude,
             )
@@ -244,8 +255,11 @@ class OrderActivities:
                     session, req.order_no, event, "no service provider available", details={"attempt": req.attempt}
                 )
                 return None
-            order.provider_id = provider_id
-            order.dispatch_attempts = req.attempt
+            await session.execute(
+                update(Order)
+                .where(Order.order_no == req.order_no)
+                .values(provider_id=provider_id, dispatch_attempts=req.attempt)
+            )
             await add_event(
                 session,
                 req.order_no,
