@@ -16,8 +16,7 @@ from activities.refusals import carried, refuse
 from db import providers
 from db.engine import unit_of_work
 from db.models import Merchant, Order, OrderEvent, OrderItem, SkuStock, StockReservation
-from db.orders import merchant_facts
-from domain.admission import admit_merchant, admit_stock
+from domain.admission import MerchantFacts, admit_merchant, admit_stock
 from domain.orders import (
     DispatchRequest,
     OrderInput,
@@ -65,9 +64,17 @@ class OrderActivities:
     async def create(self, order: OrderInput) -> None:
         req = order.request
         async with unit_of_work(self._sessions) as session:
-            merchant = await session.get(Merchant, req.merchant_id, with_for_update={"read": True})
+            # Only the columns admission judges (not the whole ORM row): every order passes here.
+            merchant = (
+                await session.execute(
+                    select(Merchant.status, Merchant.currency)
+                    .where(Merchant.id == req.merchant_id)
+                    .with_for_update(read=True)
+                )
+            ).one_or_none()
             with carried():
-                admit_merchant(req.merchant_id, merchant_facts(merchant), req.currency)
+                facts = None if merchant is None else MerchantFacts(req.merchant_id, merchant.status, merchant.currency)
+                admit_merchant(req.merchant_id, facts, req.currency)
             created = await session.execute(
                 insert(Order)
                 .values(
@@ -143,13 +150,17 @@ class OrderActivities:
                 .returning(SkuStock.sku_id)
             )
             if taken.scalar_one_or_none() is None:
-                tracked = await session.get(SkuStock, item.sku_id)
+                tracked = (
+                    await session.execute(
+                        select(SkuStock.merchant_id, SkuStock.available).where(SkuStock.sku_id == item.sku_id)
+                    )
+                ).one_or_none()
                 if tracked is None or tracked.merchant_id != order.request.merchant_id:
                     continue
                 with carried():
                     admit_stock({item.sku_id: item.quantity}, {item.sku_id: tracked.available})
-            session.add(
-                StockReservation(
+            await session.execute(
+                insert(StockReservation).values(
                     order_no=order.order_no,
                     sku_id=item.sku_id,
                     quantity=item.quantity,
