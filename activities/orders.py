@@ -243,9 +243,7 @@ class OrderActivities:
             if done is not None:
                 return str(done.get("provider_id")) if done.get("provider_id") else None
             merchant_id = (
-                await session.execute(
-                    select(Order.merchant_id).where(Order.order_no == req.order_no).with_for_update()
-                )
+                await session.execute(select(Order.merchant_id).where(Order.order_no == req.order_no).with_for_update())
             ).scalar_one()
             # The provider offered the order last time declined or missed it: free them for other orders.
             await providers.let_go(session, req.order_no)

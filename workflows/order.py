@@ -301,6 +301,7 @@ class OrderWorkflow(DispatchAndCancel):
         if not payment.done() or payment.cancelled() or payment.exception() is not None:
             return False
         return payment.result().status is PaymentStatus.SUCCEEDED
+
     async def _move(self, to: OrderStatus, event: str, cause: str, **fields: int | str) -> None:
         # The flow's own state moves first: whoever reads the new status from the database and acts on it
         # at once must find the flow already there.
