@@ -16,8 +16,7 @@ from activities.refusals import carried, refuse
 from db import providers
 from db.engine import unit_of_work
 from db.models import Merchant, Order, OrderEvent, OrderItem, SkuStock, StockReservation
-from db.orders import merchant_facts
-from domain.admission import admit_merchant, admit_stock
+from domain.admission import MerchantFacts, admit_merchant, admit_stock
 from domain.orders import (
     DispatchRequest,
     OrderInput,
@@ -65,9 +64,17 @@ class OrderActivities:
     async def create(self, order: OrderInput) -> None:
         req = order.request
         async with unit_of_work(self._sessions) as session:
-            merchant = await session.get(Merchant, req.merchant_id, with_for_update={"read": True})
+            # Only the columns admission judges (not the whole ORM row): every order passes here.
+            merchant = (
+                await session.execute(
+                    select(Merchant.status, Merchant.currency)
+                    .where(Merchant.id == req.merchant_id)
+                    .with_for_update(read=True)
+                )
+            ).one_or_none()
             with carried():
-                admit_merchant(req.merchant_id, merchant_facts(merchant), req.currency)
+                facts = None if merchant is None else MerchantFacts(req.merchant_id, merchant.status, merchant.currency)
+                admit_merchant(req.merchant_id, facts, req.currency)
             created = await session.execute(
                 insert(Order)
                 .values(
@@ -143,13 +150,17 @@ class OrderActivities:
                 .returning(SkuStock.sku_id)
             )
             if taken.scalar_one_or_none() is None:
-                tracked = await session.get(SkuStock, item.sku_id)
+                tracked = (
+                    await session.execute(
+                        select(SkuStock.merchant_id, SkuStock.available).where(SkuStock.sku_id == item.sku_id)
+                    )
+                ).one_or_none()
                 if tracked is None or tracked.merchant_id != order.request.merchant_id:
                     continue
                 with carried():
                     admit_stock({item.sku_id: item.quantity}, {item.sku_id: tracked.available})
-            session.add(
-                StockReservation(
+            await session.execute(
+                insert(StockReservation).values(
                     order_no=order.order_no,
                     sku_id=item.sku_id,
                     quantity=item.quantity,
@@ -160,11 +171,15 @@ class OrderActivities:
 
     @activity.defn(name="orders.transition")
     async def transition(self, t: Transition) -> None:
+        # Every step of every order passes here: plain statements on the columns it touches (no ORM
+        # row loaded and flushed), the row locked while the move is judged.
         async with unit_of_work(self._sessions) as session:
-            order = await session.get(Order, t.order_no, with_for_update=True)
-            if order is None:
+            status = (
+                await session.execute(select(Order.status).where(Order.order_no == t.order_no).with_for_update())
+            ).scalar_one_or_none()
+            if status is None:
                 raise refuse(Refusal.ORDER_NOT_FOUND, f"order {t.order_no} does not exist")
-            current = OrderStatus(order.status)
+            current = OrderStatus(status)
             if t.to is not None and current is not t.to and not can_move(current, t.to):
                 raise refuse(Refusal.ILLEGAL_TRANSITION, f"order {t.order_no} cannot move from {current} to {t.to}")
             if not await add_event(
@@ -177,14 +192,18 @@ class OrderActivities:
                 details=t.details,
             ):
                 return
-            if t.to is not None:
-                order.status = t.to.value
-            if t.paid_minor is not None:
-                order.paid_minor = t.paid_minor
-            if t.cancel_reason is not None:
-                order.cancel_reason = t.cancel_reason
-            if t.refund_required_minor is not None:
-                order.refund_required_minor = t.refund_required_minor
+            changes = {
+                name: value
+                for name, value in (
+                    ("status", t.to.value if t.to is not None else None),
+                    ("paid_minor", t.paid_minor),
+                    ("cancel_reason", t.cancel_reason),
+                    ("refund_required_minor", t.refund_required_minor),
+                )
+                if value is not None
+            }
+            if changes:
+                await session.execute(update(Order).where(Order.order_no == t.order_no).values(**changes))
             if t.to is OrderStatus.CANCELLED:
                 await self._release(session, t.order_no)
                 await promotions.release(session, t.order_no)
@@ -218,13 +237,14 @@ class OrderActivities:
         async with unit_of_work(self._sessions) as session:
             done = (
                 await session.execute(
-                    select(OrderEvent).where(OrderEvent.order_no == req.order_no, OrderEvent.event == event)
+                    select(OrderEvent.details).where(OrderEvent.order_no == req.order_no, OrderEvent.event == event)
                 )
             ).scalar_one_or_none()
             if done is not None:
-                return str(done.details.get("provider_id")) if done.details.get("provider_id") else None
-            order = await session.get(Order, req.order_no, with_for_update=True)
-            assert order is not None
+                return str(done.get("provider_id")) if done.get("provider_id") else None
+            merchant_id = (
+                await session.execute(select(Order.merchant_id).where(Order.order_no == req.order_no).with_for_update())
+            ).scalar_one()
             # The provider offered the order last time declined or missed it: free them for other orders.
             await providers.let_go(session, req.order_no)
             categories = (
@@ -235,7 +255,7 @@ class OrderActivities:
             provider_id = await providers.claim_free(
                 session,
                 order_no=req.order_no,
-                merchant_id=order.merchant_id,
+                merchant_id=merchant_id,
                 categories=sorted(categories),
                 exclude=req.exclude,
             )
@@ -244,8 +264,11 @@ class OrderActivities:
                     session, req.order_no, event, "no service provider available", details={"attempt": req.attempt}
                 )
                 return None
-            order.provider_id = provider_id
-            order.dispatch_attempts = req.attempt
+            await session.execute(
+                update(Order)
+                .where(Order.order_no == req.order_no)
+                .values(provider_id=provider_id, dispatch_attempts=req.attempt)
+            )
             await add_event(
                 session,
                 req.order_no,

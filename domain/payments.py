@@ -64,6 +64,12 @@ class PaymentInput(BaseModel):
     # "order": the capture is held in escrow (PAYMENT_CAPTURED); "deposit": a merchant's security
     # deposit (DEPOSIT_PAID to merchant:{m}:deposit).
     purpose: str = "order"
+    # Set by an order flow that takes a plain success from this flow's result (workflows/order.py:
+    # PAID_BY_RESULT): then a payment paid through the one channel it opened ends with no SUCCEEDED
+    # signal. Such a flow was started by code that has the payment flow's local steps too, so it runs
+    # them without asking workflow.patched (no marker, no search-attribute upsert). False in older
+    # histories and for deposits: signals and the patch as before.
+    reports_by_result: bool = False
 
 
 class PaymentEventKind(StrEnum):

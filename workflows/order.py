@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         Transition,
         TransitionResult,
     )
-    from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput
+    from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentResult, PaymentStatus
     from domain.refusals import Refusal
     from workflows import stages
     from workflows.calls import STEP_FAILED, db_step, passed_on, refused, wait_until
@@ -44,6 +44,11 @@ FULFILMENT_REJUDGED = "fulfilment-rejudged"
 # a status change answers its update in one workflow task instead of three. Older histories replay
 # with activity tasks.
 LOCAL_STEPS = "order-local-steps"
+# The payment child reports a plain success by completing (its result) instead of a signal before it
+# completes: one message, and one workflow task fewer in each flow. A flow with this patch also has
+# every earlier one (local steps, fulfilment rejudged) and asks for no other: one patch marker and one
+# search-attribute upsert per flow instead of three. Older histories replay as before.
+PAID_BY_RESULT = "order-paid-by-result"
 
 
 @workflow.defn(name="OrderWorkflow")
@@ -66,6 +71,7 @@ class OrderWorkflow(DispatchAndCancel):
         self._handled = 0
         self._fulfilment_refusals: dict[int, ApplicationError] = {}  # by ticket, set by the IN_SERVICE loop
         self._local = False
+        self._paid_by_result = False
 
     # --- what the outside world sends -----------------------------------------------------------
     @workflow.update
@@ -126,7 +132,7 @@ class OrderWorkflow(DispatchAndCancel):
         # A caller may have read the provider from the database a moment before the dispatch result
         # reached this flow: wait for it, then judge.
         await workflow.wait_condition(lambda: not self._dispatch_pending)
-        if workflow.patched(FULFILMENT_REJUDGED):
+        if self._rejudged():
             # Another update (the same event sent twice) may have been queued or taken meanwhile.
             self._judge_fulfilment(req, provider_known=True)
         else:
@@ -173,7 +179,8 @@ class OrderWorkflow(DispatchAndCancel):
     @workflow.run
     async def run(self, inp: OrderInput) -> OrderResult:
         self._inp = inp
-        self._local = workflow.patched(LOCAL_STEPS)
+        self._paid_by_result = workflow.patched(PAID_BY_RESULT)
+        self._local = self._paid_by_result or workflow.patched(LOCAL_STEPS)
         terms = inp.terms
         # Newer flows enter their first stage in the identifying upsert itself.
         creating = ("CREATING", "recording the order and reserving stock")
@@ -211,6 +218,7 @@ class OrderWorkflow(DispatchAndCancel):
                 notify_url=terms.notify_url,
                 parent_workflow_id=workflow.info().workflow_id,
                 refund_terms=terms.refund,
+                reports_by_result=self._paid_by_result,
             ),
             id=payment_workflow_id(inp.payment_no),
             # The payment must finish closing or capturing even if this order ends first.
@@ -219,7 +227,16 @@ class OrderWorkflow(DispatchAndCancel):
         stages.enter(
             "AWAITING_PAYMENT", f"waiting for payment {inp.payment_no} (deadline in {terms.payment_timeout_seconds}s)"
         )
-        await workflow.wait_condition(lambda: self._payment is not None or self._cancel_reason is not None)
+        await workflow.wait_condition(
+            lambda: self._payment is not None or self._cancel_reason is not None or self._paid_by(payment)
+        )
+        if self._payment is None and self._paid_by(payment):
+            self._payment = PaymentEvent(
+                kind=PaymentEventKind.SUCCEEDED,
+                payment_no=inp.payment_no,
+                channel=payment.result().channel,
+                amount_minor=inp.request.payable_minor,
+            )
         if self._payment is None or self._payment.kind is not PaymentEventKind.SUCCEEDED:
             return await self._cancel_unpaid(payment)
 
@@ -253,7 +270,7 @@ class OrderWorkflow(DispatchAndCancel):
                     Transition(order_no=inp.order_no, event="arrived", cause=f"provider {req.provider_id} arrived"),
                     local=self._local,
                 )
-            elif req.event is FulfilmentEvent.DELIVERED or not workflow.patched(FULFILMENT_REJUDGED):
+            elif req.event is FulfilmentEvent.DELIVERED or not self._rejudged():
                 await self._move(OrderStatus.DELIVERED, "delivered", f"provider {req.provider_id} delivered")
             else:  # only delivery ends the service: anything else is refused and changes nothing
                 self._fulfilment_refusals[self._handled + 1] = refused(
@@ -274,6 +291,17 @@ class OrderWorkflow(DispatchAndCancel):
         return OrderResult(order_no=inp.order_no, status=OrderStatus.COMPLETED, settleable=True)
 
     # --- helpers --------------------------------------------------------------------------------
+    def _rejudged(self) -> bool:
+        return self._paid_by_result or workflow.patched(FULFILMENT_REJUDGED)
+
+    @staticmethod
+    def _paid_by(payment: workflow.ChildWorkflowHandle[PaymentWorkflow, PaymentResult]) -> bool:
+        """Whether the payment flow ended paid (a flow started with `reports_by_result` says so only
+        this way; an older one signalled SUCCEEDED before it ended, so this is never the news there)."""
+        if not payment.done() or payment.cancelled() or payment.exception() is not None:
+            return False
+        return payment.result().status is PaymentStatus.SUCCEEDED
+
     async def _move(self, to: OrderStatus, event: str, cause: str, **fields: int | str) -> None:
         # The flow's own state moves first: whoever reads the new status from the database and acts on it
         # at once must find the flow already there.

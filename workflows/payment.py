@@ -69,7 +69,7 @@ class PaymentWorkflow(ChannelOrders):
     @workflow.run
     async def run(self, inp: PaymentInput) -> PaymentResult:
         self._inp = inp
-        self._local = workflow.patched(LOCAL_STEPS)
+        self._local = inp.reports_by_result or workflow.patched(LOCAL_STEPS)
         # Newer flows enter their first stage in the identifying upsert itself.
         creating = ("CREATING", f"opening a channel order for {inp.payment_no}")
         stages.identify(
@@ -111,9 +111,10 @@ class PaymentWorkflow(ChannelOrders):
         )
         paid = await self._await_payment(opened.channel, deadline)
         if paid is not None:
-            await self._capture(paid, after_cancel=False)
+            extras = [ch for ch in tried if ch != paid.channel]
+            await self._capture(paid, after_cancel=False, tell_order=self._signals_success(extras))
             stages.enter("SUCCEEDED", f"paid through {paid.channel}")
-            await self._return_extras([ch for ch in tried if ch != paid.channel])
+            await self._return_extras(extras)
             return self._result(PaymentStatus.SUCCEEDED, paid.channel)
 
         # The deadline, or the order was cancelled: close what we opened.
@@ -124,9 +125,10 @@ class PaymentWorkflow(ChannelOrders):
                 stages.say(f"deadline passed and the channel does not confirm the close of {inp.payment_no}")
             else:
                 if paid is not None:  # the customer paid in the last moment: the payment succeeded after all
-                    await self._capture(paid, after_cancel=False)
+                    extras = [ch for ch in tried if ch != paid.channel]
+                    await self._capture(paid, after_cancel=False, tell_order=self._signals_success(extras))
                     stages.enter("SUCCEEDED", f"paid through {paid.channel} at the deadline")
-                    await self._return_extras([ch for ch in tried if ch != paid.channel])
+                    await self._return_extras(extras)
                     return self._result(PaymentStatus.SUCCEEDED, paid.channel)
                 await self._tell_order(
                     PaymentEvent(
@@ -269,6 +271,13 @@ class PaymentWorkflow(ChannelOrders):
             PaymentOutcome(payment_no=self._inp.payment_no, status=status, reason=reason),
             local=self._local,
         )
+
+    def _signals_success(self, extras: list[str]) -> bool:
+        """Whether the parent hears of the success by a signal. An order that asked for it
+        (`reports_by_result`) hears it from the result, which follows at once unless other channel
+        orders must be closed (and a duplicate payment maybe refunded) first: then the signal, so the
+        order does not wait for that."""
+        return not self._inp.reports_by_result or bool(extras)
 
     async def _tell_order(self, event: PaymentEvent) -> None:
         await workflow.get_external_workflow_handle(self._inp.parent_workflow_id).signal(ORDER_PAYMENT_SIGNAL, event)

@@ -101,7 +101,14 @@ def view(channel: str, status: str, amount_minor: int = AMOUNT) -> ChannelOrderV
     )
 
 
-def payment(flow: Flow, *, timeout: int = 60, poll: int = 60, weights: dict[str, int] | None = None) -> PaymentInput:
+def payment(
+    flow: Flow,
+    *,
+    timeout: int = 60,
+    poll: int = 60,
+    weights: dict[str, int] | None = None,
+    reports_by_result: bool = False,
+) -> PaymentInput:
     payment_no = flow.workflow_id("PAY")
     return PaymentInput(
         payment_no=payment_no,
@@ -124,6 +131,7 @@ def payment(flow: Flow, *, timeout: int = 60, poll: int = 60, weights: dict[str,
             notify_url="http://callbacks.invalid",
             manual_bank="b",
         ),
+        reports_by_result=reports_by_result,
     )
 
 
@@ -174,6 +182,37 @@ async def test_the_callback_tells_of_the_payment_before_any_poll(temporal: Clien
     assert capture.channel_txn_id == f"TXN-{AMOUNT}" and capture.amount_minor == AMOUNT and not capture.after_cancel
     assert "channel.query_order" not in channels.names() and "channel.close_order" not in channels.names()
     assert channels.attempts() == [("wechat", AttemptStatus.CREATED)]
+
+
+async def test_an_order_that_asked_for_it_hears_of_the_success_from_the_result_alone(temporal: Client) -> None:
+    channels = Channels()
+    flow = Flow(temporal, PaymentWorkflow, channels.doubles())
+    inp = payment(flow, reports_by_result=True)
+    async with flow.worker:
+        handle, order = await start(flow, inp)
+        await eventually(lambda: at_stage(handle, "AWAITING_PAYMENT"))
+        await paid_callback(handle, inp)
+        result = await answered(handle.result())
+        assert await events(order) == ["ready"]  # no SUCCEEDED signal: the result says it
+    assert result.status is PaymentStatus.SUCCEEDED and result.channel == "wechat" and not result.paid_after_cancel
+    [capture] = channels.of("payments.capture")
+    assert capture.amount_minor == AMOUNT and not capture.after_cancel
+
+
+async def test_after_a_fail_over_the_order_hears_of_the_success_before_the_other_channel_is_closed(
+    temporal: Client,
+) -> None:
+    channels = Channels(refuse_create={"wechat"})
+    flow = Flow(temporal, PaymentWorkflow, channels.doubles())
+    inp = payment(flow, weights={"wechat": 1, "alipay": 1}, reports_by_result=True)
+    async with flow.worker:
+        handle, order = await start(flow, inp)
+        await eventually(lambda: at_stage(handle, "AWAITING_PAYMENT"))
+        await paid_callback(handle, inp, party="alipay")
+        result = await answered(handle.result())
+        assert await events(order) == ["ready", "succeeded"]
+    assert result.status is PaymentStatus.SUCCEEDED and result.channel == "alipay"
+    assert channels.of("channel.close_order") == ["wechat"]
 
 
 async def test_a_lost_callback_is_made_up_for_by_polling(temporal: Client) -> None:
