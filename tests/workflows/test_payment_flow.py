@@ -238,7 +238,9 @@ async def test_a_poll_answer_with_another_amount_is_not_a_payment_and_the_deadli
     assert result.status is PaymentStatus.CLOSED and result.polls >= 1
     assert channels.of("payments.capture") == []
     assert channels.of("channel.close_order") == ["wechat"]
-    assert [(o.status, o.reason) for o in channels.of("payments.finish")] == [(PaymentStatus.CLOSED, "closed unpaid")]
+    # `finish` is an idempotent local activity, run again when a loaded worker's task is retried: what
+    # matters is that every run recorded the same outcome.
+    assert {(o.status, o.reason) for o in channels.of("payments.finish")} == {(PaymentStatus.CLOSED, "closed unpaid")}
 
 
 async def test_a_channel_that_will_not_open_the_order_is_failed_over(temporal: Client) -> None:
