@@ -11,7 +11,7 @@ of `orders` it qualifies for. The index on (settlement_cycle, merchant_id) serve
 orders a cycle claimed on the order row itself (the claim before lines were the claim), which are never
 settled ones: it is now partial on exactly those, so settling an order no longer writes it.
 
-Revision ID: 0020_settlement_queue
+Revision ID: 0020_settlement_line_currency
 Revises: 0019_settlement_claim_by_line
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020_settlement_queue"
+revision: str = "0020_settlement_line_currency"
 down_revision: str | None = "0019_settlement_claim_by_line"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
