@@ -55,14 +55,18 @@ class Flow:
         *,
         others: Sequence[type] = (),
         sandboxed: bool = True,
+        cached: bool = False,
     ) -> None:
         """`others`: the workflow types it talks to (children, or Listener for the flows it signals);
-        `sandboxed=False` lets a test shrink a module constant of the flow (a sandbox re-imports it)."""
+        `sandboxed=False` lets a test shrink a module constant of the flow (a sandbox re-imports it);
+        `cached=True` keeps flows in the worker's cache, for a test whose local activity waits while
+        another flow's task runs (without a cache the worker evicts the flow and cancels it)."""
         self.client = client
         self.queue = f"wf-test-{uuid.uuid4().hex[:8]}"
         self._workflows = [workflow, Listener, *others]
         self._activities = activities
         self._sandboxed = sandboxed
+        self._cached = cached
         self.worker = self.new_worker()
 
     def new_worker(self) -> Worker:
@@ -71,7 +75,7 @@ class Flow:
             task_queue=self.queue,
             workflows=self._workflows,
             activities=self._activities,
-            max_cached_workflows=0,
+            **({} if self._cached else {"max_cached_workflows": 0}),
             **({} if self._sandboxed else {"workflow_runner": UnsandboxedWorkflowRunner()}),
         )
 

@@ -1,0 +1,119 @@
+"""OrderWorkflow cancelled while its payment lands: the close the order sends reaches a payment flow that
+has just ended paid. The order stays cancelled and the customer's money goes back; the failed close must
+not fail the order (that would leave a paid, cancelled order with nobody to refund it)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from domain.orders import (
+    CancelRequest,
+    CommissionSnapshot,
+    CreateOrderRequest,
+    OrderInput,
+    OrderItemIn,
+    OrderResult,
+    OrderStatus,
+    Transition,
+)
+from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentResult, PaymentStatus
+from domain.refunds import RefundInput, RefundResult, RefundStatus
+from domain.settings import Settings
+from tests.workflows.conftest import Calls, Flow, answered, eventually
+from workflows.client.terms import order_terms
+from workflows.ids import order_workflow_id, payment_workflow_id
+from workflows.order import OrderWorkflow
+
+
+@workflow.defn(name="PaymentWorkflow", sandboxed=False)
+class PaidOnDemand:
+    """Stands in for the payment child: tells the order where to pay, then ends paid when told to."""
+
+    def __init__(self) -> None:
+        self._paid = False
+
+    @workflow.signal
+    def pay(self) -> None:
+        self._paid = True
+
+    @workflow.signal
+    def close(self) -> None:
+        """Never reached in this test: the flow has ended by the time the order closes it."""
+
+    @workflow.run
+    async def run(self, inp: PaymentInput) -> PaymentResult:
+        await workflow.get_external_workflow_handle(inp.parent_workflow_id).signal(
+            "payment_event",
+            PaymentEvent(
+                kind=PaymentEventKind.READY,
+                payment_no=inp.payment_no,
+                channel="wechat",
+                pay_url="https://wechat.invalid/pay",
+                expires_at=workflow.now() + timedelta(seconds=inp.timeout_seconds),
+            ),
+        )
+        await workflow.wait_condition(lambda: self._paid)
+        return PaymentResult(payment_no=inp.payment_no, status=PaymentStatus.SUCCEEDED, channel="wechat")
+
+
+@workflow.defn(name="RefundWorkflow", sandboxed=False)
+class RefundAtOnce:
+    @workflow.run
+    async def run(self, inp: RefundInput) -> RefundResult:
+        return RefundResult(refund_no=inp.refund_no, status=RefundStatus.SUCCEEDED)
+
+
+async def test_a_close_reaching_a_payment_that_just_ended_paid_leaves_the_order_cancelled_and_refunded(
+    temporal: Client,
+) -> None:
+    calls = Calls()
+
+    @activity.defn(name="orders.create")
+    async def create(order: OrderInput) -> None:
+        calls.add("orders.create", order.order_no)
+
+    @activity.defn(name="orders.transition")
+    async def transition(t: Transition) -> None:
+        calls.add("orders.transition", t)
+        if t.to is OrderStatus.CANCELLED:
+            # While the order records its cancellation, the customer's payment lands and the payment flow
+            # ends: the close the order sends next reaches a finished flow.
+            payment = temporal.get_workflow_handle(payment_workflow_id(inp.payment_no))
+
+            async def ended() -> bool:
+                return (await payment.describe()).status is WorkflowExecutionStatus.COMPLETED
+
+            if not await ended():
+                await payment.signal(PaidOnDemand.pay)
+            await eventually(ended)
+
+    # The order's task waits in its local activity while the payment flow's task runs: hence a cache.
+    flow = Flow(temporal, OrderWorkflow, [create, transition], others=[PaidOnDemand, RefundAtOnce], cached=True)
+    item = OrderItemIn(sku_id="sku-1", name="cleaning", category_id="home", unit_price_minor=8800, quantity=1)
+    inp = OrderInput(
+        order_no=flow.workflow_id("ORD"),
+        payment_no=flow.workflow_id("PAY"),
+        request=CreateOrderRequest(customer_id="c-1", merchant_id="m-1", items=[item]),
+        commission=CommissionSnapshot(rule_id="platform-default", rate_bps=500),
+        terms=order_terms(Settings()),
+    )
+    workflow_id = order_workflow_id(inp.order_no)
+    async with flow.worker:
+        await answered(flow.start_and_ask(OrderWorkflow.run, inp, workflow_id, OrderWorkflow.placed))
+        order: Any = temporal.get_workflow_handle_for(OrderWorkflow.run, workflow_id)
+        cancelled = await answered(order.execute_update(OrderWorkflow.cancel, CancelRequest(reason="changed my mind")))
+        result: OrderResult = await answered(order.result())
+
+    assert cancelled.status is OrderStatus.CANCELLED
+    assert result.status is OrderStatus.CANCELLED and result.refund_required_minor == 8800
+    assert result.refund_no is not None
+    moves = [(t.to, t.event) for t in calls.of("orders.transition")]
+    assert moves == [(OrderStatus.CANCELLED, "cancelled"), (None, "paid-after-cancel")]
+    # The close did fail (the path under test was taken), and the order went on to refund.
+    history = await order.fetch_history()
+    assert [e for e in history.events if e.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED]
