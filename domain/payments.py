@@ -70,6 +70,11 @@ class PaymentInput(BaseModel):
     # them without asking workflow.patched (no marker, no search-attribute upsert). False in older
     # histories and for deposits: signals and the patch as before.
     reports_by_result: bool = False
+    # Set by an order flow that opened the channel order itself in its first task, to answer the
+    # placement at once (workflows/order.py: OPENS_PAYMENT): this flow does not route again and tells
+    # no READY, it waits for the payment on that channel order from the first moment. Such an order
+    # also sets `reports_by_result`. None in older histories and for deposits: this flow routes.
+    opened: OpenedPayment | None = None
 
 
 class PaymentEventKind(StrEnum):
@@ -133,6 +138,15 @@ class ChannelOrderView(BaseModel):
     channel_txn_id: str | None = None
     amount_minor: int = 0
     currency: str = ""
+
+
+class OpenedPayment(BaseModel):
+    """The channel order an order flow opened before starting the payment flow, and what it took."""
+
+    view: ChannelOrderView  # the channel order the customer pays (pay_url)
+    tried: list[str]  # every channel asked, in order; a refused create may have landed all the same
+    attempts: int  # attempt records written so far (the payment flow numbers on from here)
+    deadline: datetime  # when the payment expires, as the customer was told
 
 
 class AttemptRecord(BaseModel):

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ids import payment_workflow_id
     from workflows.order_steps import DispatchAndCancel
     from workflows.payment import PaymentWorkflow
+    from workflows.payment_orders import open_channel_order, record_outcome
 
 
 # Fulfilment events are judged again after the handler's wait, and the IN_SERVICE loop takes only
@@ -49,6 +50,11 @@ LOCAL_STEPS = "order-local-steps"
 # every earlier one (local steps, fulfilment rejudged) and asks for no other: one patch marker and one
 # search-attribute upsert per flow instead of three. Older histories replay as before.
 PAID_BY_RESULT = "order-paid-by-result"
+# The order opens the channel order itself (local activities, the same routing as the payment flow's)
+# and answers the placement in its first workflow task, instead of waiting for its payment child to
+# open it and signal READY (two more tasks before the answer); the child gets the opened channel order
+# in its input and only waits, captures or closes. Implies every earlier patch (one marker).
+OPENS_PAYMENT = "order-opens-payment"
 
 
 @workflow.defn(name="OrderWorkflow")
@@ -72,6 +78,7 @@ class OrderWorkflow(DispatchAndCancel):
         self._fulfilment_refusals: dict[int, ApplicationError] = {}  # by ticket, set by the IN_SERVICE loop
         self._local = False
         self._paid_by_result = False
+        self._opens_payment = False
 
     # --- what the outside world sends -----------------------------------------------------------
     @workflow.update
@@ -179,7 +186,8 @@ class OrderWorkflow(DispatchAndCancel):
     @workflow.run
     async def run(self, inp: OrderInput) -> OrderResult:
         self._inp = inp
-        self._paid_by_result = workflow.patched(PAID_BY_RESULT)
+        self._opens_payment = workflow.patched(OPENS_PAYMENT)
+        self._paid_by_result = self._opens_payment or workflow.patched(PAID_BY_RESULT)
         self._local = self._paid_by_result or workflow.patched(LOCAL_STEPS)
         terms = inp.terms
         # Newer flows enter their first stage in the identifying upsert itself.
@@ -201,25 +209,38 @@ class OrderWorkflow(DispatchAndCancel):
             await workflow.wait_condition(workflow.all_handlers_finished)
             return OrderResult(order_no=inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=self._refusal.message)
         self._status = self._recorded = OrderStatus.AWAITING_PAYMENT
+        pay = PaymentInput(
+            payment_no=inp.payment_no,
+            order_no=inp.order_no,
+            merchant_id=inp.request.merchant_id,
+            amount_minor=inp.request.payable_minor,
+            currency=inp.request.currency,
+            description=f"order {inp.order_no}",
+            preferred_channel=inp.request.channel,
+            channel_weights=terms.channel_weights,
+            timeout_seconds=terms.payment_timeout_seconds,
+            poll_initial_seconds=terms.payment_poll_initial_seconds,
+            poll_max_seconds=terms.payment_poll_max_seconds,
+            notify_url=terms.notify_url,
+            parent_workflow_id=workflow.info().workflow_id,
+            refund_terms=terms.refund,
+            reports_by_result=self._paid_by_result,
+        )
+        if self._opens_payment:
+            deadline = workflow.now() + timedelta(seconds=terms.payment_timeout_seconds)
+            routed = await open_channel_order(pay, deadline=deadline, local=True)
+            if routed.opened is None:
+                return await self._no_channel(routed.failure)
+            view = routed.opened.view
+            assert view.pay_url is not None
+            # The placement is answered now, in this task, with the child's start.
+            self._params = PaymentParams(
+                payment_no=inp.payment_no, channel=view.channel, pay_url=view.pay_url, expires_at=deadline
+            )
+            pay.opened = routed.opened
         payment = await workflow.start_child_workflow(
             PaymentWorkflow.run,
-            PaymentInput(
-                payment_no=inp.payment_no,
-                order_no=inp.order_no,
-                merchant_id=inp.request.merchant_id,
-                amount_minor=inp.request.payable_minor,
-                currency=inp.request.currency,
-                description=f"order {inp.order_no}",
-                preferred_channel=inp.request.channel,
-                channel_weights=terms.channel_weights,
-                timeout_seconds=terms.payment_timeout_seconds,
-                poll_initial_seconds=terms.payment_poll_initial_seconds,
-                poll_max_seconds=terms.payment_poll_max_seconds,
-                notify_url=terms.notify_url,
-                parent_workflow_id=workflow.info().workflow_id,
-                refund_terms=terms.refund,
-                reports_by_result=self._paid_by_result,
-            ),
+            pay,
             id=payment_workflow_id(inp.payment_no),
             # The payment must finish closing or capturing even if this order ends first.
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
@@ -291,6 +312,14 @@ class OrderWorkflow(DispatchAndCancel):
         return OrderResult(order_no=inp.order_no, status=OrderStatus.COMPLETED, settleable=True)
 
     # --- helpers --------------------------------------------------------------------------------
+    async def _no_channel(self, reason: str) -> OrderResult:
+        """No channel opened the order's payment (a flow that opens it itself): the payment is recorded
+        FAILED and the order cancelled, as when its payment flow told it so; the placement is refused."""
+        await record_outcome(self._inp.payment_no, PaymentStatus.FAILED, reason, local=True)
+        await self._move(OrderStatus.CANCELLED, "cancelled", reason, cancel_reason=reason)
+        self._refusal = refused(Refusal.PAYMENT_UNAVAILABLE, reason)
+        return await self._cancelled_unpaid(reason)
+
     def _rejudged(self) -> bool:
         return self._paid_by_result or workflow.patched(FULFILMENT_REJUDGED)
 

@@ -110,6 +110,9 @@ class DispatchAndCancel:
         if result.status.value == "SUCCEEDED":
             # Paid while being cancelled: the order stays cancelled and the money goes back.
             return await self._refund_all(reason, self._inp.request.payable_minor, late=True)
+        return await self._cancelled_unpaid(reason)
+
+    async def _cancelled_unpaid(self, reason: str) -> OrderResult:
         stages.enter("CANCELLED", f"cancelled before payment: {reason}")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OrderResult(order_no=self._inp.order_no, status=OrderStatus.CANCELLED, cancel_reason=reason)

@@ -1,4 +1,5 @@
-"""PaymentWorkflow (`payment-{payment_no}`, child of an order): route, create, wait, capture or close.
+"""PaymentWorkflow (`payment-{payment_no}`, child of an order): route and open a channel order (unless
+the order opened it and passed it in), wait, capture or close.
 
 The customer pays at the channel; we learn of it by the signed callback or, if that is lost, by
 polling the channel's query API on a doubling schedule. At the deadline (or when the order is
@@ -17,24 +18,21 @@ with workflow.unsafe.imports_passed_through():
     from activities.channels import ChannelActivities
     from activities.payments import PaymentActivities
     from domain.payments import (
-        AttemptRecord,
-        AttemptStatus,
         CaptureRequest,
         ChannelNotification,
         ChannelOrderView,
+        OpenedPayment,
         PaymentEvent,
         PaymentEventKind,
         PaymentInput,
-        PaymentOutcome,
         PaymentResult,
         PaymentStatus,
         poll_delay,
-        route_channels,
     )
     from workflows import policies, stages
     from workflows.awaiting import PartyWait, Woke
-    from workflows.calls import STEP_FAILED, db_step
-    from workflows.payment_orders import ChannelOrders
+    from workflows.calls import db_step
+    from workflows.payment_orders import ChannelOrders, open_channel_order, record_outcome
 
 ORDER_PAYMENT_SIGNAL = "payment_event"
 # Opening the channel order, recording it, capturing and finishing run as local activities (in the
@@ -70,46 +68,15 @@ class PaymentWorkflow(ChannelOrders):
     async def run(self, inp: PaymentInput) -> PaymentResult:
         self._inp = inp
         self._local = inp.reports_by_result or workflow.patched(LOCAL_STEPS)
-        # Newer flows enter their first stage in the identifying upsert itself.
-        creating = ("CREATING", f"opening a channel order for {inp.payment_no}")
-        stages.identify(
-            "payment",
-            order_no=inp.order_no,
-            merchant_id=inp.merchant_id,
-            amount_minor=inp.amount_minor,
-            entering=creating if self._local else None,
-        )
-        if not self._local:
-            stages.enter(*creating)
-        deadline = workflow.now() + timedelta(seconds=inp.timeout_seconds)
-        tried: list[str] = []
-        opened: ChannelOrderView | None = None
-        errors: list[str] = []
-        for channel in route_channels(inp.channel_weights, inp.preferred_channel, workflow.random()):
-            tried.append(channel)
-            try:
-                opened = await self._create(channel)
-                break
-            except STEP_FAILED as err:
-                errors.append(f"{channel}: {err.cause or err}")
-                await self._record(channel, AttemptStatus.FAILED, error=str(err.cause or err))
+        if inp.opened is not None:
+            # The order opened the channel order in its own first task and answered the placement with it.
+            waiting = ("AWAITING_PAYMENT", self._waiting(inp.opened.view.channel, inp.opened.deadline))
+            self._identify(entering=waiting)
+        opened = inp.opened or await self._open()
         if opened is None:
-            reason = "no payment channel could take the payment (" + "; ".join(errors) + ")"
-            await self._finish(PaymentStatus.FAILED, reason)
-            await self._tell_order(PaymentEvent(kind=PaymentEventKind.FAILED, payment_no=inp.payment_no, reason=reason))
-            stages.enter("FAILED", reason)
             return self._result(PaymentStatus.FAILED, None)
-
-        await self._tell_order(
-            PaymentEvent(
-                kind=PaymentEventKind.READY,
-                payment_no=inp.payment_no,
-                channel=opened.channel,
-                pay_url=opened.pay_url,
-                expires_at=deadline,
-            )
-        )
-        paid = await self._await_payment(opened.channel, deadline)
+        self._attempts, tried, deadline = opened.attempts, opened.tried, opened.deadline
+        paid = await self._await_payment(opened.view.channel, deadline, entered=inp.opened is not None)
         if paid is not None:
             extras = [ch for ch in tried if ch != paid.channel]
             await self._capture(paid, after_cancel=False, tell_order=self._signals_success(extras))
@@ -153,9 +120,50 @@ class PaymentWorkflow(ChannelOrders):
         return self._result(PaymentStatus.SUCCEEDED, paid.channel, paid_after_cancel=True)
 
     # --- steps ----------------------------------------------------------------------------------
-    async def _await_payment(self, channel: str, deadline: datetime) -> ChannelOrderView | None:
+    def _identify(self, *, entering: tuple[str, str] | None) -> None:
         inp = self._inp
-        stages.enter("AWAITING_PAYMENT", self._waiting(channel, deadline))
+        stages.identify(
+            "payment",
+            order_no=inp.order_no,
+            merchant_id=inp.merchant_id,
+            amount_minor=inp.amount_minor,
+            entering=entering,
+        )
+
+    async def _open(self) -> OpenedPayment | None:
+        """Open a channel order and tell the order where to pay; None when no channel could (the order
+        has been told that too)."""
+        inp = self._inp
+        # Newer flows enter their first stage in the identifying upsert itself.
+        creating = ("CREATING", f"opening a channel order for {inp.payment_no}")
+        self._identify(entering=creating if self._local else None)
+        if not self._local:
+            stages.enter(*creating)
+        deadline = workflow.now() + timedelta(seconds=inp.timeout_seconds)
+        routed = await open_channel_order(inp, deadline=deadline, local=self._local)
+        self._attempts = routed.attempts
+        if routed.opened is None:
+            await self._finish(PaymentStatus.FAILED, routed.failure)
+            await self._tell_order(
+                PaymentEvent(kind=PaymentEventKind.FAILED, payment_no=inp.payment_no, reason=routed.failure)
+            )
+            stages.enter("FAILED", routed.failure)
+            return None
+        await self._tell_order(
+            PaymentEvent(
+                kind=PaymentEventKind.READY,
+                payment_no=inp.payment_no,
+                channel=routed.opened.view.channel,
+                pay_url=routed.opened.view.pay_url,
+                expires_at=deadline,
+            )
+        )
+        return routed.opened
+
+    async def _await_payment(self, channel: str, deadline: datetime, *, entered: bool) -> ChannelOrderView | None:
+        inp = self._inp
+        if not entered:
+            stages.enter("AWAITING_PAYMENT", self._waiting(channel, deadline))
         waiting = PartyWait(
             lambda: bool(self._inbox) or self._close_requested,
             lambda polls: poll_delay(inp.poll_initial_seconds, inp.poll_max_seconds, polls),
@@ -246,31 +254,8 @@ class PaymentWorkflow(ChannelOrders):
                 )
             )
 
-    async def _record(self, channel: str, status: AttemptStatus, **fields: str | None) -> None:
-        inp = self._inp
-        self._attempts += 1
-        await db_step(
-            PaymentActivities.record_attempt,
-            AttemptRecord(
-                payment_no=inp.payment_no,
-                order_no=inp.order_no,
-                merchant_id=inp.merchant_id,
-                amount_minor=inp.amount_minor,
-                currency=inp.currency,
-                seq=self._attempts,
-                channel=channel,
-                status=status,
-                **fields,
-            ),
-            local=self._local,
-        )
-
     async def _finish(self, status: PaymentStatus, reason: str) -> None:
-        await db_step(
-            PaymentActivities.finish,
-            PaymentOutcome(payment_no=self._inp.payment_no, status=status, reason=reason),
-            local=self._local,
-        )
+        await record_outcome(self._inp.payment_no, status, reason, local=self._local)
 
     def _signals_success(self, extras: list[str]) -> bool:
         """Whether the parent hears of the success by a signal. An order that asked for it

@@ -1,34 +1,78 @@
-"""The channel-order steps of PaymentWorkflow (open one at a channel, close what was opened, return a
-duplicate payment), kept apart from the flow's decisions in workflows/payment.py; deterministic
+"""The channel-order steps of a payment: route it over the channels and open a channel order (used by
+PaymentWorkflow, and by an order flow that opens its payment itself), close what was opened, return a
+duplicate payment. Kept apart from the flows' decisions in workflows/payment.py; deterministic
 workflow code like it."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.channels import ChannelActivities
+    from activities.payments import PaymentActivities
     from domain.numbers import duplicate_refund_no
-    from domain.payments import AttemptStatus, ChannelOrderRequest, ChannelOrderView, PaymentInput
+    from domain.payments import (
+        AttemptRecord,
+        AttemptStatus,
+        ChannelOrderRequest,
+        ChannelOrderView,
+        OpenedPayment,
+        PaymentInput,
+        PaymentOutcome,
+        PaymentStatus,
+        route_channels,
+    )
     from domain.refunds import RefundInput, RefundOrigin
     from workflows import policies, stages
+    from workflows.calls import STEP_FAILED, db_step
     from workflows.ids import refund_workflow_id
     from workflows.refund import RefundWorkflow
 
 
-class ChannelOrders:
-    # Provided by PaymentWorkflow.
-    _inp: PaymentInput
-    _local: bool  # the channel order opened as a local activity (workflows/payment.py: LOCAL_STEPS)
-    _record: Callable[..., Awaitable[None]]  # (channel, status, **fields): record an attempt
-    _capture: Callable[..., Awaitable[None]]  # (paid, *, after_cancel, tell_order): capture a payment
-    _paid_from_inbox: Callable[[], ChannelOrderView | None]
+@dataclass
+class Routed:
+    """What routing a payment over its channels came to."""
 
-    async def _create(self, channel: str) -> ChannelOrderView:
-        inp = self._inp
+    attempts: int  # attempt records written
+    opened: OpenedPayment | None = None  # None: no channel opened an order
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def failure(self) -> str:
+        return "no payment channel could take the payment (" + "; ".join(self.errors) + ")"
+
+
+async def open_channel_order(inp: PaymentInput, *, deadline: datetime, local: bool) -> Routed:
+    """Ask the payment's channels in routing order (the preferred one first, the others by weight, drawn
+    with workflow.random() so replay asks the same) until one opens a channel order; every attempt is
+    recorded. `local`: the creates and records run as local activities (in the flow's task)."""
+    tried: list[str] = []
+    routed = Routed(attempts=0)
+
+    async def record(channel: str, status: AttemptStatus, **fields: str | None) -> None:
+        routed.attempts += 1
+        await db_step(
+            PaymentActivities.record_attempt,
+            AttemptRecord(
+                payment_no=inp.payment_no,
+                order_no=inp.order_no,
+                merchant_id=inp.merchant_id,
+                amount_minor=inp.amount_minor,
+                currency=inp.currency,
+                seq=routed.attempts,
+                channel=channel,
+                status=status,
+                **fields,
+            ),
+            local=local,
+        )
+
+    for channel in route_channels(inp.channel_weights, inp.preferred_channel, workflow.random()):
+        tried.append(channel)
         req = ChannelOrderRequest(
             channel=channel,
             payment_no=inp.payment_no,
@@ -38,15 +82,36 @@ class ChannelOrders:
             notify_url=f"{inp.notify_url}/{channel}",
         )
         # A few quick tries at most (policies.CHANNEL_CREATE): short enough to run in the flow's task.
-        run = workflow.execute_local_activity_method if self._local else workflow.execute_activity_method
-        view = await run(
-            ChannelActivities.create_order,
-            req,
-            start_to_close_timeout=policies.CHANNEL_TIMEOUT,
-            retry_policy=policies.CHANNEL_CREATE,
-        )
-        await self._record(channel, AttemptStatus.CREATED, channel_order_id=view.channel_order_id, pay_url=view.pay_url)
-        return view
+        run = workflow.execute_local_activity_method if local else workflow.execute_activity_method
+        try:
+            view = await run(
+                ChannelActivities.create_order,
+                req,
+                start_to_close_timeout=policies.CHANNEL_TIMEOUT,
+                retry_policy=policies.CHANNEL_CREATE,
+            )
+            await record(channel, AttemptStatus.CREATED, channel_order_id=view.channel_order_id, pay_url=view.pay_url)
+        except STEP_FAILED as err:
+            routed.errors.append(f"{channel}: {err.cause or err}")
+            await record(channel, AttemptStatus.FAILED, error=str(err.cause or err))
+            continue
+        routed.opened = OpenedPayment(view=view, tried=tried, attempts=routed.attempts, deadline=deadline)
+        break
+    return routed
+
+
+async def record_outcome(payment_no: str, status: PaymentStatus, reason: str, *, local: bool) -> None:
+    """Record a payment CLOSED or FAILED (one that succeeded keeps its status)."""
+    await db_step(
+        PaymentActivities.finish, PaymentOutcome(payment_no=payment_no, status=status, reason=reason), local=local
+    )
+
+
+class ChannelOrders:
+    # Provided by PaymentWorkflow.
+    _inp: PaymentInput
+    _capture: Callable[..., Awaitable[None]]  # (paid, *, after_cancel, tell_order): capture a payment
+    _paid_from_inbox: Callable[[], ChannelOrderView | None]
 
     async def _close_all(self, tried: list[str], *, give_up_after: timedelta | None) -> ChannelOrderView | None:
         """Close every channel order we opened; the paid one, if a close is refused because it was paid."""

@@ -48,11 +48,11 @@ async def test_an_order_goes_from_placement_to_settleable(shop, temporal):
         "settleable",
     ]
     assert await shop.ledger_entries(payment["payment_no"], "PAYMENT_CAPTURED") == 1
-    # The payment reporting its success by its result (workflows/order.py: PAID_BY_RESULT); the flows'
-    # writes as local activities (LOCAL_STEPS), implied.
+    # The order opening its payment's channel order itself (workflows/order.py: OPENS_PAYMENT); the payment
+    # reporting its success by its result (PAID_BY_RESULT) and the flows' local steps, implied.
     await temporal.get_workflow_handle(order_workflow_id(order_no)).result()
-    await record_history(temporal, order_workflow_id(order_no), "order_paid_by_result_completed")
-    await record_history(temporal, payment_workflow_id(payment["payment_no"]), "payment_reported_by_result_paid")
+    await record_history(temporal, order_workflow_id(order_no), "order_opens_payment_completed")
+    await record_history(temporal, payment_workflow_id(payment["payment_no"]), "payment_opened_by_order_paid")
     # This payment's own entry (escrow and clearing are shared with every other test's flows).
     async with unit_of_work(shop.sessions) as session:
         lines = await session.execute(

@@ -53,8 +53,8 @@ async def test_cancel_before_payment_releases_stock_and_closes_the_channel_order
     refused_with(again, 409, "FLOW_NOT_RUNNING")
     await temporal.get_workflow_handle(payment_workflow_id(placed["payment"]["payment_no"])).result()
     order_id, payment_id = order_workflow_id(placed["order_no"]), payment_workflow_id(placed["payment"]["payment_no"])
-    await record_history(temporal, order_id, "order_paid_by_result_cancelled_before_payment")
-    await record_history(temporal, payment_id, "payment_reported_by_result_cancelled")
+    await record_history(temporal, order_id, "order_opens_payment_cancelled_before_payment")
+    await record_history(temporal, payment_id, "payment_opened_by_order_cancelled")
 
 
 async def test_cancel_after_payment_before_acceptance_refunds_in_full(shop):

@@ -6,6 +6,9 @@ import json
 import time
 import uuid
 
+from sqlalchemy import text
+
+from db.engine import unit_of_work
 from domain.settings import DEV_PARTY_SECRETS
 from domain.signing import signed_headers
 from tests.support.sandbox_receiver import eventually
@@ -91,6 +94,23 @@ async def test_every_channel_down_refuses_the_order_with_503(shop):
     await shop.faults("alipay", down=True)
     r = await shop.place(merchant_id)
     assert r.status_code == 503 and "no payment channel" in r.json()["detail"]
+
+    async def recorded() -> list[tuple[str, str, str, str]]:
+        async with unit_of_work(shop.sessions) as session:
+            rows = await session.execute(
+                text(
+                    "SELECT o.status, o.cancel_reason, p.status, string_agg(a.status, ',' ORDER BY a.seq)"
+                    " FROM payments p JOIN orders o ON o.order_no = p.order_no"
+                    " JOIN payment_attempts a ON a.payment_no = p.payment_no"
+                    " WHERE p.merchant_id = :m GROUP BY o.status, o.cancel_reason, p.status"
+                ),
+                {"m": merchant_id},
+            )
+            return [tuple(row) for row in rows if row[0] == "CANCELLED"]
+
+    # The order was recorded, then cancelled; the payment failed after both channels refused.
+    [(_, reason, payment_status, attempts)] = await eventually(recorded)
+    assert "no payment channel" in reason and payment_status == "FAILED" and attempts == "FAILED,FAILED"
 
 
 async def test_payment_timeout_cancels_releases_stock_and_closes_the_channel_order(shop, temporal):

@@ -21,7 +21,16 @@ from domain.orders import (
     OrderStatus,
     Transition,
 )
-from domain.payments import PaymentEvent, PaymentEventKind, PaymentInput, PaymentResult, PaymentStatus
+from domain.payments import (
+    AttemptRecord,
+    ChannelOrderRequest,
+    ChannelOrderView,
+    PaymentEvent,
+    PaymentEventKind,
+    PaymentInput,
+    PaymentResult,
+    PaymentStatus,
+)
 from domain.refunds import RefundInput, RefundResult, RefundStatus
 from domain.settings import Settings
 from tests.workflows.conftest import Calls, Flow, answered, eventually
@@ -32,7 +41,7 @@ from workflows.order import OrderWorkflow
 
 @workflow.defn(name="PaymentWorkflow", sandboxed=False)
 class PaidOnDemand:
-    """Stands in for the payment child: tells the order where to pay, then ends paid when told to."""
+    """Stands in for the payment child: ends paid when told to."""
 
     def __init__(self) -> None:
         self._paid = False
@@ -47,16 +56,17 @@ class PaidOnDemand:
 
     @workflow.run
     async def run(self, inp: PaymentInput) -> PaymentResult:
-        await workflow.get_external_workflow_handle(inp.parent_workflow_id).signal(
-            "payment_event",
-            PaymentEvent(
-                kind=PaymentEventKind.READY,
-                payment_no=inp.payment_no,
-                channel="wechat",
-                pay_url="https://wechat.invalid/pay",
-                expires_at=workflow.now() + timedelta(seconds=inp.timeout_seconds),
-            ),
-        )
+        if inp.opened is None:  # an order that opens the channel order itself knows where to pay already
+            await workflow.get_external_workflow_handle(inp.parent_workflow_id).signal(
+                "payment_event",
+                PaymentEvent(
+                    kind=PaymentEventKind.READY,
+                    payment_no=inp.payment_no,
+                    channel="wechat",
+                    pay_url="https://wechat.invalid/pay",
+                    expires_at=workflow.now() + timedelta(seconds=inp.timeout_seconds),
+                ),
+            )
         await workflow.wait_condition(lambda: self._paid)
         return PaymentResult(payment_no=inp.payment_no, status=PaymentStatus.SUCCEEDED, channel="wechat")
 
@@ -92,8 +102,17 @@ async def test_a_close_reaching_a_payment_that_just_ended_paid_leaves_the_order_
                 await payment.signal(PaidOnDemand.pay)
             await eventually(ended)
 
+    @activity.defn(name="channel.create_order")
+    async def create_order(req: ChannelOrderRequest) -> ChannelOrderView:
+        return ChannelOrderView(channel=req.channel, status="NOTPAY", pay_url=f"https://{req.channel}.invalid/pay")
+
+    @activity.defn(name="payments.record_attempt")
+    async def record_attempt(a: AttemptRecord) -> None:
+        calls.add("payments.record_attempt", a)
+
     # The order's task waits in its local activity while the payment flow's task runs: hence a cache.
-    flow = Flow(temporal, OrderWorkflow, [create, transition], others=[PaidOnDemand, RefundAtOnce], cached=True)
+    doubles = [create, transition, create_order, record_attempt]
+    flow = Flow(temporal, OrderWorkflow, doubles, others=[PaidOnDemand, RefundAtOnce], cached=True)
     item = OrderItemIn(sku_id="sku-1", name="cleaning", category_id="home", unit_price_minor=8800, quantity=1)
     inp = OrderInput(
         order_no=flow.workflow_id("ORD"),

@@ -5,6 +5,7 @@ because the customer just paid, and a payment that lands after the order was can
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity, workflow
@@ -18,6 +19,7 @@ from domain.payments import (
     CaptureRequest,
     ChannelOrderRequest,
     ChannelOrderView,
+    OpenedPayment,
     PaymentInput,
     PaymentOutcome,
     PaymentResult,
@@ -212,6 +214,34 @@ async def test_after_a_fail_over_the_order_hears_of_the_success_before_the_other
         result = await answered(handle.result())
         assert await events(order) == ["ready", "succeeded"]
     assert result.status is PaymentStatus.SUCCEEDED and result.channel == "alipay"
+    assert channels.of("channel.close_order") == ["wechat"]
+
+
+async def test_a_channel_order_the_order_opened_is_not_opened_again_and_the_fail_over_is_closed(
+    temporal: Client,
+) -> None:
+    # The order routed and opened it in its own first task (wechat refused, alipay opened): the payment
+    # only waits for it, and closes the channel order the fail-over may have left behind.
+    channels = Channels()
+    flow = Flow(temporal, PaymentWorkflow, channels.doubles())
+    opened = OpenedPayment(
+        view=ChannelOrderView(channel="alipay", status="NOTPAY", pay_url="https://alipay.invalid/pay"),
+        tried=["wechat", "alipay"],
+        attempts=2,
+        deadline=datetime.now(UTC) + timedelta(seconds=60),
+    )
+    inp = payment(flow, weights={"wechat": 1, "alipay": 1}, reports_by_result=True).model_copy(
+        update={"opened": opened}
+    )
+    async with flow.worker:
+        handle, order = await start(flow, inp)
+        await eventually(lambda: at_stage(handle, "AWAITING_PAYMENT"))
+        await paid_callback(handle, inp, party="alipay")
+        result = await answered(handle.result())
+        assert await events(order) == ["succeeded"]  # no READY: the order answered with the pay URL itself
+    assert result.status is PaymentStatus.SUCCEEDED and result.channel == "alipay" and result.attempts == 2
+    assert "channel.create_order" not in channels.names() and channels.attempts() == []
+    assert [c.channel for c in channels.of("payments.capture")] == ["alipay"]
     assert channels.of("channel.close_order") == ["wechat"]
 
 
