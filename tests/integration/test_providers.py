@@ -52,7 +52,9 @@ async def offers(shop: Shop, order_no: str) -> list[str]:
     async with unit_of_work(shop.sessions) as session:
         rows = (
             await session.execute(
-                select(OrderEvent.details).where(OrderEvent.order_no == order_no, OrderEvent.event.like("dispatch-%"))
+                select(OrderEvent.details)
+                .where(OrderEvent.order_no == order_no, OrderEvent.event.like("dispatch-%"))
+                .order_by(OrderEvent.id)  # in the order the offers were made
             )
         ).scalars()
         return [str(d["provider_id"]) for d in rows if d.get("provider_id")]
