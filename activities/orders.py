@@ -15,7 +15,7 @@ from activities import promotions
 from activities.refusals import carried, refuse
 from db import providers
 from db.engine import unit_of_work
-from db.models import Merchant, Order, OrderEvent, OrderItem, SkuStock, StockReservation
+from db.models import Merchant, Order, OrderEvent, OrderItem, SettlementQueued, SkuStock, StockReservation
 from domain.admission import MerchantFacts, admit_merchant, admit_stock
 from domain.orders import (
     DispatchRequest,
@@ -94,7 +94,6 @@ class OrderActivities:
                     dispatch_attempts=0,
                     refund_required_minor=0,
                     settleable=False,
-                    settled=False,
                     promoter_id=req.promoter_id,
                     promoter_bps=order.commission.promoter_bps,
                     campaign_id=req.campaign_id,
@@ -282,6 +281,15 @@ class OrderActivities:
     async def mark_settleable(self, order_no: str) -> None:
         async with unit_of_work(self._sessions) as session:
             if await add_event(session, order_no, "settleable", "after-sale window closed"):
+                # Into the settlement queue in the same transaction: settleable and queued are one fact.
+                at = (
+                    await session.execute(
+                        update(Order)
+                        .where(Order.order_no == order_no)
+                        .values(settleable=True, settleable_at=func.now())
+                        .returning(Order.settleable_at)
+                    )
+                ).scalar_one()
                 await session.execute(
-                    update(Order).where(Order.order_no == order_no).values(settleable=True, settleable_at=func.now())
+                    insert(SettlementQueued).values(order_no=order_no, settleable_at=at).on_conflict_do_nothing()
                 )

@@ -137,14 +137,14 @@ class RefundActivities:
             held = 0
             if capture is not None:
                 held = await held_by_refunds(session, capture.id)
+            # Under the order's queue row lock, which a cycle's claim page holds until its lines commit.
+            cycle, settled = await settlement_work.settlement_of(session, order.order_no, lock_queued=True)
             facts = RefundFacts(
                 order_no=order.order_no,
                 order_status=order.status,
                 after_sale_closed=order.settleable,
-                # Under the order's row lock, which a cycle's claim page holds until its lines commit.
-                settlement_cycle=order.settlement_cycle
-                or await settlement_work.claiming_cycle(session, order.order_no),
-                settled=order.settled,
+                settlement_cycle=cycle,
+                settled=settled,
                 captured_minor=None if capture is None else capture.amount_minor,
                 currency=order.currency if capture is None else capture.currency,
                 held_minor=held,
@@ -227,7 +227,8 @@ class RefundActivities:
             order = await session.get(Order, refund.order_no, with_for_update=True)
             assert order is not None
             bank = accounts.bank_payout(c.bank or "platform") if c.manual else None
-            if order.settled and not capture.extra:
+            _, settled = await settlement_work.settlement_of(session, order.order_no)
+            if settled and not capture.extra:
                 # Settled money is no longer in escrow, whichever way it goes back to the customer.
                 posting = await _clawback(session, refund, order, bank)
             elif c.manual:
@@ -242,7 +243,7 @@ class RefundActivities:
                 posting = rules.refund_before_settlement(
                     f"refund:{c.refund_no}", c.refund_no, refund.currency, refund.amount_minor, refund.channel
                 )
-            if not order.settled and not capture.extra:  # after settlement: within _clawback
+            if not settled and not capture.extra:  # after settlement: within _clawback
                 await promotions.reverse_on_refund(session, order, refund)
             refund.ledger_entry_id = (await ledger.post(session, posting)).entry_id
             refund.status = done.value

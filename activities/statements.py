@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -13,8 +12,8 @@ from activities.refusals import carried, refuse
 from db import ledger
 from db.audit import record_decision
 from db.engine import unit_of_work
-from db.models import Order, SettlementLine, SettlementStatement
-from db.settlement_sql import SETTLE_ORDERS
+from db.models import SettlementLine, SettlementStatement
+from db.settlement_sql import REQUEUE
 from domain.refusals import Refusal
 from domain.settlement import (
     UNDECIDED,
@@ -41,21 +40,9 @@ async def _promoters(session: AsyncSession, st: SettlementStatement) -> dict[str
     return {str(p): int(v) for p, v in rows.all()}
 
 
-def statement_orders(st: SettlementStatement) -> Select[Any]:
-    """The orders a statement covers: its own lines, never "whatever the cycle claimed for the merchant"."""
-    return select(SettlementLine.order_no).where(
-        SettlementLine.cycle_id == st.cycle_id, SettlementLine.merchant_id == st.merchant_id
-    )
-
-
-def of_statement(st: SettlementStatement) -> ColumnElement[bool]:
-    """Orders a cycle of the code before claim-by-line claimed for this statement: they carry the cycle
-    (of its merchant: a line carries its order's merchant) until the statement is decided."""
-    return and_(Order.settlement_cycle == st.cycle_id, Order.merchant_id == st.merchant_id)
-
-
 async def approve_statement(session: AsyncSession, st: SettlementStatement, by: str) -> bool:
-    """Post the statement (orders refunded in full release nothing and post nothing) and settle its orders.
+    """Post the statement (orders refunded in full release nothing and post nothing), which settles its
+    orders: their lines are in an approved statement now (no order row is written).
 
     A statement whose entry cannot be built is marked FAILED with the reason instead (False): that is a
     fact about this statement alone, so it must not fail the transaction or stop the others."""
@@ -78,8 +65,6 @@ async def approve_statement(session: AsyncSession, st: SettlementStatement, by: 
     st.status = StatementStatus.APPROVED.value
     st.approved_by = by
     st.decided_at = datetime.now(UTC)
-    # The one write of a settlement to its orders: settled, by this cycle (their lines claimed them).
-    await session.execute(text(SETTLE_ORDERS), {"cycle_id": st.cycle_id, "merchant_id": st.merchant_id})
     return True
 
 
@@ -129,7 +114,7 @@ class StatementActivities:
     @activity.defn(name="settlement.reject")
     async def reject(self, d: Decision) -> StatementOutcome:
         """The statement is void; its orders go back to the queue for the next cycle (a FAILED one too):
-        its lines no longer claim them, and an order an older cycle marked as claimed is unmarked."""
+        its lines no longer claim them."""
         async with unit_of_work(self._sessions) as session:
             st = await self._pending(session, d.statement_id, failed_too=True)
             if st is not None:
@@ -137,14 +122,10 @@ class StatementActivities:
                 st.rejected_reason = d.note
                 st.decided_at = datetime.now(UTC)
                 await _audit(session, d, "settlement.rejected", note=d.note)
+                await session.flush()  # REJECTED: its lines are no longer live
                 await session.execute(
-                    update(Order)
-                    .where(
-                        of_statement(st),
-                        Order.order_no.in_(statement_orders(st)),
-                        Order.settled.is_(False),
-                    )
-                    .values(settlement_cycle=None)
+                    text(REQUEUE.format(lines="l.cycle_id = :cycle_id AND l.merchant_id = :merchant_id")),
+                    {"cycle_id": st.cycle_id, "merchant_id": st.merchant_id},
                 )
             return StatementOutcome(statement_id=d.statement_id, status=StatementStatus.REJECTED, by=d.by)
 

@@ -65,16 +65,21 @@ async def set_stock(session: AsyncSession, merchant_id: str, sku_id: str, availa
 
 
 # The orders seed_settleable_orders makes, numbered as f"{prefix}{i:07d}" is.
+# The orders seed_settleable_orders makes, numbered as f"{prefix}{i:07d}" is, queued for settlement.
 _SERIES = text("""
-INSERT INTO orders (order_no, customer_id, merchant_id, currency, goods_minor, delivery_fee_minor, discount_minor,
-                    payable_minor, paid_minor, refunded_minor, status, payment_no, dispatch_attempts,
-                    refund_required_minor, settleable, settleable_at, settled, promoter_id, promoter_bps,
-                    commission_rule_id, commission_bps, commission_snapshot)
-SELECT no, 'c-seed', :merchant_id, :currency, :amount, 0, 0, :amount, :amount, 0, 'COMPLETED', 'PAY' || no, 1,
-       0, true, now(), false, :promoter_id, :promoter_bps,
-       'seed', :bps, jsonb_build_object('rule_id', 'seed', 'rate_bps', CAST(:bps AS int))
-FROM (SELECT :prefix || lpad(i::text, greatest(7, length(i::text)), '0') AS no
-      FROM generate_series(0, CAST(:count AS int) - 1) AS i) AS numbered
+WITH seeded AS (
+    INSERT INTO orders (order_no, customer_id, merchant_id, currency, goods_minor, delivery_fee_minor, discount_minor,
+                        payable_minor, paid_minor, refunded_minor, status, payment_no, dispatch_attempts,
+                        refund_required_minor, settleable, settleable_at, promoter_id, promoter_bps,
+                        commission_rule_id, commission_bps, commission_snapshot)
+    SELECT no, 'c-seed', :merchant_id, :currency, :amount, 0, 0, :amount, :amount, 0, 'COMPLETED', 'PAY' || no, 1,
+           0, true, now(), :promoter_id, :promoter_bps,
+           'seed', :bps, jsonb_build_object('rule_id', 'seed', 'rate_bps', CAST(:bps AS int))
+    FROM (SELECT :prefix || lpad(i::text, greatest(7, length(i::text)), '0') AS no
+          FROM generate_series(0, CAST(:count AS int) - 1) AS i) AS numbered
+    RETURNING order_no, settleable_at
+)
+INSERT INTO settlement_queue (order_no, settleable_at) SELECT order_no, settleable_at FROM seeded
 """)
 
 

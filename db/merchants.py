@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import settlement_work
 from db.models import (
     KycCheckResult,
     Merchant,
@@ -182,7 +183,7 @@ async def unsettled_minor(session: AsyncSession, merchant_id: str) -> int:
     unsettled = (
         await session.execute(
             select(func.coalesce(func.sum(Order.paid_minor - Order.refunded_minor), 0)).where(
-                Order.merchant_id == merchant_id, Order.settled.is_(False), Order.status != "CANCELLED"
+                Order.merchant_id == merchant_id, ~settlement_work.settled(), Order.status != "CANCELLED"
             )
         )
     ).scalar_one()

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from db import settlement_work
 from db.models import Merchant, Order, SkuStock
 from domain.admission import MerchantFacts
 
@@ -102,7 +103,7 @@ async def order_view(session: AsyncSession, order_no: str) -> dict[str, Any] | N
         "refunded_minor": order.refunded_minor,
         "refund_required_minor": order.refund_required_minor,
         "settleable": order.settleable,
-        "settled": order.settled,
+        "settled": (await settlement_work.settlement_of(session, order_no))[1],
         "provider_id": order.provider_id,
         "cancel_reason": order.cancel_reason,
         "promoter_id": order.promoter_id,

@@ -40,59 +40,51 @@ LINE_VALUES = f"""o.merchant_id, o.order_no, o.currency, o.promoter_id, o.paid_m
        o.commission_rule_id, COALESCE(o.commission_snapshot, '{{}}'::jsonb), o.subsidy_minor"""
 
 # A line claims its order for its cycle until the line's statement is rejected or the cycle fails its
-# checks (an approved statement has marked the order settled, which takes it out of the queue). The line is
-# the whole claim: the order row is not written until its statement is approved (one update, instead of a
-# claim update and a settle update, each rewriting every index on `orders`). `{orders}` picks the lines.
+# checks; a line whose statement is approved settled its order. Neither is written to the order row: the
+# claim is the line (and the order's absence from settlement_queue), the settlement the line's approved
+# statement, so a cycle writes no order row at all (an update of `orders` is not HOT and rewrites each of
+# its indexes). `{orders}` picks the lines.
 LIVE_LINES = """
-SELECT l.order_no, l.cycle_id FROM settlement_lines l
+SELECT l.order_no, l.cycle_id, l.merchant_id FROM settlement_lines l
 JOIN settlement_cycles c ON c.id = l.cycle_id AND c.status <> 'FAILED'
 WHERE {orders}
   AND NOT EXISTS (SELECT 1 FROM settlement_statements s
                   WHERE s.cycle_id = l.cycle_id AND s.merchant_id = l.merchant_id AND s.status = 'REJECTED')
 """
 
-# A page of the queue after the page before's last order (:after_at, :after_no), and which of them are
-# locked, with the row lock refunds.open takes on the order, to be claimed. Claimed orders stay in the
-# queue's index until they are settled, so each page starts where the last one stopped instead of walking
-# past every order the cycle has claimed; `queued` is spelled as the partial index
-# ix_orders_settlement_queue is, so the planner walks it in order and stops after a page. Orders a live
-# line claims (another cycle's, waiting for finance) or a refund is in flight on are not locked: they
-# are found for the whole page at once (one index scan over its sorted order numbers, one hash), where a
-# lookup per order cost a page four index pages an order, twice (at 1M orders those probes made a page
-# 60 % dearer than at 100k). Orders a refund is being opened on right now are skipped (SKIP LOCKED).
-# What is locked here is only a candidate: CLAIM_AND_WRITE decides (see there).
-LOCK_CANDIDATES = f"""
-WITH queued AS MATERIALIZED (
-    SELECT o.order_no, o.settleable_at FROM orders o
-    WHERE o.settleable AND NOT o.settled AND o.settlement_cycle IS NULL AND o.settleable_at <= :cutoff
-      AND (o.settleable_at, o.order_no) > (:after_at, :after_no)
-    ORDER BY o.settleable_at, o.order_no
-    LIMIT :page_size
-), live AS MATERIALIZED ({LIVE_LINES.format(orders="l.order_no = ANY(ARRAY(SELECT order_no FROM queued))")}
-), locked AS MATERIALIZED (
-    SELECT o.order_no FROM orders o
-    WHERE o.order_no = ANY(ARRAY(SELECT q.order_no FROM queued q
-                                 WHERE NOT EXISTS (SELECT 1 FROM live WHERE live.order_no = q.order_no)))
-      AND o.settleable AND NOT o.settled AND o.settlement_cycle IS NULL
-      AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_no = o.order_no AND r.status = ANY(:in_flight))
-    FOR UPDATE OF o SKIP LOCKED
-)
-SELECT q.order_no, q.settleable_at, q.order_no IN (SELECT order_no FROM locked) AS locked  -- a hashed subplan
-FROM queued q
+# A page of the queue after the page before's last order (:after_at, :after_no), locked to be claimed.
+# The lock is the queue row's, which refunds.open takes too (QUEUED_LOCK): a refund being opened right now
+# keeps its order out of the page (SKIP LOCKED), and a refund that comes after waits for the page to
+# commit and then finds the order claimed. The queue holds exactly the orders no live line claims, so
+# the order row is neither read nor locked here. Rows a claim deleted stay in the queue's index until
+# vacuumed, so each page starts where the last one stopped. What is locked here is only a candidate:
+# CLAIM_AND_WRITE decides (see there).
+LOCK_CANDIDATES = """
+SELECT q.order_no, q.settleable_at FROM settlement_queue q
+WHERE q.settleable_at <= :cutoff AND (q.settleable_at, q.order_no) > (:after_at, :after_no)
 ORDER BY q.settleable_at, q.order_no
+LIMIT :page_size
+FOR UPDATE SKIP LOCKED
 """
 
-# Write the locked candidates' lines, which claims them: an order is claimable when no refund is in
-# flight on it and no live line claims it already. It is a statement of its own (not part of
-# LOCK_CANDIDATES) on purpose: its snapshot, taken after the locks were granted, sees every refund and
-# every other cycle's line committed before, so an order a refund was opened on (or another cycle claimed)
-# just before stays out of the cycle. The page's live lines are found in one index scan over the sorted
-# order numbers and anti-joined by hash (a lookup per order cost four index pages each). Lines are
-# unique per cycle and order; no conflict can arise (this cycle's lines are live until it is
-# aggregated, after which it claims nothing), so a plain INSERT: ON CONFLICT would pre-check both
-# unique indexes for every line.
+# Taken by refunds.open under the order's row lock, before it reads whether a line claims the order: it
+# waits for a claim page holding the order's queue row, and then finds the row gone and the line there.
+QUEUED_LOCK = "SELECT 1 FROM settlement_queue WHERE order_no = :order_no FOR UPDATE"
+
+# Take the locked candidates out of the queue and write their lines, which claims them: an order is
+# claimable when no refund is in flight on it and it is still queued. It is a statement of its own (not
+# part of LOCK_CANDIDATES) on purpose: its snapshot, taken after the locks were granted, sees every refund
+# committed before, so an order a refund was opened on just before stays out of the cycle (and queued).
+# Deleting the queue row is the claim: of two cycles claiming at once, one deletes it and the other finds
+# it gone, so an order never gets two live lines. Lines are unique per cycle and order; no conflict can
+# arise, so a plain INSERT: ON CONFLICT would pre-check both unique indexes for every line.
 CLAIM_AND_WRITE = f"""
-WITH live AS MATERIALIZED ({LIVE_LINES.format(orders="l.order_no = ANY(:order_nos)")})
+WITH claimed AS (
+    DELETE FROM settlement_queue q
+    WHERE q.order_no = ANY(:order_nos)
+      AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_no = q.order_no AND r.status = ANY(:in_flight))
+    RETURNING q.order_no
+)
 INSERT INTO settlement_lines ({LINE_COLUMNS})
 SELECT :cycle_id, {LINE_VALUES}
 FROM (
@@ -103,21 +95,30 @@ FROM (
            o.subsidy_minor - o.subsidy_reversed_minor AS subsidy_minor, o.refunded_minor, o.promoter_id,
            o.promoter_bps, o.commission_rule_id, o.commission_bps, o.commission_snapshot
     FROM orders o
-    WHERE o.order_no = ANY(:order_nos) AND NOT o.settled AND o.settlement_cycle IS NULL
-      AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_no = o.order_no AND r.status = ANY(:in_flight))
-      AND NOT EXISTS (SELECT 1 FROM live WHERE live.order_no = o.order_no)
+    WHERE o.order_no = ANY(ARRAY(SELECT order_no FROM claimed))
 ) o {SPLIT}
 """
 
-# The cycle whose line claims one order (bound as :order_no), if any.
-CLAIMING_CYCLE = "SELECT cycle_id FROM (" + LIVE_LINES.format(orders="l.order_no = :order_no") + ") live LIMIT 1"
+# The cycle whose live line claims (or settled) one order (bound as :order_no), if any, and whether its
+# statement was approved.
+SETTLEMENT_OF = (
+    "SELECT live.cycle_id, EXISTS (SELECT 1 FROM settlement_statements s WHERE s.cycle_id = live.cycle_id"
+    " AND s.merchant_id = live.merchant_id AND s.status = 'APPROVED') AS settled FROM ("
+    + LIVE_LINES.format(orders="l.order_no = :order_no")
+    + ") live LIMIT 1"
+)
 
-# An approved statement settles its orders: the one write of a settlement to an order row. The lines'
-# order numbers go in as an array so the orders are found by their key; as `IN (subquery)` the planner
-# hash-joins a statement's lines against a scan of every order (7x slower with 100,000 orders).
-SETTLE_ORDERS = """
-UPDATE orders SET settled = true, settlement_cycle = :cycle_id, updated_at = now()
-WHERE order_no = ANY(ARRAY(SELECT l.order_no FROM settlement_lines l
-                           WHERE l.cycle_id = :cycle_id AND l.merchant_id = :merchant_id))
-  AND NOT settled
+# Orders whose lines (picked by `{lines}`, over `l`) stopped being live go back to the queue: unless
+# another live line claims them (which cannot be, as a queued order is claimed by none, but a failed
+# cycle's release must never queue an order twice over).
+REQUEUE = (
+    """
+INSERT INTO settlement_queue (order_no, settleable_at)
+SELECT o.order_no, o.settleable_at FROM orders o
+WHERE o.order_no = ANY(ARRAY(SELECT l.order_no FROM settlement_lines l WHERE {lines}))
+  AND NOT EXISTS ("""
+    + LIVE_LINES.format(orders="l.order_no = o.order_no")
+    + """)
+ON CONFLICT (order_no) DO NOTHING
 """
+)

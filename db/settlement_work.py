@@ -3,7 +3,8 @@
 Every step that writes a cycle's claims or statements first takes the cycle's transaction-scoped
 advisory lock, so they are serialised per cycle: a claim page of an attempt that timed out either
 commits before the statements are aggregated (and is in them) or finds the cycle aggregated and writes
-nothing. Orders are claimed under the same row lock a refund is opened under.
+nothing. Orders are claimed by taking them out of the settlement queue, under the queue row's lock, which
+a refund being opened takes as well.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, exists, func, literal, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import ledger
 from db import settlement_sql as sql
-from db.models import Order, SettlementCycle, SettlementLine, SettlementStatement
+from db.models import Order, SettlementCycle, SettlementLine, SettlementQueued, SettlementStatement
 from domain import accounts
 from domain.refunds import RefundStatus
-from domain.settlement import BuildResult, StatementStatus
+from domain.settlement import BuildResult, CycleStatus, StatementStatus
 
 IN_FLIGHT = [RefundStatus.PROCESSING.value, RefundStatus.MANUAL_PENDING.value]
 
@@ -51,9 +52,9 @@ async def claim_page(
     Returns (candidates seen, claimed); the cycle is done claiming when fewer candidates than a page are
     left. (0, 0) once aggregated.
 
-    Two statements a page whatever its size (db/settlement_sql.py): read a page of the queue and lock
-    its candidates, then insert their lines with the split computed in SQL; no order row is written (the
-    line is the claim)."""
+    Two statements a page whatever its size (db/settlement_sql.py): read and lock a page of the queue,
+    then take from it the orders no refund is in flight on and insert their lines with the split computed
+    in SQL; no order row is written (the line is the claim)."""
     cursor = cursor or Cursor()
     cycle = await lock_cycle(session, cycle_id)
     if cycle.aggregated_at is not None:
@@ -61,31 +62,55 @@ async def claim_page(
     candidates = (
         await session.execute(
             text(sql.LOCK_CANDIDATES),
-            {
-                "cutoff": cycle.cutoff,
-                "in_flight": IN_FLIGHT,
-                "page_size": page_size,
-                "after_at": cursor.at,
-                "after_no": cursor.order_no,
-            },
+            {"cutoff": cycle.cutoff, "page_size": page_size, "after_at": cursor.at, "after_no": cursor.order_no},
         )
     ).all()
     if not candidates:
         return 0, 0
-    cursor.order_no, cursor.at, _ = candidates[-1]
-    locked = [order_no for order_no, _, is_locked in candidates if is_locked]
-    if not locked:  # a page of orders other cycles claim (or refunds hold): nothing to write
-        return len(candidates), 0
+    cursor.order_no, cursor.at = candidates[-1]
     written = await session.execute(
-        text(sql.CLAIM_AND_WRITE), {"cycle_id": cycle_id, "order_nos": locked, "in_flight": IN_FLIGHT}
+        text(sql.CLAIM_AND_WRITE),
+        {"cycle_id": cycle_id, "order_nos": [order_no for order_no, _ in candidates], "in_flight": IN_FLIGHT},
     )
     return len(candidates), int(written.rowcount)  # type: ignore[attr-defined]
 
 
-async def claiming_cycle(session: AsyncSession, order_no: str) -> str | None:
-    """The cycle that claims the order (its line waits in a statement not decided yet), if any."""
-    found = (await session.execute(text(sql.CLAIMING_CYCLE), {"order_no": order_no})).scalar_one_or_none()
-    return None if found is None else str(found)
+async def settlement_of(session: AsyncSession, order_no: str, *, lock_queued: bool = False) -> tuple[str | None, bool]:
+    """The cycle whose line claims the order (or settled it: its statement was approved), if any, and
+    whether it settled it. With `lock_queued`, first takes the lock a claim page takes on the order's
+    queue row (held until the transaction ends), so that a page claiming the order commits first and is
+    seen, or skips the order: what a refund being opened needs."""
+    if lock_queued:
+        await session.execute(text(sql.QUEUED_LOCK), {"order_no": order_no})
+    found = (await session.execute(text(sql.SETTLEMENT_OF), {"order_no": order_no})).one_or_none()
+    return (None, False) if found is None else (str(found.cycle_id), bool(found.settled))
+
+
+def settled() -> ColumnElement[bool]:
+    """An order (of `orders`) is settled: its line is in an approved statement."""
+    return exists().where(
+        SettlementLine.order_no == Order.order_no,
+        SettlementStatement.cycle_id == SettlementLine.cycle_id,
+        SettlementStatement.merchant_id == SettlementLine.merchant_id,
+        SettlementStatement.status == StatementStatus.APPROVED.value,
+    )
+
+
+def claimed(cycle_id: str | None = None) -> ColumnElement[bool]:
+    """The order is claimed by a live line (of `cycle_id`, if given), settled ones included: LIVE_LINES
+    as an expression over `orders`."""
+    line = SettlementLine.cycle_id == cycle_id if cycle_id else literal(True)
+    return exists().where(
+        SettlementLine.order_no == Order.order_no,
+        line,
+        SettlementCycle.id == SettlementLine.cycle_id,
+        SettlementCycle.status != CycleStatus.FAILED.value,
+        ~exists().where(
+            SettlementStatement.cycle_id == SettlementLine.cycle_id,
+            SettlementStatement.merchant_id == SettlementLine.merchant_id,
+            SettlementStatement.status == StatementStatus.REJECTED.value,
+        ),
+    )
 
 
 async def aggregate(session: AsyncSession, cycle_id: str) -> BuildResult:
@@ -144,18 +169,17 @@ async def _count(session: AsyncSession, q: object) -> int:
 async def problems(session: AsyncSession, cycle_id: str) -> tuple[list[str], int]:
     """What keeps the cycle from posting anything, and the amount it will release from escrow."""
     found = []
-    # Every order the cycle claimed has exactly one line, and every line is in exactly one statement
-    # (a page committed after aggregation would break both).
-    unlined = await _count(
+    # Every order the cycle claimed has left the queue, and every line is in exactly one statement (a page
+    # committed after aggregation would break the second).
+    queued = await _count(
         session,
-        select(func.count()).where(
-            Order.settlement_cycle == cycle_id,
-            Order.settled.is_(False),  # nothing of the cycle is settled before verify; and it finds the index
-            ~exists().where(SettlementLine.cycle_id == cycle_id, SettlementLine.order_no == Order.order_no),
-        ),
+        select(func.count())
+        .select_from(SettlementLine)
+        .join(SettlementQueued, SettlementQueued.order_no == SettlementLine.order_no)
+        .where(SettlementLine.cycle_id == cycle_id),
     )
-    if unlined:
-        found.append(f"{unlined} claimed orders have no line")
+    if queued:
+        found.append(f"{queued} claimed orders are still queued")
     orphans = await _count(
         session,
         select(func.count())
@@ -233,8 +257,9 @@ async def problems(session: AsyncSession, cycle_id: str) -> tuple[list[str], int
 
 
 async def release(session: AsyncSession, cycle_id: str) -> None:
-    """A cycle that failed its checks posted nothing: its statements are void and its orders go back to
-    the queue for the next cycle (nothing stays claimed by a cycle that will never settle it)."""
+    """A cycle that failed its checks (marked FAILED by the caller) posted nothing: its statements are void
+    and its orders go back to the queue for the next cycle (nothing stays claimed by a cycle that will
+    never settle it)."""
     await session.execute(
         update(SettlementStatement)
         .where(
@@ -243,6 +268,5 @@ async def release(session: AsyncSession, cycle_id: str) -> None:
         )
         .values(status=StatementStatus.REJECTED.value, rejected_reason="the cycle failed its checks")
     )
-    await session.execute(
-        update(Order).where(Order.settlement_cycle == cycle_id, Order.settled.is_(False)).values(settlement_cycle=None)
-    )
+    await session.flush()  # the cycle's FAILED status: its lines are no longer live
+    await session.execute(text(sql.REQUEUE.format(lines="l.cycle_id = :cycle_id")), {"cycle_id": cycle_id})

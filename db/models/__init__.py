@@ -17,7 +17,13 @@ from db.models.promotions import Campaign, Coupon
 from db.models.providers import ServiceProvider
 from db.models.recon import ReconDiscrepancy, ReconFile, ReconRun, ReconStatementLine
 from db.models.refunds import Capture, Refund, RefundAttempt
-from db.models.settlement import CommissionRule, SettlementCycle, SettlementLine, SettlementStatement
+from db.models.settlement import (
+    CommissionRule,
+    SettlementCycle,
+    SettlementLine,
+    SettlementQueued,
+    SettlementStatement,
+)
 from db.models.withdrawals import PayoutBatch, Withdrawal
 
 __all__ = [
@@ -55,6 +61,7 @@ __all__ = [
     "ServiceProvider",
     "SettlementCycle",
     "SettlementLine",
+    "SettlementQueued",
     "SettlementStatement",
     "SkuStock",
     "StockReservation",

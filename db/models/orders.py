@@ -15,7 +15,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -61,23 +60,7 @@ class StockReservation(Base):
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
-        # Orders an older cycle claimed on the order row (before the line was the claim), until decided: what
-        # verify, release and reject look for. Partial, so settling an order adds nothing to it (settling
-        # writes every other index of the table, being a non-HOT update).
-        Index(
-            "ix_orders_settlement_cycle_unsettled",
-            "settlement_cycle",
-            "merchant_id",
-            postgresql_where=text("settlement_cycle IS NOT NULL AND settled IS FALSE"),
-        ),
         Index("ix_orders_created_at", "created_at"),  # the console's orders-per-day chart
-        # What the next settlement cycle claims, oldest first.
-        Index(
-            "ix_orders_settlement_queue",
-            "settleable_at",
-            "order_no",
-            postgresql_where=text("settleable AND NOT settled AND settlement_cycle IS NULL"),
-        ),
     )
 
     order_no: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -100,12 +83,11 @@ class Order(Base):
     dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     refund_required_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    settleable: Mapped[bool] = mapped_column(Boolean, default=False)  # queried through ix_orders_settlement_queue
+    # Settleable, the order enters the settlement queue (SettlementQueued) in the same transaction. Its
+    # settlement is not written here: a settlement line claims it, and the line's approved statement
+    # settled it (db/settlement_sql.py), so settling a cycle writes no order row.
+    settleable: Mapped[bool] = mapped_column(Boolean, default=False)
     settleable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    settled: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The cycle whose approved statement settled the order. Until then its settlement line is the claim
-    # (orders claimed before lines were the claim carry the cycle from the claim on).
-    settlement_cycle: Mapped[str | None] = mapped_column(String(40), nullable=True)
     campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     promoter_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     promoter_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -46,6 +46,19 @@ class SettlementCycle(Base):
     aggregated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class SettlementQueued(Base):
+    """An order settleable and claimed by no live line: what the next cycle claims, oldest first. Narrow,
+    so a cycle's claim reads and deletes a page of it instead of walking an index of the wide `orders`
+    table; an order enters it when it becomes settleable and goes back when its line stops being live (its
+    statement rejected, its cycle failed)."""
+
+    __tablename__ = "settlement_queue"
+    __table_args__ = (Index("ix_settlement_queue_at", "settleable_at", "order_no"),)
+
+    order_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    settleable_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class SettlementStatement(Base):
     __tablename__ = "settlement_statements"
     __table_args__ = (UniqueConstraint("cycle_id", "merchant_id", name="uq_settlement_statements_cycle_merchant"),)

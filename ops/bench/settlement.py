@@ -216,7 +216,8 @@ async def _run_cycle(api: httpx.AsyncClient, *, deadline: float) -> tuple[str, s
 async def _verify(
     engine: AsyncEngine, api: httpx.AsyncClient, cycle_id: str, orders: int, merchants: int
 ) -> dict[str, int]:
-    """Every order settled on exactly one line, one APPROVED statement per merchant, the ledger balanced."""
+    """Every order settled on exactly one line (of an APPROVED statement, one per merchant), the ledger
+    balanced."""
     params = {"c": cycle_id}
     async with engine.connect() as conn:
         statuses: dict[str, int] = dict(
@@ -233,7 +234,13 @@ async def _verify(
             await conn.execute(text("SELECT count(*) FROM settlement_lines WHERE cycle_id = :c"), params)
         ).scalar_one()
         settled = (
-            await conn.execute(text("SELECT count(*) FROM orders WHERE settlement_cycle = :c AND settled"), params)
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM settlement_lines l JOIN settlement_statements s ON s.cycle_id = l.cycle_id"
+                    " AND s.merchant_id = l.merchant_id AND s.status = 'APPROVED' WHERE l.cycle_id = :c"
+                ),
+                params,
+            )
         ).scalar_one()
         sums = (
             await conn.execute(

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from db import demo
+from db import settlement_work as work
 from db.api_keys import issue_key
 from db.engine import unit_of_work
-from db.models import Order, SettlementLine
+from db.models import Order, SettlementLine, SettlementQueued
 from domain.access import Role
 from domain.accounts import COMMISSION, merchant_account, promoter_payable
 from tests.support.sandbox_receiver import eventually
@@ -125,7 +126,7 @@ async def test_a_small_cycle_auto_approves_and_posts_the_split_exactly_once(shop
     async with unit_of_work(shop.sessions) as session:
         settled = (
             await session.execute(
-                select(func.count()).select_from(Order).where(Order.order_no.in_(orders), Order.settled.is_(True))
+                select(func.count()).select_from(Order).where(Order.order_no.in_(orders), work.settled())
             )
         ).scalar_one()
     assert settled == 7
@@ -215,9 +216,7 @@ async def test_a_rejected_statement_returns_its_orders_to_the_next_cycle(shop, t
     async with unit_of_work(shop.sessions) as session:
         queued = (
             await session.execute(
-                select(func.count())
-                .select_from(Order)
-                .where(Order.order_no.in_(orders), Order.settlement_cycle.is_(None), Order.settled.is_(False))
+                select(func.count()).select_from(SettlementQueued).where(SettlementQueued.order_no.in_(orders))
             )
         ).scalar_one()
     assert queued == 2
@@ -336,7 +335,7 @@ async def test_a_worker_killed_mid_cycle_posts_every_statement_exactly_once(shop
     assert await shop.ledger_entries(f"statement-{st['id']}", "SETTLEMENT") == 1
     assert await shop.balance(merchant_account(merchant_id, "available")) == 3000 * 95
     async with unit_of_work(shop.sessions) as session:
-        q = select(func.count()).where(Order.order_no.in_(orders), Order.settled.is_(True))
+        q = select(func.count()).select_from(Order).where(Order.order_no.in_(orders), work.settled())
         assert (await session.execute(q)).scalar_one() == 3000
     assert done["statements"] >= 1
 

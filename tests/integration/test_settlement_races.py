@@ -7,15 +7,17 @@ import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.refunds import RefundActivities
+from db import settlement_sql as sql
 from db import settlement_work as work
 from db.engine import unit_of_work
-from db.models import Order, Refund, SettlementCycle, SettlementLine, SettlementStatement
+from db.models import Order, Refund, SettlementCycle, SettlementLine, SettlementQueued, SettlementStatement
 from domain.access import Role
 from domain.accounts import merchant_account
 from domain.refunds import RefundInput, RefundOrigin, RefundTerms
@@ -68,6 +70,14 @@ async def lines_of(shop, orders: list[str]) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+QUEUED = Order.order_no.in_(select(SettlementQueued.order_no))  # waiting for a cycle to claim it
+
+
+async def unqueue(session: AsyncSession, orders: list[str]) -> int:
+    """Take orders out of the settlement queue (out of later cycles), as an operator could."""
+    return int((await session.execute(delete(SettlementQueued).where(SettlementQueued.order_no.in_(orders)))).rowcount)
+
+
 async def orders_where(shop, orders: list[str], *conditions) -> int:  # type: ignore[no-untyped-def]
     async with unit_of_work(shop.sessions) as session:
         q = select(func.count()).select_from(Order).where(Order.order_no.in_(orders), *conditions)
@@ -111,8 +121,9 @@ async def test_a_refund_opened_while_a_cycle_claims_never_settles_with_it(shop, 
     r = await shop.api.post(f"/v1/settlements/{st['id']}/approve", json={}, headers=shop.as_(Role.FINANCE))
     assert r.status_code == 200 and r.json()["status"] == "APPROVED", r.text
     await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
-    assert await orders_where(shop, sorted(claimed), Order.settled) == len(claimed)
-    assert await orders_where(shop, sorted(with_refund), Order.settlement_cycle.is_(None)) == len(with_refund)
+    assert await orders_where(shop, sorted(claimed), work.settled()) == len(claimed)
+    # the orders with a refund in flight were skipped, and wait in the queue for a later cycle
+    assert await orders_where(shop, sorted(with_refund), ~work.claimed(), QUEUED) == len(with_refund)
     assert await shop.balance(merchant_account(merchant_id, "available")) == len(claimed) * 5700
 
 
@@ -131,7 +142,7 @@ async def test_a_claim_is_its_line_alone_and_a_rejection_ends_it(shop, temporal)
     st = await eventually(lambda: _statement_in(shop, merchant_id, "PENDING_APPROVAL"), 30)
     assert st["cycle_id"] == cycle["cycle_id"] and st["order_count"] == 2
     assert await written_at() == before  # no order row was written by the claim
-    assert await orders_where(shop, orders, Order.settlement_cycle.is_(None), ~Order.settled) == 2
+    assert await orders_where(shop, orders, work.claimed(cycle["cycle_id"]), ~work.settled(), ~QUEUED) == 2
     assert all(v == [(cycle["cycle_id"], "PENDING_APPROVAL")] for v in (await lines_of(shop, orders)).values())
     refunds = RefundActivities(shop.sessions)
 
@@ -149,9 +160,9 @@ async def test_a_claim_is_its_line_alone_and_a_rejection_ends_it(shop, temporal)
     opened = await refunds.open(finance_refund(f"RC2{orders[0]}", orders[0], 1000, "claimed"))
     assert opened.status.value == "PROCESSING"
     async with unit_of_work(shop.sessions) as session:
-        assert await work.claiming_cycle(session, orders[1]) is None
+        assert await work.settlement_of(session, orders[1]) == (None, False)
         # back in the queue, but over the auto-approval threshold: kept out of later tests' cycles
-        await session.execute(update(Order).where(Order.order_no.in_(orders)).values(settleable=False))
+        assert await unqueue(session, orders) == 2
 
 
 async def test_a_claim_page_committing_after_aggregation_writes_nothing(shop):
@@ -171,17 +182,27 @@ async def test_a_claim_page_committing_after_aggregation_writes_nothing(shop):
         built = await work.aggregate(session, cycle_id)
     async with unit_of_work(shop.sessions) as session:
         assert await work.claim_page(session, cycle_id, 1000) == (0, 0)  # the zombie's page
-    assert await orders_where(shop, orders, Order.settlement_cycle == cycle_id) == 0
+    assert await orders_where(shop, orders, work.claimed(cycle_id)) == 0
     async with unit_of_work(shop.sessions) as session:
         assert (await work.aggregate(session, cycle_id)) == built  # idempotent
         problems, _ = await work.problems(session, cycle_id)
         assert problems == []
-        # what the zombie of the old code left behind is caught before anything is posted
-        await session.execute(update(Order).where(Order.order_no == orders[0]).values(settlement_cycle=cycle_id))
+        # a line written behind the claim's back (its order still queued, in no statement) is caught
+        # before anything is posted
+        await session.execute(
+            text(
+                f"INSERT INTO settlement_lines ({sql.LINE_COLUMNS}) SELECT :c, {sql.LINE_VALUES} FROM orders o"
+                f" {sql.SPLIT} WHERE o.order_no = :o"
+            ),
+            {"c": cycle_id, "o": orders[0]},
+        )
         problems, _ = await work.problems(session, cycle_id)
-        assert any("no line" in p for p in problems), problems
+        assert any("still queued" in p for p in problems) and any("no statement" in p for p in problems), problems
+        cycle = await session.get(SettlementCycle, cycle_id)
+        assert cycle is not None
+        cycle.status = "FAILED"
         await work.release(session, cycle_id)
-    assert await orders_where(shop, orders, Order.settlement_cycle.is_(None)) == 3
+    assert await orders_where(shop, orders, ~work.claimed(), QUEUED) == 3
 
 
 async def test_a_page_neither_claims_nor_locks_orders_another_cycle_claims(shop):
@@ -200,7 +221,7 @@ async def test_a_page_neither_claims_nor_locks_orders_another_cycle_claims(shop)
             )
     try:
         async with unit_of_work(shop.sessions) as session:  # the first cycle claims the three orders only
-            await session.execute(update(Order).where(Order.order_no == free).values(settleable=False))
+            await unqueue(session, [free])
         first = work.Cursor()
         while True:
             async with unit_of_work(shop.sessions) as session:
@@ -209,7 +230,12 @@ async def test_a_page_neither_claims_nor_locks_orders_another_cycle_claims(shop)
                 break
         assert all(len(v) == 1 for v in (await lines_of(shop, orders)).values())
         async with unit_of_work(shop.sessions) as session:
-            await session.execute(update(Order).where(Order.order_no == free).values(settleable=True))
+            await session.execute(
+                insert(SettlementQueued).from_select(
+                    ["order_no", "settleable_at"],
+                    select(Order.order_no, Order.settleable_at).where(Order.order_no == free),
+                )
+            )
         second = work.Cursor()
         claimed = 0
         while True:
@@ -233,7 +259,7 @@ async def test_a_page_neither_claims_nor_locks_orders_another_cycle_claims(shop)
     finally:  # the cycles never settle: their lines stop claiming, and the orders leave the queue
         async with unit_of_work(shop.sessions) as session:
             await session.execute(update(SettlementCycle).where(SettlementCycle.id.in_(cycles)).values(status="FAILED"))
-            await session.execute(update(Order).where(Order.order_no.in_([*orders, free])).values(settleable=False))
+            await unqueue(session, [*orders, free])
 
 
 async def test_a_cycle_that_fails_its_checks_releases_its_claims_for_the_next_cycle(shop):
@@ -245,15 +271,15 @@ async def test_a_cycle_that_fails_its_checks_releases_its_claims_for_the_next_cy
     cycle = await run_cycle(shop)
     failed = await cycle_reaches(shop, cycle["cycle_id"], "FAILED")
     assert "XTS" in failed["failure"] and "escrow" in failed["failure"]
-    assert await orders_where(shop, [*orders, odd], Order.settlement_cycle.is_(None), ~Order.settled) == 4
+    assert await orders_where(shop, [*orders, odd], ~work.claimed(), QUEUED) == 4
     [st] = await statements_of(shop, merchant_id)
     assert st["status"] == "REJECTED" and st["cycle_id"] == cycle["cycle_id"]
     assert await shop.balance(merchant_account(merchant_id, "available")) == 0
     async with unit_of_work(shop.sessions) as session:  # an operator takes the odd order out of settlement
-        await session.execute(update(Order).where(Order.order_no == odd).values(settleable=False))
+        await unqueue(session, [odd])
     nxt = await run_cycle(shop)
     await cycle_reaches(shop, nxt["cycle_id"], "CLOSED")
-    assert await orders_where(shop, orders, Order.settlement_cycle == nxt["cycle_id"], Order.settled) == 3
+    assert await orders_where(shop, orders, work.claimed(nxt["cycle_id"]), work.settled(), ~QUEUED) == 3
     assert await shop.balance(merchant_account(merchant_id, "available")) == 3 * 950
 
 
@@ -269,7 +295,7 @@ async def test_concurrent_cycles_never_settle_an_order_twice(shop):
     assert all(len(v) == 1 and v[0][1] == "APPROVED" for v in lines.values()), [
         (k, v) for k, v in lines.items() if len(v) != 1
     ][:5]
-    assert await orders_where(shop, orders, Order.settled) == 1500
+    assert await orders_where(shop, orders, work.settled(), ~QUEUED) == 1500
     assert await shop.balance(merchant_account(merchant_id, "available")) == 1500 * 95
 
 
@@ -297,10 +323,10 @@ async def test_a_statement_that_cannot_be_posted_fails_alone_and_finance_rejects
     await temporal.get_workflow_handle(settlement_workflow_id(cycle["cycle_id"])).result()
     await record_history(temporal, statement_workflow_id(bad["id"]), "statement_posting_failed_rejected")
     await record_history(temporal, settlement_workflow_id(cycle["cycle_id"]), "settlement_cycle_v2_failed_statement")
-    assert await orders_where(shop, odd_orders, Order.settlement_cycle.is_(None), ~Order.settled) == 2
+    assert await orders_where(shop, odd_orders, ~work.claimed(), QUEUED) == 2
     assert await shop.balance(merchant_account(odd, "available")) == 0
     async with unit_of_work(shop.sessions) as session:  # keep the odd orders out of later tests' cycles
-        await session.execute(update(Order).where(Order.order_no.in_(odd_orders)).values(settleable=False))
+        await unqueue(session, odd_orders)
 
 
 async def _statement_in(shop, merchant_id: str, status: str) -> dict | None:  # type: ignore[no-untyped-def,type-arg]
