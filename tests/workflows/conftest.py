@@ -24,6 +24,10 @@ from ops.embedded import temporal_binary
 from workflows.search_attributes import ALL, BO_STAGE
 
 T = TypeVar("T")
+# Listeners run on a worker of their own. In the worker of the flow under test (which caches nothing) a
+# listener's task evicts that flow and cancels any local activity it has in flight; the flow then waits
+# out its task's timeout and runs the activity again.
+LISTENERS = "wf-test-listeners"
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +39,8 @@ async def temporal() -> AsyncIterator[Client]:
         data_converter=pydantic_data_converter,
     )
     try:
-        yield env.client
+        async with Worker(env.client, task_queue=LISTENERS, workflows=[Listener]):
+            yield env.client
     finally:
         await env.shutdown()
 
@@ -57,13 +62,13 @@ class Flow:
         sandboxed: bool = True,
         cached: bool = False,
     ) -> None:
-        """`others`: the workflow types it talks to (children, or Listener for the flows it signals);
+        """`others`: the workflow types it starts (children; a flow it only signals is a `listener`);
         `sandboxed=False` lets a test shrink a module constant of the flow (a sandbox re-imports it);
         `cached=True` keeps flows in the worker's cache, for a test whose local activity waits while
         another flow's task runs (without a cache the worker evicts the flow and cancels it)."""
         self.client = client
         self.queue = f"wf-test-{uuid.uuid4().hex[:8]}"
-        self._workflows = [workflow, Listener, *others]
+        self._workflows = [workflow, *others]
         self._activities = activities
         self._sandboxed = sandboxed
         self._cached = cached
@@ -82,7 +87,7 @@ class Flow:
     async def listener(self, workflow_id: str) -> WorkflowHandle[Any, None]:
         """A Listener standing in for the flow with this id (a parent, a withdrawal) that the flow signals."""
         return await self.client.start_workflow(
-            Listener.run, id=workflow_id, task_queue=self.queue, execution_timeout=timedelta(minutes=5)
+            Listener.run, id=workflow_id, task_queue=LISTENERS, execution_timeout=timedelta(minutes=5)
         )
 
     def workflow_id(self, prefix: str) -> str:
