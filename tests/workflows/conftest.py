@@ -20,7 +20,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from domain.orders import CommissionSnapshot, CreateOrderRequest, OrderInput, OrderItemIn
+from domain.settings import Settings
 from ops.embedded import temporal_binary
+from workflows.client.terms import order_terms
 from workflows.search_attributes import ALL, BO_STAGE
 
 T = TypeVar("T")
@@ -100,6 +103,18 @@ class Flow:
             run, inp, id=workflow_id, task_queue=self.queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
         )
         return await self.client.execute_update_with_start_workflow(update, start_workflow_operation=op)
+
+
+def order_input(flow: Flow, quantity: int) -> OrderInput:
+    """An order of `quantity` cleanings at 88.00 from merchant m-1, on the default terms."""
+    item = OrderItemIn(sku_id="sku-1", name="cleaning", category_id="home", unit_price_minor=8800, quantity=quantity)
+    return OrderInput(
+        order_no=flow.workflow_id("ORD"),
+        payment_no=flow.workflow_id("PAY"),
+        request=CreateOrderRequest(customer_id="c-1", merchant_id="m-1", items=[item]),
+        commission=CommissionSnapshot(rule_id="platform-default", rate_bps=500),
+        terms=order_terms(Settings()),
+    )
 
 
 @workflow.defn(name="TestListener", sandboxed=False)

@@ -13,10 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from domain.orders import (
     CancelRequest,
-    CommissionSnapshot,
-    CreateOrderRequest,
     OrderInput,
-    OrderItemIn,
     OrderResult,
     OrderStatus,
     Transition,
@@ -32,9 +29,7 @@ from domain.payments import (
     PaymentStatus,
 )
 from domain.refunds import RefundInput, RefundResult, RefundStatus
-from domain.settings import Settings
-from tests.workflows.conftest import Calls, Flow, answered, eventually
-from workflows.client.terms import order_terms
+from tests.workflows.conftest import Calls, Flow, answered, eventually, order_input
 from workflows.ids import order_workflow_id, payment_workflow_id
 from workflows.order import OrderWorkflow
 
@@ -113,14 +108,7 @@ async def test_a_close_reaching_a_payment_that_just_ended_paid_leaves_the_order_
     # The order's task waits in its local activity while the payment flow's task runs: hence a cache.
     doubles = [create, transition, create_order, record_attempt]
     flow = Flow(temporal, OrderWorkflow, doubles, others=[PaidOnDemand, RefundAtOnce], cached=True)
-    item = OrderItemIn(sku_id="sku-1", name="cleaning", category_id="home", unit_price_minor=8800, quantity=1)
-    inp = OrderInput(
-        order_no=flow.workflow_id("ORD"),
-        payment_no=flow.workflow_id("PAY"),
-        request=CreateOrderRequest(customer_id="c-1", merchant_id="m-1", items=[item]),
-        commission=CommissionSnapshot(rule_id="platform-default", rate_bps=500),
-        terms=order_terms(Settings()),
-    )
+    inp = order_input(flow, 1)
     workflow_id = order_workflow_id(inp.order_no)
     async with flow.worker:
         await answered(flow.start_and_ask(OrderWorkflow.run, inp, workflow_id, OrderWorkflow.placed))

@@ -11,11 +11,9 @@ from temporalio.client import Client
 
 from activities.refusals import carried
 from domain.admission import MerchantFacts, admit_merchant, admit_stock
-from domain.orders import CommissionSnapshot, CreateOrderRequest, OrderInput, OrderItemIn, OrderResult, OrderStatus
+from domain.orders import OrderInput, OrderResult, OrderStatus
 from domain.refusals import Refusal
-from domain.settings import Settings
-from tests.workflows.conftest import Flow, refusal_of
-from workflows.client.terms import order_terms
+from tests.workflows.conftest import Flow, order_input, refusal_of
 from workflows.ids import order_workflow_id
 from workflows.order import OrderWorkflow
 
@@ -47,14 +45,7 @@ async def test_a_refused_order_is_cancelled_before_any_payment(
 ) -> None:
     doubles, calls = placing(merchant, stock_left)
     flow = Flow(temporal, OrderWorkflow, doubles)
-    item = OrderItemIn(sku_id="sku-1", name="cleaning", category_id="home", unit_price_minor=8800, quantity=2)
-    inp = OrderInput(
-        order_no=flow.workflow_id("ORD"),
-        payment_no=flow.workflow_id("PAY"),
-        request=CreateOrderRequest(customer_id="c-1", merchant_id="m-1", items=[item]),
-        commission=CommissionSnapshot(rule_id="platform-default", rate_bps=500),
-        terms=order_terms(Settings()),
-    )
+    inp = order_input(flow, 2)
     workflow_id = order_workflow_id(inp.order_no)
     async with flow.worker:
         assert await refusal_of(flow.start_and_ask(OrderWorkflow.run, inp, workflow_id, OrderWorkflow.placed)) == code
