@@ -13,9 +13,9 @@ from temporalio import activity
 
 from activities import promotions
 from activities.refusals import carried, refuse
-from db import providers
+from db import providers, settlement_work
 from db.engine import unit_of_work
-from db.models import Merchant, Order, OrderEvent, OrderItem, SettlementQueued, SkuStock, StockReservation
+from db.models import Merchant, Order, OrderEvent, OrderItem, SkuStock, StockReservation
 from domain.admission import MerchantFacts, admit_merchant, admit_stock
 from domain.orders import (
     DispatchRequest,
@@ -281,15 +281,10 @@ class OrderActivities:
     async def mark_settleable(self, order_no: str) -> None:
         async with unit_of_work(self._sessions) as session:
             if await add_event(session, order_no, "settleable", "after-sale window closed"):
-                # Into the settlement queue in the same transaction: settleable and queued are one fact.
-                at = (
-                    await session.execute(
-                        update(Order)
-                        .where(Order.order_no == order_no)
-                        .values(settleable=True, settleable_at=func.now())
-                        .returning(Order.settleable_at)
-                    )
-                ).scalar_one()
+                # Into the settlement queue in the same transaction, unless a refund of it is in flight
+                # (then the refund's end queues it): the update holds the order's row lock, which refunds
+                # take too, so the queue sees every refund committed before.
                 await session.execute(
-                    insert(SettlementQueued).values(order_no=order_no, settleable_at=at).on_conflict_do_nothing()
+                    update(Order).where(Order.order_no == order_no).values(settleable=True, settleable_at=func.now())
                 )
+                await settlement_work.queue_order(session, order_no)

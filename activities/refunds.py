@@ -137,8 +137,9 @@ class RefundActivities:
             held = 0
             if capture is not None:
                 held = await held_by_refunds(session, capture.id)
-            # Under the order's queue row lock, which a cycle's claim page holds until its lines commit.
-            cycle, settled = await settlement_work.settlement_of(session, order.order_no, lock_queued=True)
+            # Out of the settlement queue while the refund is in flight (back when it ends, in `complete`):
+            # taken under the queue row's lock, which a cycle's claim page holds until its lines commit.
+            cycle, settled = await settlement_work.settlement_of(session, order.order_no, unqueue=True)
             facts = RefundFacts(
                 order_no=order.order_no,
                 order_status=order.status,
@@ -265,6 +266,8 @@ class RefundActivities:
                     .where(Order.order_no == refund.order_no)
                     .values(refunded_minor=Order.refunded_minor + refund.amount_minor)
                 )
+            await session.flush()  # ended: it keeps the order out of settlement no longer
+            await settlement_work.queue_order(session, refund.order_no)
             await add_event(
                 session,
                 refund.order_no,

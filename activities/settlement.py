@@ -73,10 +73,10 @@ class SettlementActivities:
         cursor = work.Cursor()  # a retried attempt walks the queue from its start (claimed orders are skipped)
         while True:
             async with unit_of_work(self._sessions) as session:
-                seen, n = await work.claim_page(session, cycle_id, page_size, cursor)
+                n = await work.claim_page(session, cycle_id, page_size, cursor)
             claimed += n
             activity.heartbeat(claimed)
-            if seen < page_size:
+            if n < page_size:
                 return claimed
 
     @activity.defn(name="settlement.aggregate")

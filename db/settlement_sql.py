@@ -16,6 +16,8 @@ agree to the minor unit: tests/integration/test_settlement_split_sql.py checks i
 
 from __future__ import annotations
 
+from domain.refunds import IN_FLIGHT
+
 SPLIT = """
 CROSS JOIN LATERAL (SELECT o.paid_minor - o.refunded_minor AS base) b
 CROSS JOIN LATERAL (
@@ -52,52 +54,54 @@ WHERE {orders}
                   WHERE s.cycle_id = l.cycle_id AND s.merchant_id = l.merchant_id AND s.status = 'REJECTED')
 """
 
-# A page of the queue after the page before's last order (:after_at, :after_no), locked to be claimed.
-# The lock is the queue row's, which refunds.open takes too (QUEUED_LOCK): a refund being opened right now
-# keeps its order out of the page (SKIP LOCKED), and a refund that comes after waits for the page to
-# commit and then finds the order claimed. The queue holds exactly the orders no live line claims, so
-# the order row is neither read nor locked here. Rows a claim deleted stay in the queue's index until
-# vacuumed, so each page starts where the last one stopped. What is locked here is only a candidate:
-# CLAIM_AND_WRITE decides (see there).
-LOCK_CANDIDATES = """
-SELECT q.order_no, q.settleable_at FROM settlement_queue q
-WHERE q.settleable_at <= :cutoff AND (q.settleable_at, q.order_no) > (:after_at, :after_no)
-ORDER BY q.settleable_at, q.order_no
-LIMIT :page_size
-FOR UPDATE SKIP LOCKED
-"""
-
-# Taken by refunds.open under the order's row lock, before it reads whether a line claims the order: it
-# waits for a claim page holding the order's queue row, and then finds the row gone and the line there.
-QUEUED_LOCK = "SELECT 1 FROM settlement_queue WHERE order_no = :order_no FOR UPDATE"
-
-# Take the locked candidates out of the queue and write their lines, which claims them: an order is
-# claimable when no refund is in flight on it and it is still queued. It is a statement of its own (not
-# part of LOCK_CANDIDATES) on purpose: its snapshot, taken after the locks were granted, sees every refund
-# committed before, so an order a refund was opened on just before stays out of the cycle (and queued).
-# Deleting the queue row is the claim: of two cycles claiming at once, one deletes it and the other finds
-# it gone, so an order never gets two live lines. Lines are unique per cycle and order; no conflict can
-# arise, so a plain INSERT: ON CONFLICT would pre-check both unique indexes for every line.
-CLAIM_AND_WRITE = f"""
-WITH claimed AS (
-    DELETE FROM settlement_queue q
-    WHERE q.order_no = ANY(:order_nos)
-      AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_no = q.order_no AND r.status = ANY(:in_flight))
+# A claim page in one statement: lock a page of the queue after the page before's last order
+# (:after_at, :after_no), delete it, and write the lines of the orders deleted, with nothing read back
+# to the worker but the page's end. Deleting the queue row is the claim: of two cycles claiming at once,
+# one deletes it and the other skips it (locked) or finds it gone, so an order never gets two live
+# lines. The queue holds only the orders a cycle may claim now (_QUEUE), so the page checks nothing else
+# and neither locks nor writes an order row. A refund being opened takes its order out of the queue
+# (UNQUEUE) under the same row lock: while it holds the row the page skips it (SKIP LOCKED), once it has
+# committed the page finds the row deleted and skips it too, and a refund that comes after the page
+# waits for it and then finds the order claimed. Queue rows are only inserted and deleted, never
+# updated, so the page claims exactly the rows its snapshot saw and reads their orders in that same
+# snapshot (a refund that ends queues its order again as a new row, which an older snapshot does not
+# see, so a line never carries the amounts from before a refund).
+# Rows a claim deleted stay in the queue's index until vacuumed, so each page starts where the last one
+# stopped. Lines are unique per cycle and order; no conflict can arise, so a plain INSERT: ON CONFLICT
+# would pre-check both unique indexes for every line. Returns the page's last order and how many it
+# claimed; no row for an empty page.
+CLAIM_PAGE = f"""
+WITH page AS (
+    SELECT q.order_no, q.settleable_at FROM settlement_queue q
+    WHERE q.settleable_at <= :cutoff AND (q.settleable_at, q.order_no) > (:after_at, :after_no)
+    ORDER BY q.settleable_at, q.order_no
+    LIMIT :page_size
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    DELETE FROM settlement_queue q WHERE q.order_no = ANY(ARRAY(SELECT order_no FROM page))
     RETURNING q.order_no
+), written AS (
+    INSERT INTO settlement_lines ({LINE_COLUMNS})
+    SELECT :cycle_id, {LINE_VALUES}
+    FROM (
+        -- The merchant's gross is what the customer paid plus the platform's subsidy still in escrow
+        -- (captured with the payment, less what refunds reversed): SPLIT and the line read it as paid_minor.
+        SELECT o.order_no, o.merchant_id, o.currency,
+               o.paid_minor + o.subsidy_minor - o.subsidy_reversed_minor AS paid_minor,
+               o.subsidy_minor - o.subsidy_reversed_minor AS subsidy_minor, o.refunded_minor, o.promoter_id,
+               o.promoter_bps, o.commission_rule_id, o.commission_bps, o.commission_snapshot
+        FROM orders o
+        WHERE o.order_no = ANY(ARRAY(SELECT order_no FROM claimed))
+    ) o {SPLIT}
 )
-INSERT INTO settlement_lines ({LINE_COLUMNS})
-SELECT :cycle_id, {LINE_VALUES}
-FROM (
-    -- The merchant's gross is what the customer paid plus the platform's subsidy still in escrow
-    -- (captured with the payment, less what refunds reversed): SPLIT and the line read it as paid_minor.
-    SELECT o.order_no, o.merchant_id, o.currency,
-           o.paid_minor + o.subsidy_minor - o.subsidy_reversed_minor AS paid_minor,
-           o.subsidy_minor - o.subsidy_reversed_minor AS subsidy_minor, o.refunded_minor, o.promoter_id,
-           o.promoter_bps, o.commission_rule_id, o.commission_bps, o.commission_snapshot
-    FROM orders o
-    WHERE o.order_no = ANY(ARRAY(SELECT order_no FROM claimed))
-) o {SPLIT}
+SELECT p.settleable_at, p.order_no, (SELECT count(*) FROM claimed) AS claimed
+FROM page p ORDER BY p.settleable_at DESC, p.order_no DESC LIMIT 1
 """
+
+# Opening a refund takes its order out of the queue, under the order's row lock, before it reads
+# whether a line claims the order: a claim page holding the queue row makes it wait, and it then finds
+# the row gone and the line there. A refused refund rolls back, and the order stays queued.
+UNQUEUE = "DELETE FROM settlement_queue WHERE order_no = :order_no"
 
 # The cycle whose live line claims (or settled) one order (bound as :order_no), if any, and whether its
 # statement was approved.
@@ -108,17 +112,26 @@ SETTLEMENT_OF = (
     + ") live LIMIT 1"
 )
 
-# Orders whose lines (picked by `{lines}`, over `l`) stopped being live go back to the queue: unless
-# another live line claims them (which cannot be, as a queued order is claimed by none, but a failed
-# cycle's release must never queue an order twice over).
-REQUEUE = (
+# Into the queue go orders (picked by `{orders}`, over `o`) a cycle may claim: settleable, with no refund
+# in flight (the refund's end queues the order again), and claimed by no live line (a settled order's
+# line is live: it never goes back). Run when an order becomes settleable, when a refund of it ends, and
+# when its line stops being live (its statement rejected, its cycle failed); each runs under the order's
+# row lock or after the line's end, so the facts it reads are the committed ones.
+_QUEUE = (
     """
 INSERT INTO settlement_queue (order_no, settleable_at)
 SELECT o.order_no, o.settleable_at FROM orders o
-WHERE o.order_no = ANY(ARRAY(SELECT l.order_no FROM settlement_lines l WHERE {lines}))
+WHERE {orders} AND o.settleable
+  AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_no = o.order_no AND r.status IN ("""
+    + ", ".join(f"'{s.value}'" for s in IN_FLIGHT)
+    + """))
   AND NOT EXISTS ("""
     + LIVE_LINES.format(orders="l.order_no = o.order_no")
     + """)
 ON CONFLICT (order_no) DO NOTHING
 """
 )
+# One order, bound as :order_no.
+QUEUE_ORDER = _QUEUE.format(orders="o.order_no = :order_no")
+# The orders of the lines picked by `{lines}` (over `l`), whose lines stopped being live.
+REQUEUE = _QUEUE.format(orders="o.order_no = ANY(ARRAY(SELECT l.order_no FROM settlement_lines l WHERE {lines}))")

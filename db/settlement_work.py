@@ -3,8 +3,7 @@
 Every step that writes a cycle's claims or statements first takes the cycle's transaction-scoped
 advisory lock, so they are serialised per cycle: a claim page of an attempt that timed out either
 commits before the statements are aggregated (and is in them) or finds the cycle aggregated and writes
-nothing. Orders are claimed by taking them out of the settlement queue, under the queue row's lock, which
-a refund being opened takes as well.
+nothing. Orders are claimed by taking them out of the settlement queue, as a refund being opened does.
 """
 
 from __future__ import annotations
@@ -20,10 +19,7 @@ from db import ledger
 from db import settlement_sql as sql
 from db.models import Order, SettlementCycle, SettlementLine, SettlementQueued, SettlementStatement
 from domain import accounts
-from domain.refunds import RefundStatus
 from domain.settlement import BuildResult, CycleStatus, StatementStatus
-
-IN_FLIGHT = [RefundStatus.PROCESSING.value, RefundStatus.MANUAL_PENDING.value]
 
 
 async def lock_cycle(session: AsyncSession, cycle_id: str) -> SettlementCycle:
@@ -39,51 +35,53 @@ async def lock_cycle(session: AsyncSession, cycle_id: str) -> SettlementCycle:
 
 @dataclass
 class Cursor:
-    """Where a cycle's claiming has got to in the queue: the last candidate a page saw, in queue order."""
+    """Where a cycle's claiming has got to in the queue: the last order a page claimed, in queue order."""
 
     at: datetime = datetime(1, 1, 1, tzinfo=UTC)
     order_no: str = ""
 
 
-async def claim_page(
-    session: AsyncSession, cycle_id: str, page_size: int, cursor: Cursor | None = None
-) -> tuple[int, int]:
-    """Claim one page of settleable orders after `cursor` (moved past the page) by writing their lines.
-    Returns (candidates seen, claimed); the cycle is done claiming when fewer candidates than a page are
-    left. (0, 0) once aggregated.
-
-    Two statements a page whatever its size (db/settlement_sql.py): read and lock a page of the queue,
-    then take from it the orders no refund is in flight on and insert their lines with the split computed
-    in SQL; no order row is written (the line is the claim)."""
+async def claim_page(session: AsyncSession, cycle_id: str, page_size: int, cursor: Cursor | None = None) -> int:
+    """Claim one page of the queue after `cursor` (moved past the page) by writing its orders' lines, with
+    the split computed in SQL, in one statement (db/settlement_sql.py: CLAIM_PAGE). Returns how many it
+    claimed: the cycle is done claiming when a page comes back short. 0 once aggregated."""
     cursor = cursor or Cursor()
     cycle = await lock_cycle(session, cycle_id)
-    if cycle.aggregated_at is not None:
-        return 0, 0
-    candidates = (
-        await session.execute(
-            text(sql.LOCK_CANDIDATES),
-            {"cutoff": cycle.cutoff, "page_size": page_size, "after_at": cursor.at, "after_no": cursor.order_no},
-        )
-    ).all()
-    if not candidates:
-        return 0, 0
-    cursor.order_no, cursor.at = candidates[-1]
-    written = await session.execute(
-        text(sql.CLAIM_AND_WRITE),
-        {"cycle_id": cycle_id, "order_nos": [order_no for order_no, _ in candidates], "in_flight": IN_FLIGHT},
-    )
-    return len(candidates), int(written.rowcount)  # type: ignore[attr-defined]
+    if cycle.aggregated_at is None:
+        page = (
+            await session.execute(
+                text(sql.CLAIM_PAGE),
+                {
+                    "cycle_id": cycle_id,
+                    "cutoff": cycle.cutoff,
+                    "page_size": page_size,
+                    "after_at": cursor.at,
+                    "after_no": cursor.order_no,
+                },
+            )
+        ).one_or_none()
+        if page is not None:
+            cursor.at, cursor.order_no = page.settleable_at, page.order_no
+            return int(page.claimed)
+    return 0
 
 
-async def settlement_of(session: AsyncSession, order_no: str, *, lock_queued: bool = False) -> tuple[str | None, bool]:
+async def settlement_of(session: AsyncSession, order_no: str, *, unqueue: bool = False) -> tuple[str | None, bool]:
     """The cycle whose line claims the order (or settled it: its statement was approved), if any, and
-    whether it settled it. With `lock_queued`, first takes the lock a claim page takes on the order's
-    queue row (held until the transaction ends), so that a page claiming the order commits first and is
-    seen, or skips the order: what a refund being opened needs."""
-    if lock_queued:
-        await session.execute(text(sql.QUEUED_LOCK), {"order_no": order_no})
+    whether it settled it. With `unqueue`, first takes the order out of the settlement queue (holding its
+    row until the transaction ends), so that a claim page holding the row commits first and is seen, or
+    skips the order: what a refund being opened needs."""
+    if unqueue:
+        await session.execute(text(sql.UNQUEUE), {"order_no": order_no})
     found = (await session.execute(text(sql.SETTLEMENT_OF), {"order_no": order_no})).one_or_none()
     return (None, False) if found is None else (str(found.cycle_id), bool(found.settled))
+
+
+async def queue_order(session: AsyncSession, order_no: str) -> None:
+    """Queue the order for the next cycle if a cycle may claim it now (db/settlement_sql.py: _QUEUE): it
+    became settleable, or a refund of it ended. The caller holds the order's row lock, which refunds take
+    too, and has flushed what it changed."""
+    await session.execute(text(sql.QUEUE_ORDER), {"order_no": order_no})
 
 
 def settled() -> ColumnElement[bool]:

@@ -19,6 +19,8 @@ class RefundStatus(StrEnum):
 
 # Money promised back: counted against what may still be refunded until the refund ends.
 HOLDING = (RefundStatus.PROCESSING, RefundStatus.MANUAL_PENDING, RefundStatus.SUCCEEDED, RefundStatus.MANUAL_PAID)
+# Not ended yet: its order's amounts may still change, so no settlement cycle may claim the order.
+IN_FLIGHT = (RefundStatus.PROCESSING, RefundStatus.MANUAL_PENDING)
 
 
 class RefundOrigin(StrEnum):

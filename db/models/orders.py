@@ -83,9 +83,10 @@ class Order(Base):
     dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     refund_required_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Settleable, the order enters the settlement queue (SettlementQueued) in the same transaction. Its
-    # settlement is not written here: a settlement line claims it, and the line's approved statement
-    # settled it (db/settlement_sql.py), so settling a cycle writes no order row.
+    # Settleable, the order enters the settlement queue (SettlementQueued) in the same transaction, or when
+    # a refund of it in flight ends. Its settlement is not written here: a settlement line claims it, and
+    # the line's approved statement settled it (db/settlement_sql.py), so settling a cycle writes no order
+    # row.
     settleable: Mapped[bool] = mapped_column(Boolean, default=False)
     settleable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -47,10 +47,11 @@ class SettlementCycle(Base):
 
 
 class SettlementQueued(Base):
-    """An order settleable and claimed by no live line: what the next cycle claims, oldest first. Narrow,
-    so a cycle's claim reads and deletes a page of it instead of walking an index of the wide `orders`
-    table; an order enters it when it becomes settleable and goes back when its line stops being live (its
-    statement rejected, its cycle failed)."""
+    """An order a cycle may claim now: settleable, claimed by no live line and with no refund in flight.
+    Narrow, so a cycle's claim reads and deletes a page of it instead of walking an index of the wide
+    `orders` table; an order enters it when it becomes settleable, leaves it while a refund of it is in
+    flight, and goes back when the refund ends or its line stops being live (its statement rejected, its
+    cycle failed): db/settlement_sql.py, _QUEUE."""
 
     __tablename__ = "settlement_queue"
     __table_args__ = (Index("ix_settlement_queue_at", "settleable_at", "order_no"),)

@@ -13,6 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities.orders import OrderActivities
 from activities.refunds import RefundActivities
 from db import settlement_sql as sql
 from db import settlement_work as work
@@ -20,7 +21,7 @@ from db.engine import unit_of_work
 from db.models import Order, Refund, SettlementCycle, SettlementLine, SettlementQueued, SettlementStatement
 from domain.access import Role
 from domain.accounts import merchant_account
-from domain.refunds import RefundInput, RefundOrigin, RefundTerms
+from domain.refunds import RefundCompletion, RefundInput, RefundOrigin, RefundTerms
 from domain.refusals import Refusal
 from domain.settlement import CycleInput, SettlementTerms, cycle_id_for
 from tests.integration.test_settlement import cycle_reaches, run_cycle, seeded, statements_of
@@ -122,8 +123,8 @@ async def test_a_refund_opened_while_a_cycle_claims_never_settles_with_it(shop, 
     assert r.status_code == 200 and r.json()["status"] == "APPROVED", r.text
     await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
     assert await orders_where(shop, sorted(claimed), work.settled()) == len(claimed)
-    # the orders with a refund in flight were skipped, and wait in the queue for a later cycle
-    assert await orders_where(shop, sorted(with_refund), ~work.claimed(), QUEUED) == len(with_refund)
+    # the orders with a refund in flight were skipped, and wait out of the queue until their refund ends
+    assert await orders_where(shop, sorted(with_refund), ~work.claimed(), ~QUEUED) == len(with_refund)
     assert await shop.balance(merchant_account(merchant_id, "available")) == len(claimed) * 5700
 
 
@@ -161,8 +162,37 @@ async def test_a_claim_is_its_line_alone_and_a_rejection_ends_it(shop, temporal)
     assert opened.status.value == "PROCESSING"
     async with unit_of_work(shop.sessions) as session:
         assert await work.settlement_of(session, orders[1]) == (None, False)
-        # back in the queue, but over the auto-approval threshold: kept out of later tests' cycles
-        assert await unqueue(session, orders) == 2
+        # back in the queue, but over the auto-approval threshold: kept out of later tests' cycles (the
+        # refunded order waits out of it until its refund ends)
+        assert await unqueue(session, orders) == 1
+    assert await orders_where(shop, orders[:1], ~work.claimed(), ~QUEUED) == 1
+
+
+async def test_an_order_waits_out_of_the_queue_while_a_refund_of_it_is_in_flight(shop):
+    """Opening a refund takes its order out of the settlement queue (a refused one leaves it there), so a
+    cycle passes it by, and the after-sale window closing does not queue it either; the refund's end puts
+    it back, and the next cycle settles it net of the refund."""
+    merchant_id, [order_no] = await seeded(shop, 1, 1000, captures=True)
+    refunds = RefundActivities(shop.sessions)
+    try:
+        await refunds.open(finance_refund(f"RX{order_no}", order_no, 1001, "more than was paid"))
+        raise AssertionError("a refund of more than was paid was admitted")
+    except ApplicationError as exc:
+        assert exc.type == Refusal.REFUND_EXCEEDS_REFUNDABLE.value, exc
+    assert await orders_where(shop, [order_no], QUEUED) == 1
+    await refunds.open(finance_refund(f"RQ{order_no}", order_no, 300, "partly refunded"))
+    assert await orders_where(shop, [order_no], ~QUEUED) == 1
+    await OrderActivities(shop.sessions).mark_settleable(order_no)  # the window closing: still a refund
+    assert await orders_where(shop, [order_no], ~QUEUED) == 1
+    cycle = await run_cycle(shop)
+    await cycle_reaches(shop, cycle["cycle_id"], "CLOSED")
+    assert await orders_where(shop, [order_no], ~work.claimed(), ~QUEUED) == 1
+    await refunds.complete(RefundCompletion(refund_no=f"RQ{order_no}"))
+    assert await orders_where(shop, [order_no], ~work.claimed(), QUEUED) == 1
+    nxt = await run_cycle(shop)
+    await cycle_reaches(shop, nxt["cycle_id"], "CLOSED")
+    assert await orders_where(shop, [order_no], work.claimed(nxt["cycle_id"]), work.settled(), ~QUEUED) == 1
+    assert await shop.balance(merchant_account(merchant_id, "available")) == 665  # 700 less 5 % commission
 
 
 async def test_a_claim_page_committing_after_aggregation_writes_nothing(shop):
@@ -181,7 +211,7 @@ async def test_a_claim_page_committing_after_aggregation_writes_nothing(shop):
     async with unit_of_work(shop.sessions) as session:
         built = await work.aggregate(session, cycle_id)
     async with unit_of_work(shop.sessions) as session:
-        assert await work.claim_page(session, cycle_id, 1000) == (0, 0)  # the zombie's page
+        assert await work.claim_page(session, cycle_id, 1000) == 0  # the zombie's page
     assert await orders_where(shop, orders, work.claimed(cycle_id)) == 0
     async with unit_of_work(shop.sessions) as session:
         assert (await work.aggregate(session, cycle_id)) == built  # idempotent
@@ -225,8 +255,8 @@ async def test_a_page_neither_claims_nor_locks_orders_another_cycle_claims(shop)
         first = work.Cursor()
         while True:
             async with unit_of_work(shop.sessions) as session:
-                seen, _ = await work.claim_page(session, cycles[0], 500, first)
-            if seen < 500:
+                claimed = await work.claim_page(session, cycles[0], 500, first)
+            if claimed < 500:
                 break
         assert all(len(v) == 1 for v in (await lines_of(shop, orders)).values())
         async with unit_of_work(shop.sessions) as session:
@@ -240,7 +270,7 @@ async def test_a_page_neither_claims_nor_locks_orders_another_cycle_claims(shop)
         claimed = 0
         while True:
             async with unit_of_work(shop.sessions) as session:
-                seen, n = await work.claim_page(session, cycles[1], 500, second)
+                n = await work.claim_page(session, cycles[1], 500, second)
                 claimed += n
                 async with unit_of_work(shop.sessions) as other:  # the page's transaction is still open
                     locked = (
@@ -249,7 +279,7 @@ async def test_a_page_neither_claims_nor_locks_orders_another_cycle_claims(shop)
                         )
                     ).all()
                     assert len(locked) == 3
-            if seen < 500:
+            if n < 500:
                 break
         lines = await lines_of(shop, [*orders, free])
         assert {o: [c for c, _ in v] for o, v in lines.items()} == {
