@@ -54,27 +54,30 @@ WHERE {orders}
                   WHERE s.cycle_id = l.cycle_id AND s.merchant_id = l.merchant_id AND s.status = 'REJECTED')
 """
 
-# A claim page in one statement: lock a page of the queue after the page before's last order
-# (:after_at, :after_no), delete it, and write the lines of the orders deleted, with nothing read back
-# to the worker but the page's end. Deleting the queue row is the claim: of two cycles claiming at once,
-# one deletes it and the other skips it (locked) or finds it gone, so an order never gets two live
-# lines. The queue holds only the orders a cycle may claim now (_QUEUE), so the page checks nothing else
-# and neither locks nor writes an order row. A refund being opened takes its order out of the queue
-# (UNQUEUE) under the same row lock: while it holds the row the page skips it (SKIP LOCKED), once it has
-# committed the page finds the row deleted and skips it too, and a refund that comes after the page
-# waits for it and then finds the order claimed. Queue rows are only inserted and deleted, never
-# updated, so the page claims exactly the rows its snapshot saw and reads their orders in that same
-# snapshot (a refund that ends queues its order again as a new row, which an older snapshot does not
-# see, so a line never carries the amounts from before a refund).
+# A claim page in one statement: lock a page of the queue strictly between two orders (:low_at, :low_no)
+# and (:high_at, :high_no), from one end (oldest first, CLAIM_OLDEST, or newest first, CLAIM_NEWEST),
+# delete it, and write the lines of the orders deleted, with nothing read back to the worker but the
+# page's far end. Deleting the queue row is the claim: of two cycles claiming at once, one deletes it and
+# the other skips it (locked) or finds it gone, so an order never gets two live lines. The queue holds
+# only the orders a cycle may claim now (_QUEUE), so the page checks nothing else and neither locks nor
+# writes an order row. A refund being opened takes its order out of the queue (UNQUEUE) under the same
+# row lock: while it holds the row the page skips it (SKIP LOCKED), once it has committed the page finds
+# the row deleted and skips it too, and a refund that comes after the page waits for it and then finds
+# the order claimed. Queue rows are only inserted and deleted, never updated, so the page claims exactly
+# the rows its snapshot saw and reads their orders in that same snapshot (a refund that ends queues its
+# order again as a new row, which an older snapshot does not see, so a line never carries the amounts
+# from before a refund).
 # Rows a claim deleted stay in the queue's index until vacuumed, so each page starts where the last one
 # stopped. Lines are unique per cycle and order; no conflict can arise, so a plain INSERT: ON CONFLICT
-# would pre-check both unique indexes for every line. Returns the page's last order and how many it
+# would pre-check both unique indexes for every line. Returns the page's far end and how many it
 # claimed; no row for an empty page.
-CLAIM_PAGE = f"""
+_CLAIM_PAGE = f"""
 WITH page AS (
     SELECT q.order_no, q.settleable_at FROM settlement_queue q
-    WHERE q.settleable_at <= :cutoff AND (q.settleable_at, q.order_no) > (:after_at, :after_no)
-    ORDER BY q.settleable_at, q.order_no
+    WHERE q.settleable_at <= :cutoff
+      AND (q.settleable_at, q.order_no) > (:low_at, :low_no)
+      AND (q.settleable_at, q.order_no) < (:high_at, :high_no)
+    ORDER BY q.settleable_at {{order}}, q.order_no {{order}}
     LIMIT :page_size
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
@@ -95,8 +98,10 @@ WITH page AS (
     ) o {SPLIT}
 )
 SELECT p.settleable_at, p.order_no, (SELECT count(*) FROM claimed) AS claimed
-FROM page p ORDER BY p.settleable_at DESC, p.order_no DESC LIMIT 1
+FROM page p ORDER BY p.settleable_at {{reverse}}, p.order_no {{reverse}} LIMIT 1
 """
+CLAIM_OLDEST = _CLAIM_PAGE.replace("{order}", "ASC").replace("{reverse}", "DESC")
+CLAIM_NEWEST = _CLAIM_PAGE.replace("{order}", "DESC").replace("{reverse}", "ASC")
 
 # Opening a refund takes its order out of the queue, under the order's row lock, before it reads
 # whether a line claims the order: a claim page holding the queue row makes it wait, and it then finds

@@ -1,9 +1,10 @@
 """The set-based steps of a settlement cycle: claim a page, aggregate statements, check, release.
 
 Every step that writes a cycle's claims or statements first takes the cycle's transaction-scoped
-advisory lock, so they are serialised per cycle: a claim page of an attempt that timed out either
-commits before the statements are aggregated (and is in them) or finds the cycle aggregated and writes
-nothing. Orders are claimed by taking them out of the settlement queue, as a refund being opened does.
+advisory lock (claim pages share it among themselves), so they are serialised per cycle: a claim page of
+an attempt that timed out either commits before the statements are aggregated (and is in them) or finds
+the cycle aggregated and writes nothing. Orders are claimed by taking them out of the settlement queue,
+as a refund being opened does.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from domain import accounts
 from domain.settlement import BuildResult, CycleStatus, StatementStatus
 
 
-async def lock_cycle(session: AsyncSession, cycle_id: str) -> SettlementCycle:
-    """Take the cycle's advisory lock (until the transaction ends) and read the cycle."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"settlement-cycle:{cycle_id}"})
+async def lock_cycle(session: AsyncSession, cycle_id: str, *, shared: bool = False) -> SettlementCycle:
+    """Take the cycle's advisory lock (until the transaction ends) and read the cycle. Claim pages take it
+    shared, so a cycle's pages may run side by side (their rows kept apart by SKIP LOCKED), and every other
+    step exclusive, so it waits for the pages under way and the pages after it see what it did."""
+    lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    await session.execute(text(f"SELECT {lock}(hashtext(:k))"), {"k": f"settlement-cycle:{cycle_id}"})
     cycle = (
         await session.execute(
             select(SettlementCycle).where(SettlementCycle.id == cycle_id).execution_options(populate_existing=True)
@@ -34,34 +38,46 @@ async def lock_cycle(session: AsyncSession, cycle_id: str) -> SettlementCycle:
 
 
 @dataclass
-class Cursor:
-    """Where a cycle's claiming has got to in the queue: the last order a page claimed, in queue order."""
+class Window:
+    """What is left of the queue for a cycle's claim to walk: the orders strictly between `low` and `high`,
+    (settleable_at, order_no) keys in queue order. Claiming from the oldest end raises `low` past each
+    page, from the newest end lowers `high`: two loops, one from each end, meet in the middle without
+    walking over each other's rows."""
 
-    at: datetime = datetime(1, 1, 1, tzinfo=UTC)
-    order_no: str = ""
+    low: tuple[datetime, str] = (datetime.min.replace(tzinfo=UTC), "")
+    high: tuple[datetime, str] = (datetime.max.replace(tzinfo=UTC), "")
 
 
-async def claim_page(session: AsyncSession, cycle_id: str, page_size: int, cursor: Cursor | None = None) -> int:
-    """Claim one page of the queue after `cursor` (moved past the page) by writing its orders' lines, with
-    the split computed in SQL, in one statement (db/settlement_sql.py: CLAIM_PAGE). Returns how many it
-    claimed: the cycle is done claiming when a page comes back short. 0 once aggregated."""
-    cursor = cursor or Cursor()
-    cycle = await lock_cycle(session, cycle_id)
+async def claim_page(
+    session: AsyncSession, cycle_id: str, page_size: int, window: Window | None = None, *, newest: bool = False
+) -> int:
+    """Claim one page of the queue inside `window`, from its oldest end (or its `newest`), by writing the
+    orders' lines with the split computed in SQL, in one statement (db/settlement_sql.py: CLAIM_OLDEST),
+    and move that end of the window past the page. Returns how many it claimed: a short page has walked
+    the whole window. 0 once aggregated."""
+    window = window or Window()
+    cycle = await lock_cycle(session, cycle_id, shared=True)
     if cycle.aggregated_at is None:
         page = (
             await session.execute(
-                text(sql.CLAIM_PAGE),
+                text(sql.CLAIM_NEWEST if newest else sql.CLAIM_OLDEST),
                 {
                     "cycle_id": cycle_id,
                     "cutoff": cycle.cutoff,
                     "page_size": page_size,
-                    "after_at": cursor.at,
-                    "after_no": cursor.order_no,
+                    "low_at": window.low[0],
+                    "low_no": window.low[1],
+                    "high_at": window.high[0],
+                    "high_no": window.high[1],
                 },
             )
         ).one_or_none()
         if page is not None:
-            cursor.at, cursor.order_no = page.settleable_at, page.order_no
+            end = (page.settleable_at, page.order_no)
+            if newest:
+                window.high = end
+            else:
+                window.low = end
             return int(page.claimed)
     return 0
 

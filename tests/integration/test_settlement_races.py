@@ -252,7 +252,7 @@ async def test_a_page_neither_claims_nor_locks_orders_another_cycle_claims(shop)
     try:
         async with unit_of_work(shop.sessions) as session:  # the first cycle claims the three orders only
             await unqueue(session, [free])
-        first = work.Cursor()
+        first = work.Window()
         while True:
             async with unit_of_work(shop.sessions) as session:
                 claimed = await work.claim_page(session, cycles[0], 500, first)
@@ -266,7 +266,7 @@ async def test_a_page_neither_claims_nor_locks_orders_another_cycle_claims(shop)
                     select(Order.order_no, Order.settleable_at).where(Order.order_no == free),
                 )
             )
-        second = work.Cursor()
+        second = work.Window()
         claimed = 0
         while True:
             async with unit_of_work(shop.sessions) as session:
