@@ -60,8 +60,9 @@ class Report:
 
     @property
     def build_pages(self) -> int:
-        # The build loop stops on the first short page, so an exact multiple costs one empty page more.
-        return self.orders // self.page_size + 1
+        # The claim runs two loops of pages, from each end of the queue, and each stops on its first short
+        # page: every page is full but those two.
+        return self.orders // self.page_size + 2
 
     def summary(self) -> dict[str, object]:
         # Cycles since patch settlement-cycle-v2 claim in `settlement.claim` (aggregation is its own step).
