@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger
-from db.engine import make_engine, make_session_factory, unit_of_work
+from db.engine import make_session_factory, make_worker_engine, unit_of_work
 from db.migrate import upgrade
 from domain import accounts
 from domain import ledger as rules
@@ -147,7 +147,7 @@ async def _bare(url: str, ids: dict[str, int], kind: str, n: int, writers: int, 
 
 
 async def _bench(url: str, postings: int, writers: int, merchants: int) -> dict[str, object]:
-    engine = make_engine(url, pool_size=writers)
+    engine = make_worker_engine(url, pool_size=writers)  # the worker's, as the activities that post use
     sessions = make_session_factory(engine)
     try:
         say(f"opening the accounts of {merchants} channels and merchants (one posting each, not measured)")
