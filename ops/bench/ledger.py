@@ -69,6 +69,7 @@ class Run:
     postings: int
     seconds: float
     latencies: list[float]
+    cpu_seconds: float  # this process's (the client's), which bounds the rate on a small machine whatever the load
 
     @property
     def per_second(self) -> float:
@@ -76,6 +77,9 @@ class Run:
 
     def p99_ms(self) -> float:
         return percentile(self.latencies, 99) * 1000
+
+    def cpu_us(self) -> float:
+        return self.cpu_seconds / self.postings * 1e6
 
 
 def _posting(kind: str, i: int, merchants: int, tag: str) -> Posting:
@@ -103,8 +107,9 @@ async def _real(
 
         return await _timed(post)
 
+    cpu = time.process_time()
     latencies, wall = await run_pool(n, writers, one)
-    return Run(n, wall, latencies)
+    return Run(n, wall, latencies, time.process_time() - cpu)
 
 
 async def _bare(url: str, ids: dict[str, int], kind: str, n: int, writers: int, merchants: int) -> Run:
@@ -142,11 +147,13 @@ async def _bare(url: str, ids: dict[str, int], kind: str, n: int, writers: int, 
             free.append(conn)
 
     try:
+        cpu = time.process_time()
         latencies, wall = await run_pool(n, writers, one)
+        cpu = time.process_time() - cpu
     finally:
         for conn in conns:
             await conn.close()
-    return Run(n, wall, latencies)
+    return Run(n, wall, latencies, cpu)
 
 
 async def _bench(url: str, postings: int, writers: int, merchants: int) -> dict[str, object]:
@@ -184,6 +191,8 @@ async def _bench(url: str, postings: int, writers: int, merchants: int) -> dict[
             f"{kind}_bare_per_s": round(bare.per_second, 1),
             f"{kind}_bare_p99_ms": round(bare.p99_ms(), 2),
             f"{kind}_ratio_vs_bare": round(real.per_second / bare.per_second, 3),
+            f"{kind}_client_cpu_us": round(real.cpu_us()),
+            f"{kind}_bare_client_cpu_us": round(bare.cpu_us()),
         }
     return summary | {"postings": postings, "writers": writers, "merchants": merchants}
 
@@ -220,7 +229,8 @@ def run(postings: int, writers: int, merchants: int) -> int:
         print(
             f"{kind + ':':<8} {summary[f'{kind}_per_s']} postings/s, p99 {summary[f'{kind}_p99_ms']} ms; bare SQL "
             f"{summary[f'{kind}_bare_per_s']}/s, p99 {summary[f'{kind}_bare_p99_ms']} ms; "
-            f"ratio {summary[f'{kind}_ratio_vs_bare']}"
+            f"ratio {summary[f'{kind}_ratio_vs_bare']}; client CPU {summary[f'{kind}_client_cpu_us']} us/posting "
+            f"(bare {summary[f'{kind}_bare_client_cpu_us']})"
         )
     print(json.dumps(summary), flush=True)
     return 0
