@@ -17,8 +17,21 @@ def normalize_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url!r}")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(normalize_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """`pre_ping` spends a round trip on every checkout so that a connection the server has dropped (a restart,
+    a failover, an idle timeout) is replaced before any work uses it: an API request then never fails for it."""
+    return create_async_engine(
+        normalize_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
+    )
+
+
+def make_worker_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """The worker's engine: no ping on checkout. Every activity is retried by Temporal (policies.DB for the
+    database's), and a statement that meets a dropped connection fails as a disconnect, on which SQLAlchemy
+    discards every connection pooled before it; so a restart costs one failed attempt per activity running at
+    that moment, retried on a fresh connection, where the ping would cost a round trip on every unit of work
+    (one of the four a ledger posting took with it)."""
+    return make_engine(url, pool_size=pool_size, pre_ping=False)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -27,9 +40,21 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 
 @asynccontextmanager
 async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One database transaction: commits when the block ends, rolls back if it raises."""
-    async with factory() as session, session.begin():
+    """One database transaction: commits when the block ends, rolls back if it raises.
+
+    The transaction begins with the block's first statement (the session's autobegin, one step less than an
+    explicit begin). After the commit the connection is already back in the pool and closing the session
+    only forgets its objects, so that close is awaited directly; after a failure the close rolls back on the
+    connection, and there the session's own exit runs it, in a task of its own that a cancelled activity
+    cannot interrupt halfway."""
+    session = factory()
+    try:
         yield session
+        await session.commit()
+    except BaseException:
+        async with session:
+            raise
+    await session.close()
 
 
 @asynccontextmanager

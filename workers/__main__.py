@@ -17,7 +17,7 @@ from typing import ClassVar
 import httpx
 from temporalio.worker import Worker
 
-from db.engine import make_engine, make_session_factory
+from db.engine import make_session_factory, make_worker_engine
 from domain.settings import ensure_safe_to_start, get_settings
 from workers import registry, telemetry
 from workflows.client import queues
@@ -33,7 +33,7 @@ async def serve() -> None:
     ensure_safe_to_start(settings, "the worker")
     if not settings.database_url:
         raise SystemExit("BACKOFFICE_DATABASE_URL is not set (`ops dev` sets it for the embedded server)")
-    engine = make_engine(settings.database_url)
+    engine = make_worker_engine(settings.database_url)
     setup_tracing("worker")
     telemetry.use_sdk_metrics(settings)
     client = traced(await connect(settings))

@@ -6,8 +6,9 @@ Spread: DEPOSIT_PAID, channel `lb{k}` to merchant `lm{k}`'s deposit, k cycling o
 concurrent postings rarely share a row. Hot: PAYMENT_CAPTURED, channel `lb{k}` to `platform:escrow`, so
 every posting queues for the one escrow row and the time it is held is what limits the rate.
 
-The baseline is raw psycopg (no ORM, no pool ping), one statement a posting (balance updates, entry,
-lines) and its commit, into scratch copies of the three tables on the same server. Only PostgreSQL is
+The real path uses the worker's engine (no pool ping) and event loop (uvloop where installed). The
+baseline is raw psycopg (no ORM, no pool), one statement a posting (balance updates, entry, lines) and its
+commit, into scratch copies of the three tables on the same server, on the same loop. Only PostgreSQL is
 started: the ledger needs nothing else.
 """
 
@@ -19,16 +20,17 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger
-from db.engine import make_engine, make_session_factory, unit_of_work
+from db.engine import make_session_factory, make_worker_engine, unit_of_work
 from db.migrate import upgrade
 from domain import accounts
 from domain import ledger as rules
@@ -37,6 +39,7 @@ from ops.bench.common import percentile, run_pool
 from ops.bench.servers import failed, say
 from ops.embedded import EmbeddedPostgres, free_port
 
+T = TypeVar("T")
 CURRENCY = "CNY"
 SCRATCH = {"accounts": "bench_ledger_accounts", "entries": "bench_journal_entries", "lines": "bench_journal_lines"}
 _CREATE = [
@@ -66,6 +69,7 @@ class Run:
     postings: int
     seconds: float
     latencies: list[float]
+    cpu_seconds: float  # this process's (the client's), which bounds the rate on a small machine whatever the load
 
     @property
     def per_second(self) -> float:
@@ -73,6 +77,9 @@ class Run:
 
     def p99_ms(self) -> float:
         return percentile(self.latencies, 99) * 1000
+
+    def cpu_us(self) -> float:
+        return self.cpu_seconds / self.postings * 1e6
 
 
 def _posting(kind: str, i: int, merchants: int, tag: str) -> Posting:
@@ -100,8 +107,9 @@ async def _real(
 
         return await _timed(post)
 
+    cpu = time.process_time()
     latencies, wall = await run_pool(n, writers, one)
-    return Run(n, wall, latencies)
+    return Run(n, wall, latencies, time.process_time() - cpu)
 
 
 async def _bare(url: str, ids: dict[str, int], kind: str, n: int, writers: int, merchants: int) -> Run:
@@ -139,15 +147,17 @@ async def _bare(url: str, ids: dict[str, int], kind: str, n: int, writers: int, 
             free.append(conn)
 
     try:
+        cpu = time.process_time()
         latencies, wall = await run_pool(n, writers, one)
+        cpu = time.process_time() - cpu
     finally:
         for conn in conns:
             await conn.close()
-    return Run(n, wall, latencies)
+    return Run(n, wall, latencies, cpu)
 
 
 async def _bench(url: str, postings: int, writers: int, merchants: int) -> dict[str, object]:
-    engine = make_engine(url, pool_size=writers)
+    engine = make_worker_engine(url, pool_size=writers)  # the worker's, as the activities that post use
     sessions = make_session_factory(engine)
     try:
         say(f"opening the accounts of {merchants} channels and merchants (one posting each, not measured)")
@@ -181,8 +191,20 @@ async def _bench(url: str, postings: int, writers: int, merchants: int) -> dict[
             f"{kind}_bare_per_s": round(bare.per_second, 1),
             f"{kind}_bare_p99_ms": round(bare.p99_ms(), 2),
             f"{kind}_ratio_vs_bare": round(real.per_second / bare.per_second, 3),
+            f"{kind}_client_cpu_us": round(real.cpu_us()),
+            f"{kind}_bare_client_cpu_us": round(bare.cpu_us()),
         }
     return summary | {"postings": postings, "writers": writers, "merchants": merchants}
+
+
+def _on_workers_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Both sides on the event loop the worker's activities post on: uvloop where installed (workers/__main__.py)."""
+    try:
+        from uvloop import new_event_loop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main)
 
 
 def run(postings: int, writers: int, merchants: int) -> int:
@@ -196,7 +218,7 @@ def run(postings: int, writers: int, merchants: int) -> int:
         say(f"starting PostgreSQL (data under {root})")
         url = postgres.start()
         upgrade(url)
-        summary = asyncio.run(_bench(url, postings, writers, merchants))
+        summary = _on_workers_loop(_bench(url, postings, writers, merchants))
     except (KeyboardInterrupt, Exception) as exc:
         return failed(exc)
     finally:
@@ -207,7 +229,8 @@ def run(postings: int, writers: int, merchants: int) -> int:
         print(
             f"{kind + ':':<8} {summary[f'{kind}_per_s']} postings/s, p99 {summary[f'{kind}_p99_ms']} ms; bare SQL "
             f"{summary[f'{kind}_bare_per_s']}/s, p99 {summary[f'{kind}_bare_p99_ms']} ms; "
-            f"ratio {summary[f'{kind}_ratio_vs_bare']}"
+            f"ratio {summary[f'{kind}_ratio_vs_bare']}; client CPU {summary[f'{kind}_client_cpu_us']} us/posting "
+            f"(bare {summary[f'{kind}_bare_client_cpu_us']})"
         )
     print(json.dumps(summary), flush=True)
     return 0
