@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.rows import namedtuple_row
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.engine import fetch_prepared
 from db.models import JournalEntry, LedgerAccount
 from domain.accounts import account_spec, signed_delta
 from domain.ledger import Posting
@@ -136,12 +136,8 @@ _opened: set[tuple[str, str]] = set()
 
 
 async def _run(session: AsyncSession, params: dict[str, object]) -> Any:
-    """The posting statement on the session's own connection and transaction, straight through the driver
-    (prepared once per connection): it runs while the hot balance rows wait, so it skips the ORM's layers."""
-    pg: Any = (await (await session.connection()).get_raw_connection()).driver_connection
-    async with pg.cursor(row_factory=namedtuple_row) as cur:
-        await cur.execute(_POST, params, prepare=True)
-        return await cur.fetchone()
+    # It runs while the hot balance rows wait, so it skips the ORM's layers.
+    return await fetch_prepared(session, _POST, params)
 
 
 async def post(session: AsyncSession, posting: Posting) -> Posted:
