@@ -13,7 +13,7 @@ from temporalio import activity
 
 from activities import promotions
 from activities.refusals import carried, refuse
-from db import order_writes, providers
+from db import order_writes
 from db.engine import unit_of_work
 from db.models import Order, OrderEvent, OrderItem, SettlementQueued, SkuStock, StockReservation
 from domain.admission import MerchantFacts, admit_merchant, admit_stock
@@ -164,52 +164,15 @@ class OrderActivities:
 
     @activity.defn(name="orders.dispatch")
     async def dispatch(self, req: DispatchRequest) -> str | None:
-        """Offer the order to a free provider who serves it (db/providers.py `claim_free`), never one that
+        """Offer the order to a free provider who serves it (db/order_writes.py `dispatch`), never one that
         already declined it."""
-        event = f"dispatch-{req.attempt}"
         async with unit_of_work(self._sessions) as session:
-            done = (
-                await session.execute(
-                    select(OrderEvent.details).where(OrderEvent.order_no == req.order_no, OrderEvent.event == event)
-                )
-            ).scalar_one_or_none()
-            if done is not None:
-                return str(done.get("provider_id")) if done.get("provider_id") else None
-            merchant_id = (
-                await session.execute(select(Order.merchant_id).where(Order.order_no == req.order_no).with_for_update())
-            ).scalar_one()
-            # The provider offered the order last time declined or missed it: free them for other orders.
-            await providers.let_go(session, req.order_no)
-            categories = (
-                await session.execute(
-                    select(OrderItem.category_id).where(OrderItem.order_no == req.order_no).distinct()
-                )
-            ).scalars()
-            provider_id = await providers.claim_free(
-                session,
-                order_no=req.order_no,
-                merchant_id=merchant_id,
-                categories=sorted(categories),
-                exclude=req.exclude,
+            offered = await order_writes.dispatch(
+                session, order_no=req.order_no, attempt=req.attempt, exclude=req.exclude
             )
-            if provider_id is None:
-                await add_event(
-                    session, req.order_no, event, "no service provider available", details={"attempt": req.attempt}
-                )
-                return None
-            await session.execute(
-                update(Order)
-                .where(Order.order_no == req.order_no)
-                .values(provider_id=provider_id, dispatch_attempts=req.attempt)
-            )
-            await add_event(
-                session,
-                req.order_no,
-                event,
-                f"offered to provider {provider_id}",
-                details={"attempt": req.attempt, "provider_id": provider_id},
-            )
-            return provider_id
+            if not offered.found:
+                raise RuntimeError(f"order {req.order_no} has no record")  # retried: a bug, not a refusal
+            return offered.provider_id
 
     @activity.defn(name="orders.mark_settleable")
     async def mark_settleable(self, order_no: str) -> None:

@@ -169,3 +169,87 @@ async def create_order(
         },
     )
     return Created(created=result.created, short=dict(zip(result.short_skus, result.short_available, strict=True)))
+
+
+# A dispatch attempt, in two statements. The first finds an attempt recorded by an earlier try (its
+# details answer again), or else locks the order and lets go the provider offered it last time (they
+# declined or missed it). The second must come after the first has freed that provider: a provider holds
+# at most one order (unique `current_order_no`) and a statement's row updates run in no set order.
+_DISPATCH_BEGIN = """
+WITH done AS (
+    SELECT details FROM order_timeline WHERE order_no = %(order_no)s AND event = %(event)s
+), locked AS (
+    SELECT merchant_id FROM orders WHERE order_no = %(order_no)s AND NOT EXISTS (SELECT 1 FROM done) FOR UPDATE
+), freed AS (
+    UPDATE service_providers SET current_order_no = NULL
+    WHERE current_order_no = %(order_no)s AND EXISTS (SELECT 1 FROM locked)
+)
+SELECT EXISTS (SELECT 1 FROM done) AS done, (SELECT details FROM done) AS details,
+       (SELECT merchant_id FROM locked) AS merchant_id
+"""
+
+# The second gives the order to one online, idle provider who serves all its categories: the merchant's
+# own staff first, then the platform's pool, the one idle longest first, never one in `exclude` (they
+# declined it). The provider's row is locked (concurrent dispatches skip it) and holds the order; the
+# order and its timeline say who was offered it, or that nobody was free.
+_DISPATCH_CLAIM = """
+WITH wanted AS (
+    SELECT coalesce(array_agg(DISTINCT category_id), CAST('{}' AS varchar[])) AS categories
+    FROM order_items WHERE order_no = %(order_no)s
+), candidate AS (
+    SELECT p.id FROM service_providers p, wanted w
+    WHERE p.active AND p.online AND p.current_order_no IS NULL
+      AND (p.merchant_id = %(merchant_id)s OR p.merchant_id IS NULL)
+      AND p.categories @> w.categories
+      AND p.id <> ALL(CAST(%(exclude)s AS text[]))
+    ORDER BY CASE WHEN p.merchant_id = %(merchant_id)s THEN 0 ELSE 1 END, p.last_assigned_at ASC NULLS FIRST, p.id
+    LIMIT 1
+    FOR UPDATE OF p SKIP LOCKED
+), claimed AS (
+    UPDATE service_providers p SET current_order_no = %(order_no)s, last_assigned_at = now()
+    FROM candidate c WHERE p.id = c.id
+    RETURNING p.id
+), offered AS (
+    UPDATE orders SET provider_id = c.id, dispatch_attempts = %(attempt)s, updated_at = now()
+    FROM claimed c WHERE order_no = %(order_no)s
+), event AS (
+    INSERT INTO order_timeline (order_no, event, cause, details)
+    SELECT %(order_no)s, %(event)s,
+           coalesce('offered to provider ' || c.id, 'no service provider available'),
+           CASE WHEN c.id IS NULL THEN jsonb_build_object('attempt', CAST(%(attempt)s AS integer))
+                ELSE jsonb_build_object('attempt', CAST(%(attempt)s AS integer), 'provider_id', c.id) END
+    FROM (SELECT 1) one LEFT JOIN claimed c ON true
+    ON CONFLICT (order_no, event) DO NOTHING
+)
+SELECT (SELECT id FROM claimed) AS provider_id
+"""
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    found: bool  # False: no such order
+    provider_id: str | None  # None: nobody was free
+
+
+async def dispatch(session: AsyncSession, *, order_no: str, attempt: int, exclude: list[str]) -> Dispatched:
+    """Offer the order to a free provider who serves it, as attempt `attempt` (once: a retry answers the
+    attempt's first outcome)."""
+    event = f"dispatch-{attempt}"
+    begun = await fetch_prepared(session, _DISPATCH_BEGIN, {"order_no": order_no, "event": event})
+    if begun.done:
+        details = begun.details or {}
+        return Dispatched(True, str(details["provider_id"]) if details.get("provider_id") else None)
+    if begun.merchant_id is None:
+        return Dispatched(False, None)
+    claimed = await fetch_prepared(
+        session,
+        _DISPATCH_CLAIM,
+        {
+            "order_no": order_no,
+            "event": event,
+            "attempt": attempt,
+            "merchant_id": begun.merchant_id,
+            "exclude": exclude or [""],
+        },
+    )
+    return Dispatched(True, claimed.provider_id)

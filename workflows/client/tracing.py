@@ -69,6 +69,10 @@ def traced(client: Client) -> Client:
     return Client(**config)
 
 
+# The flows' own code, and what they import passed through (ARCHITECTURE.md §1: deterministic, no I/O).
+FLOW_MODULES = ("workflows", "domain", "activities")
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The workflow sandbox as the worker runs it.
 
@@ -78,11 +82,14 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     They hold no module state a run could leak into another (constants only), and the runtime
     restrictions on non-deterministic calls still apply to them; the workflow tests and the replay tests
     run the flows in the SDK's default sandbox, which re-imports them and so still checks their imports.
+    `domain` and `activities` were passed through already (the flows import them only so); named here
+    they stay visible in the sandbox's sys.modules, where pydantic resolves a contract's forward
+    references the first time it validates one.
 
     OpenTelemetry is let through too when tracing is on, for the same reason (it costs more imported
     afresh than the tracing itself); the interceptor only touches it deterministically (spans are made
     outside replay), as the SDK's own plugin allows."""
-    restrictions = SandboxRestrictions.default.with_passthrough_modules("workflows")
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*FLOW_MODULES)
     if _enabled:
         restrictions = restrictions.with_passthrough_modules("opentelemetry")
     return SandboxedWorkflowRunner(restrictions=restrictions)
