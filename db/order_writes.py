@@ -16,7 +16,7 @@ from db.engine import fetch_prepared
 # `cur` locks the order's row and reads its status; the timeline event is written only when the move is
 # legal from that status (or is no move), once per (order, event): a retry finds its event and writes
 # nothing. The order's columns change, and its provider is let go, only with a new event.
-_TRANSITION = """
+_MOVE = """
 WITH cur AS (
     SELECT status FROM orders WHERE order_no = %(order_no)s FOR UPDATE
 ), ev AS (
@@ -34,12 +34,21 @@ WITH cur AS (
         refund_required_minor = coalesce(CAST(%(refund_required_minor)s AS bigint), refund_required_minor),
         updated_at = now()
     WHERE order_no = %(order_no)s AND CAST(%(changes)s AS boolean) AND EXISTS (SELECT 1 FROM ev)
-), freed AS (
-    UPDATE service_providers SET current_order_no = NULL
-    WHERE current_order_no = %(order_no)s AND CAST(%(frees)s AS boolean) AND EXISTS (SELECT 1 FROM ev)
-)
+)"""
+_RESULT = """
 SELECT (SELECT status FROM cur) AS status, EXISTS (SELECT 1 FROM ev) AS recorded
 """
+_TRANSITION = _MOVE + _RESULT
+# A move that frees the provider lets them go in the same statement. The others do not name the providers'
+# table at all: a statement that did would lock it (ROW EXCLUSIVE) even when it changes no row.
+_TRANSITION_FREEING = (
+    _MOVE
+    + """, freed AS (
+    UPDATE service_providers SET current_order_no = NULL
+    WHERE current_order_no = %(order_no)s AND EXISTS (SELECT 1 FROM ev)
+)"""
+    + _RESULT
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,7 @@ async def transition(
     changes = to is not None or any(v is not None for v in (paid_minor, cancel_reason, refund_required_minor))
     row = await fetch_prepared(
         session,
-        _TRANSITION,
+        _TRANSITION_FREEING if frees_provider else _TRANSITION,
         {
             "order_no": order_no,
             "event": event,
@@ -79,7 +88,6 @@ async def transition(
             "cancel_reason": cancel_reason,
             "refund_required_minor": refund_required_minor,
             "changes": changes,
-            "frees": frees_provider,
         },
     )
     return Moved(status=row.status, recorded=row.recorded)
