@@ -28,7 +28,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("settlement_lines", sa.Column("currency", sa.String(3), nullable=True))
-    op.execute("UPDATE settlement_lines l SET currency = o.currency FROM orders o WHERE o.order_no = l.order_no")
+    op.execute(
+        "UPDATE settlement_lines l SET currency = o.currency FROM orders o WHERE o.order_no = l.order_no"
+    )
     op.alter_column("settlement_lines", "currency", nullable=False)
     op.create_index(
         "ix_orders_settlement_cycle_unsettled",
