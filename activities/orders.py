@@ -13,9 +13,9 @@ from temporalio import activity
 
 from activities import promotions
 from activities.refusals import carried, refuse
-from db import providers, settlement_work
+from db import order_writes, settlement_work
 from db.engine import unit_of_work
-from db.models import Merchant, Order, OrderEvent, OrderItem, SkuStock, StockReservation
+from db.models import Order, OrderEvent, OrderItem, SkuStock, StockReservation
 from domain.admission import MerchantFacts, admit_merchant, admit_stock
 from domain.orders import (
     DispatchRequest,
@@ -64,48 +64,39 @@ class OrderActivities:
     async def create(self, order: OrderInput) -> None:
         req = order.request
         async with unit_of_work(self._sessions) as session:
-            # Only the columns admission judges (not the whole ORM row): every order passes here.
-            merchant = (
-                await session.execute(
-                    select(Merchant.status, Merchant.currency)
-                    .where(Merchant.id == req.merchant_id)
-                    .with_for_update(read=True)
-                )
-            ).one_or_none()
+            merchant = await order_writes.merchant_for_order(session, req.merchant_id)
             with carried():
                 facts = None if merchant is None else MerchantFacts(req.merchant_id, merchant.status, merchant.currency)
                 admit_merchant(req.merchant_id, facts, req.currency)
-            created = await session.execute(
-                insert(Order)
-                .values(
-                    order_no=order.order_no,
-                    customer_id=req.customer_id,
-                    merchant_id=req.merchant_id,
-                    currency=req.currency,
-                    goods_minor=req.goods_minor,
-                    delivery_fee_minor=req.delivery_fee_minor,
-                    discount_minor=req.discount_minor,
-                    payable_minor=req.payable_minor,
-                    paid_minor=0,
-                    refunded_minor=0,
-                    status=OrderStatus.AWAITING_PAYMENT.value,
-                    payment_no=order.payment_no,
-                    preferred_channel=req.channel,
-                    dispatch_attempts=0,
-                    refund_required_minor=0,
-                    settleable=False,
-                    promoter_id=req.promoter_id,
-                    promoter_bps=order.commission.promoter_bps,
-                    campaign_id=req.campaign_id,
-                    commission_rule_id=order.commission.rule_id,
-                    commission_bps=order.commission.rate_bps,
-                    commission_snapshot=order.commission.model_dump(),
-                )
-                .on_conflict_do_nothing(index_elements=["order_no"])
-                .returning(Order.order_no)
+            # The order's row, its `created` event and its stock reservations (db/order_writes.py).
+            created = await order_writes.create_order(
+                session,
+                row={
+                    "order_no": order.order_no,
+                    "customer_id": req.customer_id,
+                    "merchant_id": req.merchant_id,
+                    "currency": req.currency,
+                    "goods_minor": req.goods_minor,
+                    "delivery_fee_minor": req.delivery_fee_minor,
+                    "discount_minor": req.discount_minor,
+                    "payable_minor": req.payable_minor,
+                    "payment_no": order.payment_no,
+                    "preferred_channel": req.channel,
+                    "promoter_id": req.promoter_id,
+                    "promoter_bps": order.commission.promoter_bps,
+                    "campaign_id": req.campaign_id,
+                    "commission_rule_id": order.commission.rule_id,
+                    "commission_bps": order.commission.rate_bps,
+                    "commission_snapshot": order.commission.model_dump(),
+                },
+                status=OrderStatus.AWAITING_PAYMENT.value,
+                reserved=ReservationStatus.RESERVED.value,
+                quantities={i.sku_id: i.quantity for i in sorted(req.items, key=lambda i: i.sku_id)},
             )
-            if created.scalar_one_or_none() is None:
+            if not created.created:
                 return  # created by an earlier try of this activity
+            with carried():
+                admit_stock({i.sku_id: i.quantity for i in req.items}, created.short)
             items = [
                 OrderItem(
                     order_no=order.order_no,
@@ -124,90 +115,33 @@ class OrderActivities:
                 await session.execute(
                     update(Order).where(Order.order_no == order.order_no).values(subsidy_minor=subsidy)
                 )
-            await self._reserve(session, order)
-            await add_event(
-                session,
-                order.order_no,
-                "created",
-                "order placed",
-                status_to=OrderStatus.AWAITING_PAYMENT.value,
-                details={"payable_minor": req.payable_minor},
-            )
-
-    async def _reserve(self, session: AsyncSession, order: OrderInput) -> None:
-        # SKUs without a stock row are services with unlimited capacity; the others are reserved in
-        # sku_id order so two orders for the same SKUs never wait on each other in a cycle.
-        for item in sorted(order.request.items, key=lambda i: i.sku_id):
-            taken = await session.execute(
-                update(SkuStock)
-                .where(
-                    SkuStock.sku_id == item.sku_id,
-                    SkuStock.merchant_id == order.request.merchant_id,
-                    SkuStock.available >= item.quantity,
-                )
-                .values(available=SkuStock.available - item.quantity)
-                .returning(SkuStock.sku_id)
-            )
-            if taken.scalar_one_or_none() is None:
-                tracked = (
-                    await session.execute(
-                        select(SkuStock.merchant_id, SkuStock.available).where(SkuStock.sku_id == item.sku_id)
-                    )
-                ).one_or_none()
-                if tracked is None or tracked.merchant_id != order.request.merchant_id:
-                    continue
-                with carried():
-                    admit_stock({item.sku_id: item.quantity}, {item.sku_id: tracked.available})
-            await session.execute(
-                insert(StockReservation).values(
-                    order_no=order.order_no,
-                    sku_id=item.sku_id,
-                    quantity=item.quantity,
-                    status=ReservationStatus.RESERVED.value,
-                )
-            )
-        await session.flush()
 
     @activity.defn(name="orders.transition")
     async def transition(self, t: Transition) -> None:
-        # Every step of every order passes here: plain statements on the columns it touches (no ORM
-        # row loaded and flushed), the row locked while the move is judged.
+        # Every step of every order passes here: one statement locks the row, judges the move by the
+        # statuses domain/orders.py allows it from, and writes the event, the columns and the provider.
         async with unit_of_work(self._sessions) as session:
-            status = (
-                await session.execute(select(Order.status).where(Order.order_no == t.order_no).with_for_update())
-            ).scalar_one_or_none()
-            if status is None:
+            moved = await order_writes.transition(
+                session,
+                order_no=t.order_no,
+                event=t.event,
+                cause=t.cause,
+                to=t.to.value if t.to is not None else None,
+                legal_from=[s.value for s in OrderStatus if t.to is not None and (s is t.to or can_move(s, t.to))],
+                frees_provider=t.to is not None and frees_provider(t.to),
+                details=t.details,
+                paid_minor=t.paid_minor,
+                cancel_reason=t.cancel_reason,
+                refund_required_minor=t.refund_required_minor,
+            )
+            if moved.status is None:
                 raise refuse(Refusal.ORDER_NOT_FOUND, f"order {t.order_no} does not exist")
-            current = OrderStatus(status)
+            current = OrderStatus(moved.status)
             if t.to is not None and current is not t.to and not can_move(current, t.to):
                 raise refuse(Refusal.ILLEGAL_TRANSITION, f"order {t.order_no} cannot move from {current} to {t.to}")
-            if not await add_event(
-                session,
-                t.order_no,
-                t.event,
-                t.cause,
-                status_from=current.value,
-                status_to=(t.to or current).value,
-                details=t.details,
-            ):
-                return
-            changes = {
-                name: value
-                for name, value in (
-                    ("status", t.to.value if t.to is not None else None),
-                    ("paid_minor", t.paid_minor),
-                    ("cancel_reason", t.cancel_reason),
-                    ("refund_required_minor", t.refund_required_minor),
-                )
-                if value is not None
-            }
-            if changes:
-                await session.execute(update(Order).where(Order.order_no == t.order_no).values(**changes))
-            if t.to is OrderStatus.CANCELLED:
+            if moved.recorded and t.to is OrderStatus.CANCELLED:
                 await self._release(session, t.order_no)
                 await promotions.release(session, t.order_no)
-            if t.to is not None and frees_provider(t.to):
-                await providers.let_go(session, t.order_no)
 
     async def _release(self, session: AsyncSession, order_no: str) -> None:
         held = (
@@ -230,52 +164,15 @@ class OrderActivities:
 
     @activity.defn(name="orders.dispatch")
     async def dispatch(self, req: DispatchRequest) -> str | None:
-        """Offer the order to a free provider who serves it (db/providers.py `claim_free`), never one that
+        """Offer the order to a free provider who serves it (db/order_writes.py `dispatch`), never one that
         already declined it."""
-        event = f"dispatch-{req.attempt}"
         async with unit_of_work(self._sessions) as session:
-            done = (
-                await session.execute(
-                    select(OrderEvent.details).where(OrderEvent.order_no == req.order_no, OrderEvent.event == event)
-                )
-            ).scalar_one_or_none()
-            if done is not None:
-                return str(done.get("provider_id")) if done.get("provider_id") else None
-            merchant_id = (
-                await session.execute(select(Order.merchant_id).where(Order.order_no == req.order_no).with_for_update())
-            ).scalar_one()
-            # The provider offered the order last time declined or missed it: free them for other orders.
-            await providers.let_go(session, req.order_no)
-            categories = (
-                await session.execute(
-                    select(OrderItem.category_id).where(OrderItem.order_no == req.order_no).distinct()
-                )
-            ).scalars()
-            provider_id = await providers.claim_free(
-                session,
-                order_no=req.order_no,
-                merchant_id=merchant_id,
-                categories=sorted(categories),
-                exclude=req.exclude,
+            offered = await order_writes.dispatch(
+                session, order_no=req.order_no, attempt=req.attempt, exclude=req.exclude
             )
-            if provider_id is None:
-                await add_event(
-                    session, req.order_no, event, "no service provider available", details={"attempt": req.attempt}
-                )
-                return None
-            await session.execute(
-                update(Order)
-                .where(Order.order_no == req.order_no)
-                .values(provider_id=provider_id, dispatch_attempts=req.attempt)
-            )
-            await add_event(
-                session,
-                req.order_no,
-                event,
-                f"offered to provider {provider_id}",
-                details={"attempt": req.attempt, "provider_id": provider_id},
-            )
-            return provider_id
+            if not offered.found:
+                raise RuntimeError(f"order {req.order_no} has no record")  # retried: a bug, not a refusal
+            return offered.provider_id
 
     @activity.defn(name="orders.mark_settleable")
     async def mark_settleable(self, order_no: str) -> None:

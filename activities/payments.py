@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities import promotions
-from db import ledger
+from db import ledger, payment_writes
 from db.engine import unit_of_work
-from db.models import Capture, Payment, PaymentAttempt
+from db.models import Payment, PaymentAttempt
 from domain import ledger as rules
 from domain.payments import AttemptRecord, AttemptStatus, Captured, CaptureRequest, PaymentOutcome, PaymentStatus
 
@@ -63,7 +63,7 @@ class PaymentActivities:
         (payment, channel): money that arrived through a second channel is captured too, so the ledger
         shows it and it can be returned."""
         async with unit_of_work(self._sessions) as session:
-            payment = await session.get(Payment, c.payment_no, with_for_update=True)
+            payment = await payment_writes.lock_payment(session, c.payment_no)
             if payment is None:
                 raise RuntimeError(f"payment {c.payment_no} has no record yet")  # retried: a bug, not a refusal
             first = payment.status != PaymentStatus.SUCCEEDED.value or payment.channel == c.channel
@@ -82,31 +82,20 @@ class PaymentActivities:
                     f"payment-captured:{c.payment_no}:{c.channel}", c.payment_no, c.currency, c.amount_minor, c.channel
                 )
             posted = await ledger.post(session, posting)
-            if payment.status != PaymentStatus.SUCCEEDED.value:
-                payment.status = PaymentStatus.SUCCEEDED.value
-                payment.channel = c.channel
-                payment.channel_txn_id = c.channel_txn_id
-                payment.paid_at = datetime.now(UTC)
-                payment.paid_after_cancel = c.after_cancel
-                payment.ledger_entry_id = posted.entry_id
-            await session.execute(
-                insert(Capture)
-                .values(
-                    order_no=c.order_no,
-                    payment_no=c.payment_no,
-                    channel=c.channel,
-                    amount_minor=c.amount_minor,
-                    currency=c.currency,
-                    channel_txn_id=c.channel_txn_id,
-                    extra=not first,
-                    ledger_entry_id=posted.entry_id,
-                )
-                .on_conflict_do_nothing(index_elements=["payment_no", "channel"])
-            )
-            await session.execute(
-                update(PaymentAttempt)
-                .where(PaymentAttempt.payment_no == c.payment_no, PaymentAttempt.channel == c.channel)
-                .values(status=AttemptStatus.PAID.value)
+            await payment_writes.record_capture(
+                session,
+                payment_no=c.payment_no,
+                order_no=c.order_no,
+                channel=c.channel,
+                channel_txn_id=c.channel_txn_id,
+                amount_minor=c.amount_minor,
+                currency=c.currency,
+                after_cancel=c.after_cancel,
+                extra=not first,
+                entry_id=posted.entry_id,
+                paid_at=datetime.now(UTC),
+                succeeded=PaymentStatus.SUCCEEDED.value,
+                attempt_paid=AttemptStatus.PAID.value,
             )
             if c.purpose != "deposit":
                 await promotions.consume(session, c.order_no)

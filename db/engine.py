@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 
 def normalize_url(url: str) -> str:
@@ -20,9 +23,7 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
     """`pre_ping` spends a round trip on every checkout so that a connection the server has dropped (a restart,
     a failover, an idle timeout) is replaced before any work uses it: an API request then never fails for it."""
-    return create_async_engine(
-        normalize_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
-    )
+    return create_async_engine(normalize_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping)
 
 
 def make_worker_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -65,6 +66,20 @@ async def autocommit(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator
     engine: AsyncEngine = factory.kw["bind"]
     async with engine.connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _driver_connection(session: Session) -> Any:
+    return session.connection().connection.driver_connection
+
+
+async def fetch_prepared(session: AsyncSession, sql: str, params: dict[str, object]) -> Any:
+    """One statement on the session's own connection and transaction, straight through the driver (prepared
+    once per connection); its first row, or None. For the statements every order runs several times: the
+    ORM's compiling, caching and result handling cost more CPU than the statement itself."""
+    pg: Any = await session.run_sync(_driver_connection)  # one step into the session's sync side, not two
+    async with pg.cursor(row_factory=namedtuple_row) as cur:
+        await cur.execute(sql, params, prepare=True)
+        return await cur.fetchone()
 
 
 async def ping(factory: async_sessionmaker[AsyncSession]) -> None:

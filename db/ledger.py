@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.rows import namedtuple_row
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
+from db.engine import fetch_prepared
 from db.models import JournalEntry, LedgerAccount
 from domain.accounts import account_spec, signed_delta
 from domain.ledger import Posting
@@ -136,18 +135,9 @@ SELECT (SELECT id FROM entry) AS entry_id, (SELECT id FROM seen) AS seen_id,
 _opened: set[tuple[str, str]] = set()
 
 
-def _driver_connection(session: Session) -> Any:
-    return session.connection().connection.driver_connection
-
-
 async def _run(session: AsyncSession, params: dict[str, object]) -> Any:
-    """The posting statement on the session's own connection and transaction, straight through the driver
-    (prepared once per connection): it runs while the hot balance rows wait, so it skips the ORM's layers.
-    The driver's connection is reached in one step into the session's sync side rather than two."""
-    pg: Any = await session.run_sync(_driver_connection)
-    async with pg.cursor(row_factory=namedtuple_row) as cur:
-        await cur.execute(_POST, params, prepare=True)
-        return await cur.fetchone()
+    # It runs while the hot balance rows wait, so it skips the ORM's layers.
+    return await fetch_prepared(session, _POST, params)
 
 
 async def post(session: AsyncSession, posting: Posting) -> Posted:

@@ -4,9 +4,8 @@ dispatch claim: which provider is offered an order, and letting them go again.""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ServiceProvider
@@ -72,46 +71,6 @@ async def listed(
     query = query.order_by(ServiceProvider.created_at, ServiceProvider.id).limit(limit)
     rows = (await session.execute(query)).scalars()
     return [view(p) for p in rows]
-
-
-async def claim_free(
-    session: AsyncSession, *, order_no: str, merchant_id: str, categories: list[str], exclude: list[str]
-) -> str | None:
-    """Give the order to one online, idle provider who serves all its categories: the merchant's own staff
-    first, then the platform's pool, the one idle longest first, never one in `exclude` (they declined it).
-
-    The row is locked (others skip it) and holds the order in `current_order_no` (unique), so concurrent
-    dispatches never give one provider two orders."""
-    own_first = case((ServiceProvider.merchant_id == merchant_id, 0), else_=1)
-    candidate = (
-        await session.execute(
-            select(ServiceProvider)
-            .where(
-                ServiceProvider.active.is_(True),
-                ServiceProvider.online.is_(True),
-                ServiceProvider.current_order_no.is_(None),
-                or_(ServiceProvider.merchant_id == merchant_id, ServiceProvider.merchant_id.is_(None)),
-                ServiceProvider.categories.contains(categories),
-                ServiceProvider.id.not_in(exclude or [""]),
-            )
-            .order_by(own_first, ServiceProvider.last_assigned_at.asc().nulls_first(), ServiceProvider.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-    ).scalar_one_or_none()
-    if candidate is None:
-        return None
-    candidate.current_order_no = order_no
-    candidate.last_assigned_at = datetime.now(UTC)
-    return candidate.id
-
-
-async def let_go(session: AsyncSession, order_no: str) -> None:
-    """The provider holding the order (if any) is free again: they declined or missed it, delivered it,
-    or the order ended."""
-    await session.execute(
-        update(ServiceProvider).where(ServiceProvider.current_order_no == order_no).values(current_order_no=None)
-    )
 
 
 async def set_online(session: AsyncSession, provider_id: str, online: bool) -> None:

@@ -2,7 +2,7 @@
 
 A merchant registers its own staff; the platform (the `service` role) registers its crowd-sourced pool,
 which belongs to no merchant. Dispatch offers an order to the merchant's own staff first, then to the
-pool (db/providers.py `claim_free` is that rule in SQL, since it must run under the row locks)."""
+pool (db/order_writes.py `dispatch` is that rule in SQL, since it must run under the row locks)."""
 
 from __future__ import annotations
 

@@ -69,13 +69,30 @@ def traced(client: Client) -> Client:
     return Client(**config)
 
 
+# The flows' own code, and what they import passed through (ARCHITECTURE.md §1: deterministic, no I/O).
+FLOW_MODULES = ("workflows", "domain", "activities")
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The workflow sandbox, letting OpenTelemetry through when tracing is on: otherwise the sandbox imports
-    it afresh for every workflow run it starts, which costs more than the tracing itself. The interceptor
-    only touches it deterministically (spans are made outside replay), as the SDK's own plugin allows."""
-    if not _enabled:
-        return SandboxedWorkflowRunner()
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry"))
+    """The workflow sandbox as the worker runs it.
+
+    The flows' own modules (`workflows.*`) are passed through: the sandbox otherwise imports a flow's
+    module afresh for every run it starts (two per order: the order and its payment), and executing the
+    module (its classes, their decorators and handler definitions) was most of what creating a run cost.
+    They hold no module state a run could leak into another (constants only), and the runtime
+    restrictions on non-deterministic calls still apply to them; the workflow tests and the replay tests
+    run the flows in the SDK's default sandbox, which re-imports them and so still checks their imports.
+    `domain` and `activities` were passed through already (the flows import them only so); named here
+    they stay visible in the sandbox's sys.modules, where pydantic resolves a contract's forward
+    references the first time it validates one.
+
+    OpenTelemetry is let through too when tracing is on, for the same reason (it costs more imported
+    afresh than the tracing itself); the interceptor only touches it deterministically (spans are made
+    outside replay), as the SDK's own plugin allows."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*FLOW_MODULES)
+    if _enabled:
+        restrictions = restrictions.with_passthrough_modules("opentelemetry")
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def instrument_http(http: httpx.AsyncClient) -> None:
