@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.abc
-import importlib.machinery
 import logging
 import signal
-import sys
-from collections.abc import Sequence
 from datetime import timedelta
-from importlib.machinery import ModuleSpec
-from types import CodeType, ModuleType
-from typing import ClassVar
 
 import httpx
 from temporalio.worker import Worker
@@ -63,43 +56,8 @@ async def serve() -> None:
     shutdown_tracing()
 
 
-class _CompiledOnce(importlib.machinery.SourceFileLoader):
-    """Loads a module's source compiled once per process: the code object is immutable, so every fresh
-    import of the module executes the same one."""
-
-    _codes: ClassVar[dict[str, CodeType]] = {}
-
-    def get_code(self, fullname: str) -> CodeType | None:
-        code = self._codes.get(self.path)
-        if code is None:
-            code = super().get_code(fullname)
-            if code is not None:
-                self._codes[self.path] = code
-        return code
-
-
-class WorkflowModulesCompiledOnce(importlib.abc.MetaPathFinder):
-    """The workflow sandbox imports a workflow's module (and the `workflows` package around it) afresh
-    for every run it starts, so that runs share no module state. Without bytecode on disk
-    (PYTHONDONTWRITEBYTECODE, usual in containers and set in CI) each such import compiled the source
-    again; with this finder first on sys.meta_path they execute the code compiled the first time."""
-
-    PACKAGE = "workflows"
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if fullname != self.PACKAGE and not fullname.startswith(self.PACKAGE + "."):
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
-        if spec is not None and type(spec.loader) is importlib.machinery.SourceFileLoader:
-            spec.loader = _CompiledOnce(fullname, spec.loader.path)
-        return spec
-
-
 def main() -> None:
     configure_logging(get_settings(), "worker")
-    sys.meta_path.insert(0, WorkflowModulesCompiledOnce())
     # uvloop where it is installed (not on Windows): activities' database and HTTP I/O cost less CPU.
     try:
         from uvloop import new_event_loop
