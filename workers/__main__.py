@@ -16,6 +16,7 @@ from workers import registry, telemetry
 from workflows.client import queues
 from workflows.client.connection import connect
 from workflows.client.logs import configure_logging
+from workflows.client.loop import run_on_worker_loop
 from workflows.client.tracing import instrument_http, setup_tracing, shutdown_tracing, traced, workflow_runner
 
 log = logging.getLogger("workers")
@@ -58,14 +59,7 @@ async def serve() -> None:
 
 def main() -> None:
     configure_logging(get_settings(), "worker")
-    # uvloop where it is installed (not on Windows): activities' database and HTTP I/O cost less CPU.
-    try:
-        from uvloop import new_event_loop
-    except ImportError:
-        asyncio.run(serve())
-        return
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(serve())
+    run_on_worker_loop(serve())
 
 
 if __name__ == "__main__":

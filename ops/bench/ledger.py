@@ -14,16 +14,14 @@ started: the ledger needs nothing else.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import text
@@ -38,8 +36,8 @@ from domain.ledger import Posting
 from ops.bench.common import percentile, run_pool
 from ops.bench.servers import failed, say
 from ops.embedded import EmbeddedPostgres, free_port
+from workflows.client.loop import run_on_worker_loop
 
-T = TypeVar("T")
 CURRENCY = "CNY"
 SCRATCH = {"accounts": "bench_ledger_accounts", "entries": "bench_journal_entries", "lines": "bench_journal_lines"}
 _CREATE = [
@@ -197,16 +195,6 @@ async def _bench(url: str, postings: int, writers: int, merchants: int) -> dict[
     return summary | {"postings": postings, "writers": writers, "merchants": merchants}
 
 
-def _on_workers_loop(main: Coroutine[Any, Any, T]) -> T:
-    """Both sides on the event loop the worker's activities post on: uvloop where installed (workers/__main__.py)."""
-    try:
-        from uvloop import new_event_loop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        return runner.run(main)
-
-
 def run(postings: int, writers: int, merchants: int) -> int:
     if postings < 1 or writers < 1 or merchants < 1:
         print("--postings, --writers and --merchants must be at least 1", file=sys.stderr)
@@ -218,7 +206,7 @@ def run(postings: int, writers: int, merchants: int) -> int:
         say(f"starting PostgreSQL (data under {root})")
         url = postgres.start()
         upgrade(url)
-        summary = _on_workers_loop(_bench(url, postings, writers, merchants))
+        summary = run_on_worker_loop(_bench(url, postings, writers, merchants))
     except (KeyboardInterrupt, Exception) as exc:
         return failed(exc)
     finally:
